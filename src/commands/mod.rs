@@ -1,0 +1,9 @@
+//! The subcommands other than `serve`: each a function `main.rs` calls, returning the exit code.
+
+pub mod cases;
+pub mod check;
+pub mod demo;
+pub mod docs;
+pub mod explain;
+pub mod serve;
+pub mod token;

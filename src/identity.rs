@@ -1,0 +1,101 @@
+//! The verified identity a token proves, and the scopes it grants.
+//!
+//! Produced by `auth` after a token passes every check, read by `policy` (is this scope set
+//! enough for the route?) and by `proxy` (which identity headers the upstream receives). It lives
+//! apart from both so neither depends on the other.
+
+use std::collections::BTreeSet;
+use std::fmt;
+
+/// Granted scopes: the union of the token's `scope` claim (space-separated) and its Auth0
+/// `permissions` array. Kept sorted so `X-Auth-Scopes` is deterministic.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Scopes(BTreeSet<String>);
+
+impl Scopes {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds every space-separated entry of an OAuth `scope` string (RFC 6749 §3.3).
+    pub fn extend_from_scope_claim(&mut self, scope: &str) {
+        self.0.extend(
+            scope
+                .split(' ')
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned),
+        );
+    }
+
+    pub fn insert(&mut self, scope: impl Into<String>) {
+        self.0.insert(scope.into());
+    }
+
+    pub fn contains(&self, scope: &str) -> bool {
+        self.0.contains(scope)
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &str> {
+        self.0.iter().map(String::as_str)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl<S: Into<String>> FromIterator<S> for Scopes {
+    fn from_iter<I: IntoIterator<Item = S>>(iter: I) -> Self {
+        Self(iter.into_iter().map(Into::into).collect())
+    }
+}
+
+/// Space-separated and sorted: the form of `X-Auth-Scopes`.
+impl fmt::Display for Scopes {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut first = true;
+        for scope in &self.0 {
+            if !first {
+                f.write_str(" ")?;
+            }
+            f.write_str(scope)?;
+            first = false;
+        }
+        Ok(())
+    }
+}
+
+/// Who the caller is, as proven by a verified token.
+#[derive(Debug, Clone)]
+pub struct Identity {
+    /// `sub`.
+    pub subject: String,
+    /// `azp`, else `client_id`.
+    pub client_id: Option<String>,
+    /// `iss`, already checked equal to the configured issuer.
+    pub issuer: String,
+    pub scopes: Scopes,
+    /// `exp`, seconds since the Unix epoch.
+    pub expires_at: u64,
+    /// `kid` of the key that verified the signature (cache entries die with the key).
+    pub key_id: String,
+    /// The full claim set, for `[forward.claims]` header mappings and `explain`.
+    pub claims: serde_json::Map<String, serde_json::Value>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scope_claim_and_permissions_union_sorted() {
+        let mut scopes = Scopes::new();
+        scopes.extend_from_scope_claim("read:inventory  ingest:data ");
+        scopes.insert("read:forecast");
+        scopes.insert("ingest:data");
+        assert_eq!(
+            scopes.to_string(),
+            "ingest:data read:forecast read:inventory"
+        );
+    }
+}

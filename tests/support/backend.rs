@@ -1,0 +1,1 @@
+//! Test support: backend (see mod.rs for the owner).

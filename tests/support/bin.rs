@@ -1,0 +1,1 @@
+//! Test support: bin (see mod.rs for the owner).

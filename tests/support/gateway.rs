@@ -1,0 +1,1 @@
+//! Test support: gateway (see mod.rs for the owner).

@@ -1,0 +1,1 @@
+//! Test support: issuer (see mod.rs for the owner).
