@@ -1,14 +1,171 @@
 //! gateway: an authorizing reverse proxy.
 //!
-//! A request travels `proxy::server` -> `proxy::pipeline` (normalise, match, extract, verify,
-//! authorise, rewrite headers, forward, log) -> the upstream. `policy` decides, `auth` proves who
-//! is calling, `config` holds what the operator wrote, `telemetry` records what happened. See
-//! docs/architecture.md.
+//! A request travels `proxy::server` -> `proxy::pipeline` (normalise, match, authenticate,
+//! authorise, admit, forward, log) -> the upstream. `policy` decides, `auth` proves who is
+//! calling, `config` holds what the operator wrote, `telemetry` records what happened, `reload`
+//! swaps in a new policy without a restart. See docs/architecture.md.
+//!
+//! `start` binds everything and returns a `Running` handle, so tests can start a whole gateway on
+//! `127.0.0.1:0` and read back the ports it got.
 
+pub mod admin;
 pub mod auth;
 pub mod commands;
 pub mod config;
 pub mod devissuer;
+pub mod error;
 pub mod identity;
 pub mod policy;
+pub mod proxy;
+pub mod reload;
 pub mod telemetry;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
+use prometheus_client::registry::Registry;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::auth::Authenticator;
+use crate::config::{Config, Diagnostics};
+use crate::proxy::server::{DataPlane, ListenError};
+use crate::proxy::{Gateway, Settings, Snapshot};
+use crate::telemetry::{Metrics, RequestMetrics};
+
+/// Why the gateway could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("{0}")]
+    Config(#[from] Diagnostics),
+    #[error("{0}")]
+    Listen(#[from] ListenError),
+    #[error("cannot listen on {addr} (admin): {source}")]
+    AdminBind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("{0}")]
+    Upstream(#[from] proxy::forward::UpstreamUrlError),
+}
+
+/// A started gateway.
+pub struct Running {
+    data_addr: SocketAddr,
+    admin_addr: SocketAddr,
+    gateway: Arc<Gateway>,
+    config: Config,
+    shutdown: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+/// Binds the data plane and the admin listener, loads the policy, starts fetching keys, and
+/// serves in the background. Returns once both listeners are bound.
+pub async fn start(config: Config) -> Result<Running, StartError> {
+    let snapshot = Snapshot::load(&config)?;
+    let metrics = Arc::new(Metrics::default());
+    let requests = Arc::new(RequestMetrics::default());
+    let mut registry = Registry::default();
+    metrics.register(&mut registry);
+    requests.register(&mut registry);
+
+    let data_plane = DataPlane::bind(&config.server).await?;
+    let admin_listener = TcpListener::bind(config.admin.listen)
+        .await
+        .map_err(|source| StartError::AdminBind {
+            addr: config.admin.listen,
+            source,
+        })?;
+    let data_addr = data_plane
+        .local_addr()
+        .map_err(|source| ListenError::Bind {
+            addr: config.server.listen,
+            source,
+        })?;
+    let admin_addr = admin_listener
+        .local_addr()
+        .map_err(|source| StartError::AdminBind {
+            addr: config.admin.listen,
+            source,
+        })?;
+
+    let gateway = Arc::new(Gateway {
+        snapshot: ArcSwap::from_pointee(snapshot),
+        settings: Settings {
+            forward_token: config.auth.forward_token,
+            token_cookie: config.auth.token_cookie.clone(),
+        },
+        auth: Authenticator::start(&config.auth, metrics.clone()),
+        upstream: proxy::forward::Upstream::new(&config.upstream)?,
+        limiter: proxy::ratelimit::RateLimiter::default(),
+        metrics,
+        requests,
+    });
+
+    let (shutdown, stop) = watch::channel(false);
+    let tasks = vec![
+        tokio::spawn(data_plane.serve(gateway.clone(), stop.clone())),
+        tokio::spawn(admin::serve(
+            admin_listener,
+            gateway.clone(),
+            Arc::new(registry),
+            stop.clone(),
+        )),
+        tokio::spawn(reload::watch_files(gateway.clone(), config.clone(), stop)),
+    ];
+    tracing::info!(
+        data = %data_addr,
+        admin = %admin_addr,
+        upstream = %config.upstream.url,
+        issuer = %config.auth.issuer,
+        policy = %config.policy.file.display(),
+        "gateway listening"
+    );
+    Ok(Running {
+        data_addr,
+        admin_addr,
+        gateway,
+        config,
+        shutdown,
+        tasks,
+    })
+}
+
+impl Running {
+    /// The data plane's bound address.
+    pub fn data_addr(&self) -> SocketAddr {
+        self.data_addr
+    }
+
+    /// The admin listener's bound address.
+    pub fn admin_addr(&self) -> SocketAddr {
+        self.admin_addr
+    }
+
+    /// The shared state (for tests and the reload watcher).
+    pub fn gateway(&self) -> &Arc<Gateway> {
+        &self.gateway
+    }
+
+    /// The configuration file this gateway was started from.
+    pub fn config_file(&self) -> PathBuf {
+        self.config.source.clone()
+    }
+
+    /// Re-reads the config file and the policy and swaps them in at once; on any error the
+    /// running policy stays and the errors are returned.
+    pub fn reload(&self) -> Result<(), Diagnostics> {
+        reload::reload(&self.gateway, &self.config)
+    }
+
+    /// Stops accepting, drains in-flight requests (bounded by `drain_timeout`), and returns.
+    pub async fn shutdown(self) {
+        let _ = self.shutdown.send(true);
+        for task in self.tasks {
+            let _ = task.await;
+        }
+    }
+}

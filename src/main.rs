@@ -71,6 +71,11 @@ enum LogFormat {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_tracing(cli.log_format);
+    let command = cli.command.unwrap_or(Command::Serve);
+    if let Command::Serve = command {
+        // The worker count comes from the config file, so serve builds its own runtime.
+        return gateway::commands::serve::main(&cli.config);
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -83,8 +88,8 @@ fn main() -> ExitCode {
     };
     let config = cli.config;
     runtime.block_on(async move {
-        match cli.command.unwrap_or(Command::Serve) {
-            Command::Serve => gateway::commands::serve::run(&config).await,
+        match command {
+            Command::Serve => unreachable!("handled above"),
             Command::Check => gateway::commands::check::run(&config).await,
             Command::Explain {
                 method,

@@ -26,3 +26,159 @@ impl Metrics {
         let _ = registry;
     }
 }
+
+// ---- Data-plane request metrics and the access log (owned by the proxy) ----
+
+use std::time::Duration;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+
+/// Labels of one request outcome. Every value is bounded: the route pattern (or `none`), a
+/// known method (or `OTHER`), a fixed decision and reason vocabulary, the status code.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RequestLabels {
+    pub route: String,
+    pub method: &'static str,
+    pub decision: &'static str,
+    pub reason: &'static str,
+    pub status: u16,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct UpstreamErrorLabels {
+    pub kind: &'static str,
+}
+
+fn latency_histogram() -> Histogram {
+    // 100 µs .. ~13 s.
+    Histogram::new(exponential_buckets(0.0001, 2.0, 18))
+}
+
+/// What the data plane counts.
+pub struct RequestMetrics {
+    pub requests: Family<RequestLabels, Counter>,
+    pub duration: Histogram,
+    pub upstream_duration: Histogram,
+    pub upstream_errors: Family<UpstreamErrorLabels, Counter>,
+    pub open_connections: Gauge,
+    pub refused_connections: Counter,
+    pub policy_reloads: Counter,
+    pub policy_reload_failures: Counter,
+}
+
+impl Default for RequestMetrics {
+    fn default() -> Self {
+        Self {
+            requests: Family::default(),
+            duration: latency_histogram(),
+            upstream_duration: latency_histogram(),
+            upstream_errors: Family::default(),
+            open_connections: Gauge::default(),
+            refused_connections: Counter::default(),
+            policy_reloads: Counter::default(),
+            policy_reload_failures: Counter::default(),
+        }
+    }
+}
+
+impl RequestMetrics {
+    pub fn register(&self, registry: &mut Registry) {
+        registry.register(
+            "gateway_requests",
+            "Requests by route pattern, method, decision, reason and status",
+            self.requests.clone(),
+        );
+        registry.register(
+            "gateway_request_duration_seconds",
+            "Whole-request latency as the gateway sees it",
+            self.duration.clone(),
+        );
+        registry.register(
+            "gateway_upstream_duration_seconds",
+            "Time from forwarding to the upstream's response head",
+            self.upstream_duration.clone(),
+        );
+        registry.register(
+            "gateway_upstream_errors",
+            "Upstream failures by kind (unavailable, timeout)",
+            self.upstream_errors.clone(),
+        );
+        registry.register(
+            "gateway_open_connections",
+            "Client connections currently open on the data plane",
+            self.open_connections.clone(),
+        );
+        registry.register(
+            "gateway_refused_connections",
+            "Connections refused because max_connections was reached",
+            self.refused_connections.clone(),
+        );
+        registry.register(
+            "gateway_policy_reloads",
+            "Successful policy reloads",
+            self.policy_reloads.clone(),
+        );
+        registry.register(
+            "gateway_policy_reload_failures",
+            "Policy reloads rejected because the new file had errors",
+            self.policy_reload_failures.clone(),
+        );
+    }
+}
+
+/// Bounded method label: the methods of RFC 9110 §9 and PATCH, everything else `OTHER`.
+pub fn method_label(method: &http::Method) -> &'static str {
+    match method.as_str() {
+        "GET" => "GET",
+        "HEAD" => "HEAD",
+        "POST" => "POST",
+        "PUT" => "PUT",
+        "DELETE" => "DELETE",
+        "PATCH" => "PATCH",
+        "OPTIONS" => "OPTIONS",
+        "CONNECT" => "CONNECT",
+        "TRACE" => "TRACE",
+        _ => "OTHER",
+    }
+}
+
+/// One request's audit record, filled in as the pipeline decides.
+#[derive(Debug, Default)]
+pub struct AccessRecord {
+    pub route: Option<String>,
+    pub subject: Option<String>,
+    pub client_id: Option<String>,
+    /// `allow`, `deny`, `shadow_deny` (shadow mode: denied but forwarded) or `error`.
+    pub decision: &'static str,
+    pub reason: &'static str,
+    /// The description of a denial, for the log only.
+    pub detail: Option<String>,
+}
+
+/// Writes the access/audit log line. Tokens are never part of it.
+pub fn log_access(
+    request_id: &str,
+    method: &http::Method,
+    path: &str,
+    status: u16,
+    elapsed: Duration,
+    record: &AccessRecord,
+) {
+    tracing::info!(
+        target: "gateway::access",
+        request_id,
+        method = %method,
+        path,
+        route = record.route.as_deref().unwrap_or("-"),
+        subject = record.subject.as_deref().unwrap_or("-"),
+        client_id = record.client_id.as_deref().unwrap_or("-"),
+        decision = record.decision,
+        reason = record.reason,
+        detail = record.detail.as_deref().unwrap_or(""),
+        status,
+        duration_ms = elapsed.as_secs_f64() * 1000.0,
+        "request"
+    );
+}

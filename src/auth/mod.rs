@@ -81,3 +81,15 @@ pub async fn explain_token(config: &AuthConfig, token: &str) -> Result<Identity,
     let _ = (config, token);
     todo!("explain_token")
 }
+
+impl AuthError {
+    /// A short stable snake_case code for logs and metric labels.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Self::InvalidRequest(_) => "invalid_request",
+            Self::MissingToken => "missing_token",
+            Self::KeysNotLoaded => "keys_not_loaded",
+            Self::InvalidToken(_) => "invalid_token",
+        }
+    }
+}

@@ -112,3 +112,11 @@ impl Route {
         todo!("allows_method")
     }
 }
+
+impl Policy {
+    /// The description of a restriction declared under `restrictions`, for 403 bodies.
+    pub fn restriction_description(&self, restriction: &str) -> Option<&str> {
+        let _ = restriction;
+        todo!("restriction_description")
+    }
+}

@@ -1,0 +1,357 @@
+//! One error type for the data plane, and the one place that turns it into an HTTP response.
+//!
+//! Every phase of the pipeline returns `Result<_, GatewayError>`; `GatewayError::into_response`
+//! is the only code that chooses a status, a `WWW-Authenticate` challenge or an error body, so the
+//! table in the tests below is the whole story. Nothing here ever reaches hyper as an `Err`
+//! (hyper would drop the connection without a response).
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::header::{ALLOW, CONTENT_TYPE, RETRY_AFTER, WWW_AUTHENTICATE};
+use http::{HeaderValue, Response, StatusCode};
+
+use crate::auth::AuthError;
+use crate::policy::PathError;
+use crate::proxy::body::{self, Body};
+
+/// Everything that can stop a request before or while it is forwarded.
+#[derive(Debug, thiserror::Error)]
+pub enum GatewayError {
+    /// Decision 1: the path cannot be normalised safely.
+    #[error("{0}")]
+    BadPath(#[from] PathError),
+    /// Malformed request the HTTP layer let through (e.g. a target without a path).
+    #[error("{0}")]
+    BadRequest(String),
+    /// Decisions 2-3 (token missing, unusable or invalid; keys not loaded yet).
+    #[error("{0}")]
+    Auth(#[from] AuthError),
+    /// Decision 4: no route matches the path.
+    #[error("no route matches {path}")]
+    NoRoute { path: String },
+    /// Decision 4: the route exists but not for this method.
+    #[error("{method} is not allowed on {route}; allowed: {allow}")]
+    MethodNotAllowed {
+        method: String,
+        route: String,
+        allow: String,
+    },
+    /// Decision 4: the route is never reachable through the gateway.
+    #[error("{route} is restricted ({restriction}): {description}")]
+    Restricted {
+        route: String,
+        restriction: String,
+        description: String,
+    },
+    /// Decision 4: the token lacks a scope the route requires.
+    #[error("missing scope {}", missing.join(" "))]
+    InsufficientScope {
+        required: Vec<String>,
+        missing: Vec<String>,
+    },
+    /// The route's `max_body` is exceeded.
+    #[error("request body exceeds this route's limit of {limit} bytes")]
+    PayloadTooLarge { limit: u64 },
+    /// The client's rate limit on this route is used up.
+    #[error("rate limit exceeded for this client on {route}; retry after {} s", retry_after.as_secs().max(1))]
+    RateLimited {
+        route: String,
+        retry_after: Duration,
+    },
+    /// Refused, unreachable, reset, or an unusable reply.
+    #[error("upstream unavailable: {0}")]
+    UpstreamUnavailable(String),
+    /// No answer within `connect_timeout` / `request_timeout`.
+    #[error("upstream did not answer within {0:?}")]
+    UpstreamTimeout(Duration),
+}
+
+/// How long a client should wait before retrying while no key set has loaded.
+const KEYS_NOT_LOADED_RETRY_AFTER: &str = "5";
+
+impl GatewayError {
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::BadPath(_) | Self::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Self::Auth(AuthError::InvalidRequest(_)) => StatusCode::BAD_REQUEST,
+            Self::Auth(AuthError::KeysNotLoaded) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Auth(_) => StatusCode::UNAUTHORIZED,
+            Self::NoRoute { .. } => StatusCode::NOT_FOUND,
+            Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
+            Self::Restricted { .. } | Self::InsufficientScope { .. } => StatusCode::FORBIDDEN,
+            Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::UpstreamUnavailable(_) => StatusCode::BAD_GATEWAY,
+            Self::UpstreamTimeout(_) => StatusCode::GATEWAY_TIMEOUT,
+        }
+    }
+
+    /// The JSON body's `error` code: RFC 6750 §3.1 codes for token problems, plain snake_case
+    /// names for the rest.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::BadPath(_) | Self::BadRequest(_) => "invalid_request",
+            Self::Auth(AuthError::InvalidRequest(_)) => "invalid_request",
+            Self::Auth(AuthError::MissingToken) => "missing_token",
+            Self::Auth(AuthError::KeysNotLoaded) => "temporarily_unavailable",
+            Self::Auth(_) => "invalid_token",
+            Self::NoRoute { .. } => "not_found",
+            Self::MethodNotAllowed { .. } => "method_not_allowed",
+            Self::Restricted { .. } => "restricted",
+            Self::InsufficientScope { .. } => "insufficient_scope",
+            Self::PayloadTooLarge { .. } => "payload_too_large",
+            Self::RateLimited { .. } => "rate_limited",
+            Self::UpstreamUnavailable(_) => "bad_gateway",
+            Self::UpstreamTimeout(_) => "gateway_timeout",
+        }
+    }
+
+    /// A short stable reason for logs and metric labels.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Self::Auth(auth) => auth.reason(),
+            other => other.code(),
+        }
+    }
+
+    /// The response a client sees. `request_id` is echoed in the body.
+    pub fn into_response(self, request_id: &str) -> Response<Body> {
+        let status = self.status();
+        let description = self.to_string();
+        let mut builder = Response::builder()
+            .status(status)
+            .header(CONTENT_TYPE, "application/json");
+        if let Some(challenge) = self.challenge(&description) {
+            builder = builder.header(WWW_AUTHENTICATE, challenge);
+        }
+        match &self {
+            Self::MethodNotAllowed { allow, .. } => {
+                if let Ok(allow) = HeaderValue::from_str(allow) {
+                    builder = builder.header(ALLOW, allow);
+                }
+            }
+            Self::RateLimited { retry_after, .. } => {
+                builder = builder.header(RETRY_AFTER, retry_after.as_secs().max(1));
+            }
+            Self::Auth(AuthError::KeysNotLoaded) => {
+                builder = builder.header(RETRY_AFTER, KEYS_NOT_LOADED_RETRY_AFTER);
+            }
+            _ => {}
+        }
+        let json = serde_json::json!({
+            "error": self.code(),
+            "error_description": description,
+            "request_id": request_id,
+        });
+        let body = body::full(Bytes::from(json.to_string()));
+        match builder.body(body) {
+            Ok(response) => response,
+            // Every header above is built from checked values; this arm is unreachable in
+            // practice but still answers rather than panicking.
+            Err(_) => {
+                let mut response = Response::new(body::full(Bytes::from_static(
+                    br#"{"error":"internal_error"}"#,
+                )));
+                *response.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
+                response
+            }
+        }
+    }
+
+    /// RFC 6750 §3: the `WWW-Authenticate` challenge for 401 and scope 403s.
+    fn challenge(&self, description: &str) -> Option<HeaderValue> {
+        let value = match self {
+            // §3.1: no error code when the request carried no credentials at all.
+            Self::Auth(AuthError::MissingToken) => r#"Bearer realm="gateway""#.to_owned(),
+            Self::Auth(AuthError::InvalidRequest(_) | AuthError::KeysNotLoaded) => return None,
+            Self::Auth(_) => format!(
+                r#"Bearer realm="gateway", error="invalid_token", error_description="{}""#,
+                quoted_string_safe(description)
+            ),
+            Self::InsufficientScope { required, .. } => format!(
+                r#"Bearer error="insufficient_scope", scope="{}""#,
+                quoted_string_safe(&required.join(" "))
+            ),
+            _ => return None,
+        };
+        HeaderValue::from_str(&value).ok()
+    }
+}
+
+/// RFC 6750 §3: `error_description` and `scope` allow %x20-21 / %x23-5B / %x5D-7E only, so
+/// quotes, backslashes and anything outside printable ASCII become `'` or `?`.
+fn quoted_string_safe(text: &str) -> String {
+    text.chars()
+        .map(|c| match c {
+            '"' => '\'',
+            '\\' => '/',
+            ' '..='~' => c,
+            _ => '?',
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use http_body_util::BodyExt;
+
+    fn header(response: &Response<Body>, name: http::HeaderName) -> Option<String> {
+        response
+            .headers()
+            .get(name)
+            .map(|v| v.to_str().unwrap().to_owned())
+    }
+
+    async fn json(response: Response<Body>) -> serde_json::Value {
+        let bytes = response.into_body().collect().await.unwrap().to_bytes();
+        serde_json::from_slice(&bytes).unwrap()
+    }
+
+    /// The whole status / challenge / body table of the spec, pinned.
+    #[tokio::test]
+    async fn every_error_maps_to_its_status_challenge_and_json_body() {
+        let cases: Vec<(GatewayError, u16, &str, Option<&str>)> = vec![
+            (
+                GatewayError::BadRequest("absolute path required".into()),
+                400,
+                "invalid_request",
+                None,
+            ),
+            (
+                GatewayError::Auth(AuthError::InvalidRequest(
+                    "two Authorization headers".into(),
+                )),
+                400,
+                "invalid_request",
+                None,
+            ),
+            (
+                GatewayError::Auth(AuthError::MissingToken),
+                401,
+                "missing_token",
+                Some(r#"Bearer realm="gateway""#),
+            ),
+            (
+                GatewayError::Auth(AuthError::KeysNotLoaded),
+                503,
+                "temporarily_unavailable",
+                None,
+            ),
+            (
+                GatewayError::NoRoute {
+                    path: "/nope".into(),
+                },
+                404,
+                "not_found",
+                None,
+            ),
+            (
+                GatewayError::MethodNotAllowed {
+                    method: "DELETE".into(),
+                    route: "/forecast".into(),
+                    allow: "GET, HEAD".into(),
+                },
+                405,
+                "method_not_allowed",
+                None,
+            ),
+            (
+                GatewayError::Restricted {
+                    route: "/models/**".into(),
+                    restriction: "no:execute_modeling".into(),
+                    description: "Modeling logic cannot be triggered manually".into(),
+                },
+                403,
+                "restricted",
+                None,
+            ),
+            (
+                GatewayError::InsufficientScope {
+                    required: vec!["read:forecast".into()],
+                    missing: vec!["read:forecast".into()],
+                },
+                403,
+                "insufficient_scope",
+                Some(r#"Bearer error="insufficient_scope", scope="read:forecast""#),
+            ),
+            (
+                GatewayError::PayloadTooLarge { limit: 10 },
+                413,
+                "payload_too_large",
+                None,
+            ),
+            (
+                GatewayError::RateLimited {
+                    route: "/ingest".into(),
+                    retry_after: Duration::from_millis(200),
+                },
+                429,
+                "rate_limited",
+                None,
+            ),
+            (
+                GatewayError::UpstreamUnavailable("connection refused".into()),
+                502,
+                "bad_gateway",
+                None,
+            ),
+            (
+                GatewayError::UpstreamTimeout(Duration::from_secs(30)),
+                504,
+                "gateway_timeout",
+                None,
+            ),
+        ];
+        for (error, status, code, challenge) in cases {
+            let description = error.to_string();
+            let response = error.into_response("req-1");
+            assert_eq!(response.status().as_u16(), status, "{code}");
+            assert_eq!(
+                header(&response, WWW_AUTHENTICATE).as_deref(),
+                challenge,
+                "{code}"
+            );
+            assert_eq!(
+                header(&response, CONTENT_TYPE).as_deref(),
+                Some("application/json")
+            );
+            let body = json(response).await;
+            assert_eq!(body["error"], code);
+            assert_eq!(body["error_description"], description);
+            assert_eq!(body["request_id"], "req-1");
+        }
+    }
+
+    #[tokio::test]
+    async fn invalid_token_challenge_carries_a_quoted_safe_description() {
+        let response =
+            GatewayError::Auth(AuthError::InvalidToken("bad \"sig\" é".into())).into_response("r");
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(
+            header(&response, WWW_AUTHENTICATE).unwrap(),
+            r#"Bearer realm="gateway", error="invalid_token", error_description="bad 'sig' ?""#
+        );
+    }
+
+    #[test]
+    fn method_not_allowed_sets_allow_and_limits_set_retry_after() {
+        let response = GatewayError::MethodNotAllowed {
+            method: "POST".into(),
+            route: "/forecast".into(),
+            allow: "GET, HEAD".into(),
+        }
+        .into_response("r");
+        assert_eq!(header(&response, ALLOW).unwrap(), "GET, HEAD");
+        let response = GatewayError::RateLimited {
+            route: "/ingest".into(),
+            retry_after: Duration::from_millis(1500),
+        }
+        .into_response("r");
+        assert_eq!(header(&response, RETRY_AFTER).unwrap(), "1");
+        let response = GatewayError::Auth(AuthError::KeysNotLoaded).into_response("r");
+        assert_eq!(header(&response, RETRY_AFTER).unwrap(), "5");
+    }
+}

@@ -1,0 +1,335 @@
+//! Header rules: what the upstream receives and what it never receives.
+//!
+//! Applied to an authorised request just before forwarding, in this order: hop-by-hop headers go
+//! (RFC 9110 §7.6.1, including every name the client listed in `Connection`), every inbound
+//! `X-Auth-*` goes (any case, every copy), `Authorization` goes unless `forward_token`, the token
+//! cookie goes, then the gateway sets the verified identity and appends `X-Forwarded-*`. Because
+//! the strip happens after `Connection` is read and before the identity is set, a client cannot
+//! use `Connection: X-Auth-Subject` to make the gateway drop a header it set itself.
+
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use http::header::{self, HeaderName};
+use http::{HeaderMap, HeaderValue};
+
+use crate::identity::Identity;
+
+pub const X_AUTH_SUBJECT: HeaderName = HeaderName::from_static("x-auth-subject");
+pub const X_AUTH_CLIENT_ID: HeaderName = HeaderName::from_static("x-auth-client-id");
+pub const X_AUTH_SCOPES: HeaderName = HeaderName::from_static("x-auth-scopes");
+pub const X_AUTH_ISSUER: HeaderName = HeaderName::from_static("x-auth-issuer");
+pub const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
+
+/// RFC 9110 §7.6.1 plus the de-facto `Keep-Alive` and `Proxy-Connection`.
+const HOP_BY_HOP: [HeaderName; 9] = [
+    header::CONNECTION,
+    HeaderName::from_static("keep-alive"),
+    HeaderName::from_static("proxy-connection"),
+    header::PROXY_AUTHENTICATE,
+    header::PROXY_AUTHORIZATION,
+    header::TE,
+    header::TRAILER,
+    header::TRANSFER_ENCODING,
+    header::UPGRADE,
+];
+
+/// Removes hop-by-hop headers and every header named in `Connection` (RFC 9110 §7.6.1).
+pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
+    let named: Vec<HeaderName> = headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+        .filter_map(|name| HeaderName::from_bytes(name.trim().as_bytes()).ok())
+        .collect();
+    for name in named.iter().chain(HOP_BY_HOP.iter()) {
+        headers.remove(name);
+    }
+}
+
+/// Removes every inbound `X-Auth-*` header: only the gateway speaks for identity. `HeaderMap`
+/// names are lower-case, so one prefix test covers every spelling and `remove` every copy.
+pub fn strip_identity(headers: &mut HeaderMap) {
+    let spoofed: Vec<HeaderName> = headers
+        .keys()
+        .filter(|name| name.as_str().starts_with("x-auth-"))
+        .cloned()
+        .collect();
+    for name in spoofed {
+        headers.remove(name);
+    }
+}
+
+/// Removes one cookie (the token cookie) from every `Cookie` header, keeping the others.
+pub fn remove_cookie(headers: &mut HeaderMap, cookie_name: &str) {
+    let kept: Vec<String> = headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(';'))
+        .map(str::trim)
+        .filter(|pair| !pair.is_empty())
+        .filter(|pair| pair.split('=').next().map(str::trim) != Some(cookie_name))
+        .map(str::to_owned)
+        .collect();
+    headers.remove(header::COOKIE);
+    if !kept.is_empty() {
+        if let Ok(value) = HeaderValue::from_str(&kept.join("; ")) {
+            headers.insert(header::COOKIE, value);
+        }
+    }
+}
+
+/// A claim that cannot travel in a header (control characters): the request is refused rather
+/// than forwarded with part of its identity missing.
+#[derive(Debug, thiserror::Error)]
+#[error("claim {claim} cannot be carried in an HTTP header")]
+pub struct UnrepresentableClaim {
+    pub claim: String,
+}
+
+/// Sets the verified identity and the `[forward.claims]` mappings.
+pub fn set_identity(
+    headers: &mut HeaderMap,
+    identity: &Identity,
+    claim_headers: &[(String, HeaderName)],
+) -> Result<(), UnrepresentableClaim> {
+    headers.insert(X_AUTH_SUBJECT, header_value("sub", &identity.subject)?);
+    if let Some(client_id) = &identity.client_id {
+        headers.insert(X_AUTH_CLIENT_ID, header_value("azp", client_id)?);
+    }
+    headers.insert(
+        X_AUTH_SCOPES,
+        header_value("scope", &identity.scopes.to_string())?,
+    );
+    headers.insert(X_AUTH_ISSUER, header_value("iss", &identity.issuer)?);
+    for (claim, name) in claim_headers {
+        let text = match identity.claims.get(claim) {
+            None | Some(serde_json::Value::Null) => continue,
+            Some(serde_json::Value::String(s)) => s.clone(),
+            // Numbers, booleans, arrays and objects travel as compact JSON.
+            Some(other) => other.to_string(),
+        };
+        headers.insert(name.clone(), header_value(claim, &text)?);
+    }
+    Ok(())
+}
+
+fn header_value(claim: &str, text: &str) -> Result<HeaderValue, UnrepresentableClaim> {
+    HeaderValue::from_str(text).map_err(|_| UnrepresentableClaim {
+        claim: claim.to_owned(),
+    })
+}
+
+/// Appends this hop to `X-Forwarded-For`, `-Proto` and `-Host`.
+pub fn append_forwarded(
+    headers: &mut HeaderMap,
+    client_ip: IpAddr,
+    proto: &'static str,
+    host: Option<&str>,
+) {
+    append(headers, X_FORWARDED_FOR, &client_ip.to_string());
+    append(headers, X_FORWARDED_PROTO, proto);
+    if let Some(host) = host {
+        append(headers, X_FORWARDED_HOST, host);
+    }
+}
+
+/// Comma-joins with whatever earlier proxies wrote (RFC 9110 §5.3: same as separate lines).
+fn append(headers: &mut HeaderMap, name: HeaderName, item: &str) {
+    let existing: Vec<&str> = headers
+        .get_all(&name)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .collect();
+    let joined = if existing.is_empty() {
+        item.to_owned()
+    } else {
+        format!("{}, {item}", existing.join(", "))
+    };
+    if let Ok(value) = HeaderValue::from_str(&joined) {
+        headers.insert(name, value);
+    }
+}
+
+/// The request id: the client's `X-Request-Id` when it is a sane token (1-128 visible ASCII
+/// characters), otherwise a fresh one. A hostile id is replaced, not forwarded.
+pub fn request_id(headers: &HeaderMap) -> HeaderValue {
+    if let Some(value) = headers.get(&X_REQUEST_ID) {
+        let bytes = value.as_bytes();
+        if (1..=128).contains(&bytes.len()) && bytes.iter().all(|b| b.is_ascii_graphic()) {
+            return value.clone();
+        }
+    }
+    new_request_id()
+}
+
+/// A process-unique id: a random per-process prefix and a counter. Cheaper than a random UUID
+/// per request and just as unique within one process's logs.
+fn new_request_id() -> HeaderValue {
+    static PREFIX: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let prefix = PREFIX.get_or_init(|| {
+        let mut bytes = [0u8; 6];
+        // An all-zero prefix on RNG failure still yields unique ids within the process.
+        let _ = aws_lc_rs::rand::fill(&mut bytes);
+        bytes.iter().map(|b| format!("{b:02x}")).collect()
+    });
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    HeaderValue::from_str(&format!("{prefix}-{n:08x}"))
+        .unwrap_or_else(|_| HeaderValue::from_static("gateway"))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use crate::identity::Scopes;
+
+    fn map(pairs: &[(&str, &str)]) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        for (name, value) in pairs {
+            headers.append(
+                HeaderName::from_bytes(name.as_bytes()).unwrap(),
+                HeaderValue::from_str(value).unwrap(),
+            );
+        }
+        headers
+    }
+
+    fn identity() -> Identity {
+        let mut claims = serde_json::Map::new();
+        claims.insert("https://saasco/tenant".into(), "acme".into());
+        claims.insert("https://saasco/tier".into(), serde_json::json!(3));
+        Identity {
+            subject: "clientco@clients".into(),
+            client_id: Some("clientco".into()),
+            issuer: "https://tenant.auth0.com/".into(),
+            scopes: ["read:forecast", "ingest:data"]
+                .into_iter()
+                .collect::<Scopes>(),
+            expires_at: 0,
+            key_id: "k1".into(),
+            claims,
+        }
+    }
+
+    #[test]
+    fn hop_by_hop_and_connection_named_headers_are_removed() {
+        let mut headers = map(&[
+            ("connection", "keep-alive, X-Custom-Hop"),
+            ("connection", "x-other"),
+            ("keep-alive", "timeout=5"),
+            ("x-custom-hop", "1"),
+            ("x-other", "1"),
+            ("te", "trailers"),
+            ("transfer-encoding", "chunked"),
+            ("upgrade", "websocket"),
+            ("proxy-authorization", "Basic x"),
+            ("accept", "*/*"),
+        ]);
+        strip_hop_by_hop(&mut headers);
+        let left: Vec<&str> = headers.keys().map(HeaderName::as_str).collect();
+        assert_eq!(left, ["accept"]);
+    }
+
+    #[test]
+    fn every_spelling_and_copy_of_x_auth_is_removed() {
+        let mut headers = map(&[
+            ("X-Auth-Subject", "admin"),
+            ("x-auth-subject", "root"),
+            ("X-AUTH-SCOPES", "no:execute_modeling"),
+            ("x-auth-anything-else", "1"),
+            ("x-authority", "kept: not the X-Auth- prefix"),
+        ]);
+        strip_identity(&mut headers);
+        let left: Vec<&str> = headers.keys().map(HeaderName::as_str).collect();
+        assert_eq!(left, ["x-authority"]);
+    }
+
+    #[test]
+    fn connection_trick_cannot_remove_identity_set_afterwards() {
+        let mut headers = map(&[("connection", "X-Auth-Subject, X-Auth-Scopes")]);
+        strip_hop_by_hop(&mut headers);
+        strip_identity(&mut headers);
+        set_identity(&mut headers, &identity(), &[]).unwrap();
+        assert_eq!(headers[X_AUTH_SUBJECT], "clientco@clients");
+        assert_eq!(headers[X_AUTH_SCOPES], "ingest:data read:forecast");
+        assert!(headers.get(header::CONNECTION).is_none());
+    }
+
+    #[test]
+    fn identity_and_claim_mappings_are_set() {
+        let mut headers = HeaderMap::new();
+        let mappings = vec![
+            (
+                "https://saasco/tenant".to_owned(),
+                HeaderName::from_static("x-auth-tenant"),
+            ),
+            (
+                "https://saasco/tier".to_owned(),
+                HeaderName::from_static("x-auth-tier"),
+            ),
+            (
+                "absent".to_owned(),
+                HeaderName::from_static("x-auth-absent"),
+            ),
+        ];
+        set_identity(&mut headers, &identity(), &mappings).unwrap();
+        assert_eq!(headers[X_AUTH_CLIENT_ID], "clientco");
+        assert_eq!(headers[X_AUTH_ISSUER], "https://tenant.auth0.com/");
+        assert_eq!(headers["x-auth-tenant"], "acme");
+        assert_eq!(headers["x-auth-tier"], "3");
+        assert!(headers.get("x-auth-absent").is_none());
+    }
+
+    #[test]
+    fn a_claim_with_control_characters_is_refused_not_dropped() {
+        let mut id = identity();
+        id.subject = "evil\r\nX-Auth-Scopes: admin".into();
+        let err = set_identity(&mut HeaderMap::new(), &id, &[]).unwrap_err();
+        assert_eq!(err.claim, "sub");
+    }
+
+    #[test]
+    fn only_the_token_cookie_is_removed() {
+        let mut headers = map(&[
+            ("cookie", "theme=dark; access_token=abc.def.ghi"),
+            ("cookie", "lang=en"),
+        ]);
+        remove_cookie(&mut headers, "access_token");
+        assert_eq!(headers[header::COOKIE], "theme=dark; lang=en");
+        let mut only = map(&[("cookie", "access_token=x")]);
+        remove_cookie(&mut only, "access_token");
+        assert!(only.get(header::COOKIE).is_none());
+    }
+
+    #[test]
+    fn forwarded_headers_are_appended() {
+        let mut headers = map(&[("x-forwarded-for", "203.0.113.7")]);
+        append_forwarded(
+            &mut headers,
+            "127.0.0.1".parse().unwrap(),
+            "https",
+            Some("api.saasco.example"),
+        );
+        assert_eq!(headers[X_FORWARDED_FOR], "203.0.113.7, 127.0.0.1");
+        assert_eq!(headers[X_FORWARDED_PROTO], "https");
+        assert_eq!(headers[X_FORWARDED_HOST], "api.saasco.example");
+    }
+
+    #[test]
+    fn request_id_is_kept_when_sane_and_replaced_otherwise() {
+        assert_eq!(request_id(&map(&[("x-request-id", "abc-123")])), "abc-123");
+        let long = "a".repeat(129);
+        let replaced = request_id(&map(&[("x-request-id", &long)]));
+        assert_ne!(replaced, long.as_str());
+        let a = request_id(&HeaderMap::new());
+        let b = request_id(&HeaderMap::new());
+        assert_ne!(a, b);
+    }
+}

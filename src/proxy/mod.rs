@@ -1,0 +1,76 @@
+//! The data plane: listeners (`server`), the request pipeline (`pipeline`), the header rules
+//! (`headers`), forwarding (`forward`) and per-client limits (`ratelimit`).
+//!
+//! `Gateway` is the state every request reads. What may change at run time (the policy and the
+//! `[forward]` rules) lives in one `Snapshot` behind an `ArcSwap`: a request loads it once, so a
+//! reload is a single swap and no request ever sees half of one.
+
+pub mod body;
+pub mod forward;
+pub mod headers;
+pub mod pipeline;
+pub mod ratelimit;
+pub mod server;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use arc_swap::ArcSwap;
+
+use crate::auth::Authenticator;
+use crate::config::{Config, Diagnostics, ForwardConfig};
+use crate::policy::Policy;
+use crate::telemetry::{Metrics, RequestMetrics};
+
+/// What a reload replaces, all at once.
+pub struct Snapshot {
+    pub policy: Policy,
+    pub forward: ForwardConfig,
+    /// The policy file it came from and when it was loaded (for `GET /policy` on admin).
+    pub policy_file: PathBuf,
+    pub loaded_at: SystemTime,
+    /// SHA-256 of the policy file's bytes, hex.
+    pub policy_sha256: String,
+}
+
+impl Snapshot {
+    /// Loads the policy named by `config` and takes `config`'s `[forward]` rules.
+    pub fn load(config: &Config) -> Result<Snapshot, Diagnostics> {
+        let policy = Policy::load(&config.policy.file)?;
+        let bytes = std::fs::read(&config.policy.file).unwrap_or_default();
+        let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &bytes);
+        Ok(Snapshot {
+            policy,
+            forward: config.forward.clone(),
+            policy_file: config.policy.file.clone(),
+            loaded_at: SystemTime::now(),
+            policy_sha256: digest.as_ref().iter().map(|b| format!("{b:02x}")).collect(),
+        })
+    }
+}
+
+/// Settings a request reads that never change without a restart.
+pub struct Settings {
+    pub forward_token: bool,
+    pub token_cookie: Option<String>,
+}
+
+/// The state shared by every request.
+pub struct Gateway {
+    pub snapshot: ArcSwap<Snapshot>,
+    pub settings: Settings,
+    pub auth: Arc<Authenticator>,
+    pub upstream: forward::Upstream,
+    pub limiter: ratelimit::RateLimiter,
+    pub metrics: Arc<Metrics>,
+    pub requests: Arc<RequestMetrics>,
+}
+
+/// What the pipeline knows about the connection a request came on.
+#[derive(Debug, Clone, Copy)]
+pub struct ConnInfo {
+    pub peer: SocketAddr,
+    pub tls: bool,
+}

@@ -1,0 +1,140 @@
+//! Live reload of the policy and `[forward]`: on SIGHUP and when the files change on disk.
+//!
+//! A reload parses and checks everything first and then swaps one `Snapshot`: every request sees
+//! either the old policy or the new one, never a mix. A broken file is rejected with its
+//! file:line:column errors in the log and a metric, and the old policy keeps serving. Settings
+//! that need a restart (listeners, TLS, upstream, auth) are compared and the log says so.
+
+use std::sync::Arc;
+
+use crate::config::{Config, Diagnostics};
+use crate::proxy::{Gateway, Snapshot};
+
+/// Reloads from `running.source`. `running` is the configuration the process started with.
+pub fn reload(gateway: &Gateway, running: &Config) -> Result<(), Diagnostics> {
+    let result = Config::load(&running.source).and_then(|config| {
+        warn_about_restart_only_changes(running, &config);
+        Snapshot::load(&config)
+    });
+    match result {
+        Ok(snapshot) => {
+            tracing::info!(
+                policy = %snapshot.policy_file.display(),
+                sha256 = %snapshot.policy_sha256,
+                "policy reloaded"
+            );
+            gateway.snapshot.store(Arc::new(snapshot));
+            gateway.requests.policy_reloads.inc();
+            Ok(())
+        }
+        Err(diagnostics) => {
+            gateway.requests.policy_reload_failures.inc();
+            for diagnostic in &diagnostics.0 {
+                tracing::error!(problem = %diagnostic, "policy reload rejected; the previous policy keeps serving");
+            }
+            Err(diagnostics)
+        }
+    }
+}
+
+fn warn_about_restart_only_changes(running: &Config, new: &Config) {
+    let changed = |what: &str| {
+        tracing::warn!(
+            setting = what,
+            "{what} changed in the config file; it takes effect only after a restart"
+        )
+    };
+    if running.server.listen != new.server.listen
+        || running
+            .server
+            .tls
+            .as_ref()
+            .map(|t| (&t.cert, &t.key, &t.client_ca))
+            != new
+                .server
+                .tls
+                .as_ref()
+                .map(|t| (&t.cert, &t.key, &t.client_ca))
+    {
+        changed("[server]");
+    }
+    if running.admin.listen != new.admin.listen {
+        changed("[admin]");
+    }
+    if running.upstream.url != new.upstream.url {
+        changed("[upstream]");
+    }
+    if running.auth.issuer != new.auth.issuer
+        || running.auth.audience != new.auth.audience
+        || running.auth.jwks_url != new.auth.jwks_url
+    {
+        changed("[auth]");
+    }
+}
+
+/// Quiet time after the last file event before reloading: editors write in bursts (truncate,
+/// write, rename, chmod), and one reload per save is what the operator expects.
+const DEBOUNCE: std::time::Duration = std::time::Duration::from_millis(200);
+
+/// Watches the folders holding the config file and the policy file (a folder, not the file, so
+/// an editor that writes a new file and renames it over the old one is seen) and reloads after
+/// each burst of changes. Runs until `shutdown`.
+pub async fn watch_files(
+    gateway: Arc<Gateway>,
+    running: Config,
+    mut shutdown: tokio::sync::watch::Receiver<bool>,
+) {
+    use notify::{RecursiveMode, Watcher};
+
+    let watched: Vec<std::path::PathBuf> =
+        vec![running.source.clone(), running.policy.file.clone()];
+    let (events, mut changes) = tokio::sync::mpsc::unbounded_channel::<()>();
+    let names = watched.clone();
+    let watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
+        if let Ok(event) = event {
+            let relevant = event.paths.iter().any(|path| {
+                names
+                    .iter()
+                    .any(|watched| path.file_name() == watched.file_name())
+            });
+            if relevant && !matches!(event.kind, notify::EventKind::Access(_)) {
+                let _ = events.send(());
+            }
+        }
+    });
+    let mut watcher = match watcher {
+        Ok(watcher) => watcher,
+        Err(error) => {
+            tracing::warn!(%error, "cannot watch the policy files; reload with SIGHUP instead");
+            return;
+        }
+    };
+    let mut folders: Vec<&std::path::Path> =
+        watched.iter().filter_map(|file| file.parent()).collect();
+    folders.dedup();
+    for folder in folders {
+        if let Err(error) = watcher.watch(folder, RecursiveMode::NonRecursive) {
+            tracing::warn!(folder = %folder.display(), %error, "cannot watch folder; reload with SIGHUP instead");
+        }
+    }
+    loop {
+        tokio::select! {
+            change = changes.recv() => {
+                if change.is_none() {
+                    return;
+                }
+            }
+            () = crate::proxy::server::stopped(&mut shutdown) => return,
+        }
+        // Debounce: wait for DEBOUNCE of quiet.
+        loop {
+            match tokio::time::timeout(DEBOUNCE, changes.recv()).await {
+                Ok(Some(())) => continue,
+                Ok(None) => return,
+                Err(_) => break,
+            }
+        }
+        tracing::info!("policy or config file changed on disk; reloading");
+        let _ = reload(&gateway, &running);
+    }
+}
