@@ -137,10 +137,10 @@ impl Upstream {
                 // The client streamed more than the route's max_body.
                 return GatewayError::PayloadTooLarge { limit };
             }
-            if let Some(io) = cause.downcast_ref::<std::io::Error>() {
-                if io.kind() == std::io::ErrorKind::TimedOut {
-                    return GatewayError::UpstreamTimeout(self.connect_timeout);
-                }
+            if let Some(io) = cause.downcast_ref::<std::io::Error>()
+                && io.kind() == std::io::ErrorKind::TimedOut
+            {
+                return GatewayError::UpstreamTimeout(self.connect_timeout);
             }
             source = cause.source();
         }

@@ -77,10 +77,10 @@ pub fn remove_cookie(headers: &mut HeaderMap, cookie_name: &str) {
         .map(str::to_owned)
         .collect();
     headers.remove(header::COOKIE);
-    if !kept.is_empty() {
-        if let Ok(value) = HeaderValue::from_str(&kept.join("; ")) {
-            headers.insert(header::COOKIE, value);
-        }
+    if !kept.is_empty()
+        && let Ok(value) = HeaderValue::from_str(&kept.join("; "))
+    {
+        headers.insert(header::COOKIE, value);
     }
 }
 

@@ -288,10 +288,10 @@ async fn forward(
         headers.remove(header::AUTHORIZATION);
     }
     if let Some((identity, source)) = &permit.identity {
-        if *source == TokenSource::Cookie {
-            if let Some(cookie) = &gateway.settings.token_cookie {
-                headers::remove_cookie(headers, cookie);
-            }
+        if *source == TokenSource::Cookie
+            && let Some(cookie) = &gateway.settings.token_cookie
+        {
+            headers::remove_cookie(headers, cookie);
         }
         headers::set_identity(headers, identity, &snapshot.forward.claims).map_err(|e| {
             GatewayError::BadRequest(format!("{e}; ask the token issuer to fix the claim"))
@@ -334,13 +334,13 @@ async fn forward(
         .upstream_duration
         .observe(sent.elapsed().as_secs_f64());
     let mut response = result?;
-    if response.status() == StatusCode::SWITCHING_PROTOCOLS {
-        if let Some(client_upgrade) = client_upgrade {
-            let upstream_upgrade = hyper::upgrade::on(&mut response);
-            tokio::spawn(tunnel(client_upgrade, upstream_upgrade));
-            let (parts, _) = response.into_parts();
-            return Ok(Response::from_parts(parts, body::empty()));
-        }
+    if response.status() == StatusCode::SWITCHING_PROTOCOLS
+        && let Some(client_upgrade) = client_upgrade
+    {
+        let upstream_upgrade = hyper::upgrade::on(&mut response);
+        tokio::spawn(tunnel(client_upgrade, upstream_upgrade));
+        let (parts, _) = response.into_parts();
+        return Ok(Response::from_parts(parts, body::empty()));
     }
     let (mut parts, incoming) = response.into_parts();
     headers::strip_hop_by_hop(&mut parts.headers);
