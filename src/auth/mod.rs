@@ -160,15 +160,3 @@ pub async fn explain_token(config: &AuthConfig, token: &str) -> Result<Identity,
         .await
         .map(|(identity, _)| identity)
 }
-
-impl AuthError {
-    /// A short stable snake_case code for logs and metric labels.
-    pub fn reason(&self) -> &'static str {
-        match self {
-            Self::InvalidRequest(_) => "invalid_request",
-            Self::MissingToken => "missing_token",
-            Self::KeysNotLoaded => "keys_not_loaded",
-            Self::InvalidToken(_) => "invalid_token",
-        }
-    }
-}
