@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use support::issuer::*;
 
 async fn send(request: reqwest::RequestBuilder) -> (u16, Value) {
-    let response = body.send().await.unwrap();
+    let response = request.send().await.unwrap();
     let status = response.status().as_u16();
     (status, response.json().await.unwrap())
 }
