@@ -8,6 +8,7 @@
 //! builds against; add fields freely, rename none without updating the callers.
 
 pub mod diagnostic;
+pub mod units;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
