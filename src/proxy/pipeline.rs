@@ -116,7 +116,7 @@ async fn process(
     record: &mut AccessRecord,
 ) -> Result<Response<Body>, GatewayError> {
     let path = normalise(&request)?;
-    let route = snapshot.policy.lookup(&path);
+    let route = snapshot.policy.route_for(&path, request.method());
     record.route = route.map(|r| r.pattern.clone());
     let identity = match route {
         Some(route) if route.public => None,
