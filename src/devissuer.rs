@@ -9,13 +9,15 @@
 //! - [`DevIssuer::start`] with a [`DevIssuerConfig`] (default: `127.0.0.1:0`, audience
 //!   `https://clientco/api`, one RSA-2048 key, no clients); [`DevIssuer::issuer_url`] (with the
 //!   trailing slash Auth0 writes), [`DevIssuer::jwks_url`], [`DevIssuer::token_url`].
-//! - Minting for tests: [`DevIssuer::standard_claims`] gives a valid claim set, [`DevIssuer::mint`]
-//!   signs any JSON with the current key, [`DevIssuer::mint_with`] also overrides header fields
-//!   (`null` removes one; a `kid` naming another key of the ring signs with that key).
+//! - Minting for tests: [`DevIssuer::standard_claims`] / [`DevIssuer::client_claims`] give a
+//!   valid claim set, [`DevIssuer::mint`] signs any JSON with the current key,
+//!   [`DevIssuer::mint_with`] also overrides header fields (`null` removes one; a `kid` naming
+//!   another key of the ring signs with that key).
+//! - Faults: [`JwksMode`] makes the JWKS endpoint answer 503, garbage, an oversized body, or
+//!   hang until the mode changes ([`DevIssuer::set_jwks_mode`]).
 //! - Key life cycle: [`DevIssuer::add_key`], [`DevIssuer::rotate`] (add and make current),
 //!   [`DevIssuer::remove_key`] (unpublish; the private key stays so tests can mint with it).
-//! - Faults: [`DevIssuer::set_jwks_mode`] makes the JWKS endpoint answer 503, garbage, or hang
-//!   until the mode changes; [`DevIssuer::jwks_requests`] counts JWKS requests served.
+//! - [`DevIssuer::jwks_requests`] counts JWKS requests received (to assert "one fetch").
 //! - Shutdown: [`DevIssuer::shutdown`], or drop the value.
 
 use std::collections::HashMap;
@@ -257,6 +259,20 @@ impl Shared {
         json!({ "keys": keys })
     }
 
+    fn client_claims(&self, client_id: &str, scope: &str) -> Value {
+        let now = unix_now();
+        json!({
+            "iss": self.issuer_url,
+            "sub": format!("{client_id}@clients"),
+            "aud": self.audience,
+            "azp": client_id,
+            "iat": now,
+            "exp": now + self.token_lifetime.as_secs(),
+            "scope": scope,
+            "gty": "client-credentials",
+        })
+    }
+
     fn mint_with(&self, header_overrides: &Value, claims: &Value) -> String {
         let ring = self.ring();
         let requested_kid = header_overrides.get("kid").and_then(Value::as_str);
@@ -384,17 +400,13 @@ impl DevIssuer {
     /// A valid Auth0-style M2M claim set for client `dev-client` with `scopes`, expiring after the
     /// configured token lifetime.
     pub fn standard_claims(&self, scopes: &[&str]) -> Value {
-        let now = unix_now();
-        json!({
-            "iss": self.shared.issuer_url,
-            "sub": "dev-client@clients",
-            "aud": self.shared.audience,
-            "azp": "dev-client",
-            "iat": now,
-            "exp": now + self.shared.token_lifetime.as_secs(),
-            "scope": scopes.join(" "),
-            "gty": "client-credentials",
-        })
+        self.client_claims("dev-client", scopes)
+    }
+
+    /// The claims `/oauth/token` would issue to `client_id` with `scopes` (Auth0 M2M shape:
+    /// `sub` = `<client_id>@clients`, `azp`, `scope`, `gty`).
+    pub fn client_claims(&self, client_id: &str, scopes: &[&str]) -> Value {
+        self.shared.client_claims(client_id, &scopes.join(" "))
     }
 
     /// Signs `claims` (any JSON, objects or not) with the current key.
@@ -617,18 +629,8 @@ async fn token_endpoint(shared: &Shared, request: Request<Incoming>) -> Response
             &format!("Service not found: {audience}"),
         );
     }
-    let now = unix_now();
     let scope = client.scopes.join(" ");
-    let claims = json!({
-        "iss": shared.issuer_url,
-        "sub": format!("{}@clients", client.client_id),
-        "aud": shared.audience,
-        "azp": client.client_id,
-        "iat": now,
-        "exp": now + shared.token_lifetime.as_secs(),
-        "scope": scope,
-        "gty": "client-credentials",
-    });
+    let claims = shared.client_claims(&client.client_id, &scope);
     json_response(
         StatusCode::OK,
         &json!({
