@@ -19,31 +19,29 @@
 //!   [`DevIssuer::remove_key`] (unpublish; the private key stays so tests can mint with it).
 //! - [`DevIssuer::jwks_requests`] counts JWKS requests received (to assert "one fetch").
 //! - Shutdown: [`DevIssuer::shutdown`], or drop the value.
+//!
+//! Layout: this file holds the API and the shared state, `keys` the key ring and signing,
+//! `server` the HTTP endpoints.
+
+mod keys;
+mod server;
 
 use std::collections::HashMap;
-use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use aws_lc_rs::encoding::{AsDer, PublicKeyX509Der};
-use aws_lc_rs::rand::SystemRandom;
-use aws_lc_rs::rsa::KeySize;
-use aws_lc_rs::signature::{self, EcdsaKeyPair, KeyPair as _, RsaKeyPair};
+use aws_lc_rs::signature::KeyPair as _;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use bytes::Bytes;
-use http::{Method, Request, Response, StatusCode, header};
-use http_body_util::{BodyExt as _, Full, Limited};
-use hyper::body::Incoming;
-use hyper::server::conn::http1;
-use hyper::service::service_fn;
-use hyper_util::rt::TokioIo;
 use serde_json::{Map, Value, json};
 use tokio::net::TcpListener;
 use tokio::sync::{oneshot, watch};
-use tokio::task::{JoinHandle, JoinSet};
+use tokio::task::JoinHandle;
+
+use keys::{KeyRing, RingKey, Signer};
 
 /// A machine-to-machine client allowed to use the client-credentials grant.
 #[derive(Debug, Clone)]
@@ -118,119 +116,6 @@ pub enum DevIssuerError {
     },
     #[error("cannot generate a {0:?} signing key")]
     KeyGeneration(KeyKind),
-}
-
-enum Signer {
-    Rsa(RsaKeyPair),
-    Ec(EcdsaKeyPair),
-}
-
-struct RingKey {
-    kid: String,
-    signer: Signer,
-    published: bool,
-}
-
-impl RingKey {
-    fn generate(kind: KeyKind, kid: String) -> Result<Self, DevIssuerError> {
-        let signer = match kind {
-            KeyKind::Rsa2048 => Signer::Rsa(
-                RsaKeyPair::generate(KeySize::Rsa2048)
-                    .map_err(|_| DevIssuerError::KeyGeneration(kind))?,
-            ),
-            KeyKind::EcP256 => Signer::Ec(
-                EcdsaKeyPair::generate(&signature::ECDSA_P256_SHA256_FIXED_SIGNING)
-                    .map_err(|_| DevIssuerError::KeyGeneration(kind))?,
-            ),
-        };
-        Ok(Self {
-            kid,
-            signer,
-            published: true,
-        })
-    }
-
-    fn default_alg(&self) -> &'static str {
-        match self.signer {
-            Signer::Rsa(_) => "RS256",
-            Signer::Ec(_) => "ES256",
-        }
-    }
-
-    fn jwk(&self) -> Value {
-        match &self.signer {
-            Signer::Rsa(pair) => {
-                let public = pair.public_key();
-                json!({
-                    "kty": "RSA", "use": "sig", "alg": "RS256", "kid": self.kid,
-                    "n": URL_SAFE_NO_PAD.encode(public.modulus().big_endian_without_leading_zero()),
-                    "e": URL_SAFE_NO_PAD.encode(public.exponent().big_endian_without_leading_zero()),
-                })
-            }
-            Signer::Ec(pair) => {
-                // Uncompressed SEC1 point: 0x04 || x || y (32 bytes each for P-256).
-                let point = pair.public_key().as_ref();
-                let (x, y) = point
-                    .get(1..)
-                    .unwrap_or_default()
-                    .split_at(32.min(point.len()));
-                json!({
-                    "kty": "EC", "use": "sig", "alg": "ES256", "crv": "P-256", "kid": self.kid,
-                    "x": URL_SAFE_NO_PAD.encode(x), "y": URL_SAFE_NO_PAD.encode(y),
-                })
-            }
-        }
-    }
-
-    /// Signs with `alg` when this key can, else with its default algorithm (so a header that
-    /// lies about `alg` yields a token whose signature does not match its header).
-    fn sign(&self, alg: &str, message: &[u8]) -> Vec<u8> {
-        let rng = SystemRandom::new();
-        match &self.signer {
-            Signer::Rsa(pair) => {
-                let padding: &'static dyn signature::RsaEncoding = match alg {
-                    "RS384" => &signature::RSA_PKCS1_SHA384,
-                    "RS512" => &signature::RSA_PKCS1_SHA512,
-                    "PS256" => &signature::RSA_PSS_SHA256,
-                    "PS384" => &signature::RSA_PSS_SHA384,
-                    "PS512" => &signature::RSA_PSS_SHA512,
-                    _ => &signature::RSA_PKCS1_SHA256,
-                };
-                let mut out = vec![0; pair.public_modulus_len()];
-                match pair.sign(padding, &rng, message, &mut out) {
-                    Ok(()) => out,
-                    Err(_) => Vec::new(),
-                }
-            }
-            Signer::Ec(pair) => pair
-                .sign(&rng, message)
-                .map(|s| s.as_ref().to_vec())
-                .unwrap_or_default(),
-        }
-    }
-}
-
-struct KeyRing {
-    keys: Vec<RingKey>,
-    current: String,
-    next_id: u32,
-}
-
-impl KeyRing {
-    fn new_kid(&mut self) -> String {
-        let mut salt = [0u8; 4];
-        // A random suffix keeps kids distinct across issuers in one test process.
-        let _ = aws_lc_rs::rand::fill(&mut salt);
-        self.next_id += 1;
-        format!(
-            "dev-{}-{:02x}{:02x}{:02x}{:02x}",
-            self.next_id, salt[0], salt[1], salt[2], salt[3]
-        )
-    }
-
-    fn find(&self, kid: &str) -> Option<&RingKey> {
-        self.keys.iter().find(|k| k.kid == kid)
-    }
 }
 
 struct Shared {
@@ -362,7 +247,7 @@ impl DevIssuer {
             jwks_requests: AtomicU64::new(0),
         });
         let (stop, stopped) = oneshot::channel();
-        let task = tokio::spawn(serve(listener, Arc::clone(&shared), stopped));
+        let task = tokio::spawn(server::serve(listener, Arc::clone(&shared), stopped));
         Ok(DevIssuer {
             shared,
             addr,
@@ -502,196 +387,6 @@ impl Drop for DevIssuer {
     }
 }
 
-async fn serve(listener: TcpListener, shared: Arc<Shared>, mut stopped: oneshot::Receiver<()>) {
-    // Connections live in this set so that returning from here aborts them all.
-    let mut connections = JoinSet::new();
-    loop {
-        tokio::select! {
-            _ = &mut stopped => return,
-            accepted = listener.accept() => {
-                let Ok((stream, _)) = accepted else { continue };
-                let shared = Arc::clone(&shared);
-                connections.spawn(async move {
-                    let service = service_fn(move |request| {
-                        let shared = Arc::clone(&shared);
-                        async move { Ok::<_, Infallible>(route(&shared, request).await) }
-                    });
-                    let _ = http1::Builder::new()
-                        .serve_connection(TokioIo::new(stream), service)
-                        .await;
-                });
-            }
-            Some(_) = connections.join_next(), if !connections.is_empty() => {}
-        }
-    }
-}
-
-async fn route(shared: &Shared, request: Request<Incoming>) -> Response<Full<Bytes>> {
-    match (request.method(), request.uri().path()) {
-        (&Method::GET, "/.well-known/jwks.json") => jwks_endpoint(shared).await,
-        (&Method::GET, "/.well-known/openid-configuration") => json_response(
-            StatusCode::OK,
-            &json!({
-                "issuer": shared.issuer_url,
-                "jwks_uri": format!("{}.well-known/jwks.json", shared.issuer_url),
-                "token_endpoint": format!("{}oauth/token", shared.issuer_url),
-                "grant_types_supported": ["client_credentials"],
-                "token_endpoint_auth_methods_supported": ["client_secret_post"],
-                "id_token_signing_alg_values_supported": ["RS256", "ES256"],
-            }),
-        ),
-        (&Method::POST, "/oauth/token") => token_endpoint(shared, request).await,
-        _ => json_response(
-            StatusCode::NOT_FOUND,
-            &json!({"error": "not_found", "error_description": "Not Found"}),
-        ),
-    }
-}
-
-async fn jwks_endpoint(shared: &Shared) -> Response<Full<Bytes>> {
-    shared.jwks_requests.fetch_add(1, Ordering::SeqCst);
-    let mut mode = shared.jwks_mode.subscribe();
-    let current = loop {
-        let current = *mode.borrow_and_update();
-        if current != JwksMode::Hang {
-            break current;
-        }
-        if mode.changed().await.is_err() {
-            break JwksMode::Unavailable;
-        }
-    };
-    match current {
-        JwksMode::Serve => json_response(StatusCode::OK, &shared.jwks()),
-        JwksMode::Oversized => {
-            let mut jwks = shared.jwks();
-            jwks["padding"] = Value::String("x".repeat(2 * 1024 * 1024));
-            json_response(StatusCode::OK, &jwks)
-        }
-        JwksMode::Garbage => Response::new(Full::new(Bytes::from_static(
-            b"<html>upstream proxy error</html>",
-        ))),
-        JwksMode::Unavailable | JwksMode::Hang => json_response(
-            StatusCode::SERVICE_UNAVAILABLE,
-            &json!({"error": "temporarily_unavailable"}),
-        ),
-    }
-}
-
-async fn token_endpoint(shared: &Shared, request: Request<Incoming>) -> Response<Full<Bytes>> {
-    let is_json = request
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.to_ascii_lowercase().starts_with("application/json"));
-    let body = match Limited::new(request.into_body(), 64 * 1024).collect().await {
-        Ok(body) => body.to_bytes(),
-        Err(_) => return oauth_error(StatusCode::BAD_REQUEST, "invalid_request", "Bad body"),
-    };
-    let form: HashMap<String, String> = if is_json {
-        match serde_json::from_slice::<Map<String, Value>>(&body) {
-            Ok(map) => map
-                .into_iter()
-                .filter_map(|(k, v)| Some((k, v.as_str()?.to_owned())))
-                .collect(),
-            Err(_) => {
-                return oauth_error(StatusCode::BAD_REQUEST, "invalid_request", "Invalid JSON");
-            }
-        }
-    } else {
-        parse_form(&body)
-    };
-    let field = |name: &str| form.get(name).map(String::as_str).unwrap_or_default();
-    if field("grant_type") != "client_credentials" {
-        return oauth_error(
-            StatusCode::FORBIDDEN,
-            "unsupported_grant_type",
-            &format!("Grant type '{}' not allowed.", field("grant_type")),
-        );
-    }
-    let client = shared.clients.get(field("client_id")).filter(|c| {
-        aws_lc_rs::constant_time::verify_slices_are_equal(
-            c.client_secret.as_bytes(),
-            field("client_secret").as_bytes(),
-        )
-        .is_ok()
-    });
-    let Some(client) = client else {
-        return oauth_error(StatusCode::UNAUTHORIZED, "access_denied", "Unauthorized");
-    };
-    let audience = match field("audience") {
-        "" => shared.audience.as_str(),
-        other => other,
-    };
-    if audience != shared.audience {
-        return oauth_error(
-            StatusCode::FORBIDDEN,
-            "access_denied",
-            &format!("Service not found: {audience}"),
-        );
-    }
-    let scope = client.scopes.join(" ");
-    let claims = shared.client_claims(&client.client_id, &scope);
-    json_response(
-        StatusCode::OK,
-        &json!({
-            "access_token": shared.mint_with(&Value::Null, &claims),
-            "scope": scope,
-            "expires_in": shared.token_lifetime.as_secs(),
-            "token_type": "Bearer",
-        }),
-    )
-}
-
-/// `application/x-www-form-urlencoded` (WHATWG URL §5.1): `+` is a space, `%XX` a byte.
-fn parse_form(body: &[u8]) -> HashMap<String, String> {
-    fn decode(part: &[u8]) -> String {
-        let mut out = Vec::with_capacity(part.len());
-        let mut i = 0;
-        while i < part.len() {
-            match part[i] {
-                b'+' => out.push(b' '),
-                b'%' if i + 2 < part.len() => {
-                    let hex = std::str::from_utf8(&part[i + 1..i + 3]).unwrap_or("zz");
-                    match u8::from_str_radix(hex, 16) {
-                        Ok(byte) => {
-                            out.push(byte);
-                            i += 2;
-                        }
-                        Err(_) => out.push(b'%'),
-                    }
-                }
-                byte => out.push(byte),
-            }
-            i += 1;
-        }
-        String::from_utf8_lossy(&out).into_owned()
-    }
-    body.split(|&b| b == b'&')
-        .filter(|pair| !pair.is_empty())
-        .map(|pair| match pair.iter().position(|&b| b == b'=') {
-            Some(eq) => (decode(&pair[..eq]), decode(&pair[eq + 1..])),
-            None => (decode(pair), String::new()),
-        })
-        .collect()
-}
-
-fn oauth_error(status: StatusCode, error: &str, description: &str) -> Response<Full<Bytes>> {
-    json_response(
-        status,
-        &json!({"error": error, "error_description": description}),
-    )
-}
-
-fn json_response(status: StatusCode, body: &Value) -> Response<Full<Bytes>> {
-    let mut response = Response::new(Full::new(Bytes::from(body.to_string())));
-    *response.status_mut() = status;
-    response.headers_mut().insert(
-        header::CONTENT_TYPE,
-        http::HeaderValue::from_static("application/json"),
-    );
-    response
-}
-
 fn unix_now() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -702,15 +397,6 @@ fn unix_now() -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn form_decoding_handles_plus_percent_and_truncated_escapes() {
-        let form = parse_form(b"a=b+c&client_id=x%40y&bad=%4&e=");
-        assert_eq!(form["a"], "b c");
-        assert_eq!(form["client_id"], "x@y");
-        assert_eq!(form["bad"], "%4");
-        assert_eq!(form["e"], "");
-    }
 
     #[tokio::test]
     async fn refuses_non_loopback_without_opt_in() {
