@@ -221,3 +221,18 @@ fn missing_config_file_says_how_to_point_at_one() {
     );
     assert!(run.stderr.contains("GATEWAY_CONFIG"), "{run:?}");
 }
+
+#[test]
+fn a_misspelt_override_is_an_error_not_silence() {
+    let run = Project::clientco().run_with_env(
+        &["check", "--config", "gateway.toml"],
+        &[("GATEWAY_AUTH_AUDEINCE", "https://other/api")],
+    );
+    assert_eq!(run.code, 1, "{run:?}");
+    assert!(
+        run.stderr.contains(
+            "gateway.toml: environment variable GATEWAY_AUTH_AUDEINCE overrides no setting; did you mean `GATEWAY_AUTH_AUDIENCE`?"
+        ),
+        "{run:?}"
+    );
+}

@@ -563,6 +563,36 @@ impl Fields<'_> {
     }
 }
 
+/// Variables that look like overrides but name no key: a typo such as `GATEWAY_AUTH_AUDEINCE`
+/// would otherwise be silently ignored, and the file's value used instead.
+pub(super) fn unknown_overrides<'a>(
+    path: &Path,
+    names: impl Iterator<Item = &'a str>,
+) -> Diagnostics {
+    /// Read by the binary itself, not overrides.
+    const OTHER: &[&str] = &["GATEWAY_CONFIG", "GATEWAY_LOG"];
+    let known: Vec<String> = raw::KEYS
+        .iter()
+        .flat_map(|(section, keys)| keys.iter().map(move |(key, _)| env_name(section, key)))
+        .collect();
+    let mut problems = Vec::new();
+    for name in names.filter(|n| n.starts_with("GATEWAY_")) {
+        if OTHER.contains(&name) || known.iter().any(|k| k == name) {
+            continue;
+        }
+        let hint = did_you_mean(name, known.iter().map(String::as_str));
+        problems.push(Diagnostic {
+            file: path.to_path_buf(),
+            line: 0,
+            column: 0,
+            message: format!(
+                "environment variable {name} overrides no setting{hint}; unset it or fix its name (overrides are GATEWAY_<SECTION>_<KEY>, see docs/configuration.md)"
+            ),
+        });
+    }
+    Diagnostics(problems)
+}
+
 /// `GATEWAY_AUTH_AUDIENCE` for `auth.audience`.
 pub fn env_name(section: &str, key: &str) -> String {
     format!(
