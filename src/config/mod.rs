@@ -7,6 +7,7 @@
 
 mod check;
 pub mod diagnostic;
+mod env;
 mod raw;
 pub mod units;
 
@@ -116,7 +117,7 @@ impl Config {
                 let names: Vec<String> = std::env::vars_os()
                     .filter_map(|(name, _)| name.into_string().ok())
                     .collect();
-                let unknown = check::unknown_overrides(&absolute, names.iter().map(String::as_str));
+                let unknown = env::unknown_overrides(&absolute, names.iter().map(String::as_str));
                 match (loaded, unknown.0.is_empty()) {
                     (loaded, true) => loaded,
                     (Ok(_), false) => Err(unknown),
