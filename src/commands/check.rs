@@ -32,6 +32,8 @@ pub async fn run(config: &Path) -> ExitCode {
 /// Prints every problem as `file:line:column: message` on stderr, then a count.
 pub fn report(problems: &Diagnostics) {
     for problem in &problems.0 {
+        let mut problem = problem.clone();
+        problem.file = PathBuf::from(shown(&problem.file));
         eprintln!("{problem}");
     }
     let n = problems.0.len();

@@ -8,9 +8,9 @@ use std::time::Duration;
 
 use http::HeaderName;
 use jsonwebtoken::Algorithm;
-use toml::Spanned;
 
-use super::raw::{self, Field, Kind, RawConfig};
+use super::env::{Fields, env_name};
+use super::raw::{self, Field, RawConfig};
 use super::units::{did_you_mean, parse_duration, parse_size};
 use super::{
     AdminConfig, AuthConfig, Config, Diagnostic, Diagnostics, ForwardConfig, PolicyConfig,
@@ -19,15 +19,15 @@ use super::{
 
 /// Where a value came from: a span of the file, or an environment variable.
 #[derive(Debug, Clone)]
-enum Origin {
+pub(super) enum Origin {
     File(Range<usize>),
     Env(String),
 }
 
 #[derive(Debug, Clone)]
-struct Value {
-    value: toml::Value,
-    origin: Origin,
+pub(super) struct Value {
+    pub(super) value: toml::Value,
+    pub(super) origin: Origin,
 }
 
 pub(super) fn load(
@@ -79,15 +79,10 @@ pub(super) fn load(
     }
 }
 
-struct Checker<'s> {
+pub(super) struct Checker<'s> {
     source: &'s str,
     path: &'s Path,
     problems: Vec<Diagnostic>,
-}
-
-/// Looks up one `section.key`, applying its `GATEWAY_SECTION_KEY` override.
-struct Fields<'a> {
-    env: &'a dyn Fn(&str) -> Option<String>,
 }
 
 impl Checker<'_> {
@@ -96,7 +91,7 @@ impl Checker<'_> {
         Diagnostics(self.problems)
     }
 
-    fn at_span(&mut self, span: Option<Range<usize>>, message: String) {
+    pub(super) fn at_span(&mut self, span: Option<Range<usize>>, message: String) {
         let (line, column) = match span {
             Some(span) => line_column(self.source, span.start),
             None => (0, 0),
@@ -131,7 +126,7 @@ impl Checker<'_> {
     }
 
     fn config(&mut self, raw: RawConfig, env: &dyn Fn(&str) -> Option<String>) -> Option<Config> {
-        let fields = Fields { env };
+        let fields = Fields::new(env);
         let mut get =
             |section: &str, key: &str, field: Field| fields.get(self, section, key, field);
         let s = raw.server;
@@ -525,90 +520,6 @@ const RESERVED: &[&str] = &[
     "x-auth-scopes",
     "x-auth-issuer",
 ];
-
-impl Fields<'_> {
-    /// The value of `section.key`: the environment override if set, else the file's.
-    fn get(
-        &self,
-        checker: &mut Checker<'_>,
-        section: &str,
-        key: &str,
-        field: Field,
-    ) -> Option<Value> {
-        let var = env_name(section, key);
-        if let Some(text) = (self.env)(&var) {
-            let kind = raw::KEYS
-                .iter()
-                .find(|(s, _)| *s == section)
-                .and_then(|(_, keys)| keys.iter().find(|(k, _)| *k == key))
-                .map_or(Kind::Text, |(_, kind)| *kind);
-            return match env_value(&text, kind) {
-                Ok(value) => Some(Value {
-                    value,
-                    origin: Origin::Env(var),
-                }),
-                Err(e) => {
-                    checker.at_span(
-                        None,
-                        format!("environment variable {var} (overrides `{section}.{key}`): {e}"),
-                    );
-                    None
-                }
-            };
-        }
-        field.map(|f: Spanned<toml::Value>| Value {
-            origin: Origin::File(f.span()),
-            value: f.into_inner(),
-        })
-    }
-}
-
-/// `GATEWAY_AUTH_AUDIENCE` for `auth.audience`.
-pub fn env_name(section: &str, key: &str) -> String {
-    format!(
-        "GATEWAY_{}_{}",
-        section.to_ascii_uppercase(),
-        key.to_ascii_uppercase()
-    )
-}
-
-/// Environment values are text; parse them as the key's type.
-fn env_value(text: &str, kind: Kind) -> Result<toml::Value, String> {
-    match kind {
-        Kind::Text => Ok(toml::Value::String(text.to_owned())),
-        Kind::Integer => text
-            .trim()
-            .parse::<i64>()
-            .map(toml::Value::Integer)
-            .map_err(|_| format!("`{text}` is not a whole number")),
-        Kind::Bool => match text.trim().to_ascii_lowercase().as_str() {
-            "true" | "1" | "yes" => Ok(toml::Value::Boolean(true)),
-            "false" | "0" | "no" => Ok(toml::Value::Boolean(false)),
-            _ => Err(format!("`{text}` is not a boolean; use true or false")),
-        },
-        Kind::List => {
-            let trimmed = text.trim();
-            if trimmed.starts_with('[') {
-                // TOML inline array, e.g. ["RS256", "PS256"].
-                let table: toml::Table = toml::from_str(&format!("v = {trimmed}"))
-                    .map_err(|e| format!("`{text}` is not a TOML list: {}", e.message()))?;
-                table
-                    .get("v")
-                    .cloned()
-                    .ok_or_else(|| "empty list".to_owned())
-            } else {
-                Ok(toml::Value::Array(
-                    trimmed
-                        .split(',')
-                        .map(str::trim)
-                        .filter(|s| !s.is_empty())
-                        .map(|s| toml::Value::String(s.to_owned()))
-                        .collect(),
-                ))
-            }
-        }
-    }
-}
 
 /// Auth0's JWKS lives at `<issuer>.well-known/jwks.json`; Auth0 issuers end with `/`.
 fn default_jwks_url(issuer: &str) -> String {

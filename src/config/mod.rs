@@ -7,6 +7,7 @@
 
 mod check;
 pub mod diagnostic;
+mod env;
 mod raw;
 pub mod units;
 
@@ -110,7 +111,22 @@ impl Config {
     pub fn load(path: &Path) -> Result<Config, Diagnostics> {
         let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
         match std::fs::read_to_string(&absolute) {
-            Ok(source) => Self::from_toml_str(&source, &absolute, &|name| std::env::var(name).ok()),
+            Ok(source) => {
+                let loaded =
+                    Self::from_toml_str(&source, &absolute, &|name| std::env::var(name).ok());
+                let names: Vec<String> = std::env::vars_os()
+                    .filter_map(|(name, _)| name.into_string().ok())
+                    .collect();
+                let unknown = env::unknown_overrides(&absolute, names.iter().map(String::as_str));
+                match (loaded, unknown.0.is_empty()) {
+                    (loaded, true) => loaded,
+                    (Ok(_), false) => Err(unknown),
+                    (Err(mut problems), false) => {
+                        problems.0.extend(unknown.0);
+                        Err(problems)
+                    }
+                }
+            }
             Err(e) => Err(Diagnostics(vec![Diagnostic {
                 file: path.to_path_buf(),
                 line: 0,

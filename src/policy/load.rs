@@ -5,7 +5,6 @@
 //! *every* problem, not the first. Positions of semantic problems (an undeclared scope, an
 //! ambiguous route) come from `locate`.
 
-use std::collections::{BTreeSet, HashSet};
 use std::path::Path;
 
 use http::Method;
@@ -13,6 +12,7 @@ use serde_norway::{Mapping, Value};
 
 use super::locate::{Step, locate};
 use super::matcher::{PatternSegment, Trie};
+use super::pattern::{allow_header, methods_overlap, parse_pattern, same_shape};
 use super::{Access, Mode, Policy, RateLimit, Route};
 use crate::config::units::{did_you_mean, parse_size};
 use crate::config::{Diagnostic, Diagnostics};
@@ -392,63 +392,13 @@ impl Checker<'_> {
 
     /// Parses `/a/{id}/**` into segments, reporting what can never match.
     fn pattern(&mut self, pattern: &str, here: &[Step]) -> Option<Vec<PatternSegment>> {
-        let Some(rest) = pattern.strip_prefix('/') else {
-            self.error(
-                here,
-                format!("path `{pattern}` must start with `/` (write `/{pattern}`)"),
-            );
-            return None;
-        };
-        if rest.is_empty() {
-            return Some(Vec::new());
+        match parse_pattern(pattern) {
+            Ok(segments) => Some(segments),
+            Err(problem) => {
+                self.error(here, problem);
+                None
+            }
         }
-        let raw: Vec<&str> = rest.split('/').collect();
-        let mut segments = Vec::with_capacity(raw.len());
-        let mut names = HashSet::new();
-        for (i, segment) in raw.iter().enumerate() {
-            let last = i + 1 == raw.len();
-            let problem = if *segment == "**" {
-                if last {
-                    segments.push(PatternSegment::Rest);
-                    continue;
-                }
-                "`**` matches the rest of the path, so it can only be the last segment".to_owned()
-            } else if let Some(name) = segment.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
-                if name.is_empty() {
-                    "`{}` needs a name, e.g. `{id}`".to_owned()
-                } else if name.contains(['{', '}', '*', '/']) {
-                    format!("`{{{name}}}` is not a valid parameter name")
-                } else if !names.insert(name) {
-                    format!("parameter `{{{name}}}` appears twice; give each one its own name")
-                } else {
-                    segments.push(PatternSegment::Param(name.to_owned()));
-                    continue;
-                }
-            } else if segment.contains(['{', '}', '*']) {
-                format!(
-                    "segment `{segment}` mixes text with `{{}}` or `*`; a parameter (`{{name}}`) or `**` must be a whole segment"
-                )
-            } else if segment.is_empty() && !last {
-                "an empty segment (`//`) never matches: request paths are normalised first; remove the extra `/`".to_owned()
-            } else if matches!(*segment, "." | "..") {
-                format!("segment `{segment}` never matches: request paths are normalised first")
-            } else {
-                match super::normalise(&format!("/{segment}")) {
-                    Ok(n) if n == format!("/{segment}") => {
-                        segments.push(PatternSegment::Literal((*segment).to_owned()));
-                        continue;
-                    }
-                    Ok(n) => format!(
-                        "segment `{segment}` never matches: request paths are normalised first; write it as `{}`",
-                        n.trim_start_matches('/')
-                    ),
-                    Err(e) => format!("segment `{segment}` never matches a request: {e}"),
-                }
-            };
-            self.error(here, format!("in path `{pattern}`: {problem}"));
-            return None;
-        }
-        Some(segments)
     }
 
     fn methods(&mut self, value: Option<&Value>, here: &[Step]) -> Option<Vec<Method>> {
@@ -631,45 +581,4 @@ fn or_declare(hint: &str, section: &str) -> String {
     } else {
         hint.to_owned()
     }
-}
-
-/// Two patterns have the same shape when they differ at most in parameter names.
-fn same_shape(a: &str, b: &str) -> bool {
-    let shape = |p: &str| -> Vec<String> {
-        p.split('/')
-            .map(|s| {
-                if s.starts_with('{') && s.ends_with('}') {
-                    "{}".to_owned()
-                } else {
-                    s.to_owned()
-                }
-            })
-            .collect()
-    };
-    shape(a) == shape(b)
-}
-
-fn with_head(methods: &[Method]) -> BTreeSet<String> {
-    let mut set: BTreeSet<String> = methods.iter().map(|m| m.as_str().to_owned()).collect();
-    if set.contains("GET") {
-        set.insert("HEAD".to_owned());
-    }
-    set
-}
-
-fn methods_overlap(a: Option<&[Method]>, b: Option<&[Method]>) -> bool {
-    match (a, b) {
-        (Some(a), Some(b)) => !with_head(a).is_disjoint(&with_head(b)),
-        _ => true,
-    }
-}
-
-/// `Allow` value for a group: sorted, HEAD added where GET is. Routes without `methods`
-/// accept everything and never answer 405, so they contribute nothing here.
-fn allow_header<'a>(groups: impl Iterator<Item = Option<&'a [Method]>>) -> String {
-    let mut all = BTreeSet::new();
-    for methods in groups.flatten() {
-        all.extend(with_head(methods));
-    }
-    all.into_iter().collect::<Vec<_>>().join(", ")
 }

@@ -135,4 +135,86 @@ mod tests {
         assert!(t.insert(&[lit("a"), Param("x".into())], 0).is_empty());
         assert_eq!(t.insert(&[lit("a"), Param("y".into())], 1), vec![0]);
     }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        /// Rank of one pattern segment at one path position; higher is more specific.
+        /// The end of the path scores 1 for a pattern that ends there, 0 for a `**` that
+        /// matches nothing more.
+        fn ranks(pattern: &[PatternSegment], path: &[&str]) -> Option<Vec<u8>> {
+            let mut out = Vec::new();
+            for (i, segment) in pattern.iter().enumerate() {
+                match segment {
+                    PatternSegment::Rest => {
+                        out.extend(std::iter::repeat_n(1, path.len().saturating_sub(i)));
+                        out.push(0);
+                        return Some(out);
+                    }
+                    PatternSegment::Literal(l) if path.get(i) == Some(&l.as_str()) => out.push(3),
+                    PatternSegment::Param(_) if path.get(i).is_some_and(|s| !s.is_empty()) => {
+                        out.push(2)
+                    }
+                    _ => return None,
+                }
+            }
+            (pattern.len() == path.len()).then(|| {
+                out.push(1);
+                out
+            })
+        }
+
+        fn segment() -> impl Strategy<Value = PatternSegment> {
+            prop_oneof![
+                3 => "[ab]".prop_map(PatternSegment::Literal),
+                2 => Just(PatternSegment::Param("p".into())),
+            ]
+        }
+
+        fn pattern() -> impl Strategy<Value = Vec<PatternSegment>> {
+            (prop::collection::vec(segment(), 0..4), any::<bool>()).prop_map(|(mut p, rest)| {
+                if rest {
+                    p.push(PatternSegment::Rest);
+                }
+                p
+            })
+        }
+
+        proptest! {
+            /// The trie finds exactly what brute force over every route says is the most
+            /// specific match (lexicographically greatest ranks from the left).
+            #[test]
+            fn trie_agrees_with_brute_force(
+                patterns in prop::collection::vec(pattern(), 1..12),
+                path in prop::collection::vec("[abc]", 0..5),
+                trailing_slash in any::<bool>(),
+            ) {
+                let mut trie = Trie::default();
+                let mut shapes: Vec<Vec<PatternSegment>> = Vec::new();
+                for p in &patterns {
+                    // One route per shape, as the loader guarantees with overlapping methods.
+                    if !shapes.contains(p) {
+                        trie.insert(p, shapes.len());
+                        shapes.push(p.clone());
+                    }
+                }
+                // A normalised path: non-empty segments, and maybe a trailing slash (an empty
+                // last segment); the root `/` has no segments.
+                let mut segments: Vec<&str> = path.iter().map(String::as_str).collect();
+                let mut text = format!("/{}", segments.join("/"));
+                if trailing_slash && !segments.is_empty() {
+                    segments.push("");
+                    text.push('/');
+                }
+                let expected = shapes
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(id, p)| ranks(p, &segments).map(|r| (r, id)))
+                    .max()
+                    .map(|(_, id)| id);
+                prop_assert_eq!(trie.find(&text).map(|g| g[0]), expected, "path {}", text);
+            }
+        }
+    }
 }

@@ -9,6 +9,7 @@ mod load;
 mod locate;
 mod matcher;
 mod normalise;
+mod pattern;
 mod render;
 
 use std::path::{Path, PathBuf};

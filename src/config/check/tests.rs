@@ -1,7 +1,6 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::HashMap;
-use std::path::Path;
 use std::time::Duration;
 
 use crate::config::Config;
@@ -233,5 +232,4 @@ fn forward_claims_and_relative_tls_paths() {
     assert_eq!(tls.cert, dir.path().join("c.pem"));
     assert_eq!(c.forward.claims[0].0, "https://saasco/tenant");
     assert_eq!(c.forward.claims[0].1.as_str(), "x-auth-tenant");
-    let _ = Path::new("");
 }
