@@ -74,6 +74,9 @@ pub struct TokenResponse {
     pub expires_in: Option<u64>,
     #[serde(default)]
     pub scope: Option<String>,
+    /// The HTTP status the endpoint answered with (filled in after parsing).
+    #[serde(skip)]
+    pub status: u16,
 }
 
 /// Why no token was obtained. Every message says what to do about it.
@@ -311,8 +314,9 @@ pub async fn fetch_token(
             fix: "the connection broke while reading the answer; try again",
         })?;
     if status.is_success()
-        && let Ok(token) = serde_json::from_slice::<TokenResponse>(&bytes)
+        && let Ok(mut token) = serde_json::from_slice::<TokenResponse>(&bytes)
     {
+        token.status = status.as_u16();
         return Ok(token);
     }
     if let Ok(error) = serde_json::from_slice::<ErrorBody>(&bytes) {
