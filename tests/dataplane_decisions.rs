@@ -35,14 +35,21 @@ async fn invalid_token_is_401_invalid_token_with_a_description() {
         .await
         .unwrap();
     assert_eq!(response.status(), 401);
-    let challenge = response.headers()["www-authenticate"].to_str().unwrap().to_owned();
+    let challenge = response.headers()["www-authenticate"]
+        .to_str()
+        .unwrap()
+        .to_owned();
     assert!(
-        challenge.starts_with(r#"Bearer realm="gateway", error="invalid_token", error_description=""#),
+        challenge
+            .starts_with(r#"Bearer realm="gateway", error="invalid_token", error_description=""#),
         "{challenge}"
     );
     let body = error_body(response).await;
     assert_eq!(body["error"], "invalid_token");
-    assert!(!body.to_string().contains(&forged), "the token is never echoed");
+    assert!(
+        !body.to_string().contains(&forged),
+        "the token is never echoed"
+    );
     assert!(world.backend.seen().is_empty());
 }
 
@@ -214,7 +221,9 @@ async fn shadow_mode_forwards_a_denied_request_and_counts_it() {
     let metrics = world.gateway.metrics().await;
     let line = metrics
         .lines()
-        .find(|l| l.starts_with("gateway_requests_total{") && l.contains("decision=\"shadow_deny\""))
+        .find(|l| {
+            l.starts_with("gateway_requests_total{") && l.contains("decision=\"shadow_deny\"")
+        })
         .unwrap_or_else(|| panic!("no shadow_deny sample in:\n{metrics}"));
     assert!(line.contains("route=\"/rollout/{item}\""), "{line}");
     assert!(line.contains("reason=\"insufficient_scope\""), "{line}");
@@ -237,7 +246,12 @@ async fn rate_limit_answers_429_with_retry_after() {
             .unwrap();
         statuses.push(response.status().as_u16());
         if response.status() == 429 {
-            retry_after = Some(response.headers()["retry-after"].to_str().unwrap().to_owned());
+            retry_after = Some(
+                response.headers()["retry-after"]
+                    .to_str()
+                    .unwrap()
+                    .to_owned(),
+            );
             assert_eq!(error_body(response).await["error"], "rate_limited");
         }
     }
@@ -281,6 +295,10 @@ async fn streamed_body_over_max_body_is_cut_off() {
         assert_eq!(response.status(), 413);
     }
     for seen in world.backend.seen() {
-        assert!(seen.body_len <= 1024 * 1024, "the backend got {} bytes", seen.body_len);
+        assert!(
+            seen.body_len <= 1024 * 1024,
+            "the backend got {} bytes",
+            seen.body_len
+        );
     }
 }

@@ -84,7 +84,10 @@ async fn token_cookie_is_accepted_and_removed_before_forwarding() {
     let response = world
         .client
         .get(world.url("/forecast"))
-        .header("cookie", format!("theme=dark; access_token={token}; lang=en"))
+        .header(
+            "cookie",
+            format!("theme=dark; access_token={token}; lang=en"),
+        )
         .send()
         .await
         .unwrap();
@@ -142,9 +145,15 @@ async fn forwarded_headers_are_appended_and_request_id_kept_or_generated() {
     assert_eq!(seen.headers["x-request-id"], "trace-abc-123");
 
     let response = world.get("/forecast", "read:forecast").await;
-    let generated = response.headers()["x-request-id"].to_str().unwrap().to_owned();
+    let generated = response.headers()["x-request-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
     assert!(!generated.is_empty());
-    assert_eq!(world.backend.last().headers["x-request-id"], generated.as_str());
+    assert_eq!(
+        world.backend.last().headers["x-request-id"],
+        generated.as_str()
+    );
 }
 
 #[tokio::test]
@@ -164,7 +173,10 @@ async fn hop_by_hop_headers_are_not_forwarded() {
         .unwrap();
     let seen = world.backend.last();
     for name in ["x-secret-hop", "keep-alive", "proxy-authorization", "te"] {
-        assert!(seen.headers.get(name).is_none(), "{name} reached the backend");
+        assert!(
+            seen.headers.get(name).is_none(),
+            "{name} reached the backend"
+        );
     }
 }
 

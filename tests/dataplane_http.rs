@@ -26,7 +26,10 @@ async fn http2_prior_knowledge_is_served() {
         .unwrap();
     assert_eq!(response.version(), reqwest::Version::HTTP_2);
     assert_eq!(response.status(), 200);
-    assert_eq!(world.backend.last().headers["x-auth-subject"], "clientco@clients");
+    assert_eq!(
+        world.backend.last().headers["x-auth-subject"],
+        "clientco@clients"
+    );
 }
 
 struct Pki {
@@ -75,8 +78,10 @@ async fn tls_world(pki: &Pki, mtls: bool) -> World {
             dir.join("key.pem").display()
         );
         if mtls {
-            o.server_extra
-                .push_str(&format!("client_ca = \"{}\"\n", dir.join("ca.pem").display()));
+            o.server_extra.push_str(&format!(
+                "client_ca = \"{}\"\n",
+                dir.join("ca.pem").display()
+            ));
         }
     })
     .await
@@ -126,7 +131,10 @@ async fn mtls_requires_a_client_certificate_from_the_ca() {
     let world = tls_world(&pki, true).await;
     let url = format!("https://localhost:{}/forecast", world.gateway.addr.port());
     let without = tls_client(&pki, false, false).get(&url).send().await;
-    assert!(without.is_err(), "a client without a certificate got through");
+    assert!(
+        without.is_err(),
+        "a client without a certificate got through"
+    );
     let response = tls_client(&pki, true, false)
         .get(&url)
         .bearer_auth(world.token("read:forecast"))
@@ -168,7 +176,10 @@ async fn conflicting_content_lengths_and_bad_chunks_are_400() {
         ),
     ] {
         let answer = raw_http(world.gateway.addr, request.as_bytes()).await;
-        assert!(answer.starts_with("HTTP/1.1 400"), "{request:?} -> {answer}");
+        assert!(
+            answer.starts_with("HTTP/1.1 400"),
+            "{request:?} -> {answer}"
+        );
     }
     for seen in world.backend.seen() {
         assert_eq!(seen.body_len, 0, "a malformed body was forwarded: {seen:?}");
@@ -177,7 +188,8 @@ async fn conflicting_content_lengths_and_bad_chunks_are_400() {
 
 #[tokio::test]
 async fn oversized_headers_are_431() {
-    let world = World::start_with(|o| o.server_extra.push_str("max_header_bytes = \"16KiB\"\n")).await;
+    let world =
+        World::start_with(|o| o.server_extra.push_str("max_header_bytes = \"16KiB\"\n")).await;
     let request = format!(
         "GET /forecast HTTP/1.1\r\nHost: g\r\nX-Big: {}\r\n\r\n",
         "a".repeat(64 * 1024)
@@ -190,8 +202,12 @@ async fn oversized_headers_are_431() {
 async fn slowloris_is_closed_by_the_header_timeout_while_others_are_served() {
     let world =
         World::start_with(|o| o.server_extra.push_str("header_read_timeout = \"500ms\"\n")).await;
-    let mut slow = tokio::net::TcpStream::connect(world.gateway.addr).await.unwrap();
-    slow.write_all(b"GET /forecast HTTP/1.1\r\nHost: g\r\n").await.unwrap();
+    let mut slow = tokio::net::TcpStream::connect(world.gateway.addr)
+        .await
+        .unwrap();
+    slow.write_all(b"GET /forecast HTTP/1.1\r\nHost: g\r\n")
+        .await
+        .unwrap();
     // Meanwhile a normal client is served.
     assert_eq!(world.get("/forecast", "read:forecast").await.status(), 200);
     // The dribbling client is cut off: the read ends (EOF or an error answer) within bounds.
@@ -234,11 +250,15 @@ async fn shutdown_drains_in_flight_requests_and_stops_accepting() {
     });
     // Wait until the request is through the gateway and streaming into the backend.
     let backend = &world.backend;
-    support::gateway::eventually(Duration::from_secs(5), "request reaches the backend", || {
-        backend.started() == 1
-    })
+    support::gateway::eventually(
+        Duration::from_secs(5),
+        "request reaches the backend",
+        || backend.started() == 1,
+    )
     .await;
-    let World { gateway, backend, .. } = world;
+    let World {
+        gateway, backend, ..
+    } = world;
     gateway.shutdown().await;
     let response = in_flight.await.unwrap().unwrap();
     assert_eq!(response.status(), 200, "the in-flight request finished");

@@ -7,13 +7,15 @@ mod support;
 use std::time::Duration;
 
 use support::gateway::{Options, TestGateway, Zeros};
-use support::issuer::TestIssuer;
 use support::world::{World, error_body};
 
 #[tokio::test]
 async fn refused_upstream_is_502() {
     // A port that was free a moment ago: nothing listens there.
-    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
     let world = World::start_with(|o| o.upstream = format!("http://{closed}")).await;
     let response = world.get("/forecast", "read:forecast").await;
     assert_eq!(response.status(), 502);
@@ -45,7 +47,8 @@ async fn reset_and_garbage_from_upstream_are_502() {
 
 #[tokio::test]
 async fn upstream_slower_than_request_timeout_is_504() {
-    let world = World::start_with(|o| o.upstream_extra = "request_timeout = \"300ms\"\n".into()).await;
+    let world =
+        World::start_with(|o| o.upstream_extra = "request_timeout = \"300ms\"\n".into()).await;
     let response = with_behaviour(&world, "slow").await;
     assert_eq!(response.status(), 504);
     assert_eq!(error_body(response).await["error"], "gateway_timeout");
@@ -53,9 +56,12 @@ async fn upstream_slower_than_request_timeout_is_504() {
 
 #[tokio::test]
 async fn no_key_set_loaded_yet_is_503_with_retry_after() {
-    let issuer = TestIssuer::start().await;
+    let issuer = support::world::start_issuer().await;
     let backend = support::backend::Backend::start().await;
-    let dead = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let dead = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
     let mut options = Options::new(
         &issuer.issuer_url(),
         &format!("http://{dead}/.well-known/jwks.json"),
@@ -63,9 +69,14 @@ async fn no_key_set_loaded_yet_is_503_with_retry_after() {
     );
     options.wait_ready = false;
     let gateway = TestGateway::start(options).await;
-    let ready = reqwest::get(format!("{}/readyz", gateway.admin)).await.unwrap();
+    let ready = reqwest::get(format!("{}/readyz", gateway.admin))
+        .await
+        .unwrap();
     assert_eq!(ready.status(), 503);
-    let token = issuer.mint(&support::gateway::claims(&issuer.issuer_url(), "read:forecast"));
+    let token = issuer.mint(&support::gateway::claims(
+        &issuer.issuer_url(),
+        "read:forecast",
+    ));
     let response = reqwest::Client::new()
         .get(gateway.url("/forecast"))
         .bearer_auth(token)
@@ -74,7 +85,10 @@ async fn no_key_set_loaded_yet_is_503_with_retry_after() {
         .unwrap();
     assert_eq!(response.status(), 503);
     assert!(response.headers().get("retry-after").is_some());
-    assert_eq!(error_body(response).await["error"], "temporarily_unavailable");
+    assert_eq!(
+        error_body(response).await["error"],
+        "temporarily_unavailable"
+    );
     assert!(backend.seen().is_empty());
 }
 
@@ -109,5 +123,9 @@ async fn a_100_mib_upload_streams_through_with_flat_memory() {
     // Client, gateway and backend share this process: had any of them buffered the body, the
     // peak would have grown by at least 100 MiB.
     let grown = vm_hwm().saturating_sub(before);
-    assert!(grown < 32 * 1024 * 1024, "peak RSS grew by {} MiB", grown / (1024 * 1024));
+    assert!(
+        grown < 32 * 1024 * 1024,
+        "peak RSS grew by {} MiB",
+        grown / (1024 * 1024)
+    );
 }

@@ -107,7 +107,10 @@ async fn the_watcher_sees_an_editor_style_rename() {
         if world.get("/reports", "read:forecast").await.status() == 200 {
             break;
         }
-        assert!(std::time::Instant::now() < deadline, "the watcher never reloaded");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the watcher never reloaded"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let policy = reqwest::get(format!("{}/policy", world.gateway.admin))
@@ -150,20 +153,36 @@ async fn metrics_move_as_requests_flow() {
     assert_eq!(world.get("/forecast", "read:forecast").await.status(), 200);
     assert_eq!(world.get("/forecast", "read:forecast").await.status(), 200);
     assert_eq!(world.get("/forecast", "read:inventory").await.status(), 403);
-    let no_token = world.client.get(world.url("/forecast")).send().await.unwrap();
+    let no_token = world
+        .client
+        .get(world.url("/forecast"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(no_token.status(), 401);
     let after = parse(&world.gateway.metrics().await);
 
-    let allowed = [("route", "/forecast"), ("decision", "allow"), ("status", "200")];
+    let allowed = [
+        ("route", "/forecast"),
+        ("decision", "allow"),
+        ("status", "200"),
+    ];
     assert_eq!(
         sample(&after, "gateway_requests_total", &allowed)
             - sample(&before, "gateway_requests_total", &allowed),
         2.0
     );
-    let denied = [("route", "/forecast"), ("reason", "insufficient_scope"), ("status", "403")];
+    let denied = [
+        ("route", "/forecast"),
+        ("reason", "insufficient_scope"),
+        ("status", "403"),
+    ];
     assert_eq!(sample(&after, "gateway_requests_total", &denied), 1.0);
     let unauthenticated = [("reason", "missing_token"), ("status", "401")];
-    assert_eq!(sample(&after, "gateway_requests_total", &unauthenticated), 1.0);
+    assert_eq!(
+        sample(&after, "gateway_requests_total", &unauthenticated),
+        1.0
+    );
     assert!(after["gateway_request_duration_seconds_count"] >= 4.0);
     assert!(after["gateway_upstream_duration_seconds_count"] >= 2.0);
     // Never a raw path or a subject as a label value.

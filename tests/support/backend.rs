@@ -103,7 +103,10 @@ impl Backend {
     }
 
     pub fn last(&self) -> Seen {
-        self.seen().last().cloned().expect("the backend received no request")
+        self.seen()
+            .last()
+            .cloned()
+            .expect("the backend received no request")
     }
 }
 

@@ -194,7 +194,10 @@ pub async fn raw_http(addr: std::net::SocketAddr, request: &[u8]) -> String {
     stream.write_all(request).await.unwrap();
     let mut answer = Vec::new();
     let read = tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut answer)).await;
-    assert!(read.is_ok(), "the gateway neither answered nor closed within 5 s");
+    assert!(
+        read.is_ok(),
+        "the gateway neither answered nor closed within 5 s"
+    );
     String::from_utf8_lossy(&answer).into_owned()
 }
 

@@ -2,10 +2,10 @@
 
 use super::backend::Backend;
 use super::gateway::{Options, TestGateway, claims};
-use super::issuer::TestIssuer;
+use gateway::devissuer::DevIssuer;
 
 pub struct World {
-    pub issuer: TestIssuer,
+    pub issuer: DevIssuer,
     pub backend: Backend,
     pub gateway: TestGateway,
     pub client: reqwest::Client,
@@ -18,7 +18,7 @@ impl World {
 
     /// Starts with the default options changed by `tweak`.
     pub async fn start_with(tweak: impl FnOnce(&mut Options)) -> World {
-        let issuer = TestIssuer::start().await;
+        let issuer = start_issuer().await;
         let backend = Backend::start().await;
         let mut options = Options::new(&issuer.issuer_url(), &issuer.jwks_url(), &backend.url());
         tweak(&mut options);
@@ -53,6 +53,13 @@ impl World {
             .await
             .unwrap()
     }
+}
+
+/// A development issuer on 127.0.0.1:0 with the default audience (`https://clientco/api`).
+pub async fn start_issuer() -> DevIssuer {
+    DevIssuer::start(gateway::devissuer::DevIssuerConfig::default())
+        .await
+        .unwrap()
 }
 
 /// The JSON error body of a response, checked for the spec's three fields.
