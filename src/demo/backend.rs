@@ -174,3 +174,44 @@ async fn answer(
         .body(Full::new(Bytes::from(body.to_string())));
     Ok(response.unwrap_or_else(|_| Response::new(Full::new(Bytes::new()))))
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[tokio::test]
+    async fn echoes_and_records_the_identity_headers_it_receives() {
+        let backend = DemoBackend::start().await.unwrap();
+        let response = reqwest::Client::new()
+            .get(format!("{}/forecast", backend.url()))
+            .header("X-Auth-Client-Id", "clientco")
+            .header("X-Auth-Scopes", "read:forecast")
+            .header("Authorization", "Bearer not-recorded")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        let body: serde_json::Value = response.json().await.unwrap();
+        assert_eq!(body["saw"]["client_id"], "clientco");
+        assert_eq!(body["saw"]["scopes"], "read:forecast");
+        assert_eq!(body["saw"]["subject"], serde_json::Value::Null);
+
+        let missing = reqwest::get(format!("{}/nowhere", backend.url()))
+            .await
+            .unwrap();
+        assert_eq!(missing.status(), 404);
+
+        let received = backend.received();
+        assert_eq!(received.len(), 2);
+        assert_eq!(received[0].path, "/forecast");
+        assert_eq!(
+            received[0].identity,
+            [
+                ("x-auth-client-id".to_owned(), "clientco".to_owned()),
+                ("x-auth-scopes".to_owned(), "read:forecast".to_owned())
+            ]
+        );
+        backend.shutdown().await;
+    }
+}

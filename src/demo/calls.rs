@@ -265,3 +265,49 @@ fn escalate(token: &str) -> String {
     let payload = URL_SAFE_NO_PAD.encode(claims.to_string());
     format!("{header}.{payload}.{signature}")
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn claims_of(token: &str) -> serde_json::Value {
+        let payload = token.split('.').nth(1).unwrap();
+        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn escalate_adds_the_scope_and_keeps_header_and_signature() {
+        let claims =
+            serde_json::json!({"sub": "clientco-readonly@clients", "scope": "read:forecast"});
+        let token = format!(
+            "eyJhbGciOiJSUzI1NiJ9.{}.c2lnbmF0dXJl",
+            URL_SAFE_NO_PAD.encode(claims.to_string())
+        );
+        let forged = escalate(&token);
+        assert_ne!(forged, token);
+        assert!(forged.starts_with("eyJhbGciOiJSUzI1NiJ9."));
+        assert!(forged.ends_with(".c2lnbmF0dXJl"));
+        assert_eq!(claims_of(&forged)["scope"], "read:forecast read:inventory");
+        assert_eq!(claims_of(&forged)["sub"], "clientco-readonly@clients");
+    }
+
+    #[test]
+    fn an_outcome_is_as_expected_only_with_the_expected_status() {
+        let mut outcome = Outcome {
+            number: 5,
+            title: "missing scope",
+            request: "GET /inventory".to_owned(),
+            expected: 403,
+            status: Some(403),
+            reason: "insufficient_scope: missing scope read:inventory".to_owned(),
+        };
+        assert!(outcome.as_expected());
+        assert!(outcome.to_string().contains("-> 403 (as expected)"));
+        outcome.status = Some(200);
+        assert!(!outcome.as_expected());
+        assert!(outcome.to_string().contains("UNEXPECTED: wanted 403"));
+        outcome.status = None;
+        assert!(!outcome.as_expected());
+    }
+}
