@@ -358,3 +358,63 @@ async fn plain_http_to_a_remote_host_is_refused_before_sending_the_secret() {
     assert!(!outcome.success);
     assert!(outcome.stderr.contains("plain http"), "{}", outcome.stderr);
 }
+
+/// Against the project's development issuer (the one `gateway demo` runs): a real token, and
+/// Auth0's refusals for a wrong secret and a wrong audience, each with its hint.
+#[tokio::test]
+async fn works_against_the_development_issuer() {
+    use gateway::devissuer::{DevClient, DevIssuer, DevIssuerConfig};
+    let issuer = DevIssuer::start(DevIssuerConfig {
+        clients: vec![DevClient {
+            client_id: "clientco".to_owned(),
+            client_secret: SECRET.to_owned(),
+            scopes: vec!["read:forecast".to_owned()],
+        }],
+        ..DevIssuerConfig::default()
+    })
+    .await
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let credentials = |secret: &str, audience: &str| {
+        serde_json::json!({
+            "issuer": issuer.issuer_url(),
+            "client_id": "clientco",
+            "client_secret": secret,
+            "audience": audience,
+        })
+    };
+
+    let path = write_credentials(dir.path(), &credentials(SECRET, "https://clientco/api"));
+    let outcome = gateway_token(&path).await;
+    assert!(outcome.success, "{}", outcome.stderr);
+    let token = outcome.stdout.trim();
+    let payload = token.split('.').nth(1).unwrap();
+    use base64::Engine;
+    let claims: serde_json::Value = serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(payload)
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(claims["azp"], "clientco");
+    assert_eq!(claims["scope"], "read:forecast");
+
+    let path = write_credentials(dir.path(), &credentials("wrong", "https://clientco/api"));
+    let outcome = gateway_token(&path).await;
+    assert!(!outcome.success);
+    assert!(
+        outcome.stderr.contains("access_denied: Unauthorized"),
+        "{}",
+        outcome.stderr
+    );
+
+    let path = write_credentials(dir.path(), &credentials(SECRET, "https://other/api"));
+    let outcome = gateway_token(&path).await;
+    assert!(!outcome.success);
+    assert!(
+        outcome.stderr.contains("Service not found") && outcome.stderr.contains("hint: no API"),
+        "{}",
+        outcome.stderr
+    );
+    issuer.shutdown().await;
+}
