@@ -99,6 +99,17 @@ impl Demo {
     /// Starts issuer, backend and gateway, and waits until the gateway has the issuer's keys.
     pub async fn start() -> Result<Demo, DemoError> {
         let dir = private_dir()?;
+        match Self::start_in(dir.clone()).await {
+            Ok(demo) => Ok(demo),
+            Err(error) => {
+                // The folder holds client secrets: never leave it behind.
+                let _ = std::fs::remove_dir_all(&dir);
+                Err(error)
+            }
+        }
+    }
+
+    async fn start_in(dir: PathBuf) -> Result<Demo, DemoError> {
         let specs: [(&str, Vec<&'static str>); 2] = [
             (
                 "clientco",
@@ -166,7 +177,10 @@ impl Demo {
             dir,
             clients,
         };
-        demo.wait_ready(Duration::from_secs(10)).await?;
+        if let Err(error) = demo.wait_ready(Duration::from_secs(10)).await {
+            demo.shutdown().await;
+            return Err(error);
+        }
         Ok(demo)
     }
 
