@@ -72,6 +72,8 @@ pub enum JwksMode {
     Garbage,
     /// Accept the request and never answer until the mode changes.
     Hang,
+    /// Answer 200 with a valid JWKS padded beyond 1 MiB (size-cap tests).
+    Oversized,
 }
 
 #[derive(Debug, Clone)]
@@ -548,6 +550,11 @@ async fn jwks_endpoint(shared: &Shared) -> Response<Full<Bytes>> {
     };
     match current {
         JwksMode::Serve => json_response(StatusCode::OK, &shared.jwks()),
+        JwksMode::Oversized => {
+            let mut jwks = shared.jwks();
+            jwks["padding"] = Value::String("x".repeat(2 * 1024 * 1024));
+            json_response(StatusCode::OK, &jwks)
+        }
         JwksMode::Garbage => Response::new(Full::new(Bytes::from_static(
             b"<html>upstream proxy error</html>",
         ))),

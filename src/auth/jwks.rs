@@ -389,6 +389,8 @@ impl KeyStore {
 /// The background task: load with backoff until the first success, then refresh every
 /// `period`; after a failure retry sooner (backoff, capped at `period`).
 pub async fn run_refresh(store: Arc<KeyStore>, period: Duration) {
+    // A zero period would hammer the issuer in a tight loop.
+    let period = period.max(Duration::from_millis(100));
     const FIRST_RETRY: Duration = Duration::from_millis(250);
     const MAX_RETRY: Duration = Duration::from_secs(30);
     let mut retry = FIRST_RETRY;
