@@ -51,6 +51,7 @@ routes:
 "#;
 
 const SECRET: &str = "e2e-secret-for-clientco";
+const INGEST_BODY: &str = r#"{"rows":[{"sku":"SKU-1","sold":12}]}"#;
 
 /// The uvicorn process; killed when the test ends, whatever happens.
 struct Uvicorn {
@@ -275,7 +276,7 @@ async fn clientco_workflow_through_the_gateway_to_fastapi() {
         .post(format!("{gateway}/ingest"))
         .bearer_auth(&token)
         .header("content-type", "application/json")
-        .body(r#"{"rows":[{"sku":"SKU-1","sold":12}]}"#)
+        .body(INGEST_BODY)
         .send()
         .await
         .unwrap();
@@ -283,7 +284,7 @@ async fn clientco_workflow_through_the_gateway_to_fastapi() {
     let body: serde_json::Value = ingest.json().await.unwrap();
     assert_eq!(body["client_id"], "clientco");
     assert_eq!(body["subject"], "clientco@clients");
-    assert_eq!(body["accepted_bytes"], 35);
+    assert_eq!(body["accepted_bytes"], INGEST_BODY.len());
 
     // Forecast, with identity headers the client tries to forge: the app must see clientco.
     let forecast = http

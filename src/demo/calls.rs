@@ -46,7 +46,7 @@ impl fmt::Display for Outcome {
         };
         write!(
             f,
-            "{}. {:<16} {:<42} -> {} ({verdict})\n      {}",
+            "{}. {:<17} {:<46} -> {} ({verdict})\n      {}",
             self.number, self.title, self.request, status, self.reason
         )
     }
