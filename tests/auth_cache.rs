@@ -90,3 +90,15 @@ async fn a_tight_entry_bound_still_verifies_everything() {
         }
     }
 }
+
+#[tokio::test]
+async fn a_far_future_exp_is_cached_without_overflow() {
+    let issuer = spawn_issuer().await;
+    let (auth, metrics) = ready_authenticator(&auth_config(&issuer)).await;
+    let mut claims = issuer.standard_claims(&[]);
+    claims["exp"] = json!(1e300);
+    let token = issuer.mint(&claims);
+    assert!(auth.verify(&token).await.is_ok());
+    assert!(auth.verify(&token).await.is_ok());
+    assert_eq!(metrics.token_cache_hits.get(), 1);
+}

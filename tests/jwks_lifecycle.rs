@@ -214,3 +214,26 @@ async fn explain_fetches_once_and_applies_the_same_checks() {
     assert!(matches!(err, AuthError::KeysUnavailable(_)));
     assert!(err.to_string().contains("503"), "{err}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_storm_while_the_issuer_is_down_still_causes_at_most_one_fetch() {
+    let issuer = spawn_issuer().await;
+    let (auth, metrics) = ready_authenticator(&auth_config(&issuer)).await;
+    issuer.set_jwks_mode(JwksMode::Unavailable);
+    let fetches_before = issuer.jwks_requests();
+    let claims = issuer.standard_claims(&[]);
+    let good = issuer.mint(&claims);
+
+    let mut storm = tokio::task::JoinSet::new();
+    for i in 0..100 {
+        let token = issuer.mint_with(&json!({"kid": format!("down-{i}")}), &claims);
+        let auth = Arc::clone(&auth);
+        storm.spawn(async move { auth.verify(&token).await });
+    }
+    while let Some(result) = storm.join_next().await {
+        assert!(matches!(result.unwrap(), Err(AuthError::UnknownKeyId(_))));
+    }
+    assert_eq!(issuer.jwks_requests() - fetches_before, 1);
+    assert_eq!(metrics.jwks_stale.get(), 1);
+    assert!(auth.verify(&good).await.is_ok());
+}

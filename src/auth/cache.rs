@@ -8,12 +8,11 @@
 //! a cached verification outlive its grounds.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use moka::Expiry;
 use moka::sync::Cache;
 
-use super::jwks::unix_now;
 use crate::identity::Identity;
 
 /// A verification that succeeded, and the key material it depended on.
@@ -36,9 +35,12 @@ impl Expiry<[u8; 32], Arc<Verified>> for UntilExp {
         value: &Arc<Verified>,
         _created_at: Instant,
     ) -> Option<Duration> {
-        Some(Duration::from_secs(
-            value.identity.expires_at.saturating_sub(unix_now()),
-        ))
+        // Sub-second precision: whole seconds would let an entry outlive `exp` by up to 1 s
+        // (the caller's re-check catches that, but eviction should not rely on it).
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default();
+        Some(Duration::from_secs(value.identity.expires_at).saturating_sub(now))
     }
 }
 

@@ -116,7 +116,8 @@ pub fn parse<'t>(token: &'t str, rules: &Rules) -> Result<Parsed<'t>, AuthError>
             matches!(t.as_str(), "jwt" | "at+jwt" | "application/at+jwt")
         });
         if !ok {
-            return Err(AuthError::WrongType(quote(&typ.to_string())));
+            let shown = typ.as_str().map_or_else(|| typ.to_string(), str::to_owned);
+            return Err(AuthError::WrongType(quote(&shown)));
         }
     }
     let kid = match header.get("kid") {
@@ -307,4 +308,101 @@ fn numeric_date(claims: &Map<String, Value>, name: &'static str) -> Result<Optio
 
 fn invalid(claim: &'static str, why: &'static str) -> AuthError {
     AuthError::InvalidClaim { claim, why }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn rules() -> Rules {
+        Rules {
+            issuer: "https://issuer/".into(),
+            audience: "https://clientco/api".into(),
+            algorithms: vec![Algorithm::RS256, Algorithm::ES256],
+            leeway_secs: 0,
+            max_token_bytes: 8192,
+        }
+    }
+
+    fn segment(json: &str) -> String {
+        URL_SAFE_NO_PAD.encode(json)
+    }
+
+    proptest! {
+        /// Attacker input never panics the parser: arbitrary text, and well-formed base64 of
+        /// arbitrary JSON-ish text in each segment.
+        #[test]
+        fn parse_never_panics_on_arbitrary_text(token in "\\PC{0,300}") {
+            let _ = parse(&token, &rules());
+        }
+
+        #[test]
+        fn parse_never_panics_on_arbitrary_json_segments(
+            header in "[{}\\[\\]\":,a-z0-9 ]{0,60}",
+            payload in "[{}\\[\\]\":,a-z0-9 ]{0,60}",
+            signature in "[A-Za-z0-9_-]{0,40}",
+        ) {
+            let token = format!("{}.{}.{signature}", segment(&header), segment(&payload));
+            if let Ok(parsed) = parse(&token, &rules()) {
+                let _ = check_claims(parsed, &rules(), 1_700_000_000);
+            }
+        }
+    }
+
+    #[test]
+    fn claims_are_judged_only_as_json_objects_with_typed_values() {
+        let header = segment(r#"{"alg":"RS256","kid":"k1"}"#);
+        let token = |claims: &str| format!("{header}.{}.c2ln", segment(claims));
+        let check = |claims: &str| {
+            let token = token(claims);
+            check_claims(parse(&token, &rules()).unwrap(), &rules(), 1_700_000_000)
+        };
+        let ok = r#"{"iss":"https://issuer/","aud":"https://clientco/api","exp":1700000100,"sub":"s","scope":"a b","permissions":["c"],"client_id":"cid"}"#;
+        let identity = check(ok).unwrap();
+        assert_eq!(identity.scopes.to_string(), "a b c");
+        assert_eq!(identity.client_id.as_deref(), Some("cid"));
+        assert_eq!(identity.expires_at, 1_700_000_100);
+
+        let with = |from: &str, to: &str| check(&ok.replace(from, to)).unwrap_err();
+        assert_eq!(with(r#""sub":"s","#, ""), AuthError::MissingClaim("sub"));
+        assert!(matches!(
+            with(r#""scope":"a b""#, r#""scope":["a"]"#),
+            AuthError::InvalidClaim { claim: "scope", .. }
+        ));
+        assert!(matches!(
+            with(r#"["c"]"#, "[1]"),
+            AuthError::InvalidClaim {
+                claim: "permissions",
+                ..
+            }
+        ));
+        assert!(matches!(
+            with(r#""aud":"https://clientco/api""#, r#""aud":7"#),
+            AuthError::InvalidClaim { claim: "aud", .. }
+        ));
+        assert!(matches!(
+            with("1700000100", "1700000000"),
+            AuthError::TokenExpired { ago: 0 }
+        ));
+        assert!(matches!(
+            with("1700000100", "1699999999.5"),
+            AuthError::TokenExpired { ago: 0 }
+        ));
+    }
+
+    #[test]
+    fn wrong_type_shows_the_type_plainly() {
+        let token = format!(
+            "{}.{}.c2ln",
+            segment(r#"{"alg":"RS256","kid":"k1","typ":"id+jwt"}"#),
+            segment("{}")
+        );
+        assert_eq!(
+            parse(&token, &rules()).err().map(|e| e.to_string()),
+            Some("token type id+jwt is not a JWT access token".to_owned())
+        );
+    }
 }
