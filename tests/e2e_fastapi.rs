@@ -4,7 +4,7 @@
 //! refused -> forged tokens refused -> the backend never saw a forged identity.
 //!
 //! Needs Python with the pinned FastAPI and uvicorn: `scripts/e2e-setup` creates .venv-e2e and
-//! `scripts/test` sets GATEWAY_E2E_PYTHON to its python. Without that variable the test says it
+//! `scripts/test` sets E2E_PYTHON to its python. Without that variable the test says it
 //! is skipped and passes; with it pointing at a missing interpreter it fails.
 //!
 //! Port discovery: uvicorn cannot report the port it got for `--port 0`, and "bind :0, close,
@@ -195,19 +195,19 @@ fn tampered(token: &str, extra: &str) -> String {
 }
 
 fn python() -> Option<PathBuf> {
-    match std::env::var_os("GATEWAY_E2E_PYTHON") {
+    match std::env::var_os("E2E_PYTHON") {
         Some(path) => {
             let path = PathBuf::from(path);
             assert!(
                 path.exists(),
-                "GATEWAY_E2E_PYTHON={} does not exist; run scripts/e2e-setup",
+                "E2E_PYTHON={} does not exist; run scripts/e2e-setup",
                 path.display()
             );
             Some(path)
         }
         None => {
             eprintln!(
-                "SKIPPED e2e_fastapi: set GATEWAY_E2E_PYTHON to a python with FastAPI and uvicorn \
+                "SKIPPED e2e_fastapi: set E2E_PYTHON to a python with FastAPI and uvicorn \
                  (scripts/e2e-setup creates .venv-e2e; scripts/test does both)"
             );
             None
