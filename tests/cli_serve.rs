@@ -178,7 +178,11 @@ async fn serve_logs_one_json_line_per_request_reloads_on_sighup_and_drains_on_si
 #[tokio::test]
 async fn serve_with_a_broken_config_exits_1_naming_the_problem() {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("gateway.toml"), "[server]\nlisten = \"nowhere\"\n").unwrap();
+    std::fs::write(
+        dir.path().join("gateway.toml"),
+        "[server]\nlisten = \"nowhere\"\n",
+    )
+    .unwrap();
     let output = Command::new(env!("CARGO_BIN_EXE_gateway"))
         .arg("--config")
         .arg(dir.path().join("gateway.toml"))
