@@ -63,6 +63,7 @@ class Settings:
     rows: list[str]
     soak: bool
     soak_requests: int
+    profile: bool
     gateway_bin: Path
     write_doc: bool
     server_cpus: str | None
@@ -77,6 +78,9 @@ class Settings:
         parser.add_argument("--soak", action="store_true",
                             default=os.environ.get("BENCH_SOAK", "0") == "1",
                             help="also measure the gateway's RSS over 1M requests of distinct tokens")
+        parser.add_argument("--profile", action="store_true",
+                            default=os.environ.get("BENCH_PROFILE", "0") == "1",
+                            help="also profile the gateway with perf (cached and distinct tokens)")
         parser.add_argument("--no-doc", action="store_true",
                             default=os.environ.get("BENCH_DOC", "1") == "0",
                             help="do not rewrite docs/benchmarks.md")
@@ -98,6 +102,7 @@ class Settings:
             rows=rows,
             soak=args.soak,
             soak_requests=int(os.environ.get("BENCH_SOAK_REQUESTS", "1000000")),
+            profile=args.profile,
             gateway_bin=Path(os.environ.get("BENCH_GATEWAY_BIN",
                                             ROOT / "target" / "release" / "gateway")),
             write_doc=not args.no_doc,
@@ -613,6 +618,57 @@ def soak(env: Env) -> dict:
     return {"samples": samples, "at_target": first, "end": samples[-1]}
 
 
+def profile(env: Env, distinct: bool) -> str:
+    """A flat perf profile of the gateway under the same load as its row, run separately so the
+    sampling does not touch the table's numbers. Returns a markdown summary."""
+    s = env.s
+    name = "profile-distinct" if distinct else "profile-cached"
+    proc, port, _ = start_gateway(env, name, env.backend_port)
+    data = env.run / f"{name}.perf.data"
+    try:
+        run_wrk(s, port, "token.lua", env.tok / "token.txt", s.warmup, env.run / f"{name}.warmup.txt")
+        perf = start(f"{name}-perf", ["perf", "record", "-F", "997", "-p", str(proc.pid),
+                                       "-o", str(data)], env.run, s.client_cpus)
+        time.sleep(0.5)  # perf attaches asynchronously; a short head start, not synchronisation
+        if distinct:
+            result = run_wrk(s, port, "tokens.lua", env.tok / "tokens.txt", s.duration,
+                             env.run / f"{name}.wrk.txt")
+        else:
+            result = run_wrk(s, port, "token.lua", env.tok / "token.txt", s.duration,
+                             env.run / f"{name}.wrk.txt")
+        os.kill(perf.pid, signal.SIGINT)
+        perf.wait(30)
+        STARTED.remove(perf)
+    finally:
+        stop(proc)
+    out = subprocess.run(["perf", "report", "-i", str(data), "--stdio", "--no-children",
+                          "--sort", "dso,sym", "--percent-limit", "0.3"],
+                         capture_output=True, text=True, timeout=120)
+    (env.run / f"{name}.perf.txt").write_text(out.stdout)
+    entries = []
+    for line in out.stdout.splitlines():
+        match = re.match(r"\s+([\d.]+)%\s+(\S+)\s+\[(.)\]\s+(.*)$", line)
+        if match:
+            entries.append((float(match.group(1)), match.group(2), match.group(3),
+                            match.group(4).strip()))
+
+    def share(pattern: str) -> float:
+        return sum(e[0] for e in entries if re.search(pattern, e[3]))
+
+    kernel = sum(e[0] for e in entries if e[2] == "k")
+    alloc = share(r"malloc|free|realloc|calloc|_int_|tcache|cfree|__rust_(alloc|dealloc|realloc)")
+    copy = share(r"memcpy|memmove|memset")
+    crypto = sum(e[0] for e in entries if "aws_lc" in e[3] or "aws-lc" in e[1]
+                 or re.search(r"^(bn_|BN_|RSA|rsa_|EVP_|sha256|SHA256|ec_|fiat)", e[3]))
+    lines = [f"**{'10k distinct tokens' if distinct else 'one cached token'}** "
+             f"({result.rps:,.0f} req/s under perf, {len(entries)} symbols ≥ 0.3%): "
+             f"kernel {kernel:.1f}%, allocator {alloc:.1f}%, memcpy/memset {copy:.1f}%, "
+             f"crypto {crypto:.1f}%. Top symbols:", "", "| % | object | symbol |", "|---:|---|---|"]
+    for pct, dso, _, sym in entries[:15]:
+        lines.append(f"| {pct:.1f} | {dso} | `{sym[:90]}` |")
+    return "\n".join(lines) + "\n"
+
+
 # --------------------------------------------------------------------------------------------
 # Report
 
@@ -748,17 +804,16 @@ def report(s: Settings, rows: dict[str, Row], soak_result: dict | None, started:
     return "\n".join(lines) + "\n"
 
 
-BEGIN, END = "<!-- bench:results:begin -->", "<!-- bench:results:end -->"
-
-
-def write_doc(section: str) -> None:
+def write_doc(section: str, marker: str = "results") -> None:
+    """Replaces the text between `<!-- bench:MARKER:begin -->` and its end marker."""
+    begin, end = f"<!-- bench:{marker}:begin -->", f"<!-- bench:{marker}:end -->"
     doc = ROOT / "docs" / "benchmarks.md"
-    text = doc.read_text() if doc.exists() else f"# Benchmarks\n\n{BEGIN}\n{END}\n"
-    if BEGIN not in text or END not in text:
-        text += f"\n{BEGIN}\n{END}\n"
-    head, rest = text.split(BEGIN, 1)
-    _, tail = rest.split(END, 1)
-    doc.write_text(f"{head}{BEGIN}\n{section}{END}{tail}")
+    text = doc.read_text() if doc.exists() else "# Benchmarks\n"
+    if begin not in text or end not in text:
+        text += f"\n{begin}\n{end}\n"
+    head, rest = text.split(begin, 1)
+    _, tail = rest.split(end, 1)
+    doc.write_text(f"{head}{begin}\n{section}{end}{tail}")
 
 
 # --------------------------------------------------------------------------------------------
@@ -772,7 +827,7 @@ def main() -> int:
     signal.signal(signal.SIGINT, on_signal)
     s.out.mkdir(parents=True, exist_ok=True)
     PIDFILE = Path(os.environ.get("BENCH_PIDFILE", s.out / "pids"))
-    if any(r in GATEWAY_ROWS for r in s.rows) or s.soak:
+    if any(r in GATEWAY_ROWS for r in s.rows) or s.soak or s.profile:
         if not os.access(s.gateway_bin, os.X_OK):
             print(f"error: no gateway binary at {s.gateway_bin}; run `cargo build --release` or "
                   f"leave out the gateway rows (BENCH_ROWS=direct,nginx,haproxy,...)", file=sys.stderr)
@@ -810,6 +865,15 @@ def main() -> int:
         print(f"soak: gateway with distinct tokens up to {2 * s.soak_requests:,} requests ...",
               flush=True)
         soak_result = soak(env)
+    profiles = []
+    if s.profile:
+        for distinct in (False, True):
+            print(f"profile: gateway, {'distinct tokens' if distinct else 'cached token'} ...",
+                  flush=True)
+            try:
+                profiles.append(profile(env, distinct))
+            except (RuntimeError, OSError, subprocess.SubprocessError) as error:
+                profiles.append(f"profile failed: {error}\n")
     section = report(s, rows, soak_result, started)
     (s.out / "results.md").write_text(section)
     (s.out / "results.json").write_text(json.dumps({
@@ -824,8 +888,14 @@ def main() -> int:
         "soak": soak_result,
     }, indent=1))
     print("\n" + section)
+    if profiles:
+        profile_text = f"perf record -F 997 on the gateway, run {started}:\n\n" + "\n".join(profiles)
+        (s.out / "profile.md").write_text(profile_text)
+        print(profile_text)
     if s.write_doc:
         write_doc(section)
+        if profiles:
+            write_doc(profile_text, "profile")
         print("wrote docs/benchmarks.md")
     return 1 if any(r.error for r in rows.values()) else 0
 
