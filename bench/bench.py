@@ -43,9 +43,11 @@ CLK_TCK = os.sysconf("SC_CLK_TCK")
 ALL_ROWS = [
     "direct", "nginx", "haproxy", "gateway",
     "haproxy-distinct", "gateway-distinct",
+    "haproxy-cold", "gateway-cold",
     "fastapi-pyjwt", "fastapi-gateway",
 ]
-GATEWAY_ROWS = {"gateway", "gateway-distinct", "fastapi-gateway"}
+COLD_ROWS = {"haproxy-cold", "gateway-cold"}
+GATEWAY_ROWS = {"gateway", "gateway-distinct", "gateway-cold", "fastapi-gateway"}
 
 
 # --------------------------------------------------------------------------------------------
@@ -60,6 +62,7 @@ class Settings:
     connections: int
     workers: int
     distinct: int
+    cold: int
     rows: list[str]
     soak: bool
     soak_requests: int
@@ -73,7 +76,9 @@ class Settings:
     @staticmethod
     def from_env_and_args() -> "Settings":
         parser = argparse.ArgumentParser(description="Benchmark the gateway against its peers.")
-        parser.add_argument("--rows", default=os.environ.get("BENCH_ROWS", ",".join(ALL_ROWS)),
+        cold = int(os.environ.get("BENCH_COLD_TOKENS", "0"))
+        default_rows = [r for r in ALL_ROWS if cold or r not in COLD_ROWS]
+        parser.add_argument("--rows", default=os.environ.get("BENCH_ROWS", ",".join(default_rows)),
                             help="comma-separated subset of: " + ", ".join(ALL_ROWS))
         parser.add_argument("--soak", action="store_true",
                             default=os.environ.get("BENCH_SOAK", "0") == "1",
@@ -89,6 +94,8 @@ class Settings:
         unknown = [r for r in rows if r not in ALL_ROWS]
         if unknown:
             parser.error(f"unknown rows {unknown}; choose from {ALL_ROWS}")
+        if not cold and COLD_ROWS & set(rows):
+            parser.error("the cold rows need BENCH_COLD_TOKENS=N (more tokens than requests)")
         workers = int(os.environ.get("BENCH_WORKERS", "1"))
         server_cpus, client_cpus = default_pinning(workers)
         stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
@@ -99,6 +106,7 @@ class Settings:
             connections=int(os.environ.get("BENCH_CONNECTIONS", "64")),
             workers=workers,
             distinct=int(os.environ.get("BENCH_DISTINCT", "10000")),
+            cold=cold,
             rows=rows,
             soak=args.soak,
             soak_requests=int(os.environ.get("BENCH_SOAK_REQUESTS", "1000000")),
@@ -383,8 +391,8 @@ def setup(s: Settings) -> Env:
     jwks_port, backend_port = free_port(), free_port()
     env = Env(s=s, run=run, tok=run / "tokens", issuer=f"http://127.0.0.1:{jwks_port}/",
               backend_port=backend_port, jwks_port=jwks_port)
-    print(f"minting 1 + {s.distinct} RS256 tokens for {env.issuer} ...", flush=True)
-    token_material.make(env.tok, env.issuer, s.distinct)
+    print(f"minting 1 + {s.distinct} + {s.cold} RS256 tokens for {env.issuer} ...", flush=True)
+    token_material.make(env.tok, env.issuer, s.distinct, s.cold)
     env.token = (env.tok / "token.txt").read_text().strip()
     env.bad = json.loads((env.tok / "bad-tokens.json").read_text())
     env.backend = start_nginx(env, "nginx-backend", "nginx-backend.conf", s.client_cpus,
@@ -430,7 +438,10 @@ def honesty_checks(env: Env, port: int, row: Row, authenticates: bool) -> None:
         row.checks.append(f"{bad['name']}: {status}")
 
 
-def measure(env: Env, row: Row, port: int, pids_of, distinct: bool, authenticates: bool) -> None:
+def measure(env: Env, row: Row, port: int, pids_of, token_list: str | None,
+            authenticates: bool) -> None:
+    """Checks, warms up, then runs the measured load: one repeated token, or the requests cycle
+    through `token_list` (tokens.txt or cold-tokens.txt)."""
     s = env.s
     honesty_checks(env, port, row, authenticates)
     token_file = env.tok / "token.txt"
@@ -439,13 +450,16 @@ def measure(env: Env, row: Row, port: int, pids_of, distinct: bool, authenticate
     run_wrk(s, port, "token.lua", token_file, s.warmup, env.run / f"{row.key}.warmup.txt")
     pids = pids_of()
     before = cpu_seconds(pids)
-    if distinct:
-        row.wrk = run_wrk(s, port, "tokens.lua", env.tok / "tokens.txt", s.duration,
+    if token_list:
+        row.wrk = run_wrk(s, port, "tokens.lua", env.tok / token_list, s.duration,
                           env.run / f"{row.key}.wrk.txt")
     else:
         row.wrk = run_wrk(s, port, "token.lua", token_file, s.duration,
                           env.run / f"{row.key}.wrk.txt")
     pids = pids_of()
+    if token_list == "cold-tokens.txt" and row.wrk.requests > s.cold:
+        row.error = (f"the {s.cold:,} cold tokens wrapped after {s.cold:,} of "
+                     f"{row.wrk.requests:,} requests; raise BENCH_COLD_TOKENS")
     row.cpu_s = cpu_seconds(pids) - before
     row.hwm_kib = status_kib(pids, "VmHWM")
     if row.wrk.non_2xx:
@@ -488,7 +502,7 @@ def cache_counters(admin: int) -> tuple[float, float]:
 def row_direct(env: Env) -> Row:
     row = Row("direct", "backend direct (nginx `return 200`)", "backend nginx")
     backend = env.backend
-    measure(env, row, env.backend_port, lambda: proc_tree(backend.pid), False, False)
+    measure(env, row, env.backend_port, lambda: proc_tree(backend.pid), None, False)
     row.note = "backend shares the load generator's CPU in every row"
     return row
 
@@ -501,17 +515,23 @@ def row_nginx(env: Env) -> Row:
                         "WORKERS": env.s.workers})
     try:
         wait_until("nginx proxy", lambda: answers(port, "/forecast", 200), 10, proc)
-        measure(env, row, port, lambda: proc_tree(proc.pid), False, False)
+        measure(env, row, port, lambda: proc_tree(proc.pid), None, False)
     finally:
         stop(proc)
     return row
 
 
-def row_haproxy(env: Env, distinct: bool) -> Row:
-    key = "haproxy-distinct" if distinct else "haproxy"
-    label = ("HAProxy jwt_verify, 10k distinct tokens" if distinct
-             else "HAProxy jwt_verify + scope ACL, same token")
-    label = label.replace("10k", f"{env.s.distinct // 1000}k")
+TOKEN_LISTS = {"": None, "distinct": "tokens.txt", "cold": "cold-tokens.txt"}
+
+
+def token_label(env: Env, kind: str) -> str:
+    return {"": "same token", "distinct": f"{env.s.distinct // 1000}k distinct tokens",
+            "cold": f"no token repeated ({env.s.cold // 1000}k)"}[kind]
+
+
+def row_haproxy(env: Env, kind: str) -> Row:
+    key = f"haproxy-{kind}" if kind else "haproxy"
+    label = f"HAProxy jwt_verify + scope ACL, {token_label(env, kind)}"
     row = Row(key, label, "haproxy")
     port = free_port()
     cfg = render("haproxy.cfg", env.run / f"{key}.cfg", {
@@ -522,21 +542,20 @@ def row_haproxy(env: Env, distinct: bool) -> Row:
     proc = start(key, ["haproxy", "-db", "-f", str(cfg)], env.run, env.s.server_cpus)
     try:
         wait_until("haproxy", lambda: answers(port, "/forecast", 401), 10, proc)
-        measure(env, row, port, lambda: proc_tree(proc.pid), distinct, True)
+        measure(env, row, port, lambda: proc_tree(proc.pid), TOKEN_LISTS[kind], True)
     finally:
         stop(proc)
     return row
 
 
-def row_gateway(env: Env, distinct: bool) -> Row:
-    key = "gateway-distinct" if distinct else "gateway"
-    label = (f"gateway, {env.s.distinct // 1000}k distinct tokens" if distinct
-             else "gateway, same token (cache hits)")
+def row_gateway(env: Env, kind: str) -> Row:
+    key = f"gateway-{kind}" if kind else "gateway"
+    label = f"gateway, {token_label(env, kind)}"
     row = Row(key, label, "gateway")
     proc, port, admin = start_gateway(env, key, env.backend_port)
     try:
         hits0, misses0 = cache_counters(admin)
-        measure(env, row, port, lambda: proc_tree(proc.pid), distinct, True)
+        measure(env, row, port, lambda: proc_tree(proc.pid), TOKEN_LISTS[kind], True)
         hits1, misses1 = cache_counters(admin)
         lookups = (hits1 - hits0) + (misses1 - misses0)
         if lookups > 0:
@@ -565,7 +584,7 @@ def row_fastapi_pyjwt(env: Env) -> Row:
                  env=uvicorn_env(env))
     try:
         wait_until("uvicorn pyjwt_app", lambda: answers(port, "/forecast", 401), 30, proc)
-        measure(env, row, port, lambda: proc_tree(proc.pid), False, True)
+        measure(env, row, port, lambda: proc_tree(proc.pid), None, True)
     finally:
         stop(proc)
     return row
@@ -582,7 +601,7 @@ def row_fastapi_gateway(env: Env) -> Row:
         wait_until("uvicorn plain_app", lambda: answers(app_port, "/forecast", 200), 30, app)
         gateway, port, _ = start_gateway(env, "fastapi-gateway", app_port)
         gw = gateway
-        measure(env, row, port, lambda: proc_tree(gw.pid) + proc_tree(app.pid), False, True)
+        measure(env, row, port, lambda: proc_tree(gw.pid) + proc_tree(app.pid), None, True)
         row.note = "CPU and RSS are the gateway's and uvicorn's together"
     finally:
         if gateway is not None:
@@ -631,8 +650,9 @@ def profile(env: Env, distinct: bool) -> str:
                                        "-o", str(data)], env.run, s.client_cpus)
         time.sleep(0.5)  # perf attaches asynchronously; a short head start, not synchronisation
         if distinct:
-            result = run_wrk(s, port, "tokens.lua", env.tok / "tokens.txt", s.duration,
-                             env.run / f"{name}.wrk.txt")
+            result = run_wrk(s, port, "tokens.lua",
+                             env.tok / ("cold-tokens.txt" if s.cold else "tokens.txt"),
+                             s.duration, env.run / f"{name}.wrk.txt")
         else:
             result = run_wrk(s, port, "token.lua", env.tok / "token.txt", s.duration,
                              env.run / f"{name}.wrk.txt")
@@ -660,7 +680,9 @@ def profile(env: Env, distinct: bool) -> str:
     copy = share(r"memcpy|memmove|memset")
     crypto = sum(e[0] for e in entries if "aws_lc" in e[3] or "aws-lc" in e[1]
                  or re.search(r"^(bn_|BN_|RSA|rsa_|EVP_|sha256|SHA256|ec_|fiat)", e[3]))
-    lines = [f"**{'10k distinct tokens' if distinct else 'one cached token'}** "
+    load = ((f"{s.cold // 1000}k tokens, none repeated" if s.cold
+             else f"{s.distinct // 1000}k distinct tokens") if distinct else "one cached token")
+    lines = [f"**{load}** "
              f"({result.rps:,.0f} req/s under perf, {len(entries)} symbols ≥ 0.3%): "
              f"kernel {kernel:.1f}%, allocator {alloc:.1f}%, memcpy/memset {copy:.1f}%, "
              f"crypto {crypto:.1f}%. Top symbols:", "", "| % | object | symbol |", "|---:|---|---|"]
@@ -768,6 +790,9 @@ def report(s: Settings, rows: dict[str, Row], soak_result: dict | None, started:
     target("gateway / nginx plain proxy (cached token)", ratio(g, n), 1.0)
     target("gateway / HAProxy jwt_verify (cached token)", ratio(g, h), 2.0)
     target("gateway / HAProxy jwt_verify (distinct tokens)", ratio(gd, hd), 1.2)
+    gc, hc = rows.get("gateway-cold"), rows.get("haproxy-cold")
+    if gc or hc:
+        target("gateway / HAProxy jwt_verify (no token repeated)", ratio(gc, hc), 1.2)
     target("FastAPI behind gateway / FastAPI + PyJWT", ratio(fg, fp), 1.6)
     d = rows.get("direct")
     for key, name in (("nginx", "nginx"), ("haproxy", "HAProxy"), ("gateway", "gateway"),
@@ -837,10 +862,12 @@ def main() -> int:
     builders = {
         "direct": lambda: row_direct(env),
         "nginx": lambda: row_nginx(env),
-        "haproxy": lambda: row_haproxy(env, False),
-        "gateway": lambda: row_gateway(env, False),
-        "haproxy-distinct": lambda: row_haproxy(env, True),
-        "gateway-distinct": lambda: row_gateway(env, True),
+        "haproxy": lambda: row_haproxy(env, ""),
+        "gateway": lambda: row_gateway(env, ""),
+        "haproxy-distinct": lambda: row_haproxy(env, "distinct"),
+        "gateway-distinct": lambda: row_gateway(env, "distinct"),
+        "haproxy-cold": lambda: row_haproxy(env, "cold"),
+        "gateway-cold": lambda: row_gateway(env, "cold"),
         "fastapi-pyjwt": lambda: row_fastapi_pyjwt(env),
         "fastapi-gateway": lambda: row_fastapi_gateway(env),
     }
