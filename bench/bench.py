@@ -628,7 +628,7 @@ def soak(env: Env) -> dict:
     samples = []
     total = 0
     try:
-        chunk = "20s"
+        chunk = os.environ.get("BENCH_SOAK_CHUNK", "20s")
         for i in range(60):  # bounded: at most 20 minutes whatever the speed
             result = run_wrk(s, port, "tokens.lua", env.tok / "tokens.txt", chunk,
                              env.run / f"soak-{i:02}.wrk.txt")
