@@ -153,10 +153,15 @@ def start(name: str, cmd: list[str], run: Path, cpus: str | None, env: dict | No
                             env={**os.environ, **(env or {})}, cwd=cwd)
     proc.bench_name = name  # type: ignore[attr-defined]
     STARTED.append(proc)
-    if PIDFILE:
-        with PIDFILE.open("a") as f:
-            f.write(f"{proc.pid}\n")
+    record_pids()
     return proc
+
+
+def record_pids() -> None:
+    """Keeps the pidfile scripts/bench's trap reads equal to the processes still running, so
+    the trap never signals a pid that has since been reused."""
+    if PIDFILE:
+        PIDFILE.write_text("".join(f"{p.pid}\n" for p in STARTED))
 
 
 def stop(proc: subprocess.Popen, grace: float = 5.0) -> None:
@@ -175,6 +180,7 @@ def stop(proc: subprocess.Popen, grace: float = 5.0) -> None:
             proc.wait(grace)
     if proc in STARTED:
         STARTED.remove(proc)
+        record_pids()
 
 
 def stop_all() -> None:
@@ -336,9 +342,11 @@ def run_wrk(s: Settings, port: int, script: str, arg: Path | None, duration: str
         proc = subprocess.Popen(pinned(cmd, s.client_cpus), stdout=out,
                                 stderr=subprocess.STDOUT, start_new_session=True)
         STARTED.append(proc)
+        record_pids()
         _, status, usage = os.wait4(proc.pid, 0)
         proc.returncode = os.waitstatus_to_exitcode(status)
         STARTED.remove(proc)
+        record_pids()
     text = raw.read_text()
     if proc.returncode != 0:
         raise RuntimeError(f"wrk failed ({proc.returncode}): {text[-400:]}")
@@ -669,6 +677,7 @@ def profile(env: Env, distinct: bool) -> str:
         os.kill(perf.pid, signal.SIGINT)
         perf.wait(30)
         STARTED.remove(perf)
+        record_pids()
     finally:
         stop(proc)
     out = subprocess.run(["perf", "report", "-i", str(data), "--stdio", "--no-children",

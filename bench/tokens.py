@@ -14,6 +14,7 @@ import argparse
 import json
 import multiprocessing
 import os
+import signal
 import subprocess
 import time
 from pathlib import Path
@@ -68,6 +69,10 @@ _worker_key = None
 
 def _init_worker(key_path: str) -> None:
     global _worker_key
+    # Workers are forked from bench.py: drop its signal handlers, so Pool's SIGTERM at the end
+    # simply ends them.
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     _worker_key = load_private(Path(key_path))
 
 
