@@ -235,6 +235,14 @@ mod tests {
                 Some(r#"Bearer realm="gateway""#),
             ),
             (
+                GatewayError::Auth(AuthError::TokenExpired { ago: 42 }),
+                401,
+                "invalid_token",
+                Some(
+                    r#"Bearer realm="gateway", error="invalid_token", error_description="token expired 42 s ago""#,
+                ),
+            ),
+            (
                 GatewayError::Auth(AuthError::KeysNotLoaded),
                 503,
                 "temporarily_unavailable",
@@ -328,11 +336,11 @@ mod tests {
     #[tokio::test]
     async fn invalid_token_challenge_carries_a_quoted_safe_description() {
         let response =
-            GatewayError::Auth(AuthError::InvalidToken("bad \"sig\" é".into())).into_response("r");
+            GatewayError::Auth(AuthError::Malformed("bad \"sig\" é".into())).into_response("r");
         assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
         assert_eq!(
             header(&response, WWW_AUTHENTICATE).unwrap(),
-            r#"Bearer realm="gateway", error="invalid_token", error_description="bad 'sig' ?""#
+            r#"Bearer realm="gateway", error="invalid_token", error_description="token is malformed: bad 'sig' ?""#
         );
     }
 

@@ -12,6 +12,7 @@ pub mod admin;
 pub mod auth;
 pub mod commands;
 pub mod config;
+pub mod demo;
 pub mod devissuer;
 pub mod error;
 pub mod identity;

@@ -23,7 +23,42 @@ pub struct Metrics {
 
 impl Metrics {
     pub fn register(&self, registry: &mut Registry) {
-        let _ = registry;
+        // Clones of prometheus-client metrics share their value, so `self` keeps counting.
+        registry.register(
+            "gateway_jwks_fetches",
+            "JWKS fetch attempts",
+            self.jwks_fetches.clone(),
+        );
+        registry.register(
+            "gateway_jwks_fetch_failures",
+            "JWKS fetches that failed (unreachable, HTTP error, not a JWKS, too large)",
+            self.jwks_fetch_failures.clone(),
+        );
+        registry.register(
+            "gateway_jwks_keys",
+            "Usable keys in the current JWKS",
+            self.jwks_keys.clone(),
+        );
+        registry.register(
+            "gateway_jwks_stale",
+            "1 while serving the last good JWKS because the latest refresh failed",
+            self.jwks_stale.clone(),
+        );
+        registry.register(
+            "gateway_jwks_last_success_timestamp_seconds",
+            "Unix time of the last successful JWKS fetch",
+            self.jwks_last_success.clone(),
+        );
+        registry.register(
+            "gateway_token_cache_hits",
+            "Verifications answered from the verified-token cache",
+            self.token_cache_hits.clone(),
+        );
+        registry.register(
+            "gateway_token_cache_misses",
+            "Verifications that ran the full signature check",
+            self.token_cache_misses.clone(),
+        );
     }
 }
 

@@ -5,91 +5,158 @@
 //! the background, refetches once per cool-down for unknown key ids, and keeps the last good set
 //! when the issuer is down.
 //!
-//! OWNER: auth helper. The public items below are the contract the data plane builds against;
-//! add freely, rename none without updating the callers.
+//! Contract for the data plane: [`extract`], [`Authenticator::start`] (spawns the JWKS task on
+//! the current Tokio runtime; dropping the `Authenticator` stops it), [`Authenticator::is_ready`],
+//! [`Authenticator::verify`], [`AuthError`] and [`AuthError::reason`]. `explain` uses
+//! [`explain_token`]; benches use [`Authenticator::verify_uncached`].
+//!
+//! Layout: `extract` (decision 2), `verify` (structure, header, signature, claims), `jwks` (key
+//! set, fetch, single flight, stale-if-error), `cache` (verified tokens), `error`.
+
+mod cache;
+mod error;
+mod extract;
+mod jwks;
+mod verify;
 
 use std::sync::Arc;
 
-use http::HeaderMap;
+use tokio::task::JoinHandle;
+
+pub use error::AuthError;
+pub use extract::{TokenSource, extract};
+pub use jwks::MAX_JWKS_BYTES;
 
 use crate::config::AuthConfig;
 use crate::identity::Identity;
 use crate::telemetry::Metrics;
-
-/// Every way authentication can fail. Display is the client-facing `error_description`: it says
-/// what was wrong and never echoes the token.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum AuthError {
-    /// 400 `invalid_request`: two Authorization headers, or a header and the cookie at once.
-    #[error("{0}")]
-    InvalidRequest(String),
-    /// 401 without `error=` (RFC 6750 §3.1): no credentials were sent at all.
-    #[error("no bearer token was sent")]
-    MissingToken,
-    /// 503 with `Retry-After`: no key set has ever loaded.
-    #[error("signing keys are not loaded yet; retry shortly")]
-    KeysNotLoaded,
-    /// 401 `invalid_token`. The auth helper replaces this with one variant per failure.
-    #[error("{0}")]
-    InvalidToken(String),
-}
-
-/// Where the token came from (the cookie must then be removed before forwarding).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TokenSource {
-    AuthorizationHeader,
-    Cookie,
-}
-
-/// Decision 2: the bearer token of a request, or `MissingToken` / `InvalidRequest`.
-pub fn extract<'h>(
-    headers: &'h HeaderMap,
-    token_cookie: Option<&str>,
-) -> Result<(&'h str, TokenSource), AuthError> {
-    let _ = (headers, token_cookie);
-    todo!("extract")
-}
+use cache::TokenCache;
+use jwks::{KeySet, KeyStore, sha256, unix_now};
+use verify::Rules;
 
 /// Verifies tokens against a cached JWKS. Cheap to share (`Arc`).
 pub struct Authenticator {
-    _private: (),
+    rules: Rules,
+    keys: Arc<KeyStore>,
+    cache: TokenCache,
+    metrics: Arc<Metrics>,
+    refresher: JoinHandle<()>,
 }
 
 impl Authenticator {
     /// Builds the authenticator and spawns its background JWKS refresh. Does not wait for the
-    /// first fetch: `is_ready` turns true when a key set has loaded.
+    /// first fetch: `is_ready` turns true when a key set has loaded. Must run inside a Tokio
+    /// runtime.
     pub fn start(config: &AuthConfig, metrics: Arc<Metrics>) -> Arc<Authenticator> {
-        let _ = (config, metrics);
-        todo!("start")
+        let keys = Arc::new(KeyStore::new(
+            &config.jwks_url,
+            config.jwks_cooldown,
+            Arc::clone(&metrics),
+        ));
+        let refresher = tokio::spawn(jwks::run_refresh(Arc::clone(&keys), config.jwks_refresh));
+        Arc::new(Authenticator {
+            rules: Rules::from_config(config),
+            keys,
+            cache: TokenCache::new(config.cache_max_entries),
+            metrics,
+            refresher,
+        })
     }
 
     /// True once a key set has loaded (for `/readyz`).
     pub fn is_ready(&self) -> bool {
-        todo!("is_ready")
+        self.keys.current().is_some()
     }
 
-    /// Decision 3. A cache hit costs a hash and a map lookup.
+    /// Decision 3. A cache hit costs a SHA-256 of the token, a map lookup and two cheap checks.
     pub async fn verify(&self, token: &str) -> Result<Arc<Identity>, AuthError> {
-        let _ = token;
-        todo!("verify")
+        if token.len() > self.rules.max_token_bytes {
+            return Err(AuthError::TooLarge {
+                len: token.len(),
+                max: self.rules.max_token_bytes,
+            });
+        }
+        let keys = self.keys.current().ok_or(AuthError::KeysNotLoaded)?;
+        let token_hash = sha256(token.as_bytes());
+        if let Some(hit) = self.cache.get(&token_hash) {
+            let identity = &hit.identity;
+            // The key must still be in the JWKS, unchanged, and the token still unexpired:
+            // the cache may never be more lenient than a fresh verification.
+            let key_still_there = keys
+                .keys
+                .get(&identity.key_id)
+                .is_some_and(|key| key.fingerprint == hit.key_fingerprint);
+            if key_still_there && unix_now() < identity.expires_at + self.rules.leeway_secs {
+                self.metrics.token_cache_hits.inc();
+                return Ok(Arc::clone(identity));
+            }
+            self.cache.remove(&token_hash);
+        }
+        self.metrics.token_cache_misses.inc();
+        let (identity, fingerprint) = self.verify_with(token, keys, true).await?;
+        let identity = Arc::new(identity);
+        self.cache
+            .insert(token_hash, token.len(), Arc::clone(&identity), fingerprint);
+        Ok(identity)
     }
+
+    /// Every check, no cache (benchmarks; diagnosing).
+    pub async fn verify_uncached(&self, token: &str) -> Result<Identity, AuthError> {
+        let keys = self.keys.current().ok_or(AuthError::KeysNotLoaded)?;
+        self.verify_with(token, keys, true)
+            .await
+            .map(|(identity, _)| identity)
+    }
+
+    async fn verify_with(
+        &self,
+        token: &str,
+        keys: Arc<KeySet>,
+        may_refetch: bool,
+    ) -> Result<(Identity, [u8; 32]), AuthError> {
+        verify_token(&self.keys, &self.rules, token, keys, may_refetch).await
+    }
+}
+
+impl Drop for Authenticator {
+    fn drop(&mut self) {
+        self.refresher.abort();
+    }
+}
+
+async fn verify_token(
+    store: &KeyStore,
+    rules: &Rules,
+    token: &str,
+    keys: Arc<KeySet>,
+    may_refetch: bool,
+) -> Result<(Identity, [u8; 32]), AuthError> {
+    let parsed = verify::parse(token, rules)?;
+    let key = match keys.keys.get(&parsed.kid) {
+        Some(key) => Arc::clone(key),
+        None if may_refetch => store
+            .refetch_for_unknown_kid(keys.generation)
+            .await
+            .and_then(|set| set.keys.get(&parsed.kid).cloned())
+            .ok_or_else(|| AuthError::UnknownKeyId(parsed.kid.clone()))?,
+        None => return Err(AuthError::UnknownKeyId(parsed.kid.clone())),
+    };
+    verify::check_signature(&parsed, &key)?;
+    let identity = verify::check_claims(parsed, rules, unix_now())?;
+    Ok((identity, key.fingerprint))
 }
 
 /// For `gateway explain --token`: fetch the JWKS once and verify `token` with the same checks as
 /// the data plane, without starting a background refresh.
 pub async fn explain_token(config: &AuthConfig, token: &str) -> Result<Identity, AuthError> {
-    let _ = (config, token);
-    todo!("explain_token")
-}
-
-impl AuthError {
-    /// A short stable snake_case code for logs and metric labels.
-    pub fn reason(&self) -> &'static str {
-        match self {
-            Self::InvalidRequest(_) => "invalid_request",
-            Self::MissingToken => "missing_token",
-            Self::KeysNotLoaded => "keys_not_loaded",
-            Self::InvalidToken(_) => "invalid_token",
-        }
-    }
+    let store = KeyStore::new(
+        &config.jwks_url,
+        config.jwks_cooldown,
+        Arc::new(Metrics::default()),
+    );
+    store.refresh().await.map_err(AuthError::KeysUnavailable)?;
+    let keys = store.current().ok_or(AuthError::KeysNotLoaded)?;
+    verify_token(&store, &Rules::from_config(config), token, keys, false)
+        .await
+        .map(|(identity, _)| identity)
 }

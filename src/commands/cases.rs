@@ -1,12 +1,98 @@
 //! `gateway test`: run policy test cases and print `N passed, N failed`.
 //!
-//! OWNER: policy/config helper.
+//! A cases file is a YAML list of `{name?, method, path, scopes?, status}`. `scopes` omitted
+//! means no token was sent (so non-public routes answer 401); `scopes: []` means a valid token
+//! granting nothing. Each case is judged by `policy::decide`, the data plane's decision order.
 
 use std::path::Path;
 use std::process::ExitCode;
 
-#[allow(unused_variables)]
+use http::Method;
+use serde::Deserialize;
+
+use super::check::{load_all, report};
+use crate::config::{Diagnostic, Diagnostics};
+use crate::identity::Scopes;
+use crate::policy::decide;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Case {
+    name: Option<String>,
+    method: String,
+    path: String,
+    scopes: Option<Vec<String>>,
+    status: u16,
+}
+
 pub async fn run(config: &Path, cases: &Path) -> ExitCode {
-    eprintln!("error: not implemented yet");
-    ExitCode::FAILURE
+    let (_config, policy) = match load_all(config) {
+        Ok(loaded) => loaded,
+        Err(problems) => {
+            report(&problems);
+            return ExitCode::FAILURE;
+        }
+    };
+    let cases_list = match read_cases(cases) {
+        Ok(list) => list,
+        Err(problems) => {
+            report(&problems);
+            return ExitCode::FAILURE;
+        }
+    };
+    let (mut passed, mut failed) = (0usize, 0usize);
+    for case in &cases_list {
+        let label = case
+            .name
+            .clone()
+            .unwrap_or_else(|| format!("{} {}", case.method, case.path));
+        let scopes: Option<Scopes> = case.scopes.as_ref().map(|s| s.iter().cloned().collect());
+        let granted = match &scopes {
+            None => "no token".to_owned(),
+            Some(s) if s.is_empty() => "a token with no scopes".to_owned(),
+            Some(s) => format!("scopes [{s}]"),
+        };
+        let Ok(method) = Method::from_bytes(case.method.as_bytes()) else {
+            failed += 1;
+            println!("FAIL {label}: `{}` is not an HTTP method", case.method);
+            continue;
+        };
+        let verdict = decide(&policy, &method, &case.path, scopes.as_ref());
+        if verdict.status == case.status {
+            passed += 1;
+        } else {
+            failed += 1;
+            println!(
+                "FAIL {label}: {} {} with {granted}: expected {}, got {} ({})",
+                case.method, case.path, case.status, verdict.status, verdict.reason
+            );
+        }
+    }
+    println!("{passed} passed, {failed} failed");
+    if failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+fn read_cases(path: &Path) -> Result<Vec<Case>, Diagnostics> {
+    let problem = |line, column, message: String| {
+        Diagnostics(vec![Diagnostic {
+            file: path.to_path_buf(),
+            line,
+            column,
+            message,
+        }])
+    };
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| problem(0, 0, format!("cannot read the test cases: {e}")))?;
+    serde_norway::from_str(&text).map_err(|e| {
+        let (line, column) = e.location().map_or((0, 0), |l| (l.line(), l.column()));
+        problem(
+            line,
+            column,
+            format!("{e}; each case is `{{name?, method, path, scopes?, status}}`"),
+        )
+    })
 }

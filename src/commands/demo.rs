@@ -1,11 +1,199 @@
-//! `gateway demo`: a development issuer, a demo backend and the gateway, then the sample calls.
+//! `gateway demo`: a development issuer, a demo backend and the gateway on loopback, then the
+//! seven sample calls with their outcomes, then the curl lines to try by hand, serving until
+//! Ctrl-C. The moving parts live in `crate::demo`; this prints.
 //!
-//! OWNER: demo helper.
+//! Exit code: 0 after Ctrl-C when every sample call came out as expected, 1 when the demo could
+//! not start or an outcome was wrong (the demo still keeps serving, so it can be investigated).
 
 use std::process::ExitCode;
 
-#[allow(unused_variables)]
+use crate::demo::Demo;
+
 pub async fn run() -> ExitCode {
-    eprintln!("error: not implemented yet");
-    ExitCode::FAILURE
+    println!("gateway demo: the whole product on this machine; nothing leaves 127.0.0.1.\n");
+    let demo = match Demo::start().await {
+        Ok(demo) => demo,
+        Err(error) => {
+            eprintln!("error: the demo could not start: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    print_services(&demo);
+
+    println!(
+        "Sample calls (through the gateway at {}):\n",
+        demo.gateway_url()
+    );
+    let outcomes = demo.sample_calls().await;
+    for outcome in &outcomes {
+        println!("  {outcome}");
+    }
+    let backend_clean = print_backend_report(&demo);
+    let good = outcomes.iter().filter(|o| o.as_expected()).count();
+    let all_good = good == outcomes.len() && backend_clean;
+    if all_good {
+        println!("\n{good} of {} outcomes as expected.", outcomes.len());
+    } else {
+        println!(
+            "\nPROBLEM: {good} of {} outcomes as expected{}; the demo keeps running so you can look.",
+            outcomes.len(),
+            if backend_clean {
+                ""
+            } else {
+                ", and the backend received something it must not"
+            }
+        );
+    }
+
+    print_try_by_hand(&demo);
+    println!("\nServing until Ctrl-C.");
+    wait_for_stop().await;
+    println!("\nstopping");
+    demo.shutdown().await;
+    if all_good {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+fn print_services(demo: &Demo) {
+    println!(
+        "  development issuer  {}\n      DEVELOPMENT ONLY, not for production: an in-memory key that mints tokens for the\n      demo clients below; it refuses to bind anything but loopback. Use Auth0 for real.",
+        demo.issuer.issuer_url()
+    );
+    for client in &demo.clients {
+        println!(
+            "      client {:<18} scopes: {:<43} credentials: {}",
+            client.credentials.client_id,
+            client.scopes.join(" "),
+            client.credentials_file.display()
+        );
+    }
+    println!(
+        "  demo backend        {}   (stands in for SaaSCo's FastAPI app; echoes the X-Auth-* it receives)",
+        demo.backend.url()
+    );
+    println!(
+        "  gateway             {}   (admin: {}/healthz /readyz /metrics)\n      config: {}\n",
+        demo.gateway_url(),
+        demo.admin_url(),
+        demo.dir.join("gateway.toml").display()
+    );
+}
+
+/// Prints what the backend received and whether any of it was forbidden: a restricted path, or
+/// an identity header the gateway did not set. Returns true when it was all clean.
+fn print_backend_report(demo: &Demo) -> bool {
+    let received = demo.backend.received();
+    let restricted: Vec<_> = received
+        .iter()
+        .filter(|r| r.path.starts_with("/models/") || r.path.starts_with("/pipeline/"))
+        .collect();
+    let client_ids: Vec<&str> = demo
+        .clients
+        .iter()
+        .map(|c| c.credentials.client_id.as_str())
+        .collect();
+    // Every request must carry exactly one X-Auth-Client-Id, naming a real demo client.
+    let forged: Vec<_> = received
+        .iter()
+        .filter(|r| {
+            let ids: Vec<&str> = r
+                .identity
+                .iter()
+                .filter(|(name, _)| name == "x-auth-client-id")
+                .map(|(_, value)| value.as_str())
+                .collect();
+            ids.len() != 1 || !client_ids.contains(&ids[0])
+        })
+        .collect();
+    let requests: Vec<String> = received
+        .iter()
+        .map(|r| format!("{} {}", r.method, r.path))
+        .collect();
+    println!(
+        "\n  The backend received {} request(s): {}.",
+        received.len(),
+        requests.join(", ")
+    );
+    if restricted.is_empty() {
+        println!("  It never saw a restricted path (/models/**, /pipeline/**).");
+    } else {
+        println!("  PROBLEM: it saw restricted paths: {restricted:?}");
+    }
+    if forged.is_empty() {
+        println!(
+            "  Every identity it saw was set by the gateway from a verified token (no spoofed X-Auth-*)."
+        );
+    } else {
+        println!("  PROBLEM: it saw identities the gateway did not verify: {forged:?}");
+    }
+    restricted.is_empty() && forged.is_empty()
+}
+
+fn print_try_by_hand(demo: &Demo) {
+    let exe = std::env::current_exe()
+        .map(|p| p.display().to_string())
+        .unwrap_or_else(|_| "gateway".to_owned());
+    let gateway = demo.gateway_url();
+    let admin = demo.admin_url();
+    let (full, readonly) = (demo.client("clientco"), demo.client("clientco-readonly"));
+    println!("\nTry it by hand (in another terminal, while this runs):\n");
+    if let Some(client) = full {
+        println!(
+            "  export TOKEN=$({exe} token --credentials {})",
+            client.credentials_file.display()
+        );
+    }
+    println!(
+        "  curl -i -X POST {gateway}/ingest -H \"Authorization: Bearer $TOKEN\" -H 'content-type: application/json' -d '{{\"rows\":[]}}'"
+    );
+    println!("  curl -i {gateway}/forecast -H \"Authorization: Bearer $TOKEN\"");
+    println!("  curl -i {gateway}/inventory -H \"Authorization: Bearer $TOKEN\"");
+    println!(
+        "  curl -i -X POST {gateway}/models/train -H \"Authorization: Bearer $TOKEN\"   # 403: restricted"
+    );
+    println!("  curl -i {gateway}/forecast                                      # 401: no token");
+    println!(
+        "  curl -i -X DELETE {gateway}/forecast -H \"Authorization: Bearer $TOKEN\"   # 405 with Allow"
+    );
+    if let Some(client) = readonly {
+        println!(
+            "  export READONLY=$({exe} token --credentials {})",
+            client.credentials_file.display()
+        );
+        println!(
+            "  curl -i {gateway}/inventory -H \"Authorization: Bearer $READONLY\"   # 403: insufficient_scope"
+        );
+    }
+    println!(
+        "  {exe} explain --config {} GET /inventory --token \"$READONLY\"",
+        demo.dir.join("gateway.toml").display()
+    );
+    println!("  curl -s {admin}/metrics | grep -v '^#'");
+    println!(
+        "\n  The token endpoint itself takes Auth0's JSON body (the secret is in the credentials file):"
+    );
+    println!(
+        "  curl -s {} -H 'content-type: application/json' -d '{{\"grant_type\":\"client_credentials\",\"client_id\":\"clientco\",\"client_secret\":\"<client_secret>\",\"audience\":\"{}\"}}'",
+        demo.issuer.token_url(),
+        crate::demo::AUDIENCE
+    );
+}
+
+/// Ctrl-C, or SIGTERM where there is one.
+async fn wait_for_stop() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        if let Ok(mut terminate) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = terminate.recv() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
 }

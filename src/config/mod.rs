@@ -3,11 +3,13 @@
 //! Loading is two stages (see docs/architecture.md): `raw` mirrors the file with
 //! `deny_unknown_fields`, then `TryFrom` checks every value and resolves relative paths against
 //! the config file's folder. Every problem becomes a `Diagnostic` with file:line:column.
-//!
-//! OWNER: policy/config helper. The checked types below are the contract the rest of the crate
-//! builds against; add fields freely, rename none without updating the callers.
+//! Every key, default and override is listed in docs/configuration.md.
 
+mod check;
 pub mod diagnostic;
+mod env;
+mod raw;
+pub mod units;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -107,7 +109,48 @@ impl Config {
     /// Reads, parses and checks `path`, applying `GATEWAY_<SECTION>_<KEY>` overrides from the
     /// process environment. Returns every problem found, not just the first.
     pub fn load(path: &Path) -> Result<Config, Diagnostics> {
-        let _ = path;
-        todo!("config loader")
+        let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+        match std::fs::read_to_string(&absolute) {
+            Ok(source) => {
+                let loaded =
+                    Self::from_toml_str(&source, &absolute, &|name| std::env::var(name).ok());
+                let names: Vec<String> = std::env::vars_os()
+                    .filter_map(|(name, _)| name.into_string().ok())
+                    .collect();
+                let unknown = env::unknown_overrides(&absolute, names.iter().map(String::as_str));
+                match (loaded, unknown.0.is_empty()) {
+                    (loaded, true) => loaded,
+                    (Ok(_), false) => Err(unknown),
+                    (Err(mut problems), false) => {
+                        problems.0.extend(unknown.0);
+                        Err(problems)
+                    }
+                }
+            }
+            Err(e) => Err(Diagnostics(vec![Diagnostic {
+                file: path.to_path_buf(),
+                line: 0,
+                column: 0,
+                message: format!(
+                    "cannot read the configuration: {e}; pass the right file with --config or GATEWAY_CONFIG"
+                ),
+            }])),
+        }
+    }
+
+    /// Parses and checks configuration text as if read from `path` (relative paths in it
+    /// resolve against `path`'s folder). `env` stands in for the process environment, so tests
+    /// can inject overrides without mutating it.
+    pub fn from_toml_str(
+        source: &str,
+        path: &Path,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Config, Diagnostics> {
+        check::load(source, path, env)
+    }
+
+    /// The folder relative paths in the config resolve against.
+    pub fn folder(&self) -> &Path {
+        self.source.parent().unwrap_or(Path::new("."))
     }
 }

@@ -30,3 +30,19 @@ where
 {
     body.map_err(Into::into).boxed_unsync()
 }
+
+/// A failure of the client's request body (malformed chunking, cut off, over `max_body`),
+/// marked so forwarding can answer 400/413 instead of blaming the upstream with a 502.
+#[derive(Debug, thiserror::Error)]
+#[error("the request body is malformed or was cut off: {0}")]
+pub struct ClientBodyError(#[source] pub BoxError);
+
+/// Streams the client's request body, marking its errors as the client's.
+pub fn from_client<B>(body: B) -> Body
+where
+    B: http_body::Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<BoxError>,
+{
+    body.map_err(|e| Box::new(ClientBodyError(e.into())) as BoxError)
+        .boxed_unsync()
+}

@@ -18,7 +18,7 @@ use hyper_util::rt::TokioExecutor;
 
 use crate::config::UpstreamConfig;
 use crate::error::GatewayError;
-use crate::proxy::body::Body;
+use crate::proxy::body::{Body, ClientBodyError};
 
 /// The upstream: where to send, and the connection pool to send with.
 pub struct Upstream {
@@ -131,11 +131,13 @@ impl Upstream {
     ) -> GatewayError {
         let mut source = error.source();
         while let Some(cause) = source {
-            if let (Some(limit), true) =
-                (body_limit, cause.is::<http_body_util::LengthLimitError>())
-            {
-                // The client streamed more than the route's max_body.
-                return GatewayError::PayloadTooLarge { limit };
+            if let Some(ClientBodyError(inner)) = cause.downcast_ref::<ClientBodyError>() {
+                return match body_limit {
+                    Some(limit) if inner.is::<http_body_util::LengthLimitError>() => {
+                        GatewayError::PayloadTooLarge { limit }
+                    }
+                    _ => GatewayError::BadRequest(cause.to_string()),
+                };
             }
             if let Some(io) = cause.downcast_ref::<std::io::Error>()
                 && io.kind() == std::io::ErrorKind::TimedOut

@@ -41,10 +41,15 @@ pub struct Permit<'s> {
 pub async fn handle(
     gateway: &Gateway,
     conn: ConnInfo,
-    request: Request<Incoming>,
+    mut request: Request<Incoming>,
 ) -> Response<Body> {
     let started = Instant::now();
+    // Kept if the client sent a sane one, generated otherwise; the upstream and the client both
+    // see the same id.
     let request_id = headers::request_id(request.headers());
+    request
+        .headers_mut()
+        .insert(headers::X_REQUEST_ID, request_id.clone());
     let method = request.method().clone();
     let raw_path = request.uri().path().to_owned();
     let snapshot = gateway.snapshot.load_full();
@@ -82,6 +87,12 @@ pub async fn handle(
     response
         .headers_mut()
         .insert(headers::X_REQUEST_ID, request_id.clone());
+    if response.status() == StatusCode::BAD_REQUEST {
+        // Whatever was malformed may have left the connection's framing in doubt: close it.
+        response
+            .headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
 
     let elapsed = started.elapsed();
     let status = response.status().as_u16();
@@ -116,7 +127,7 @@ async fn process(
     record: &mut AccessRecord,
 ) -> Result<Response<Body>, GatewayError> {
     let path = normalise(&request)?;
-    let route = snapshot.policy.lookup(&path);
+    let route = snapshot.policy.route_for(&path, request.method());
     record.route = route.map(|r| r.pattern.clone());
     let identity = match route {
         Some(route) if route.public => None,
@@ -315,11 +326,11 @@ async fn forward(
     parts.version = Version::HTTP_11;
 
     let request_body = match permit.route.max_body {
-        Some(limit) => body::stream(http_body_util::Limited::new(
+        Some(limit) => body::from_client(http_body_util::Limited::new(
             incoming,
             usize::try_from(limit).unwrap_or(usize::MAX),
         )),
-        None => body::stream(incoming),
+        None => body::from_client(incoming),
     };
     let sent = Instant::now();
     let result = gateway

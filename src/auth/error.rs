@@ -1,0 +1,156 @@
+//! Every way authentication can fail, with a client-facing description and a stable reason code.
+//!
+//! The data plane maps `InvalidRequest` to 400, `MissingToken` to 401 without `error=`,
+//! `KeysNotLoaded` to 503 with `Retry-After`, and every other variant to 401 `invalid_token`
+//! (RFC 6750 §3.1). Display is the `error_description`: it says what was wrong and never echoes
+//! the token; claim values quoted in it are sanitised by [`quote`] so they are safe inside a
+//! `WWW-Authenticate` quoted-string.
+
+/// Every way authentication can fail.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AuthError {
+    /// 400 `invalid_request`: two Authorization headers, or a header and the cookie at once.
+    #[error("{0}")]
+    InvalidRequest(String),
+    /// 401 without `error=` (RFC 6750 §3.1): no credentials were sent at all.
+    #[error("no bearer token was sent")]
+    MissingToken,
+    /// 503 with `Retry-After`: no key set has ever loaded.
+    #[error("signing keys are not loaded yet; retry shortly")]
+    KeysNotLoaded,
+    /// Only from `explain_token`: the one JWKS fetch failed.
+    #[error("cannot load the signing keys: {0}")]
+    KeysUnavailable(String),
+    /// Credentials were sent but are not a usable bearer token (other scheme, empty, bad charset).
+    #[error("{0}")]
+    UnusableCredentials(&'static str),
+    #[error("token is {len} bytes; the limit is {max}")]
+    TooLarge { len: usize, max: usize },
+    #[error("token is malformed: {0}")]
+    Malformed(String),
+    #[error("algorithm {0} is not allowed")]
+    AlgorithmNotAllowed(String),
+    /// RFC 8725 §3.10: keys are only ever taken from the configured JWKS.
+    #[error("header parameter {0} is not accepted: keys come only from the issuer's JWKS")]
+    EmbeddedKey(&'static str),
+    /// RFC 7515 §4.1.11: a `crit` extension we do not understand makes the token invalid.
+    #[error("critical header parameter {0} is not supported")]
+    UnknownCrit(String),
+    #[error("token header has no key id (kid)")]
+    MissingKeyId,
+    #[error("key id is not acceptable (allowed: letters, digits and -_.:+=, at most 256)")]
+    InvalidKeyId,
+    #[error("unknown key id {0}")]
+    UnknownKeyId(String),
+    /// The JWK's `kty`/`crv`/`alg` do not agree with the token's `alg` (RFC 8725 §3.1).
+    #[error("algorithm {alg} does not match key {kid} ({key})")]
+    KeyAlgorithmMismatch {
+        alg: String,
+        kid: String,
+        key: String,
+    },
+    #[error("token type {0} is not a JWT access token")]
+    WrongType(String),
+    #[error("signature does not verify")]
+    BadSignature,
+    #[error("issuer {got} is not {expected}")]
+    WrongIssuer { got: String, expected: String },
+    #[error("audience {got} is not {expected}")]
+    WrongAudience { got: String, expected: String },
+    #[error("required claim {0} is missing")]
+    MissingClaim(&'static str),
+    #[error("claim {claim} {why}")]
+    InvalidClaim {
+        claim: &'static str,
+        why: &'static str,
+    },
+    #[error("token expired {ago} s ago")]
+    TokenExpired { ago: u64 },
+    #[error("token is not valid for another {in_secs} s (nbf)")]
+    NotYetValid { in_secs: u64 },
+    #[error("token was issued {in_secs} s in the future (iat)")]
+    IssuedInFuture { in_secs: u64 },
+}
+
+impl AuthError {
+    /// A short stable snake_case code for log `reason=` and metric labels.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            AuthError::InvalidRequest(_) => "invalid_request",
+            AuthError::MissingToken => "missing_token",
+            AuthError::KeysNotLoaded => "keys_not_loaded",
+            AuthError::KeysUnavailable(_) => "keys_unavailable",
+            AuthError::UnusableCredentials(_) => "unusable_credentials",
+            AuthError::TooLarge { .. } => "token_too_large",
+            AuthError::Malformed(_) => "malformed",
+            AuthError::AlgorithmNotAllowed(_) => "algorithm_not_allowed",
+            AuthError::EmbeddedKey(_) => "embedded_key",
+            AuthError::UnknownCrit(_) => "unknown_crit",
+            AuthError::MissingKeyId => "missing_kid",
+            AuthError::InvalidKeyId => "invalid_kid",
+            AuthError::UnknownKeyId(_) => "unknown_kid",
+            AuthError::KeyAlgorithmMismatch { .. } => "key_algorithm_mismatch",
+            AuthError::WrongType(_) => "wrong_type",
+            AuthError::BadSignature => "bad_signature",
+            AuthError::WrongIssuer { .. } => "wrong_issuer",
+            AuthError::WrongAudience { .. } => "wrong_audience",
+            AuthError::MissingClaim(_) => "missing_claim",
+            AuthError::InvalidClaim { .. } => "invalid_claim",
+            AuthError::TokenExpired { .. } => "token_expired",
+            AuthError::NotYetValid { .. } => "not_yet_valid",
+            AuthError::IssuedInFuture { .. } => "issued_in_future",
+        }
+    }
+}
+
+/// Makes an attacker-controlled value safe to show: printable ASCII without `"` or `\` (so it
+/// fits an RFC 9110 §5.6.4 quoted-string unescaped), at most 64 characters.
+pub(crate) fn quote(value: &str) -> String {
+    const MAX: usize = 64;
+    let mut out: String = value
+        .chars()
+        .take(MAX)
+        .map(|c| {
+            if c.is_ascii_graphic() && c != '"' && c != '\\' || c == ' ' {
+                c
+            } else {
+                '?'
+            }
+        })
+        .collect();
+    if value.chars().count() > MAX {
+        out.push_str("...");
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn descriptions_say_what_was_wrong() {
+        assert_eq!(
+            AuthError::TokenExpired { ago: 42 }.to_string(),
+            "token expired 42 s ago"
+        );
+        assert_eq!(
+            AuthError::WrongAudience {
+                got: "https://other/api".into(),
+                expected: "https://clientco/api".into()
+            }
+            .to_string(),
+            "audience https://other/api is not https://clientco/api"
+        );
+        assert_eq!(
+            AuthError::UnknownKeyId("k9".into()).to_string(),
+            "unknown key id k9"
+        );
+    }
+
+    #[test]
+    fn quoted_values_cannot_break_a_header() {
+        assert_eq!(quote("a\"b\\c\r\né"), "a?b?c???");
+        assert_eq!(quote(&"x".repeat(100)).len(), 67);
+    }
+}

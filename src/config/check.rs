@@ -1,0 +1,576 @@
+//! Stage two of loading gateway.toml: environment overrides, then every value checked and
+//! converted into the typed `Config`, collecting all problems instead of stopping at the first.
+
+use std::net::SocketAddr;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use http::HeaderName;
+use jsonwebtoken::Algorithm;
+
+use super::env::{Fields, env_name};
+use super::raw::{self, Field, RawConfig};
+use super::units::{did_you_mean, parse_duration, parse_size};
+use super::{
+    AdminConfig, AuthConfig, Config, Diagnostic, Diagnostics, ForwardConfig, PolicyConfig,
+    ServerConfig, TlsConfig, UpstreamConfig,
+};
+
+/// Where a value came from: a span of the file, or an environment variable.
+#[derive(Debug, Clone)]
+pub(super) enum Origin {
+    File(Range<usize>),
+    Env(String),
+}
+
+#[derive(Debug, Clone)]
+pub(super) struct Value {
+    pub(super) value: toml::Value,
+    pub(super) origin: Origin,
+}
+
+pub(super) fn load(
+    source: &str,
+    path: &Path,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Config, Diagnostics> {
+    let mut checker = Checker {
+        source,
+        path,
+        problems: Vec::new(),
+    };
+    let (document, syntax_errors) = toml::de::DeTable::parse_recoverable(source);
+    for e in &syntax_errors {
+        checker.at_span(e.span(), format!("not valid TOML: {}", e.message().trim()));
+    }
+    if !syntax_errors.is_empty() {
+        return Err(checker.finish());
+    }
+    for unknown in raw::unknown_keys(document.get_ref()) {
+        let hint = did_you_mean(&unknown.key, unknown.known.iter().copied());
+        let place = match unknown.section {
+            Some(section) => format!("in [{section}]"),
+            None => "at the top level".to_owned(),
+        };
+        checker.at_span(
+            Some(unknown.span),
+            format!(
+                "unknown key `{}` {place}{hint} (known: {})",
+                unknown.key,
+                unknown.known.join(", ")
+            ),
+        );
+    }
+    if !checker.problems.is_empty() {
+        return Err(checker.finish());
+    }
+    let raw: RawConfig = match toml::from_str(source) {
+        Ok(raw) => raw,
+        Err(e) => {
+            checker.at_span(e.span(), e.message().trim().to_owned());
+            return Err(checker.finish());
+        }
+    };
+    let config = checker.config(raw, env);
+    match config {
+        Some(config) if checker.problems.is_empty() => Ok(config),
+        _ => Err(checker.finish()),
+    }
+}
+
+pub(super) struct Checker<'s> {
+    source: &'s str,
+    path: &'s Path,
+    problems: Vec<Diagnostic>,
+}
+
+impl Checker<'_> {
+    fn finish(mut self) -> Diagnostics {
+        self.problems.sort_by_key(|d| (d.line, d.column));
+        Diagnostics(self.problems)
+    }
+
+    pub(super) fn at_span(&mut self, span: Option<Range<usize>>, message: String) {
+        let (line, column) = match span {
+            Some(span) => line_column(self.source, span.start),
+            None => (0, 0),
+        };
+        self.problems.push(Diagnostic {
+            file: self.path.to_path_buf(),
+            line,
+            column,
+            message,
+        });
+    }
+
+    fn at(&mut self, value: &Value, key: &str, message: impl std::fmt::Display) {
+        match &value.origin {
+            Origin::File(span) => self.at_span(Some(span.clone()), format!("`{key}`: {message}")),
+            Origin::Env(var) => self.at_span(
+                None,
+                format!("environment variable {var} (overrides `{key}`): {message}"),
+            ),
+        }
+    }
+
+    fn missing(&mut self, key: &str, example: &str) {
+        let (section, name) = key.split_once('.').unwrap_or(("", key));
+        self.at_span(
+            None,
+            format!(
+                "`{name}` is missing from [{section}]; add `{name} = {example}` or set {}",
+                env_name(section, name)
+            ),
+        );
+    }
+
+    fn config(&mut self, raw: RawConfig, env: &dyn Fn(&str) -> Option<String>) -> Option<Config> {
+        let fields = Fields::new(env);
+        let mut get =
+            |section: &str, key: &str, field: Field| fields.get(self, section, key, field);
+        let s = raw.server;
+        let server_listen = get("server", "listen", s.listen);
+        let workers = get("server", "workers", s.workers);
+        let tls_cert = get("server", "tls_cert", s.tls_cert);
+        let tls_key = get("server", "tls_key", s.tls_key);
+        let client_ca = get("server", "client_ca", s.client_ca);
+        let header_read_timeout = get("server", "header_read_timeout", s.header_read_timeout);
+        let max_header_bytes = get("server", "max_header_bytes", s.max_header_bytes);
+        let idle_timeout = get("server", "idle_timeout", s.idle_timeout);
+        let max_connections = get("server", "max_connections", s.max_connections);
+        let drain_timeout = get("server", "drain_timeout", s.drain_timeout);
+        let admin_listen = get("admin", "listen", raw.admin.listen);
+        let u = raw.upstream;
+        let url = get("upstream", "url", u.url);
+        let connect_timeout = get("upstream", "connect_timeout", u.connect_timeout);
+        let request_timeout = get("upstream", "request_timeout", u.request_timeout);
+        let a = raw.auth;
+        let issuer = get("auth", "issuer", a.issuer);
+        let audience = get("auth", "audience", a.audience);
+        let jwks_url = get("auth", "jwks_url", a.jwks_url);
+        let algorithms = get("auth", "algorithms", a.algorithms);
+        let leeway = get("auth", "leeway", a.leeway);
+        let jwks_refresh = get("auth", "jwks_refresh", a.jwks_refresh);
+        let jwks_cooldown = get("auth", "jwks_cooldown", a.jwks_cooldown);
+        let forward_token = get("auth", "forward_token", a.forward_token);
+        let token_cookie = get("auth", "token_cookie", a.token_cookie);
+        let max_token_bytes = get("auth", "max_token_bytes", a.max_token_bytes);
+        let cache_max_entries = get("auth", "cache_max_entries", a.cache_max_entries);
+        let policy_file = get("policy", "file", raw.policy.file);
+
+        let server = ServerConfig {
+            listen: self.address(server_listen, "server.listen", "0.0.0.0:8080"),
+            workers: self
+                .count(workers, "server.workers", 0)
+                .filter(|&n| n > 0)
+                .map(|n| n as usize),
+            tls: self.tls(tls_cert, tls_key, client_ca),
+            header_read_timeout: self.duration(
+                header_read_timeout,
+                "server.header_read_timeout",
+                Duration::from_secs(10),
+            ),
+            max_header_bytes: self.size(max_header_bytes, "server.max_header_bytes", 64 * 1024)
+                as usize,
+            idle_timeout: self.duration(
+                idle_timeout,
+                "server.idle_timeout",
+                Duration::from_secs(60),
+            ),
+            max_connections: self
+                .count(max_connections, "server.max_connections", 10_000)
+                .unwrap_or(10_000) as usize,
+            drain_timeout: self.duration(
+                drain_timeout,
+                "server.drain_timeout",
+                Duration::from_secs(30),
+            ),
+        };
+        let admin = AdminConfig {
+            listen: self.address(admin_listen, "admin.listen", "127.0.0.1:9901"),
+        };
+        let upstream_url = self.upstream_url(url);
+        let upstream = UpstreamConfig {
+            url: upstream_url.clone().unwrap_or_default(),
+            connect_timeout: self.duration(
+                connect_timeout,
+                "upstream.connect_timeout",
+                Duration::from_secs(2),
+            ),
+            request_timeout: self.duration(
+                request_timeout,
+                "upstream.request_timeout",
+                Duration::from_secs(30),
+            ),
+        };
+        let issuer =
+            self.required_text(issuer, "auth.issuer", "\"https://YOUR_TENANT.auth0.com/\"");
+        let audience = self.required_text(audience, "auth.audience", "\"https://clientco/api\"");
+        let jwks_url = match jwks_url {
+            Some(v) => self.http_url(&v, "auth.jwks_url").unwrap_or_default(),
+            None => issuer.as_deref().map(default_jwks_url).unwrap_or_default(),
+        };
+        let token_cookie = token_cookie.and_then(|v| {
+            let name = self.text(&v, "auth.token_cookie")?;
+            // RFC 6265 §4.1.1: a cookie name is an RFC 9110 token.
+            if name.is_empty() || HeaderName::from_bytes(name.as_bytes()).is_err() {
+                self.at(
+                    &v,
+                    "auth.token_cookie",
+                    "a cookie name is letters, digits and `-_.!#$%&'*+^`|~`",
+                );
+                return None;
+            }
+            Some(name)
+        });
+        let auth = AuthConfig {
+            issuer: issuer.clone().unwrap_or_default(),
+            audience: audience.clone().unwrap_or_default(),
+            jwks_url,
+            algorithms: self.algorithms(algorithms),
+            leeway: self.duration(leeway, "auth.leeway", Duration::from_secs(30)),
+            jwks_refresh: self.duration(
+                jwks_refresh,
+                "auth.jwks_refresh",
+                Duration::from_secs(600),
+            ),
+            jwks_cooldown: self.duration(
+                jwks_cooldown,
+                "auth.jwks_cooldown",
+                Duration::from_secs(30),
+            ),
+            forward_token: self.boolean(forward_token, "auth.forward_token", false),
+            token_cookie,
+            max_token_bytes: self.size(max_token_bytes, "auth.max_token_bytes", 8 * 1024) as usize,
+            cache_max_entries: self
+                .count(cache_max_entries, "auth.cache_max_entries", 100_000)
+                .unwrap_or(100_000),
+        };
+        let policy_file = match policy_file {
+            Some(v) => self.existing_file(&v, "policy.file"),
+            None => {
+                self.missing("policy.file", "\"policies/clientco.yaml\"");
+                None
+            }
+        };
+        let forward = self.forward(raw.forward);
+        Some(Config {
+            source: self.path.to_path_buf(),
+            server,
+            admin,
+            upstream,
+            auth,
+            policy: PolicyConfig { file: policy_file? },
+            forward,
+        })
+        .filter(|_| upstream_url.is_some() && issuer.is_some() && audience.is_some())
+    }
+
+    fn text(&mut self, v: &Value, key: &str) -> Option<String> {
+        match &v.value {
+            toml::Value::String(s) => Some(s.clone()),
+            other => {
+                self.at(
+                    v,
+                    key,
+                    format!("expected text in quotes, found {}", other.type_str()),
+                );
+                None
+            }
+        }
+    }
+
+    fn required_text(&mut self, v: Option<Value>, key: &str, example: &str) -> Option<String> {
+        let Some(v) = v else {
+            self.missing(key, example);
+            return None;
+        };
+        let text = self.text(&v, key)?;
+        if text.trim().is_empty() {
+            self.at(&v, key, format!("must not be empty; for example {example}"));
+            return None;
+        }
+        Some(text)
+    }
+
+    fn duration(&mut self, v: Option<Value>, key: &str, default: Duration) -> Duration {
+        let Some(v) = v else { return default };
+        let Some(text) = self.text(&v, key) else {
+            return default;
+        };
+        parse_duration(&text).unwrap_or_else(|e| {
+            self.at(&v, key, e);
+            default
+        })
+    }
+
+    fn size(&mut self, v: Option<Value>, key: &str, default: u64) -> u64 {
+        let Some(v) = v else { return default };
+        let parsed = match &v.value {
+            toml::Value::String(s) => parse_size(s),
+            toml::Value::Integer(n) => {
+                u64::try_from(*n).map_err(|_| "a size cannot be negative".to_owned())
+            }
+            other => Err(format!(
+                "expected a size such as \"8KiB\", found {}",
+                other.type_str()
+            )),
+        };
+        match parsed {
+            Ok(0) => {
+                self.at(&v, key, "must be more than 0");
+                default
+            }
+            Ok(n) => n,
+            Err(e) => {
+                self.at(&v, key, e);
+                default
+            }
+        }
+    }
+
+    /// A positive whole number; `None` when absent or wrong (wrong is reported).
+    fn count(&mut self, v: Option<Value>, key: &str, default: u64) -> Option<u64> {
+        let Some(v) = v else {
+            return (default > 0).then_some(default);
+        };
+        match &v.value {
+            toml::Value::Integer(n) if *n >= 1 => u64::try_from(*n).ok(),
+            _ => {
+                self.at(&v, key, "expected a whole number of at least 1");
+                None
+            }
+        }
+    }
+
+    fn boolean(&mut self, v: Option<Value>, key: &str, default: bool) -> bool {
+        let Some(v) = v else { return default };
+        match &v.value {
+            toml::Value::Boolean(b) => *b,
+            _ => {
+                self.at(&v, key, "expected `true` or `false`");
+                default
+            }
+        }
+    }
+
+    fn address(&mut self, v: Option<Value>, key: &str, default: &str) -> SocketAddr {
+        let fallback = SocketAddr::from(([127, 0, 0, 1], 0));
+        let text = match &v {
+            None => default.to_owned(),
+            Some(v) => match self.text(v, key) {
+                Some(t) => t,
+                None => return fallback,
+            },
+        };
+        match text.parse() {
+            Ok(addr) => addr,
+            Err(_) => {
+                if let Some(v) = &v {
+                    self.at(v, key, format!("`{text}` is not an IP address and port; write e.g. \"0.0.0.0:8080\" or \"[::1]:8080\" (host names are not resolved)"));
+                }
+                fallback
+            }
+        }
+    }
+
+    fn http_url(&mut self, v: &Value, key: &str) -> Option<String> {
+        let text = self.text(v, key)?;
+        match text.parse::<http::Uri>() {
+            Ok(uri)
+                if matches!(uri.scheme_str(), Some("http" | "https")) && uri.host().is_some() =>
+            {
+                Some(text)
+            }
+            _ => {
+                self.at(
+                    v,
+                    key,
+                    format!("`{text}` is not an http:// or https:// URL with a host"),
+                );
+                None
+            }
+        }
+    }
+
+    fn upstream_url(&mut self, v: Option<Value>) -> Option<http::Uri> {
+        let Some(v) = v else {
+            self.missing("upstream.url", "\"http://127.0.0.1:8000\"");
+            return None;
+        };
+        let text = self.http_url(&v, "upstream.url")?;
+        let uri: http::Uri = text.parse().ok()?;
+        if uri.query().is_some() {
+            self.at(
+                &v,
+                "upstream.url",
+                "must not have a query string; the request's own query is forwarded",
+            );
+            return None;
+        }
+        Some(uri)
+    }
+
+    fn algorithms(&mut self, v: Option<Value>) -> Vec<Algorithm> {
+        let default = vec![Algorithm::RS256];
+        let Some(v) = v else { return default };
+        let toml::Value::Array(items) = &v.value else {
+            self.at(&v, "auth.algorithms", "expected a list such as [\"RS256\"]");
+            return default;
+        };
+        if items.is_empty() {
+            self.at(
+                &v,
+                "auth.algorithms",
+                "an empty allow-list would refuse every token; Auth0 signs with [\"RS256\"]",
+            );
+            return default;
+        }
+        let mut out = Vec::new();
+        for item in items {
+            let name = item.as_str().unwrap_or_default();
+            match algorithm(name) {
+                Ok(a) => out.push(a),
+                Err(e) => self.at(&v, "auth.algorithms", e),
+            }
+        }
+        out
+    }
+
+    fn tls(
+        &mut self,
+        cert: Option<Value>,
+        key: Option<Value>,
+        ca: Option<Value>,
+    ) -> Option<TlsConfig> {
+        match (cert, key) {
+            (Some(cert), Some(key)) => {
+                let cert = self.existing_file(&cert, "server.tls_cert");
+                let key = self.existing_file(&key, "server.tls_key");
+                let client_ca = ca.and_then(|ca| self.existing_file(&ca, "server.client_ca"));
+                Some(TlsConfig {
+                    cert: cert?,
+                    key: key?,
+                    client_ca,
+                })
+            }
+            (None, None) => {
+                if let Some(ca) = ca {
+                    self.at(
+                        &ca,
+                        "server.client_ca",
+                        "client certificates need TLS; set `tls_cert` and `tls_key` too",
+                    );
+                }
+                None
+            }
+            (Some(one), None) | (None, Some(one)) => {
+                self.at(&one, "server", "`tls_cert` and `tls_key` go together; set both to serve HTTPS, or neither for plain HTTP");
+                None
+            }
+        }
+    }
+
+    /// Resolves a path against the config file's folder and checks it is a readable file.
+    fn existing_file(&mut self, v: &Value, key: &str) -> Option<PathBuf> {
+        let text = self.text(v, key)?;
+        let folder = self.path.parent().unwrap_or(Path::new("."));
+        let resolved = folder.join(&text);
+        if resolved.is_file() {
+            Some(resolved)
+        } else {
+            self.at(
+                v,
+                key,
+                format!(
+                    "file `{}` does not exist (relative paths start from the config file's folder)",
+                    resolved.display()
+                ),
+            );
+            None
+        }
+    }
+
+    fn forward(&mut self, raw: raw::RawForward) -> ForwardConfig {
+        let mut claims = Vec::new();
+        for (claim, header) in raw.claims {
+            let value = Value {
+                value: header.get_ref().clone(),
+                origin: Origin::File(header.span()),
+            };
+            let key = format!("forward.claims.\"{}\"", claim.get_ref());
+            let Some(name) = self.text(&value, &key) else {
+                continue;
+            };
+            match HeaderName::from_bytes(name.as_bytes()) {
+                Ok(h) if !h.as_str().starts_with("x-auth-") => self.at(&value, &key, format!("`{name}` must start with `X-Auth-`: the gateway strips every inbound X-Auth-* header, so a client can never forge it")),
+                Ok(h) if RESERVED.contains(&h.as_str()) => self.at(&value, &key, format!("`{name}` is already set by the gateway; choose another name")),
+                Ok(h) => claims.push((claim.into_inner(), h)),
+                Err(_) => self.at(&value, &key, format!("`{name}` is not a valid header name")),
+            }
+        }
+        ForwardConfig { claims }
+    }
+}
+
+const RESERVED: &[&str] = &[
+    "x-auth-subject",
+    "x-auth-client-id",
+    "x-auth-scopes",
+    "x-auth-issuer",
+];
+
+/// Auth0's JWKS lives at `<issuer>.well-known/jwks.json`; Auth0 issuers end with `/`.
+fn default_jwks_url(issuer: &str) -> String {
+    if issuer.ends_with('/') {
+        format!("{issuer}.well-known/jwks.json")
+    } else {
+        format!("{issuer}/.well-known/jwks.json")
+    }
+}
+
+fn algorithm(name: &str) -> Result<Algorithm, String> {
+    match name {
+        "RS256" => Ok(Algorithm::RS256),
+        "RS384" => Ok(Algorithm::RS384),
+        "RS512" => Ok(Algorithm::RS512),
+        "PS256" => Ok(Algorithm::PS256),
+        "PS384" => Ok(Algorithm::PS384),
+        "PS512" => Ok(Algorithm::PS512),
+        "ES256" => Ok(Algorithm::ES256),
+        "ES384" => Ok(Algorithm::ES384),
+        "EdDSA" => Ok(Algorithm::EdDSA),
+        "HS256" | "HS384" | "HS512" => Err(format!(
+            "`{name}` is refused: it is a shared-secret algorithm, so anyone able to verify tokens could mint them, and mixing it with public keys enables key-confusion attacks (RFC 8725 §2.1); Auth0 APIs use RS256"
+        )),
+        "none" | "None" | "NONE" => Err(
+            "`none` is refused: it means unsigned tokens, which anyone can forge (RFC 8725 §3.1)"
+                .to_owned(),
+        ),
+        other => Err(format!(
+            "`{other}` is not a known algorithm{}; known: RS256, RS384, RS512, PS256, PS384, PS512, ES256, ES384, EdDSA",
+            did_you_mean(
+                other,
+                [
+                    "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "EdDSA"
+                ]
+            )
+        )),
+    }
+}
+
+/// 1-based line and column (in characters) of a byte offset.
+fn line_column(source: &str, offset: usize) -> (usize, usize) {
+    let offset = offset.min(source.len());
+    let before = source.get(..offset).unwrap_or(source);
+    let line = before.matches('\n').count() + 1;
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    let column = before
+        .get(line_start..)
+        .map_or(1, |s| s.chars().count() + 1);
+    (line, column)
+}
+
+#[cfg(test)]
+mod tests;

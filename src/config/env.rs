@@ -1,0 +1,138 @@
+//! Environment overrides: `GATEWAY_<SECTION>_<KEY>` wins over the file's `section.key`.
+//!
+//! Values arrive as text and are parsed as the key's type (docs/configuration.md), and a
+//! `GATEWAY_*` variable that names no key is an error, so a typo cannot go unnoticed.
+
+use std::path::Path;
+
+use toml::Spanned;
+
+use super::check::{Checker, Origin, Value};
+use super::raw::{self, Field, Kind};
+use super::units::did_you_mean;
+use super::{Diagnostic, Diagnostics};
+
+/// Looks up one `section.key`, applying its `GATEWAY_SECTION_KEY` override.
+pub(super) struct Fields<'a> {
+    env: &'a dyn Fn(&str) -> Option<String>,
+}
+
+impl<'a> Fields<'a> {
+    pub(super) fn new(env: &'a dyn Fn(&str) -> Option<String>) -> Self {
+        Fields { env }
+    }
+}
+
+impl Fields<'_> {
+    /// The value of `section.key`: the environment override if set, else the file's.
+    pub(super) fn get(
+        &self,
+        checker: &mut Checker<'_>,
+        section: &str,
+        key: &str,
+        field: Field,
+    ) -> Option<Value> {
+        let var = env_name(section, key);
+        if let Some(text) = (self.env)(&var) {
+            let kind = raw::KEYS
+                .iter()
+                .find(|(s, _)| *s == section)
+                .and_then(|(_, keys)| keys.iter().find(|(k, _)| *k == key))
+                .map_or(Kind::Text, |(_, kind)| *kind);
+            return match env_value(&text, kind) {
+                Ok(value) => Some(Value {
+                    value,
+                    origin: Origin::Env(var),
+                }),
+                Err(e) => {
+                    checker.at_span(
+                        None,
+                        format!("environment variable {var} (overrides `{section}.{key}`): {e}"),
+                    );
+                    None
+                }
+            };
+        }
+        field.map(|f: Spanned<toml::Value>| Value {
+            origin: Origin::File(f.span()),
+            value: f.into_inner(),
+        })
+    }
+}
+
+/// Variables that look like overrides but name no key: a typo such as `GATEWAY_AUTH_AUDEINCE`
+/// would otherwise be silently ignored, and the file's value used instead.
+pub(super) fn unknown_overrides<'a>(
+    path: &Path,
+    names: impl Iterator<Item = &'a str>,
+) -> Diagnostics {
+    /// Read by the binary itself, not overrides.
+    const OTHER: &[&str] = &["GATEWAY_CONFIG", "GATEWAY_LOG"];
+    let known: Vec<String> = raw::KEYS
+        .iter()
+        .flat_map(|(section, keys)| keys.iter().map(move |(key, _)| env_name(section, key)))
+        .collect();
+    let mut problems = Vec::new();
+    for name in names.filter(|n| n.starts_with("GATEWAY_")) {
+        if OTHER.contains(&name) || known.iter().any(|k| k == name) {
+            continue;
+        }
+        let hint = did_you_mean(name, known.iter().map(String::as_str));
+        problems.push(Diagnostic {
+            file: path.to_path_buf(),
+            line: 0,
+            column: 0,
+            message: format!(
+                "environment variable {name} overrides no setting{hint}; unset it or fix its name (overrides are GATEWAY_<SECTION>_<KEY>, see docs/configuration.md)"
+            ),
+        });
+    }
+    Diagnostics(problems)
+}
+
+/// `GATEWAY_AUTH_AUDIENCE` for `auth.audience`.
+pub fn env_name(section: &str, key: &str) -> String {
+    format!(
+        "GATEWAY_{}_{}",
+        section.to_ascii_uppercase(),
+        key.to_ascii_uppercase()
+    )
+}
+
+/// Environment values are text; parse them as the key's type.
+fn env_value(text: &str, kind: Kind) -> Result<toml::Value, String> {
+    match kind {
+        Kind::Text => Ok(toml::Value::String(text.to_owned())),
+        Kind::Integer => text
+            .trim()
+            .parse::<i64>()
+            .map(toml::Value::Integer)
+            .map_err(|_| format!("`{text}` is not a whole number")),
+        Kind::Bool => match text.trim().to_ascii_lowercase().as_str() {
+            "true" | "1" | "yes" => Ok(toml::Value::Boolean(true)),
+            "false" | "0" | "no" => Ok(toml::Value::Boolean(false)),
+            _ => Err(format!("`{text}` is not a boolean; use true or false")),
+        },
+        Kind::List => {
+            let trimmed = text.trim();
+            if trimmed.starts_with('[') {
+                // TOML inline array, e.g. ["RS256", "PS256"].
+                let table: toml::Table = toml::from_str(&format!("v = {trimmed}"))
+                    .map_err(|e| format!("`{text}` is not a TOML list: {}", e.message()))?;
+                table
+                    .get("v")
+                    .cloned()
+                    .ok_or_else(|| "empty list".to_owned())
+            } else {
+                Ok(toml::Value::Array(
+                    trimmed
+                        .split(',')
+                        .map(str::trim)
+                        .filter(|s| !s.is_empty())
+                        .map(|s| toml::Value::String(s.to_owned()))
+                        .collect(),
+                ))
+            }
+        }
+    }
+}

@@ -1,0 +1,301 @@
+//! `gateway demo` in library form: the whole product on loopback, in one process.
+//!
+//! [`Demo::start`] starts the embedded development issuer (`crate::devissuer`, for development
+//! only: loopback, in-memory key, mints tokens for the demo clients), the demo backend
+//! (`backend`), and a real gateway (`crate::start`) configured against both from a
+//! `gateway.toml` and a policy file written to a private temporary folder, exactly as an operator
+//! would write them. [`Demo::sample_calls`] then makes the seven calls of the first five minutes
+//! (`calls`) and reports what actually happened; nothing is hard-coded but the expectations.
+//!
+//! Everything listens on `127.0.0.1:0`, so several demos (and the test suite) can run at once.
+
+pub mod backend;
+pub mod calls;
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use crate::commands::token::Credentials;
+use crate::config::{Config, Diagnostics};
+use crate::devissuer::{DevClient, DevIssuer, DevIssuerConfig, DevIssuerError};
+
+pub use backend::DemoBackend;
+pub use calls::Outcome;
+
+/// The API identifier the demo issues tokens for, as in the Auth0 running example.
+pub const AUDIENCE: &str = "https://clientco/api";
+
+/// The ClientCo trust boundary of SPEC.md, as the demo gateway enforces it.
+pub const POLICY: &str = r#"# The demo's policy: the ClientCo contract (see policies/clientco.yaml for the real one).
+permissions:
+  ingest:data: ClientCo pushes data
+  read:forecast: Retrieve demand forecast
+  read:inventory: Retrieve inventory optimization
+restrictions:
+  no:execute_modeling: Modeling logic cannot be triggered manually
+  no:modify_pipeline: Pipeline orchestration is internal only
+routes:
+  - path: /ingest
+    methods: [POST]
+    scopes: [ingest:data]
+    max_body: "10MiB"
+  - path: /forecast
+    methods: [GET]
+    scopes: [read:forecast]
+  - path: /inventory
+    methods: [GET]
+    scopes: [read:inventory]
+  - path: /models/**
+    restricted: no:execute_modeling
+  - path: /pipeline/**
+    restricted: no:modify_pipeline
+"#;
+
+/// A demo client: its credentials file (the shape `gateway token` reads) and what it may do.
+#[derive(Debug, Clone)]
+pub struct DemoClient {
+    pub credentials: Credentials,
+    pub scopes: Vec<&'static str>,
+    /// Where its credentials file was written (mode 0600).
+    pub credentials_file: PathBuf,
+}
+
+/// Why the demo could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum DemoError {
+    #[error("development issuer: {0}")]
+    Issuer(#[from] DevIssuerError),
+    #[error("demo backend: cannot listen on 127.0.0.1: {0}")]
+    Backend(std::io::Error),
+    #[error("cannot write {path}: {source}")]
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot generate a client secret: the system random source failed")]
+    Random,
+    #[error("the demo's generated configuration does not load (a bug, please report it):\n{0}")]
+    Config(Diagnostics),
+    #[error("the gateway did not start: {0}")]
+    Start(#[from] crate::StartError),
+    #[error(
+        "the gateway did not load the development issuer's keys within {0:?}; see the log lines above"
+    )]
+    NotReady(Duration),
+}
+
+/// A running demo.
+pub struct Demo {
+    pub issuer: DevIssuer,
+    pub backend: DemoBackend,
+    pub gateway: crate::Running,
+    /// Private folder with gateway.toml, policy.yaml and the clients' credentials files.
+    pub dir: PathBuf,
+    /// `clientco` (all three ClientCo scopes) and `clientco-readonly` (read:forecast only).
+    pub clients: Vec<DemoClient>,
+}
+
+impl Demo {
+    /// Starts issuer, backend and gateway, and waits until the gateway has the issuer's keys.
+    pub async fn start() -> Result<Demo, DemoError> {
+        let dir = private_dir()?;
+        match Self::start_in(dir.clone()).await {
+            Ok(demo) => Ok(demo),
+            Err(error) => {
+                // The folder holds client secrets: never leave it behind.
+                let _ = std::fs::remove_dir_all(&dir);
+                Err(error)
+            }
+        }
+    }
+
+    async fn start_in(dir: PathBuf) -> Result<Demo, DemoError> {
+        let specs: [(&str, Vec<&'static str>); 2] = [
+            (
+                "clientco",
+                vec!["ingest:data", "read:forecast", "read:inventory"],
+            ),
+            ("clientco-readonly", vec!["read:forecast"]),
+        ];
+        let mut dev_clients = Vec::new();
+        let mut secrets = Vec::new();
+        for (client_id, scopes) in &specs {
+            let secret = random_secret()?;
+            dev_clients.push(DevClient {
+                client_id: (*client_id).to_owned(),
+                client_secret: secret.clone(),
+                scopes: scopes.iter().map(|s| (*s).to_owned()).collect(),
+            });
+            secrets.push(secret);
+        }
+        let issuer = DevIssuer::start(DevIssuerConfig {
+            audience: AUDIENCE.to_owned(),
+            clients: dev_clients,
+            ..DevIssuerConfig::default()
+        })
+        .await?;
+
+        let mut clients = Vec::new();
+        for ((client_id, scopes), secret) in specs.into_iter().zip(secrets) {
+            let credentials_file = dir.join(format!("{client_id}.json"));
+            let json = serde_json::json!({
+                "_comment": "gateway demo: a development issuer's client, valid while this demo runs",
+                "token_url": issuer.token_url(),
+                "client_id": client_id,
+                "client_secret": secret,
+                "audience": AUDIENCE,
+            });
+            write_private(&credentials_file, &pretty(&json))?;
+            let credentials =
+                Credentials::parse(&credentials_file, &pretty(&json)).map_err(|e| {
+                    DemoError::Write {
+                        path: credentials_file.clone(),
+                        source: std::io::Error::other(e.to_string()),
+                    }
+                })?;
+            clients.push(DemoClient {
+                credentials,
+                scopes,
+                credentials_file,
+            });
+        }
+
+        let backend = DemoBackend::start().await.map_err(DemoError::Backend)?;
+        let config_file = dir.join("gateway.toml");
+        write_private(&dir.join("policy.yaml"), POLICY)?;
+        write_private(
+            &config_file,
+            &gateway_toml(&issuer.issuer_url(), &issuer.jwks_url(), &backend.url()),
+        )?;
+        let config = Config::load(&config_file).map_err(DemoError::Config)?;
+        let gateway = crate::start(config).await?;
+
+        let demo = Demo {
+            issuer,
+            backend,
+            gateway,
+            dir,
+            clients,
+        };
+        if let Err(error) = demo.wait_ready(Duration::from_secs(10)).await {
+            demo.shutdown().await;
+            return Err(error);
+        }
+        Ok(demo)
+    }
+
+    /// Polls the gateway's readiness (JWKS loaded) until `timeout`.
+    async fn wait_ready(&self, timeout: Duration) -> Result<(), DemoError> {
+        let deadline = Instant::now() + timeout;
+        while !self.gateway.gateway().auth.is_ready() {
+            if Instant::now() > deadline {
+                return Err(DemoError::NotReady(timeout));
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        Ok(())
+    }
+
+    /// `http://127.0.0.1:PORT`: the gateway's data plane.
+    pub fn gateway_url(&self) -> String {
+        format!("http://{}", self.gateway.data_addr())
+    }
+
+    /// `http://127.0.0.1:PORT`: the gateway's admin listener.
+    pub fn admin_url(&self) -> String {
+        format!("http://{}", self.gateway.admin_addr())
+    }
+
+    /// The demo client named `client_id`.
+    pub fn client(&self, client_id: &str) -> Option<&DemoClient> {
+        self.clients
+            .iter()
+            .find(|c| c.credentials.client_id == client_id)
+    }
+
+    /// Runs the seven sample calls and returns what happened.
+    pub async fn sample_calls(&self) -> Vec<Outcome> {
+        calls::run(self).await
+    }
+
+    /// Stops the gateway, the backend and the issuer, and removes the temporary folder.
+    pub async fn shutdown(self) {
+        self.gateway.shutdown().await;
+        self.backend.shutdown().await;
+        self.issuer.shutdown().await;
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn gateway_toml(issuer: &str, jwks_url: &str, upstream: &str) -> String {
+    format!(
+        r#"# Written by `gateway demo`: the same file an operator writes (see docs/getting-started.md).
+[server]
+listen = "127.0.0.1:0"
+
+[admin]
+listen = "127.0.0.1:0"
+
+[upstream]
+url = "{upstream}"
+connect_timeout = "2s"
+request_timeout = "10s"
+
+[auth]
+issuer = "{issuer}"
+audience = "{AUDIENCE}"
+jwks_url = "{jwks_url}"
+
+[policy]
+file = "policy.yaml"
+"#
+    )
+}
+
+fn pretty(json: &serde_json::Value) -> String {
+    serde_json::to_string_pretty(json).unwrap_or_else(|_| json.to_string())
+}
+
+/// A fresh folder only this user can read (it holds client secrets).
+fn private_dir() -> Result<PathBuf, DemoError> {
+    let base = std::env::temp_dir();
+    let mut attempt = 0u32;
+    loop {
+        let dir = base.join(format!("gateway-demo-{}-{attempt}", std::process::id()));
+        let mut builder = std::fs::DirBuilder::new();
+        #[cfg(unix)]
+        std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+        match builder.create(&dir) {
+            Ok(()) => return Ok(dir),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && attempt < 100 => {
+                attempt += 1;
+            }
+            Err(source) => return Err(DemoError::Write { path: dir, source }),
+        }
+    }
+}
+
+fn write_private(path: &Path, text: &str) -> Result<(), DemoError> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options
+        .open(path)
+        .and_then(|mut file| file.write_all(text.as_bytes()))
+        .map_err(|source| DemoError::Write {
+            path: path.to_owned(),
+            source,
+        })
+}
+
+/// 128 random bits, hex: a fresh secret per demo run, so a leaked demo secret is worthless.
+fn random_secret() -> Result<String, DemoError> {
+    use aws_lc_rs::rand::SecureRandom;
+    let mut bytes = [0u8; 16];
+    aws_lc_rs::rand::SystemRandom::new()
+        .fill(&mut bytes)
+        .map_err(|_| DemoError::Random)?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+}

@@ -1,0 +1,584 @@
+//! Policy file loading: YAML text -> checked `Policy`, or every problem with file:line:column.
+//!
+//! The YAML is parsed into a plain `serde_norway::Value` (syntax errors carry their position),
+//! then checked by hand rather than through `deny_unknown_fields`, so that one load reports
+//! *every* problem, not the first. Positions of semantic problems (an undeclared scope, an
+//! ambiguous route) come from `locate`.
+
+use std::path::Path;
+
+use http::Method;
+use serde_norway::{Mapping, Value};
+
+use super::locate::{Step, locate};
+use super::matcher::{PatternSegment, Trie};
+use super::pattern::{allow_header, methods_overlap, parse_pattern, same_shape};
+use super::{Access, Mode, Policy, RateLimit, Route};
+use crate::config::units::{did_you_mean, parse_size};
+use crate::config::{Diagnostic, Diagnostics};
+
+const TOP_KEYS: &[&str] = &["permissions", "restrictions", "routes"];
+const ROUTE_KEYS: &[&str] = &[
+    "path",
+    "methods",
+    "scopes",
+    "restricted",
+    "public",
+    "mode",
+    "max_body",
+    "rate_limit",
+    "description",
+];
+const RATE_LIMIT_KEYS: &[&str] = &["per_second", "burst"];
+
+pub(super) fn load_file(path: &Path) -> Result<Policy, Diagnostics> {
+    match std::fs::read_to_string(path) {
+        Ok(source) => parse(&source, path),
+        Err(e) => Err(Diagnostics(vec![Diagnostic {
+            file: path.to_path_buf(),
+            line: 0,
+            column: 0,
+            message: format!(
+                "cannot read the policy file: {e}; check `[policy] file` in gateway.toml"
+            ),
+        }])),
+    }
+}
+
+/// A mapping key as text (YAML allows `1:` or `true:` as keys; we compare them as written).
+pub(crate) fn key_text(key: &Value) -> Option<String> {
+    match key {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        Value::Bool(b) => Some(b.to_string()),
+        _ => None,
+    }
+}
+
+pub(super) fn parse(source: &str, file: &Path) -> Result<Policy, Diagnostics> {
+    let mut checker = Checker {
+        source,
+        file,
+        problems: Vec::new(),
+    };
+    let document: Value = match serde_norway::from_str(source) {
+        Ok(v) => v,
+        Err(e) => {
+            let (line, column) = e.location().map_or((1, 1), |l| (l.line(), l.column()));
+            return Err(Diagnostics(vec![Diagnostic {
+                file: file.to_path_buf(),
+                line,
+                column,
+                message: format!("not valid YAML: {e}"),
+            }]));
+        }
+    };
+    let policy = checker.policy(&document);
+    if let Some(policy) = policy
+        && checker.problems.is_empty()
+    {
+        return Ok(policy);
+    }
+    let mut problems = checker.problems;
+    problems.sort_by_key(|d| (d.line, d.column));
+    Err(Diagnostics(problems))
+}
+
+struct Checker<'s> {
+    source: &'s str,
+    file: &'s Path,
+    problems: Vec<Diagnostic>,
+}
+
+fn v(key: &str) -> Step {
+    Step::Value(key.to_owned())
+}
+
+fn at(base: &[Step], more: Step) -> Vec<Step> {
+    let mut path = base.to_vec();
+    path.push(more);
+    path
+}
+
+/// A route as parsed, before the trie is built.
+struct Draft {
+    index: usize,
+    segments: Vec<PatternSegment>,
+    route: Route,
+}
+
+impl Checker<'_> {
+    fn error(&mut self, path: &[Step], message: impl Into<String>) {
+        let (line, column) = locate(self.source, path);
+        self.problems.push(Diagnostic {
+            file: self.file.to_path_buf(),
+            line,
+            column,
+            message: message.into(),
+        });
+    }
+
+    /// Reports keys of `map` not in `known`; returns the mapping's entries keyed by text.
+    fn known_keys(&mut self, map: &Mapping, base: &[Step], known: &[&str], what: &str) {
+        for key in map.keys() {
+            match key_text(key) {
+                Some(k) if known.contains(&k.as_str()) => {}
+                Some(k) => {
+                    let hint = did_you_mean(&k, known.iter().copied());
+                    self.error(
+                        &at(base, Step::Key(k.clone())),
+                        format!(
+                            "unknown key `{k}` in {what}{hint} (known keys: {})",
+                            known.join(", ")
+                        ),
+                    );
+                }
+                None => self.error(base, format!("{what} has a key that is not a plain name")),
+            }
+        }
+    }
+
+    fn policy(&mut self, document: &Value) -> Option<Policy> {
+        let Value::Mapping(top) = document else {
+            self.error(
+                &[],
+                "a policy file is a mapping with `permissions`, `restrictions` and `routes`",
+            );
+            return None;
+        };
+        self.known_keys(top, &[], TOP_KEYS, "the policy file");
+        let permissions = self.declarations(top.get("permissions"), "permissions");
+        let restrictions = self.declarations(top.get("restrictions"), "restrictions");
+        let routes = match top.get("routes") {
+            Some(Value::Sequence(routes)) => routes,
+            Some(Value::Null) | None => {
+                self.error(
+                    &[],
+                    "no `routes:`; list the routes the gateway may forward (anything else is denied)",
+                );
+                return None;
+            }
+            Some(_) => {
+                self.error(
+                    &[v("routes")],
+                    "`routes` must be a list of routes (`- path: /x`)",
+                );
+                return None;
+            }
+        };
+        let scope_names: Vec<&str> = permissions.iter().map(|(k, _)| k.as_str()).collect();
+        let restriction_names: Vec<&str> = restrictions.iter().map(|(k, _)| k.as_str()).collect();
+        let drafts: Vec<Draft> = routes
+            .iter()
+            .enumerate()
+            .filter_map(|(i, r)| self.route(i, r, &scope_names, &restriction_names))
+            .collect();
+        let (trie, routes) = self.build(drafts);
+        Some(Policy {
+            source: self.file.to_path_buf(),
+            permissions,
+            restrictions,
+            routes,
+            trie,
+        })
+    }
+
+    /// `permissions:` / `restrictions:`: name -> description.
+    fn declarations(&mut self, value: Option<&Value>, section: &str) -> Vec<(String, String)> {
+        let map = match value {
+            None | Some(Value::Null) => return Vec::new(),
+            Some(Value::Mapping(map)) => map,
+            Some(_) => {
+                self.error(
+                    &[v(section)],
+                    format!(
+                        "`{section}` must map names to descriptions (`read:x: What it allows`)"
+                    ),
+                );
+                return Vec::new();
+            }
+        };
+        let mut out = Vec::new();
+        for (key, description) in map {
+            let Some(name) = key_text(key) else {
+                self.error(
+                    &[v(section)],
+                    format!("a name under `{section}` is not text"),
+                );
+                continue;
+            };
+            let base = [v(section), Step::Key(name.clone())];
+            if name.is_empty() || name.chars().any(|c| c.is_whitespace() || c.is_control()) {
+                // RFC 6749 §3.3: a scope token has no spaces; the `scope` claim is split on them.
+                self.error(&base, format!("`{name}` cannot contain spaces: the `scope` claim is space-separated (RFC 6749 §3.3)"));
+            }
+            let description = match description {
+                Value::String(s) => s.clone(),
+                Value::Null => String::new(),
+                _ => {
+                    self.error(
+                        &[v(section), v(&name)],
+                        "a description must be text (quote it if it contains `: `)",
+                    );
+                    String::new()
+                }
+            };
+            out.push((name, description));
+        }
+        out
+    }
+
+    fn route(
+        &mut self,
+        index: usize,
+        value: &Value,
+        scope_names: &[&str],
+        restriction_names: &[&str],
+    ) -> Option<Draft> {
+        let base = [v("routes"), Step::Index(index)];
+        let Value::Mapping(map) = value else {
+            self.error(&base, "a route is a mapping such as `- path: /forecast`");
+            return None;
+        };
+        self.known_keys(map, &base, ROUTE_KEYS, "a route");
+        let problems_before = self.problems.len();
+
+        let (pattern, segments) = match map.get("path") {
+            Some(Value::String(p)) => (p.clone(), self.pattern(p, &at(&base, v("path")))),
+            Some(_) => {
+                self.error(
+                    &at(&base, v("path")),
+                    "`path` must be text such as `/forecast`",
+                );
+                (String::new(), None)
+            }
+            None => {
+                self.error(
+                    &base,
+                    "this route has no `path`; add one such as `path: /forecast`",
+                );
+                (String::new(), None)
+            }
+        };
+        let methods = self.methods(map.get("methods"), &at(&base, v("methods")));
+        let public = match map.get("public") {
+            None => false,
+            Some(Value::Bool(b)) => *b,
+            Some(_) => {
+                self.error(
+                    &at(&base, v("public")),
+                    "`public` must be `true` or `false`",
+                );
+                false
+            }
+        };
+        let scopes = self.scopes(map.get("scopes"), &at(&base, v("scopes")), scope_names);
+        let restricted = match map.get("restricted") {
+            None => None,
+            Some(Value::String(r)) => {
+                if !restriction_names.contains(&r.as_str()) {
+                    let hint = did_you_mean(r, restriction_names.iter().copied());
+                    self.error(
+                        &at(&base, v("restricted")),
+                        format!(
+                            "`{r}` is not declared under `restrictions`{}",
+                            or_declare(&hint, "restrictions")
+                        ),
+                    );
+                }
+                Some(r.clone())
+            }
+            Some(_) => {
+                self.error(
+                    &at(&base, v("restricted")),
+                    "`restricted` names one restriction, e.g. `restricted: no:modify_pipeline`",
+                );
+                None
+            }
+        };
+        let access = match (scopes, restricted, public) {
+            (Some(_), Some(_), _) => {
+                self.error(
+                    &at(&base, Step::Key("restricted".into())),
+                    "a route has either `scopes` or `restricted`, not both: a restricted route is never reachable, so its scopes would mean nothing",
+                );
+                None
+            }
+            (_, Some(_), true) => {
+                self.error(
+                    &at(&base, Step::Key("public".into())),
+                    "a restricted route cannot be `public`; remove one of them",
+                );
+                None
+            }
+            (Some(_), None, true) => {
+                self.error(
+                    &at(&base, Step::Key("public".into())),
+                    "a `public` route needs no token, so its `scopes` would never be checked; remove `scopes` or `public`",
+                );
+                None
+            }
+            (Some(s), None, false) => Some(Access::Scopes(s)),
+            (None, Some(r), false) => Some(Access::Restricted(r)),
+            (None, None, true) => Some(Access::Scopes(Vec::new())),
+            (None, None, false) => {
+                if !map.contains_key("scopes") {
+                    self.error(
+                        &base,
+                        "this route says nothing about who may call it; add `scopes: [...]` (or `scopes: []` for any valid token), `restricted: <name>` or `public: true`",
+                    );
+                }
+                None
+            }
+        };
+        let mode = match map.get("mode") {
+            None => Mode::Enforce,
+            Some(Value::String(m)) if m == "enforce" => Mode::Enforce,
+            Some(Value::String(m)) if m == "shadow" => Mode::Shadow,
+            Some(_) => {
+                self.error(
+                    &at(&base, v("mode")),
+                    "`mode` is `enforce` (the default) or `shadow`",
+                );
+                Mode::Enforce
+            }
+        };
+        let max_body = match map.get("max_body") {
+            None => None,
+            Some(Value::String(s)) => match parse_size(s) {
+                Ok(n) => Some(n),
+                Err(e) => {
+                    self.error(&at(&base, v("max_body")), format!("`max_body`: {e}"));
+                    None
+                }
+            },
+            Some(Value::Number(n)) if n.as_u64().is_some() => n.as_u64(),
+            Some(_) => {
+                self.error(
+                    &at(&base, v("max_body")),
+                    "`max_body` is a size such as \"10MiB\"",
+                );
+                None
+            }
+        };
+        let rate_limit = self.rate_limit(map.get("rate_limit"), &at(&base, v("rate_limit")));
+        let description = match map.get("description") {
+            None => None,
+            Some(Value::String(s)) => Some(s.clone()),
+            Some(_) => {
+                self.error(&at(&base, v("description")), "`description` must be text");
+                None
+            }
+        };
+        if self.problems.len() != problems_before {
+            return None;
+        }
+        Some(Draft {
+            index,
+            segments: segments?,
+            route: Route {
+                pattern,
+                methods,
+                access: access?,
+                public,
+                mode,
+                max_body,
+                rate_limit,
+                description,
+                allow: String::new(),
+            },
+        })
+    }
+
+    /// Parses `/a/{id}/**` into segments, reporting what can never match.
+    fn pattern(&mut self, pattern: &str, here: &[Step]) -> Option<Vec<PatternSegment>> {
+        match parse_pattern(pattern) {
+            Ok(segments) => Some(segments),
+            Err(problem) => {
+                self.error(here, problem);
+                None
+            }
+        }
+    }
+
+    fn methods(&mut self, value: Option<&Value>, here: &[Step]) -> Option<Vec<Method>> {
+        let list = match value {
+            None => return None,
+            Some(Value::Sequence(list)) if !list.is_empty() => list,
+            Some(_) => {
+                self.error(
+                    here,
+                    "`methods` is a non-empty list such as `[GET, POST]`; leave it out to allow every method",
+                );
+                return None;
+            }
+        };
+        let mut methods = Vec::new();
+        for (i, item) in list.iter().enumerate() {
+            let here = at(here, Step::Index(i));
+            let Value::String(name) = item else {
+                self.error(&here, "a method is a name such as `GET`");
+                continue;
+            };
+            // RFC 9110 §9.1: method names are case-sensitive; `get` is not `GET`.
+            if name.chars().any(|c| c.is_ascii_lowercase()) {
+                self.error(
+                    &here,
+                    format!(
+                        "method names are case-sensitive (RFC 9110 §9.1); did you mean `{}`?",
+                        name.to_ascii_uppercase()
+                    ),
+                );
+                continue;
+            }
+            match Method::from_bytes(name.as_bytes()) {
+                Ok(m) => methods.push(m),
+                Err(_) => self.error(&here, format!("`{name}` is not an HTTP method name")),
+            }
+        }
+        Some(methods)
+    }
+
+    fn scopes(
+        &mut self,
+        value: Option<&Value>,
+        here: &[Step],
+        declared: &[&str],
+    ) -> Option<Vec<String>> {
+        let list = match value {
+            None => return None,
+            Some(Value::Sequence(list)) => list,
+            Some(_) => {
+                self.error(
+                    here,
+                    "`scopes` is a list such as `[read:forecast]`; all are required",
+                );
+                return None;
+            }
+        };
+        let mut scopes = Vec::new();
+        for (i, item) in list.iter().enumerate() {
+            let here = at(here, Step::Index(i));
+            let Value::String(scope) = item else {
+                self.error(&here, "a scope is a name such as `read:forecast`");
+                continue;
+            };
+            if !declared.contains(&scope.as_str()) {
+                let hint = did_you_mean(scope, declared.iter().copied());
+                self.error(
+                    &here,
+                    format!(
+                        "`{scope}` is not declared under permissions{}",
+                        or_declare(&hint, "permissions")
+                    ),
+                );
+            }
+            scopes.push(scope.clone());
+        }
+        Some(scopes)
+    }
+
+    fn rate_limit(&mut self, value: Option<&Value>, here: &[Step]) -> Option<RateLimit> {
+        let map = match value {
+            None => return None,
+            Some(Value::Mapping(map)) => map,
+            Some(_) => {
+                self.error(
+                    here,
+                    "`rate_limit` is a mapping: `{per_second: 50, burst: 100}`",
+                );
+                return None;
+            }
+        };
+        self.known_keys(map, here, RATE_LIMIT_KEYS, "`rate_limit`");
+        let per_second = match map.get("per_second").and_then(Value::as_f64) {
+            Some(r) if r > 0.0 && r.is_finite() => r,
+            _ => {
+                self.error(
+                    &at(here, v("per_second")),
+                    "`rate_limit.per_second` must be a number above 0",
+                );
+                return None;
+            }
+        };
+        let burst = match map.get("burst") {
+            // Default: one second's worth of requests, at least one.
+            None => per_second.ceil().clamp(1.0, f64::from(u32::MAX)) as u32,
+            Some(b) => match b.as_u64().and_then(|b| u32::try_from(b).ok()) {
+                Some(b) if b >= 1 => b,
+                _ => {
+                    self.error(
+                        &at(here, v("burst")),
+                        "`rate_limit.burst` must be a whole number of at least 1",
+                    );
+                    return None;
+                }
+            },
+        };
+        Some(RateLimit { per_second, burst })
+    }
+
+    /// Builds the trie, refusing routes that are ambiguous with an earlier one, and fills in
+    /// each route's `Allow` value (the union over its group).
+    fn build(&mut self, drafts: Vec<Draft>) -> (Trie, Vec<Route>) {
+        let mut trie = Trie::default();
+        let mut routes: Vec<Route> = Vec::with_capacity(drafts.len());
+        let mut file_index: Vec<usize> = Vec::with_capacity(drafts.len());
+        for draft in drafts {
+            let id = routes.len();
+            let same_shape = trie.insert(&draft.segments, id);
+            for other in same_shape {
+                let earlier = &routes[other];
+                if methods_overlap(earlier.methods.as_deref(), draft.route.methods.as_deref()) {
+                    let (line, _) = locate(
+                        self.source,
+                        &[v("routes"), Step::Index(file_index[other]), v("path")],
+                    );
+                    self.error(
+                        &[v("routes"), Step::Index(draft.index), v("path")],
+                        format!(
+                            "route `{}` is ambiguous with `{}` (line {line}): both match the same requests with the same specificity; merge them, or give them disjoint `methods`",
+                            draft.route.pattern, earlier.pattern
+                        ),
+                    );
+                }
+            }
+            routes.push(draft.route);
+            file_index.push(draft.index);
+        }
+        // Fill `allow` per group: routes sharing a trie node.
+        let groups: Vec<Vec<usize>> = {
+            let mut seen = vec![false; routes.len()];
+            let mut groups = Vec::new();
+            for id in 0..routes.len() {
+                if seen[id] {
+                    continue;
+                }
+                let group: Vec<usize> = (id..routes.len())
+                    .filter(|&o| same_shape(&routes[id].pattern, &routes[o].pattern))
+                    .collect();
+                for &g in &group {
+                    seen[g] = true;
+                }
+                groups.push(group);
+            }
+            groups
+        };
+        for group in groups {
+            let allow = allow_header(group.iter().map(|&g| routes[g].methods.as_deref()));
+            for g in group {
+                routes[g].allow = allow.clone();
+            }
+        }
+        (trie, routes)
+    }
+}
+
+/// The fix for an undeclared name: the suggestion if there is one, else how to declare it.
+fn or_declare(hint: &str, section: &str) -> String {
+    if hint.is_empty() {
+        format!("; declare it under `{section}` with a description, or fix the name")
+    } else {
+        hint.to_owned()
+    }
+}

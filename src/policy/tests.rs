@@ -1,0 +1,256 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::Path;
+
+use http::Method;
+
+use super::*;
+
+const CLIENTCO: &str = "\
+permissions:
+  ingest:data: ClientCo pushes data
+  read:forecast: Retrieve demand forecast
+  read:inventory: Retrieve inventory optimization
+restrictions:
+  no:execute_modeling: Modeling logic cannot be triggered manually
+  no:modify_pipeline: Pipeline orchestration is internal only
+routes:
+  - path: /ingest
+    methods: [POST]
+    scopes: [ingest:data]
+  - path: /forecast
+    methods: [GET]
+    scopes: [read:forecast]
+  - path: /inventory
+    methods: [GET]
+    scopes: [read:inventory]
+  - path: /models/**
+    restricted: no:execute_modeling
+  - path: /pipeline/**
+    restricted: no:modify_pipeline
+";
+
+fn policy(src: &str) -> Policy {
+    Policy::from_yaml_str(src, Path::new("p.yaml")).unwrap()
+}
+
+fn problems(src: &str) -> Vec<String> {
+    Policy::from_yaml_str(src, Path::new("p.yaml"))
+        .unwrap_err()
+        .0
+        .iter()
+        .map(ToString::to_string)
+        .collect()
+}
+
+fn scopes(list: &[&str]) -> Scopes {
+    list.iter().copied().collect()
+}
+
+#[test]
+fn clientco_decisions() {
+    let p = policy(CLIENTCO);
+    let all = scopes(&["ingest:data", "read:forecast", "read:inventory"]);
+    let status = |m: Method, path: &str, s: Option<&Scopes>| decide(&p, &m, path, s).status;
+    assert_eq!(status(Method::GET, "/forecast", Some(&all)), 200);
+    assert_eq!(status(Method::HEAD, "/forecast", Some(&all)), 200);
+    assert_eq!(status(Method::POST, "/forecast", Some(&all)), 405);
+    assert_eq!(status(Method::GET, "/forecast", Some(&scopes(&[]))), 403);
+    assert_eq!(status(Method::GET, "/forecast", None), 401);
+    assert_eq!(status(Method::GET, "/nope", None), 401);
+    assert_eq!(status(Method::GET, "/nope", Some(&all)), 404);
+    assert_eq!(status(Method::GET, "/forecast/", Some(&all)), 404);
+    assert_eq!(status(Method::GET, "/models/x", Some(&all)), 403);
+    assert_eq!(status(Method::GET, "/models", Some(&all)), 403);
+    assert_eq!(
+        status(Method::GET, "/forecast/../models/x", Some(&all)),
+        403
+    );
+    assert_eq!(
+        status(Method::GET, "/forecast/%2e%2e/pipeline/run", Some(&all)),
+        403
+    );
+    assert_eq!(status(Method::GET, "/models%2Fx", Some(&all)), 400);
+    assert_eq!(status(Method::POST, "/ingest", Some(&all)), 200);
+}
+
+#[test]
+fn denial_descriptions_are_client_facing() {
+    let p = policy(CLIENTCO);
+    let r = p.lookup("/forecast").unwrap();
+    assert_eq!(
+        r.authorise(&Method::GET, &scopes(&["read:inventory"]))
+            .unwrap_err()
+            .to_string(),
+        "missing scope read:forecast"
+    );
+    assert_eq!(
+        r.authorise(&Method::DELETE, &scopes(&[])),
+        Err(Denial::MethodNotAllowed {
+            allow: "GET, HEAD".into()
+        })
+    );
+}
+
+#[test]
+fn same_shape_with_disjoint_methods_is_allowed_and_allow_is_the_union() {
+    let p = policy(
+        "permissions: {r: read, w: write}
+routes:
+  - {path: '/items/{id}', methods: [GET], scopes: [r]}
+  - {path: '/items/{item}', methods: [PUT, DELETE], scopes: [w]}
+",
+    );
+    let r = p.route_for("/items/7", &Method::PUT).unwrap();
+    assert_eq!(r.access, Access::Scopes(vec!["w".into()]));
+    let r = p.route_for("/items/7", &Method::GET).unwrap();
+    assert_eq!(r.access, Access::Scopes(vec!["r".into()]));
+    let denied = decide(&p, &Method::POST, "/items/7", Some(&scopes(&["r", "w"])));
+    assert_eq!(denied.status, 405);
+    assert!(
+        denied.reason.contains("DELETE, GET, HEAD, PUT"),
+        "{}",
+        denied.reason
+    );
+}
+
+#[test]
+fn public_routes_need_no_token_but_check_methods() {
+    let p = policy("routes:\n  - {path: /health, methods: [GET], public: true}\n");
+    assert_eq!(decide(&p, &Method::GET, "/health", None).status, 200);
+    assert_eq!(decide(&p, &Method::POST, "/health", None).status, 405);
+}
+
+#[test]
+fn shadow_mode_forwards_and_says_what_enforcement_would_do() {
+    let p =
+        policy("permissions: {r: read}\nroutes:\n  - {path: /beta, scopes: [r], mode: shadow}\n");
+    let v = decide(&p, &Method::GET, "/beta", Some(&scopes(&[])));
+    assert_eq!(v.status, 200);
+    assert!(v.reason.contains("would answer 403"), "{}", v.reason);
+}
+
+#[test]
+fn optional_keys_are_parsed() {
+    let p = policy(
+        "permissions: {r: read}
+routes:
+  - path: /upload
+    scopes: [r]
+    max_body: 10MiB
+    rate_limit: {per_second: 50, burst: 100}
+    description: Uploads
+",
+    );
+    let r = p.lookup("/upload").unwrap();
+    assert_eq!(r.max_body, Some(10 * 1024 * 1024));
+    assert_eq!(
+        r.rate_limit,
+        Some(RateLimit {
+            per_second: 50.0,
+            burst: 100
+        })
+    );
+    assert_eq!(r.methods, None);
+    assert!(r.allows_method(&Method::PATCH));
+}
+
+#[test]
+fn undeclared_scope_names_position_and_suggestion() {
+    let errs = problems(&CLIENTCO.replace("scopes: [read:inventory]", "scopes: [read:inventroy]"));
+    assert_eq!(errs.len(), 1, "{errs:?}");
+    assert!(errs[0].starts_with("p.yaml:17:14: `read:inventroy` is not declared under permissions; did you mean `read:inventory`?"), "{errs:?}");
+}
+
+#[test]
+fn every_load_error_kind_is_reported_with_its_position() {
+    let src = "\
+permissions:
+  read:x: X
+restrictions:
+  no:y: Y
+routes:
+  - path: forecast
+    scopes: [read:x]
+  - path: /a
+    scopes: [read:x]
+    restricted: no:y
+  - path: /b
+    restricted: no:z
+  - path: /c
+    scops: [read:x]
+  - path: /d/**/e
+    scopes: [read:x]
+  - path: /e/{}
+    scopes: [read:x]
+  - path: /f/{x}
+    scopes: [read:x]
+  - path: /f/{y}
+    methods: [get]
+    scopes: [read:x]
+  - path: /g/{y}
+    scopes: [read:x]
+  - path: /g/{z}
+    scopes: [read:x]
+extra: 1
+";
+    let errs = problems(src);
+    let expect = [
+        "p.yaml:6:11: path `forecast` must start with `/`",
+        "p.yaml:10:5: a route has either `scopes` or `restricted`, not both",
+        "p.yaml:12:17: `no:z` is not declared under `restrictions`; did you mean `no:y`?",
+        "p.yaml:13:5: this route says nothing about who may call it",
+        "p.yaml:14:5: unknown key `scops` in a route; did you mean `scopes`?",
+        "p.yaml:15:11: in path `/d/**/e`: `**` matches the rest of the path",
+        "p.yaml:17:11: in path `/e/{}`: `{}` needs a name",
+        "p.yaml:22:15: method names are case-sensitive (RFC 9110 §9.1); did you mean `GET`?",
+        "p.yaml:26:11: route `/g/{z}` is ambiguous with `/g/{y}` (line 24)",
+        "p.yaml:28:1: unknown key `extra` in the policy file",
+    ];
+    for e in expect {
+        assert!(
+            errs.iter().any(|got| got.starts_with(e)),
+            "missing {e:?} in {errs:#?}"
+        );
+    }
+    assert_eq!(errs.len(), expect.len(), "{errs:#?}");
+}
+
+#[test]
+fn yaml_syntax_error_has_position() {
+    let errs = problems("routes:\n  - path: /a\n   bad: [\n");
+    assert_eq!(errs.len(), 1);
+    assert!(errs[0].starts_with("p.yaml:3:"), "{errs:?}");
+}
+
+#[test]
+fn patterns_that_never_match_are_refused() {
+    for (pattern, fragment) in [
+        ("/a//b", "empty segment"),
+        ("/a/./b", "never matches"),
+        ("/%66x", "write it as `fx`"),
+        ("/a{b}", "whole segment"),
+        ("/{x}/{x}", "appears twice"),
+    ] {
+        let errs = problems(&format!(
+            "routes:\n  - {{path: '{pattern}', public: true}}\n"
+        ));
+        assert!(errs[0].contains(fragment), "{pattern}: {errs:?}");
+    }
+}
+
+#[test]
+fn docs_render_is_deterministic_and_lists_everything() {
+    let p = policy(CLIENTCO);
+    let doc = render_docs(&p, "policies/clientco.yaml");
+    assert_eq!(
+        doc,
+        render_docs(&policy(CLIENTCO), "policies/clientco.yaml")
+    );
+    assert!(doc.contains("| `/forecast` | GET, HEAD | `read:forecast` | enforce | no |"));
+    assert!(doc.contains("| `/models/**` | any | restricted: `no:execute_modeling` |"));
+    assert!(doc.contains(
+        "| `no:modify_pipeline` | Pipeline orchestration is internal only | `/pipeline/**` |"
+    ));
+    assert!(doc.contains("source of truth"));
+}

@@ -1,0 +1,104 @@
+//! The verified-token cache: hits are real, and it never serves a token the clock or the key
+//! set no longer allows.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use gateway::auth::AuthError;
+use serde_json::json;
+use support::issuer::*;
+
+#[tokio::test]
+async fn a_repeated_token_is_served_from_the_cache() {
+    let issuer = spawn_issuer().await;
+    let (auth, metrics) = ready_authenticator(&auth_config(&issuer)).await;
+    let token = issuer.mint(&issuer.standard_claims(&["read:forecast"]));
+    let first = auth.verify(&token).await.unwrap();
+    let second = auth.verify(&token).await.unwrap();
+    assert!(Arc::ptr_eq(&first, &second));
+    assert_eq!(metrics.token_cache_hits.get(), 1);
+    assert_eq!(metrics.token_cache_misses.get(), 1);
+}
+
+#[tokio::test]
+async fn a_token_differing_only_at_the_end_is_not_a_cache_hit() {
+    let issuer = spawn_issuer().await;
+    let (auth, _) = ready_authenticator(&auth_config(&issuer)).await;
+    let token = issuer.mint(&issuer.standard_claims(&["read:forecast"]));
+    assert!(auth.verify(&token).await.is_ok());
+    // Flip the last signature character: a cache keyed by a prefix would accept this.
+    let mut forged = token.clone();
+    let last = forged.pop().unwrap();
+    forged.push(if last == 'A' { 'B' } else { 'A' });
+    let err = auth.verify(&forged).await.unwrap_err();
+    assert!(
+        matches!(err, AuthError::BadSignature | AuthError::Malformed(_)),
+        "{err:?}"
+    );
+}
+
+#[tokio::test]
+async fn the_cache_never_serves_a_token_past_its_exp() {
+    let issuer = spawn_issuer().await;
+    let (auth, metrics) = ready_authenticator(&auth_config(&issuer)).await;
+    let exp = now() + 2;
+    let mut claims = issuer.standard_claims(&["read:forecast"]);
+    claims["exp"] = json!(exp);
+    let token = issuer.mint(&claims);
+
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let outcome = loop {
+        assert!(Instant::now() < deadline, "the token never expired");
+        // Read the clock before the call: an Ok can only be right if we were still before exp.
+        let before = now();
+        match auth.verify(&token).await {
+            Ok(_) => assert!(before < exp, "served at {before}, exp {exp}"),
+            Err(err) => break err,
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    };
+    assert!(
+        matches!(outcome, AuthError::TokenExpired { .. }),
+        "{outcome:?}"
+    );
+    assert!(now() >= exp);
+    assert!(
+        metrics.token_cache_hits.get() > 0,
+        "the cache was not exercised"
+    );
+}
+
+#[tokio::test]
+async fn a_tight_entry_bound_still_verifies_everything() {
+    let issuer = spawn_issuer().await;
+    let mut config = auth_config(&issuer);
+    config.cache_max_entries = 2;
+    let (auth, _) = ready_authenticator(&config).await;
+    let tokens: Vec<String> = (0..10)
+        .map(|i| {
+            let mut claims = issuer.standard_claims(&[]);
+            claims["jti"] = json!(i);
+            issuer.mint(&claims)
+        })
+        .collect();
+    for _ in 0..2 {
+        for token in &tokens {
+            assert!(auth.verify(token).await.is_ok());
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_far_future_exp_is_cached_without_overflow() {
+    let issuer = spawn_issuer().await;
+    let (auth, metrics) = ready_authenticator(&auth_config(&issuer)).await;
+    let mut claims = issuer.standard_claims(&[]);
+    claims["exp"] = json!(1e300);
+    let token = issuer.mint(&claims);
+    assert!(auth.verify(&token).await.is_ok());
+    assert!(auth.verify(&token).await.is_ok());
+    assert_eq!(metrics.token_cache_hits.get(), 1);
+}

@@ -1,0 +1,420 @@
+//! `gateway token --credentials F`, run as the built binary against a stand-in for Auth0's
+//! `POST /oauth/token` on 127.0.0.1:0: what it sends, what it prints, and what it says when the
+//! endpoint or the file is wrong. The secret must never appear in any output.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+use http::{Request, Response, StatusCode};
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use tokio::net::TcpListener;
+
+const SECRET: &str = "s3cr3t-never-printed";
+
+/// A token endpoint that answers every request with `status` and `body`, and remembers the
+/// content type and JSON body of what it received.
+struct Endpoint {
+    addr: SocketAddr,
+    received: Arc<Mutex<Vec<(String, serde_json::Value)>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Endpoint {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl Endpoint {
+    async fn start(status: u16, body: &'static str) -> Endpoint {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let received = Arc::new(Mutex::new(Vec::new()));
+        let recorder = received.clone();
+        let task = tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                let recorder = recorder.clone();
+                tokio::spawn(async move {
+                    let service = service_fn(move |request: Request<Incoming>| {
+                        let recorder = recorder.clone();
+                        async move {
+                            let content_type = request
+                                .headers()
+                                .get("content-type")
+                                .map(|v| v.to_str().unwrap().to_owned())
+                                .unwrap_or_default();
+                            let bytes = request.into_body().collect().await.unwrap().to_bytes();
+                            let json =
+                                serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null);
+                            recorder.lock().unwrap().push((content_type, json));
+                            Ok::<_, Infallible>(
+                                Response::builder()
+                                    .status(StatusCode::from_u16(status).unwrap())
+                                    .header("content-type", "application/json")
+                                    .body(Full::new(Bytes::from_static(body.as_bytes())))
+                                    .unwrap(),
+                            )
+                        }
+                    });
+                    let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
+                        .serve_connection(TokioIo::new(stream), service)
+                        .await;
+                });
+            }
+        });
+        Endpoint {
+            addr,
+            received,
+            task,
+        }
+    }
+
+    fn token_url(&self) -> String {
+        format!("http://{}/oauth/token", self.addr)
+    }
+}
+
+struct Outcome {
+    success: bool,
+    stdout: String,
+    stderr: String,
+}
+
+/// Runs `gateway token --credentials <path>` without blocking the runtime that serves the
+/// endpoint.
+async fn gateway_token(path: &Path) -> Outcome {
+    let path = path.to_owned();
+    let output = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_gateway"))
+            .arg("token")
+            .arg("--credentials")
+            .arg(&path)
+            .env_remove("GATEWAY_CONFIG")
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let outcome = Outcome {
+        success: output.status.success(),
+        stdout: String::from_utf8(output.stdout).unwrap(),
+        stderr: String::from_utf8(output.stderr).unwrap(),
+    };
+    assert!(
+        !outcome.stdout.contains(SECRET) && !outcome.stderr.contains(SECRET),
+        "the client secret was printed:\n{}\n{}",
+        outcome.stdout,
+        outcome.stderr
+    );
+    outcome
+}
+
+fn write_credentials(dir: &Path, json: &serde_json::Value) -> std::path::PathBuf {
+    let path = dir.join("credentials.json");
+    std::fs::write(&path, serde_json::to_string_pretty(json).unwrap()).unwrap();
+    path
+}
+
+#[tokio::test]
+async fn prints_only_the_access_token_and_sends_the_auth0_body() {
+    let endpoint = Endpoint::start(
+        200,
+        r#"{"access_token":"eyJ.header.sig","token_type":"Bearer","expires_in":86400,"scope":"read:forecast"}"#,
+    )
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_credentials(
+        dir.path(),
+        &serde_json::json!({
+            "token_url": endpoint.token_url(),
+            "client_id": "clientco",
+            "client_secret": SECRET,
+            "audience": "https://clientco/api",
+        }),
+    );
+
+    let outcome = gateway_token(&path).await;
+
+    assert!(outcome.success, "{}", outcome.stderr);
+    assert_eq!(outcome.stdout, "eyJ.header.sig\n");
+    let received = endpoint.received.lock().unwrap().clone();
+    assert_eq!(received.len(), 1);
+    let (content_type, body) = &received[0];
+    assert_eq!(content_type, "application/json");
+    assert_eq!(
+        body,
+        &serde_json::json!({
+            "grant_type": "client_credentials",
+            "client_id": "clientco",
+            "client_secret": SECRET,
+            "audience": "https://clientco/api",
+        })
+    );
+}
+
+#[tokio::test]
+async fn issuer_key_resolves_to_its_oauth_token_endpoint() {
+    let endpoint = Endpoint::start(200, r#"{"access_token":"tok","token_type":"Bearer"}"#).await;
+    let dir = tempfile::tempdir().unwrap();
+    // Without the trailing slash on purpose: both spellings must reach /oauth/token.
+    let path = write_credentials(
+        dir.path(),
+        &serde_json::json!({
+            "issuer": format!("http://{}", endpoint.addr),
+            "client_id": "clientco",
+            "client_secret": SECRET,
+            "audience": "https://clientco/api",
+            "scope": "read:forecast",
+        }),
+    );
+
+    let outcome = gateway_token(&path).await;
+
+    assert!(outcome.success, "{}", outcome.stderr);
+    assert_eq!(outcome.stdout, "tok\n");
+    let received = endpoint.received.lock().unwrap().clone();
+    assert_eq!(received[0].1["scope"], "read:forecast");
+}
+
+#[tokio::test]
+async fn endpoint_errors_are_shown_as_auth0_returns_them() {
+    let endpoint = Endpoint::start(
+        401,
+        r#"{"error":"access_denied","error_description":"Unauthorized"}"#,
+    )
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_credentials(
+        dir.path(),
+        &serde_json::json!({
+            "token_url": endpoint.token_url(),
+            "client_id": "clientco",
+            "client_secret": SECRET,
+            "audience": "https://clientco/api",
+        }),
+    );
+
+    let outcome = gateway_token(&path).await;
+
+    assert!(!outcome.success);
+    assert_eq!(
+        outcome.stdout, "",
+        "nothing on stdout when there is no token"
+    );
+    assert!(
+        outcome
+            .stderr
+            .contains("answered 401: access_denied: Unauthorized"),
+        "{}",
+        outcome.stderr
+    );
+    assert!(
+        outcome.stderr.contains("client_secret"),
+        "a hint names what to check: {}",
+        outcome.stderr
+    );
+}
+
+#[tokio::test]
+async fn a_body_that_is_not_a_token_response_is_reported_with_an_excerpt() {
+    let endpoint = Endpoint::start(502, "<html>Bad Gateway</html>").await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_credentials(
+        dir.path(),
+        &serde_json::json!({
+            "token_url": endpoint.token_url(),
+            "client_id": "clientco",
+            "client_secret": SECRET,
+            "audience": "https://clientco/api",
+        }),
+    );
+
+    let outcome = gateway_token(&path).await;
+
+    assert!(!outcome.success);
+    assert!(
+        outcome.stderr.contains("answered 502") && outcome.stderr.contains("Bad Gateway"),
+        "{}",
+        outcome.stderr
+    );
+}
+
+#[tokio::test]
+async fn unreachable_endpoint_says_so() {
+    // Bind then drop: nothing listens on this port any more.
+    let addr = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_credentials(
+        dir.path(),
+        &serde_json::json!({
+            "token_url": format!("http://{addr}/oauth/token"),
+            "client_id": "clientco",
+            "client_secret": SECRET,
+            "audience": "https://clientco/api",
+        }),
+    );
+
+    let outcome = gateway_token(&path).await;
+
+    assert!(!outcome.success);
+    assert!(
+        outcome.stderr.contains("cannot reach the token endpoint"),
+        "{}",
+        outcome.stderr
+    );
+}
+
+#[tokio::test]
+async fn a_missing_file_names_the_fix() {
+    let dir = tempfile::tempdir().unwrap();
+    let outcome = gateway_token(&dir.path().join("credentials.json")).await;
+    assert!(!outcome.success);
+    assert!(outcome.stderr.contains("cannot read"), "{}", outcome.stderr);
+    assert!(
+        outcome.stderr.contains("credentials.example.json"),
+        "{}",
+        outcome.stderr
+    );
+}
+
+#[tokio::test]
+async fn broken_json_points_at_line_and_column() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("credentials.json");
+    std::fs::write(
+        &path,
+        "{\n  \"client_id\": \"clientco\",\n  \"client_secret\": \n}\n",
+    )
+    .unwrap();
+    let outcome = gateway_token(&path).await;
+    assert!(!outcome.success);
+    assert!(
+        outcome.stderr.contains("credentials.json:4:1:"),
+        "{}",
+        outcome.stderr
+    );
+}
+
+#[tokio::test]
+async fn a_missing_field_and_an_unknown_key_are_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_credentials(
+        dir.path(),
+        &serde_json::json!({"domain": "t.auth0.com", "client_id": "c", "client_secret": SECRET}),
+    );
+    let outcome = gateway_token(&path).await;
+    assert!(!outcome.success);
+    assert!(
+        outcome.stderr.contains("missing field `audience`"),
+        "{}",
+        outcome.stderr
+    );
+
+    let path = write_credentials(
+        dir.path(),
+        &serde_json::json!({"domain": "t.auth0.com", "client_id": "c", "client_secret": SECRET,
+            "audience": "a", "audeince": "typo"}),
+    );
+    let outcome = gateway_token(&path).await;
+    assert!(!outcome.success);
+    assert!(
+        outcome.stderr.contains("unknown field `audeince`"),
+        "{}",
+        outcome.stderr
+    );
+}
+
+#[tokio::test]
+async fn the_example_file_is_refused_until_filled_in() {
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("clientco/credentials.example.json");
+    let outcome = gateway_token(&example).await;
+    assert!(!outcome.success);
+    assert!(outcome.stderr.contains("placeholder"), "{}", outcome.stderr);
+}
+
+#[tokio::test]
+async fn plain_http_to_a_remote_host_is_refused_before_sending_the_secret() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_credentials(
+        dir.path(),
+        &serde_json::json!({
+            "token_url": "http://tenant.example.com/oauth/token",
+            "client_id": "clientco",
+            "client_secret": SECRET,
+            "audience": "https://clientco/api",
+        }),
+    );
+    let outcome = gateway_token(&path).await;
+    assert!(!outcome.success);
+    assert!(outcome.stderr.contains("plain http"), "{}", outcome.stderr);
+}
+
+/// Against the project's development issuer (the one `gateway demo` runs): a real token, and
+/// Auth0's refusals for a wrong secret and a wrong audience, each with its hint.
+#[tokio::test]
+async fn works_against_the_development_issuer() {
+    use gateway::devissuer::{DevClient, DevIssuer, DevIssuerConfig};
+    let issuer = DevIssuer::start(DevIssuerConfig {
+        clients: vec![DevClient {
+            client_id: "clientco".to_owned(),
+            client_secret: SECRET.to_owned(),
+            scopes: vec!["read:forecast".to_owned()],
+        }],
+        ..DevIssuerConfig::default()
+    })
+    .await
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let credentials = |secret: &str, audience: &str| {
+        serde_json::json!({
+            "issuer": issuer.issuer_url(),
+            "client_id": "clientco",
+            "client_secret": secret,
+            "audience": audience,
+        })
+    };
+
+    let path = write_credentials(dir.path(), &credentials(SECRET, "https://clientco/api"));
+    let outcome = gateway_token(&path).await;
+    assert!(outcome.success, "{}", outcome.stderr);
+    let token = outcome.stdout.trim();
+    let payload = token.split('.').nth(1).unwrap();
+    use base64::Engine;
+    let claims: serde_json::Value = serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(payload)
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(claims["azp"], "clientco");
+    assert_eq!(claims["scope"], "read:forecast");
+
+    let path = write_credentials(dir.path(), &credentials("wrong", "https://clientco/api"));
+    let outcome = gateway_token(&path).await;
+    assert!(!outcome.success);
+    assert!(
+        outcome.stderr.contains("access_denied: Unauthorized"),
+        "{}",
+        outcome.stderr
+    );
+
+    let path = write_credentials(dir.path(), &credentials(SECRET, "https://other/api"));
+    let outcome = gateway_token(&path).await;
+    assert!(!outcome.success);
+    assert!(
+        outcome.stderr.contains("Service not found") && outcome.stderr.contains("hint: no API"),
+        "{}",
+        outcome.stderr
+    );
+    issuer.shutdown().await;
+}

@@ -1,0 +1,279 @@
+//! The HTTP layer: HTTP/2 (h2c and over TLS with ALPN), mTLS, smuggling attempts, slowloris,
+//! oversized headers, and the graceful drain on shutdown.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+use std::time::Duration;
+
+use support::gateway::raw_http;
+use support::world::World;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+#[tokio::test]
+async fn http2_prior_knowledge_is_served() {
+    let world = World::start().await;
+    let client = reqwest::Client::builder()
+        .http2_prior_knowledge()
+        .build()
+        .unwrap();
+    let response = client
+        .get(world.url("/forecast"))
+        .bearer_auth(world.token("read:forecast"))
+        .header("X-Auth-Subject", "spoofed")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.version(), reqwest::Version::HTTP_2);
+    assert_eq!(response.status(), 200);
+    assert_eq!(
+        world.backend.last().headers["x-auth-subject"],
+        "clientco@clients"
+    );
+}
+
+struct Pki {
+    ca_pem: String,
+    server_cert: String,
+    server_key: String,
+    client_cert: String,
+    client_key: String,
+}
+
+fn pki() -> Pki {
+    use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair};
+    let ca_key = KeyPair::generate().unwrap();
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca = ca_params.self_signed(&ca_key).unwrap();
+    let issuer = rcgen::Issuer::new(ca_params, ca_key);
+    let server_key = KeyPair::generate().unwrap();
+    let server = CertificateParams::new(vec!["localhost".to_owned()])
+        .unwrap()
+        .signed_by(&server_key, &issuer)
+        .unwrap();
+    let client_key = KeyPair::generate().unwrap();
+    let client = CertificateParams::new(vec!["clientco".to_owned()])
+        .unwrap()
+        .signed_by(&client_key, &issuer)
+        .unwrap();
+    Pki {
+        ca_pem: ca.pem(),
+        server_cert: server.pem(),
+        server_key: server_key.serialize_pem(),
+        client_cert: client.pem(),
+        client_key: client_key.serialize_pem(),
+    }
+}
+
+async fn tls_world(pki: &Pki, mtls: bool) -> World {
+    let dir = tempfile::tempdir().unwrap().keep();
+    std::fs::write(dir.join("cert.pem"), &pki.server_cert).unwrap();
+    std::fs::write(dir.join("key.pem"), &pki.server_key).unwrap();
+    std::fs::write(dir.join("ca.pem"), &pki.ca_pem).unwrap();
+    World::start_with(|o| {
+        o.server_extra = format!(
+            "tls_cert = \"{}\"\ntls_key = \"{}\"\n",
+            dir.join("cert.pem").display(),
+            dir.join("key.pem").display()
+        );
+        if mtls {
+            o.server_extra.push_str(&format!(
+                "client_ca = \"{}\"\n",
+                dir.join("ca.pem").display()
+            ));
+        }
+    })
+    .await
+}
+
+fn tls_client(pki: &Pki, identity: bool, http2: bool) -> reqwest::Client {
+    let mut builder = reqwest::Client::builder()
+        .tls_certs_only([reqwest::Certificate::from_pem(pki.ca_pem.as_bytes()).unwrap()]);
+    if identity {
+        let pem = format!("{}{}", pki.client_cert, pki.client_key);
+        builder = builder.identity(reqwest::Identity::from_pem(pem.as_bytes()).unwrap());
+    }
+    if http2 {
+        builder = builder.http2_prior_knowledge();
+    } else {
+        builder = builder.http1_only();
+    }
+    builder.build().unwrap()
+}
+
+#[tokio::test]
+async fn tls_serves_http1_and_http2_via_alpn() {
+    let pki = pki();
+    let world = tls_world(&pki, false).await;
+    let url = format!("https://localhost:{}/forecast", world.gateway.addr.port());
+    for http2 in [false, true] {
+        let response = tls_client(&pki, false, http2)
+            .get(&url)
+            .bearer_auth(world.token("read:forecast"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        let expected = if http2 {
+            reqwest::Version::HTTP_2
+        } else {
+            reqwest::Version::HTTP_11
+        };
+        assert_eq!(response.version(), expected);
+    }
+    assert_eq!(world.backend.last().headers["x-forwarded-proto"], "https");
+}
+
+#[tokio::test]
+async fn mtls_requires_a_client_certificate_from_the_ca() {
+    let pki = pki();
+    let world = tls_world(&pki, true).await;
+    let url = format!("https://localhost:{}/forecast", world.gateway.addr.port());
+    let without = tls_client(&pki, false, false).get(&url).send().await;
+    assert!(
+        without.is_err(),
+        "a client without a certificate got through"
+    );
+    let response = tls_client(&pki, true, false)
+        .get(&url)
+        .bearer_auth(world.token("read:forecast"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+}
+
+#[tokio::test]
+async fn content_length_with_transfer_encoding_never_reaches_the_backend_as_two_requests() {
+    let world = World::start().await;
+    let token = world.token("ingest:data read:forecast");
+    let smuggled = format!(
+        "POST /ingest HTTP/1.1\r\nHost: g\r\nAuthorization: Bearer {token}\r\n\
+         Content-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n\
+         0\r\n\r\nGET /models/train HTTP/1.1\r\nHost: g\r\n\r\n"
+    );
+    // hyper frames such a request by Transfer-Encoding alone and closes the connection after
+    // answering it (RFC 9112 §6.1), so the tail can never be read as a second request.
+    let answer = raw_http(world.gateway.addr, smuggled.as_bytes()).await;
+    assert_eq!(answer.matches("HTTP/1.1 ").count(), 1, "{answer}");
+    let seen = world.backend.seen();
+    assert_eq!(seen.len(), 1, "{seen:?}");
+    assert_eq!(seen[0].target, "/ingest");
+    assert_eq!(seen[0].body_len, 0);
+    assert!(
+        seen[0]
+            .headers
+            .get("content-length")
+            .is_none_or(|v| v == "0")
+    );
+}
+
+#[tokio::test]
+async fn conflicting_content_lengths_and_bad_chunks_are_400() {
+    let world = World::start().await;
+    let token = world.token("ingest:data");
+    for request in [
+        format!(
+            "POST /ingest HTTP/1.1\r\nHost: g\r\nAuthorization: Bearer {token}\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\nabcd"
+        ),
+        format!(
+            "POST /ingest HTTP/1.1\r\nHost: g\r\nAuthorization: Bearer {token}\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nabc\r\n0\r\n\r\n"
+        ),
+        format!(
+            "GET /forecast HTTP/1.1\r\nHost: g\r\nAuthorization: Bearer {token}\r\nX-Folded: a\r\n b\r\n\r\n"
+        ),
+    ] {
+        let answer = raw_http(world.gateway.addr, request.as_bytes()).await;
+        assert!(
+            answer.starts_with("HTTP/1.1 400"),
+            "{request:?} -> {answer}"
+        );
+    }
+    for seen in world.backend.seen() {
+        assert_eq!(seen.body_len, 0, "a malformed body was forwarded: {seen:?}");
+    }
+}
+
+#[tokio::test]
+async fn oversized_headers_are_431() {
+    let world =
+        World::start_with(|o| o.server_extra.push_str("max_header_bytes = \"16KiB\"\n")).await;
+    let request = format!(
+        "GET /forecast HTTP/1.1\r\nHost: g\r\nX-Big: {}\r\n\r\n",
+        "a".repeat(64 * 1024)
+    );
+    let answer = raw_http(world.gateway.addr, request.as_bytes()).await;
+    assert!(answer.starts_with("HTTP/1.1 431"), "{answer}");
+}
+
+#[tokio::test]
+async fn slowloris_is_closed_by_the_header_timeout_while_others_are_served() {
+    let world =
+        World::start_with(|o| o.server_extra.push_str("header_read_timeout = \"500ms\"\n")).await;
+    let mut slow = tokio::net::TcpStream::connect(world.gateway.addr)
+        .await
+        .unwrap();
+    slow.write_all(b"GET /forecast HTTP/1.1\r\nHost: g\r\n")
+        .await
+        .unwrap();
+    // Meanwhile a normal client is served.
+    assert_eq!(world.get("/forecast", "read:forecast").await.status(), 200);
+    // The dribbling client is cut off: the read ends (EOF or an error answer) within bounds.
+    let mut buf = Vec::new();
+    let closed = tokio::time::timeout(Duration::from_secs(5), async {
+        loop {
+            if slow.write_all(b"X-A: b\r\n").await.is_err() {
+                return;
+            }
+            let mut chunk = [0u8; 1024];
+            match tokio::time::timeout(Duration::from_millis(100), slow.read(&mut chunk)).await {
+                Ok(Ok(0)) | Ok(Err(_)) => return,
+                Ok(Ok(n)) => buf.extend_from_slice(&chunk[..n]),
+                Err(_) => {}
+            }
+        }
+    })
+    .await;
+    assert!(closed.is_ok(), "the slow client was never disconnected");
+    assert!(world.backend.seen().len() == 1);
+}
+
+#[tokio::test]
+async fn shutdown_drains_in_flight_requests_and_stops_accepting() {
+    let world = World::start().await;
+    let addr = world.gateway.addr;
+    // Start a request that takes a while at the backend (a large streamed upload).
+    let client = world.client.clone();
+    let url = world.url("/stream");
+    let token = world.token("ingest:data");
+    let in_flight = tokio::spawn(async move {
+        client
+            .post(url)
+            .bearer_auth(token)
+            .body(reqwest::Body::wrap(support::gateway::Zeros {
+                left: 64 * 1024 * 1024,
+            }))
+            .send()
+            .await
+    });
+    // Wait until the request is through the gateway and streaming into the backend.
+    let backend = &world.backend;
+    support::gateway::eventually(
+        Duration::from_secs(5),
+        "request reaches the backend",
+        || backend.started() == 1,
+    )
+    .await;
+    let World {
+        gateway, backend, ..
+    } = world;
+    gateway.shutdown().await;
+    let response = in_flight.await.unwrap().unwrap();
+    assert_eq!(response.status(), 200, "the in-flight request finished");
+    assert_eq!(backend.last().body_len, 64 * 1024 * 1024);
+    assert!(
+        tokio::net::TcpStream::connect(addr).await.is_err(),
+        "still accepting after shutdown"
+    );
+}

@@ -1,0 +1,192 @@
+//! Live policy reload: applied without dropping a request, broken edits rejected while the old
+//! policy serves, editor-style saves (write a new file, rename it over the old) seen by the
+//! watcher; and the metrics moving as requests flow.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::Duration;
+
+use support::gateway::TEST_POLICY;
+use support::world::World;
+
+const REPORTS_ROUTE: &str = "  - path: /reports\n    methods: [GET]\n    scopes: [read:forecast]\n";
+
+fn policy_with_reports() -> String {
+    format!("{TEST_POLICY}{REPORTS_ROUTE}")
+}
+
+#[tokio::test]
+async fn ten_reloads_under_load_drop_no_allowed_request() {
+    let world = Arc::new(World::start().await);
+    let stop = Arc::new(AtomicBool::new(false));
+    let sent = Arc::new(AtomicUsize::new(0));
+    let mut load = Vec::new();
+    for _ in 0..4 {
+        let world = world.clone();
+        let stop = stop.clone();
+        let sent = sent.clone();
+        load.push(tokio::spawn(async move {
+            let token = world.token("read:forecast");
+            let mut failures = Vec::new();
+            while !stop.load(Ordering::SeqCst) {
+                let response = world
+                    .client
+                    .get(world.url("/forecast"))
+                    .bearer_auth(&token)
+                    .send()
+                    .await;
+                sent.fetch_add(1, Ordering::SeqCst);
+                match response {
+                    Ok(r) if r.status() == 200 => {}
+                    Ok(r) => failures.push(r.status().to_string()),
+                    Err(e) => failures.push(e.to_string()),
+                }
+            }
+            failures
+        }));
+    }
+    let policy_file = world.gateway.dir.path().join("policy.yaml");
+    for i in 0..10 {
+        let policy = if i % 2 == 0 {
+            policy_with_reports()
+        } else {
+            TEST_POLICY.to_owned()
+        };
+        std::fs::write(&policy_file, policy).unwrap();
+        world.gateway.running().reload().unwrap();
+        // Let some requests through between reloads.
+        let before = sent.load(Ordering::SeqCst);
+        support::gateway::eventually(Duration::from_secs(5), "load continues", || {
+            sent.load(Ordering::SeqCst) >= before + 20
+        })
+        .await;
+    }
+    stop.store(true, Ordering::SeqCst);
+    for task in load {
+        let failures = task.await.unwrap();
+        assert!(failures.is_empty(), "non-2xx during reloads: {failures:?}");
+    }
+    let metrics = parse(&world.gateway.metrics().await);
+    assert!(metrics["gateway_policy_reloads_total"] >= 10.0);
+}
+
+#[tokio::test]
+async fn a_broken_edit_is_rejected_and_the_old_policy_keeps_serving() {
+    let world = World::start().await;
+    let policy_file = world.gateway.dir.path().join("policy.yaml");
+    let broken = TEST_POLICY.replace("scopes: [read:forecast]", "scopes: [read:forcast]");
+    std::fs::write(&policy_file, broken).unwrap();
+    let errors = world.gateway.running().reload().unwrap_err();
+    let text = errors.to_string();
+    assert!(text.contains("policy.yaml:"), "{text}");
+    assert!(text.contains("read:forcast"), "{text}");
+    assert_eq!(world.get("/forecast", "read:forecast").await.status(), 200);
+    let metrics = parse(&world.gateway.metrics().await);
+    assert!(metrics["gateway_policy_reload_failures_total"] >= 1.0);
+
+    // Deleting the file is a failed reload too, never an empty policy.
+    std::fs::remove_file(&policy_file).unwrap();
+    assert!(world.gateway.running().reload().is_err());
+    assert_eq!(world.get("/forecast", "read:forecast").await.status(), 200);
+}
+
+#[tokio::test]
+async fn the_watcher_sees_an_editor_style_rename() {
+    let world = World::start().await;
+    assert_eq!(world.get("/reports", "read:forecast").await.status(), 404);
+    let dir = world.gateway.dir.path();
+    // What vim and most editors do: write a sibling file, then rename it over the original.
+    std::fs::write(dir.join(".policy.yaml.swp"), policy_with_reports()).unwrap();
+    std::fs::rename(dir.join(".policy.yaml.swp"), dir.join("policy.yaml")).unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        if world.get("/reports", "read:forecast").await.status() == 200 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the watcher never reloaded"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let policy = reqwest::get(format!("{}/policy", world.gateway.admin))
+        .await
+        .unwrap()
+        .json::<serde_json::Value>()
+        .await
+        .unwrap();
+    assert_eq!(policy["sha256"].as_str().unwrap().len(), 64);
+}
+
+/// Parses Prometheus/OpenMetrics text into `name{labels}` -> value.
+fn parse(text: &str) -> HashMap<String, f64> {
+    text.lines()
+        .filter(|line| !line.starts_with('#') && !line.trim().is_empty())
+        .filter_map(|line| {
+            let (key, value) = line.rsplit_once(' ')?;
+            Some((key.to_owned(), value.parse().ok()?))
+        })
+        .collect()
+}
+
+fn sample(metrics: &HashMap<String, f64>, name: &str, labels: &[(&str, &str)]) -> f64 {
+    metrics
+        .iter()
+        .filter(|(key, _)| {
+            key.starts_with(&format!("{name}{{"))
+                && labels
+                    .iter()
+                    .all(|(k, v)| key.contains(&format!("{k}=\"{v}\"")))
+        })
+        .map(|(_, value)| value)
+        .sum()
+}
+
+#[tokio::test]
+async fn metrics_move_as_requests_flow() {
+    let world = World::start().await;
+    let before = parse(&world.gateway.metrics().await);
+    assert_eq!(world.get("/forecast", "read:forecast").await.status(), 200);
+    assert_eq!(world.get("/forecast", "read:forecast").await.status(), 200);
+    assert_eq!(world.get("/forecast", "read:inventory").await.status(), 403);
+    let no_token = world
+        .client
+        .get(world.url("/forecast"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(no_token.status(), 401);
+    let after = parse(&world.gateway.metrics().await);
+
+    let allowed = [
+        ("route", "/forecast"),
+        ("decision", "allow"),
+        ("status", "200"),
+    ];
+    assert_eq!(
+        sample(&after, "gateway_requests_total", &allowed)
+            - sample(&before, "gateway_requests_total", &allowed),
+        2.0
+    );
+    let denied = [
+        ("route", "/forecast"),
+        ("reason", "insufficient_scope"),
+        ("status", "403"),
+    ];
+    assert_eq!(sample(&after, "gateway_requests_total", &denied), 1.0);
+    let unauthenticated = [("reason", "missing_token"), ("status", "401")];
+    assert_eq!(
+        sample(&after, "gateway_requests_total", &unauthenticated),
+        1.0
+    );
+    assert!(after["gateway_request_duration_seconds_count"] >= 4.0);
+    assert!(after["gateway_upstream_duration_seconds_count"] >= 2.0);
+    // Never a raw path or a subject as a label value.
+    for key in after.keys() {
+        assert!(!key.contains("clientco@clients"), "{key}");
+    }
+}
