@@ -114,7 +114,7 @@ class Settings:
             soak=args.soak,
             soak_requests=int(os.environ.get("BENCH_SOAK_REQUESTS", "1000000")),
             profile=args.profile,
-            pace_ms=int(os.environ.get("BENCH_PACE_MS", "10")),
+            pace_ms=int(os.environ.get("BENCH_PACE_MS", "40")),
             gateway_bin=Path(os.environ.get("BENCH_GATEWAY_BIN",
                                             ROOT / "target" / "release" / "gateway")),
             write_doc=not args.no_doc,
@@ -452,9 +452,10 @@ def honesty_checks(env: Env, port: int, row: Row, authenticates: bool) -> None:
 
 
 def measure(env: Env, row: Row, port: int, pids_of, token_list: str | None,
-            authenticates: bool) -> None:
+            authenticates: bool, around=None) -> None:
     """Checks, warms up, then runs the measured load: one repeated token, or the requests cycle
-    through `token_list` (tokens.txt or cold-tokens.txt)."""
+    through `token_list` (tokens.txt or cold-tokens.txt). `around()`, if given, is called just
+    before the measured run and returns a function called just after it."""
     s = env.s
     honesty_checks(env, port, row, authenticates)
     token_file = env.tok / "token.txt"
@@ -462,6 +463,7 @@ def measure(env: Env, row: Row, port: int, pids_of, token_list: str | None,
     # upstream pools are open, and the distinct row still starts with every token cold.
     run_wrk(s, port, "token.lua", token_file, s.warmup, env.run / f"{row.key}.warmup.txt")
     pids = pids_of()
+    after = around() if around else None
     before = cpu_seconds(pids)
     if token_list:
         row.wrk = run_wrk(s, port, "tokens.lua", env.tok / token_list, s.duration,
@@ -470,6 +472,8 @@ def measure(env: Env, row: Row, port: int, pids_of, token_list: str | None,
         row.wrk = run_wrk(s, port, "token.lua", token_file, s.duration,
                           env.run / f"{row.key}.wrk.txt")
     pids = pids_of()
+    if after:
+        after()
     if token_list == "cold-tokens.txt" and row.wrk.requests > s.cold:
         row.error = (f"the {s.cold:,} cold tokens wrapped after {s.cold:,} of "
                      f"{row.wrk.requests:,} requests; raise BENCH_COLD_TOKENS")
@@ -571,14 +575,20 @@ def row_gateway(env: Env, kind: str) -> Row:
     label = f"gateway, {token_label(env, kind)}"
     row = Row(key, label, "gateway")
     proc, port, admin = start_gateway(env, key, env.backend_port)
-    try:
+    def around():
         hits0, misses0 = cache_counters(admin)
-        measure(env, row, port, lambda: proc_tree(proc.pid), TOKEN_LISTS[kind], True)
-        hits1, misses1 = cache_counters(admin)
-        lookups = (hits1 - hits0) + (misses1 - misses0)
-        if lookups > 0:
-            row.note = (f"verified-token cache over the run (warm-up included): "
-                        f"{100 * (hits1 - hits0) / lookups:.1f}% hits, {misses1 - misses0:.0f} misses")
+
+        def after():
+            hits1, misses1 = cache_counters(admin)
+            lookups = (hits1 - hits0) + (misses1 - misses0)
+            if lookups > 0:
+                row.note = (f"verified-token cache during the measured run: "
+                            f"{100 * (hits1 - hits0) / lookups:.1f}% hits, "
+                            f"{misses1 - misses0:,.0f} misses (cold verifications)")
+        return after
+
+    try:
+        measure(env, row, port, lambda: proc_tree(proc.pid), TOKEN_LISTS[kind], True, around)
     finally:
         stop(proc)
     return row
@@ -853,11 +863,14 @@ def report(s: Settings, rows: dict[str, Row], soak_result: dict | None, started:
         lines += ["", "Notes:", ""] + notes
     if errors:
         lines += ["", "Problems:", ""] + errors
-    checks = {rows[k].label: rows[k].checks for k in ALL_ROWS if k in rows and len(rows[k].checks) > 1}
-    if checks:
-        lines += ["", "Checked before load (status each contender returned):", ""]
-        for label, got in checks.items():
-            lines.append(f"- {label}: " + "; ".join(got))
+    groups: dict[str, list[str]] = {}
+    for k in ALL_ROWS:
+        if k in rows and len(rows[k].checks) > 1:
+            groups.setdefault("; ".join(rows[k].checks), []).append(rows[k].label)
+    if groups:
+        lines += ["", "Checked before load (status each authenticating contender returned):", ""]
+        for got, labels in groups.items():
+            lines.append(f"- {', '.join(labels)}: {got}")
     if soak_result:
         lines += ["", "Soak (gateway, distinct tokens): requests → RSS MiB (peak MiB): " + ", ".join(
             f"{x['requests']:,} → {mib(x['rss_kib'])} ({mib(x['hwm_kib'])})"
