@@ -674,8 +674,11 @@ def profile(env: Env, distinct: bool) -> str:
     data = env.run / f"{name}.perf.data"
     try:
         run_wrk(s, port, "token.lua", env.tok / "token.txt", s.warmup, env.run / f"{name}.warmup.txt")
+        callgraph = os.environ.get("BENCH_PERF_CALLGRAPH", "0") == "1"
         perf = start(f"{name}-perf", ["perf", "record", "-F", "997", "-p", str(proc.pid),
-                                       "-o", str(data)], env.run, s.client_cpus)
+                                       "-o", str(data)]
+                     + (["--call-graph", "dwarf,16384"] if callgraph else []),
+                     env.run, s.client_cpus)
         time.sleep(0.5)  # perf attaches asynchronously; a short head start, not synchronisation
         if distinct:
             result = run_wrk(s, port, "tokens.lua",
@@ -694,6 +697,12 @@ def profile(env: Env, distinct: bool) -> str:
                           "--sort", "dso,sym", "--percent-limit", "0.3"],
                          capture_output=True, text=True, timeout=120)
     (env.run / f"{name}.perf.txt").write_text(out.stdout)
+    if callgraph:
+        # Inclusive time per function (callees included): which phase costs what.
+        inclusive = subprocess.run(["perf", "report", "-i", str(data), "--stdio", "--children",
+                                    "--sort", "sym", "-g", "none", "--percent-limit", "1"],
+                                   capture_output=True, text=True, timeout=600)
+        (env.run / f"{name}.perf-inclusive.txt").write_text(inclusive.stdout)
     entries = []
     for line in out.stdout.splitlines():
         match = re.match(r"\s+([\d.]+)%\s+(\S+)\s+\[(.)\]\s+(.*)$", line)
