@@ -814,7 +814,7 @@ def report(s: Settings, rows: dict[str, Row], soak_result: dict | None, started:
     paced = [k for k in ALL_ROWS if k in rows and rows[k].paced]
     if paced:
         lines += ["", f"Below saturation (`bench/wrk/paced.lua`: each of the {s.connections} "
-                  f"connections waits {s.pace_ms} ms after each response; same token; "
+                  f"connections waits a random 0–{2 * s.pace_ms} ms before each request; same token; "
                   f"{s.duration}): latency without queueing.", "",
                   "| row | req/s | p50 | p90 | p99 | p99 added over direct |",
                   "|---|---:|---:|---:|---:|---:|"]
