@@ -504,8 +504,13 @@ def start_gateway(env: Env, name: str, upstream_port: int) -> tuple[subprocess.P
     conf, port, admin = gateway_config(env, name, upstream_port)
     # Access logs off, as for nginx (access_log off) and HAProxy (no log): the comparison is the
     # proxying and the checks, not writing log lines. BENCH_GATEWAY_LOG overrides.
+    extra = {"GATEWAY_LOG": os.environ.get("BENCH_GATEWAY_LOG", "warn")}
+    if os.environ.get("BENCH_GATEWAY_PRELOAD"):
+        # Experiment knob: another malloc (e.g. Debian's libmimalloc.so.2) for the gateway only;
+        # Rust's default global allocator is the C library's malloc, so LD_PRELOAD replaces it.
+        extra["LD_PRELOAD"] = os.environ["BENCH_GATEWAY_PRELOAD"]
     proc = start(name, [str(env.s.gateway_bin), "serve", "--config", str(conf)], env.run,
-                 env.s.server_cpus, env={"GATEWAY_LOG": os.environ.get("BENCH_GATEWAY_LOG", "warn")})
+                 env.s.server_cpus, env=extra)
     wait_until(f"{name} /readyz", lambda: answers(admin, "/readyz", 200), 30, proc)
     return proc, port, admin
 
