@@ -4,8 +4,10 @@
 # environment (GATEWAY_<SECTION>_<KEY>, e.g. GATEWAY_AUTH_ISSUER); see docs/deploy/.
 #
 #   docker build -t gateway .
-#   docker run --rm -p 8080:8080 -v "$PWD/docs/deploy:/etc/gateway:ro" \
-#     -e GATEWAY_AUTH_ISSUER=https://YOUR_TENANT.auth0.com/ -e GATEWAY_UPSTREAM_URL=http://host.docker.internal:8000 gateway
+#   docker run --rm -p 8080:8080 \
+#     -v "$PWD/gateway.toml:/etc/gateway/gateway.toml:ro" -v "$PWD/policies:/etc/gateway/policies:ro" \
+#     -e GATEWAY_AUTH_ISSUER=https://YOUR_TENANT.auth0.com/ -e GATEWAY_UPSTREAM_URL=http://host.docker.internal:8000 \
+#     gateway
 
 FROM rust:1-slim-bookworm AS build
 # aws-lc-rs (the one crypto provider) compiles C: a C toolchain, cmake and perl.

@@ -70,8 +70,14 @@ enum LogFormat {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_tracing(cli.log_format);
     let command = cli.command.unwrap_or(Command::Serve);
+    // The demo prints its own narrative; per-request log lines would drown it.
+    let default_level = if matches!(command, Command::Demo) {
+        "warn"
+    } else {
+        "info"
+    };
+    init_tracing(cli.log_format, default_level);
     if let Command::Serve = command {
         // The worker count comes from the config file, so serve builds its own runtime.
         return gateway::commands::serve::main(&cli.config);
@@ -106,9 +112,11 @@ fn main() -> ExitCode {
     })
 }
 
-fn init_tracing(format: LogFormat) {
+/// `GATEWAY_LOG` (tracing's filter syntax, e.g. `warn,gateway::access=info`) overrides the level.
+fn init_tracing(format: LogFormat, default_level: &str) {
     use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_env("GATEWAY_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    let filter =
+        EnvFilter::try_from_env("GATEWAY_LOG").unwrap_or_else(|_| EnvFilter::new(default_level));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);

@@ -92,10 +92,13 @@ pub async fn watch_files(
     let names = watched.clone();
     let watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
         if let Ok(event) = event {
+            // Kubernetes updates a mounted ConfigMap by swapping the `..data` symlink, so the
+            // policy's own name never appears in the event.
             let relevant = event.paths.iter().any(|path| {
-                names
-                    .iter()
-                    .any(|watched| path.file_name() == watched.file_name())
+                path.file_name().is_some_and(|name| name == "..data")
+                    || names
+                        .iter()
+                        .any(|watched| path.file_name() == watched.file_name())
             });
             if relevant && !matches!(event.kind, notify::EventKind::Access(_)) {
                 let _ = events.send(());

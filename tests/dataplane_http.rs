@@ -277,3 +277,52 @@ async fn shutdown_drains_in_flight_requests_and_stops_accepting() {
         "still accepting after shutdown"
     );
 }
+
+#[tokio::test]
+async fn upgrade_requests_on_an_allowed_route_are_tunnelled() {
+    let world = World::start().await;
+    let token = world.token("read:forecast");
+    let mut stream = tokio::net::TcpStream::connect(world.gateway.addr)
+        .await
+        .unwrap();
+    let head = format!(
+        "GET /forecast HTTP/1.1\r\nHost: g\r\nAuthorization: Bearer {token}\r\n\
+         Connection: Upgrade\r\nUpgrade: echo\r\n\r\n"
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    let mut answer = Vec::new();
+    let mut byte = [0u8; 1];
+    while !answer.ends_with(b"\r\n\r\n") {
+        let n = tokio::time::timeout(Duration::from_secs(5), stream.read(&mut byte))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            n,
+            1,
+            "closed before the 101 head ended: {:?}",
+            String::from_utf8_lossy(&answer)
+        );
+        answer.push(byte[0]);
+    }
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 101"), "{answer}");
+    stream.write_all(b"ping through the tunnel").await.unwrap();
+    let mut echoed = [0u8; 23];
+    tokio::time::timeout(Duration::from_secs(5), stream.read_exact(&mut echoed))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(&echoed, b"ping through the tunnel");
+    let seen = world.backend.last();
+    assert_eq!(seen.headers["x-auth-subject"], "clientco@clients");
+    assert_eq!(seen.headers["upgrade"], "echo");
+
+    // Without a token, no tunnel.
+    let answer = raw_http(
+        world.gateway.addr,
+        b"GET /forecast HTTP/1.1\r\nHost: g\r\nConnection: Upgrade, close\r\nUpgrade: echo\r\n\r\n",
+    )
+    .await;
+    assert!(answer.starts_with("HTTP/1.1 401"), "{answer}");
+}

@@ -4,8 +4,9 @@
 //! refused -> forged tokens refused -> the backend never saw a forged identity.
 //!
 //! Needs Python with the pinned FastAPI and uvicorn: `scripts/e2e-setup` creates .venv-e2e and
-//! `scripts/test` sets E2E_PYTHON to its python. Without that variable the test says it
-//! is skipped and passes; with it pointing at a missing interpreter it fails.
+//! `scripts/test` sets E2E_PYTHON to its python and runs this ignored test explicitly
+//! (`--include-ignored`). Run that way without E2E_PYTHON, or with it pointing at a missing
+//! interpreter, it fails: it never passes without having run.
 //!
 //! Port discovery: uvicorn cannot report the port it got for `--port 0`, and "bind :0, close,
 //! pass the number" races with other processes. So the app's launcher (`app.py --port 0`) binds
@@ -194,30 +195,23 @@ fn tampered(token: &str, extra: &str) -> String {
     )
 }
 
-fn python() -> Option<PathBuf> {
-    match std::env::var_os("E2E_PYTHON") {
-        Some(path) => {
-            let path = PathBuf::from(path);
-            assert!(
-                path.exists(),
-                "E2E_PYTHON={} does not exist; run scripts/e2e-setup",
-                path.display()
-            );
-            Some(path)
-        }
-        None => {
-            eprintln!(
-                "SKIPPED e2e_fastapi: set E2E_PYTHON to a python with FastAPI and uvicorn \
-                 (scripts/e2e-setup creates .venv-e2e; scripts/test does both)"
-            );
-            None
-        }
-    }
+fn python() -> PathBuf {
+    let path = std::env::var_os("E2E_PYTHON").map(PathBuf::from).expect(
+        "set E2E_PYTHON to a python with FastAPI and uvicorn \
+         (scripts/e2e-setup creates .venv-e2e; scripts/test does both)",
+    );
+    assert!(
+        path.exists(),
+        "E2E_PYTHON={} does not exist; run scripts/e2e-setup",
+        path.display()
+    );
+    path
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs Python with FastAPI: scripts/test runs it with E2E_PYTHON set"]
 async fn clientco_workflow_through_the_gateway_to_fastapi() {
-    let Some(python) = python() else { return };
+    let python = python();
     let dir = tempfile::tempdir().unwrap();
     let seen_log = dir.path().join("seen.jsonl");
 

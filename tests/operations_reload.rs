@@ -190,3 +190,46 @@ async fn metrics_move_as_requests_flow() {
         assert!(!key.contains("clientco@clients"), "{key}");
     }
 }
+
+#[tokio::test]
+async fn a_kubernetes_configmap_swap_is_seen() {
+    use std::os::unix::fs::symlink;
+    let world = World::start().await;
+    let dir = world.gateway.dir.path();
+    // The layout kubelet writes: policy.yaml -> ..data/policy.yaml, ..data -> ..<timestamp>.
+    std::fs::create_dir(dir.join("..2026_11_29_v1")).unwrap();
+    std::fs::write(dir.join("..2026_11_29_v1/policy.yaml"), TEST_POLICY).unwrap();
+    symlink("..2026_11_29_v1", dir.join("..data")).unwrap();
+    std::fs::remove_file(dir.join("policy.yaml")).unwrap();
+    symlink("..data/policy.yaml", dir.join("policy.yaml")).unwrap();
+    // Replacing the file with the link is itself a change: let that reload land first, so the
+    // swap below is judged on its own.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while parse(&world.gateway.metrics().await)["gateway_policy_reloads_total"] < 1.0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the layout change never reloaded"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(world.get("/reports", "read:forecast").await.status(), 404);
+
+    // An update: a new timestamped folder, then an atomic rename of a fresh `..data` link.
+    std::fs::create_dir(dir.join("..2026_11_29_v2")).unwrap();
+    std::fs::write(
+        dir.join("..2026_11_29_v2/policy.yaml"),
+        policy_with_reports(),
+    )
+    .unwrap();
+    symlink("..2026_11_29_v2", dir.join("..data_tmp")).unwrap();
+    std::fs::rename(dir.join("..data_tmp"), dir.join("..data")).unwrap();
+
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while world.get("/reports", "read:forecast").await.status() != 200 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the ConfigMap swap was never seen"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}

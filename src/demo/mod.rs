@@ -25,31 +25,9 @@ pub use calls::Outcome;
 /// The API identifier the demo issues tokens for, as in the Auth0 running example.
 pub const AUDIENCE: &str = "https://clientco/api";
 
-/// The ClientCo trust boundary of SPEC.md, as the demo gateway enforces it.
-pub const POLICY: &str = r#"# The demo's policy: the ClientCo contract (see policies/clientco.yaml for the real one).
-permissions:
-  ingest:data: ClientCo pushes data
-  read:forecast: Retrieve demand forecast
-  read:inventory: Retrieve inventory optimization
-restrictions:
-  no:execute_modeling: Modeling logic cannot be triggered manually
-  no:modify_pipeline: Pipeline orchestration is internal only
-routes:
-  - path: /ingest
-    methods: [POST]
-    scopes: [ingest:data]
-    max_body: "10MiB"
-  - path: /forecast
-    methods: [GET]
-    scopes: [read:forecast]
-  - path: /inventory
-    methods: [GET]
-    scopes: [read:inventory]
-  - path: /models/**
-    restricted: no:execute_modeling
-  - path: /pipeline/**
-    restricted: no:modify_pipeline
-"#;
+/// The ClientCo trust boundary the demo gateway enforces: the repository's own policy file,
+/// compiled in so the demo runs from any folder and never drifts from what ships.
+pub const POLICY: &str = include_str!("../../policies/clientco.yaml");
 
 /// A demo client: its credentials file (the shape `gateway token` reads) and what it may do.
 #[derive(Debug, Clone)]

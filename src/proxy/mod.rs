@@ -6,6 +6,7 @@
 //! reload is a single swap and no request ever sees half of one.
 
 pub mod body;
+mod deadline;
 pub mod forward;
 pub mod headers;
 pub mod pipeline;

@@ -23,6 +23,7 @@ use tokio::sync::{Semaphore, watch};
 use tokio_rustls::TlsAcceptor;
 
 use crate::config::{ServerConfig, TlsConfig};
+use crate::proxy::deadline::OpeningDeadline;
 use crate::proxy::{ConnInfo, Gateway, pipeline};
 
 /// Why the data plane could not start.
@@ -134,6 +135,7 @@ impl DataPlane {
                 });
                 let result = match tls {
                     None => {
+                        let stream = OpeningDeadline::new(stream, handshake_timeout);
                         let connection = http
                             .serve_connection_with_upgrades(TokioIo::new(stream), service)
                             .into_owned();
@@ -143,6 +145,8 @@ impl DataPlane {
                         match tokio::time::timeout(handshake_timeout, acceptor.accept(stream)).await
                         {
                             Ok(Ok(tls_stream)) => {
+                                let tls_stream =
+                                    OpeningDeadline::new(tls_stream, handshake_timeout);
                                 let connection = http
                                     .serve_connection_with_upgrades(
                                         TokioIo::new(tls_stream),

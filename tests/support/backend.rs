@@ -112,8 +112,15 @@ impl Backend {
 
 async fn record(
     seen: Arc<Mutex<Vec<Seen>>>,
-    request: Request<Incoming>,
+    mut request: Request<Incoming>,
 ) -> Result<Response<Full<Bytes>>, Infallible> {
+    if request
+        .headers()
+        .get("upgrade")
+        .is_some_and(|v| v == "echo")
+    {
+        return Ok(echo_upgrade(&seen, &mut request));
+    }
     let (parts, mut body) = request.into_parts();
     // Count the body as it streams; never buffer it.
     let mut body_len = 0u64;
@@ -157,4 +164,30 @@ async fn record(
         .headers_mut()
         .insert("content-type", "application/json".parse().unwrap());
     Ok(response)
+}
+
+/// Answers `Upgrade: echo` with 101 and then echoes every byte back on the upgraded connection.
+fn echo_upgrade(
+    seen: &Arc<Mutex<Vec<Seen>>>,
+    request: &mut Request<Incoming>,
+) -> Response<Full<Bytes>> {
+    seen.lock().unwrap().push(Seen {
+        method: request.method().clone(),
+        target: request.uri().to_string(),
+        headers: request.headers().clone(),
+        body_len: 0,
+    });
+    let upgrade = hyper::upgrade::on(request);
+    tokio::spawn(async move {
+        if let Ok(upgraded) = upgrade.await {
+            let (mut reader, mut writer) = tokio::io::split(TokioIo::new(upgraded));
+            let _ = tokio::io::copy(&mut reader, &mut writer).await;
+        }
+    });
+    Response::builder()
+        .status(StatusCode::SWITCHING_PROTOCOLS)
+        .header("connection", "upgrade")
+        .header("upgrade", "echo")
+        .body(Full::new(Bytes::new()))
+        .unwrap()
 }

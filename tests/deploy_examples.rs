@@ -1,0 +1,143 @@
+//! The deployment examples in docs/deploy/ stay loadable and keep their security promises: the
+//! Kubernetes ConfigMap's gateway.toml and policy load with the real loaders, its policy is the
+//! repository's ClientCo policy, the backend container binds loopback only and the Service never
+//! exposes the backend or the admin port; the edge gateway.toml loads once its TLS files exist.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::Path;
+
+use serde::Deserialize;
+use serde_norway::Value;
+
+fn repo(path: &str) -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(path)
+}
+
+fn kubernetes_documents() -> Vec<Value> {
+    let text = std::fs::read_to_string(repo("docs/deploy/kubernetes-sidecar.yaml")).unwrap();
+    serde_norway::Deserializer::from_str(&text)
+        .map(|document| Value::deserialize(document).unwrap())
+        .collect()
+}
+
+fn of_kind<'a>(documents: &'a [Value], kind: &str) -> &'a Value {
+    documents
+        .iter()
+        .find(|d| d["kind"].as_str() == Some(kind))
+        .unwrap_or_else(|| panic!("no {kind} in the manifest"))
+}
+
+#[test]
+fn kubernetes_sidecar_config_loads_and_its_policy_is_the_repository_policy() {
+    let documents = kubernetes_documents();
+    let data = &of_kind(&documents, "ConfigMap")["data"];
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("gateway.toml"),
+        data["gateway.toml"].as_str().unwrap(),
+    )
+    .unwrap();
+    let policy_text = data["policy.yaml"].as_str().unwrap();
+    std::fs::write(dir.path().join("policy.yaml"), policy_text).unwrap();
+
+    let config = gateway::config::Config::load(&dir.path().join("gateway.toml"))
+        .unwrap_or_else(|d| panic!("the ConfigMap's gateway.toml does not load:\n{d}"));
+    gateway::policy::Policy::load(&config.policy.file)
+        .unwrap_or_else(|d| panic!("the ConfigMap's policy does not load:\n{d}"));
+    assert_eq!(
+        config.upstream.url.host(),
+        Some("127.0.0.1"),
+        "a sidecar reaches its backend over the pod's loopback"
+    );
+
+    let shipped: Value =
+        serde_norway::from_str(&std::fs::read_to_string(repo("policies/clientco.yaml")).unwrap())
+            .unwrap();
+    let in_configmap: Value = serde_norway::from_str(policy_text).unwrap();
+    assert_eq!(
+        in_configmap, shipped,
+        "docs/deploy/kubernetes-sidecar.yaml's policy.yaml has drifted from policies/clientco.yaml"
+    );
+}
+
+#[test]
+fn kubernetes_sidecar_exposes_only_the_gateway() {
+    let documents = kubernetes_documents();
+    let pod = &of_kind(&documents, "Deployment")["spec"]["template"]["spec"];
+    let containers = pod["containers"].as_sequence().unwrap();
+    let api = containers
+        .iter()
+        .find(|c| c["name"].as_str() == Some("api"))
+        .unwrap();
+    let command: Vec<&str> = api["command"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    let host = command
+        .windows(2)
+        .find(|w| w[0] == "--host")
+        .map(|w| w[1])
+        .expect("the backend names its --host");
+    assert_eq!(
+        host, "127.0.0.1",
+        "the backend must not be reachable but through the gateway"
+    );
+    assert!(
+        api.get("ports").is_none(),
+        "the backend container declares no port"
+    );
+
+    let service_ports = of_kind(&documents, "Service")["spec"]["ports"]
+        .as_sequence()
+        .unwrap();
+    let targets: Vec<&str> = service_ports
+        .iter()
+        .map(|p| p["targetPort"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        targets,
+        ["http"],
+        "the Service exposes the gateway's data plane only"
+    );
+    let gateway = containers
+        .iter()
+        .find(|c| c["name"].as_str() == Some("gateway"))
+        .unwrap();
+    let http = gateway["ports"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"].as_str() == Some("http"))
+        .unwrap();
+    assert_eq!(http["containerPort"].as_u64(), Some(8080));
+}
+
+#[test]
+fn edge_config_loads_once_its_tls_files_are_mounted() {
+    use rcgen::{CertificateParams, KeyPair};
+    let dir = tempfile::tempdir().unwrap();
+    let key = KeyPair::generate().unwrap();
+    let cert = CertificateParams::new(vec!["api.saasco.example".to_owned()])
+        .unwrap()
+        .self_signed(&key)
+        .unwrap();
+    std::fs::create_dir(dir.path().join("tls")).unwrap();
+    std::fs::write(dir.path().join("tls/cert.pem"), cert.pem()).unwrap();
+    std::fs::write(dir.path().join("tls/key.pem"), key.serialize_pem()).unwrap();
+    std::fs::copy(
+        repo("policies/clientco.yaml"),
+        dir.path().join("policy.yaml"),
+    )
+    .unwrap();
+    // The container mounts everything under /etc/gateway; here that folder is `dir`.
+    let text = std::fs::read_to_string(repo("docs/deploy/edge/gateway.toml"))
+        .unwrap()
+        .replace("/etc/gateway/", &format!("{}/", dir.path().display()));
+    std::fs::write(dir.path().join("gateway.toml"), text).unwrap();
+
+    let config = gateway::config::Config::load(&dir.path().join("gateway.toml"))
+        .unwrap_or_else(|d| panic!("docs/deploy/edge/gateway.toml does not load:\n{d}"));
+    assert!(config.server.tls.is_some(), "the edge terminates TLS");
+}
