@@ -24,10 +24,17 @@ pub fn main(config_path: &Path) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let mut builder = tokio::runtime::Builder::new_multi_thread();
-    if let Some(workers) = config.server.workers {
-        builder.worker_threads(workers);
-    }
+    // One worker: a current-thread runtime does the same work without the multi-thread
+    // scheduler's cross-thread bookkeeping (measured in docs/benchmarks.md).
+    let mut builder = match config.server.workers {
+        Some(1) => tokio::runtime::Builder::new_current_thread(),
+        Some(workers) => {
+            let mut builder = tokio::runtime::Builder::new_multi_thread();
+            builder.worker_threads(workers);
+            builder
+        }
+        None => tokio::runtime::Builder::new_multi_thread(),
+    };
     match builder.enable_all().build() {
         Ok(runtime) => runtime.block_on(serve(config)),
         Err(error) => {

@@ -17,7 +17,7 @@ use super::{Access, Mode, Policy, RateLimit, Route};
 use crate::config::units::{did_you_mean, parse_size};
 use crate::config::{Diagnostic, Diagnostics};
 
-const TOP_KEYS: &[&str] = &["permissions", "restrictions", "routes"];
+const TOP_KEYS: &[&str] = &["permissions", "restrictions", "rate_limit", "routes"];
 const ROUTE_KEYS: &[&str] = &[
     "path",
     "methods",
@@ -173,7 +173,12 @@ impl Checker<'_> {
             .enumerate()
             .filter_map(|(i, r)| self.route(i, r, &scope_names, &restriction_names))
             .collect();
-        let (trie, routes) = self.build(drafts);
+        let (trie, mut routes) = self.build(drafts);
+        // A top-level `rate_limit` is every route's default; a route's own one wins.
+        let default_limit = self.rate_limit(top.get("rate_limit"), &[v("rate_limit")]);
+        for route in &mut routes {
+            route.rate_limit = route.rate_limit.or(default_limit);
+        }
         Some(Policy {
             source: self.file.to_path_buf(),
             permissions,

@@ -156,6 +156,33 @@ routes:
 }
 
 #[test]
+fn a_top_level_rate_limit_is_every_routes_default_and_a_routes_own_wins() {
+    let p = policy(
+        "permissions: {r: read}
+rate_limit: {per_second: 5, burst: 10}
+routes:
+  - path: /a
+    scopes: [r]
+  - path: /b
+    scopes: [r]
+    rate_limit: {per_second: 1, burst: 1}
+",
+    );
+    let global = Some(RateLimit {
+        per_second: 5.0,
+        burst: 10,
+    });
+    assert_eq!(p.lookup("/a").unwrap().rate_limit, global);
+    assert_eq!(
+        p.lookup("/b").unwrap().rate_limit,
+        Some(RateLimit {
+            per_second: 1.0,
+            burst: 1
+        })
+    );
+}
+
+#[test]
 fn undeclared_scope_names_position_and_suggestion() {
     let errs = problems(&CLIENTCO.replace("scopes: [read:inventory]", "scopes: [read:inventroy]"));
     assert_eq!(errs.len(), 1, "{errs:?}");
