@@ -18,7 +18,8 @@ pub enum AuthError {
     /// 503 with `Retry-After`: no key set has ever loaded.
     #[error("signing keys are not loaded yet; retry shortly")]
     KeysNotLoaded,
-    /// Only from `explain_token`: the one JWKS fetch failed.
+    /// Only from `explain_token` (the one JWKS fetch failed) and `verify_with_jwks` (the
+    /// document given is not a usable JWK Set).
     #[error("cannot load the signing keys: {0}")]
     KeysUnavailable(String),
     /// Credentials were sent but are not a usable bearer token (other scheme, empty, bad charset).

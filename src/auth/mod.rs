@@ -8,7 +8,8 @@
 //! Contract for the data plane: [`extract`], [`Authenticator::start`] (spawns the JWKS task on
 //! the current Tokio runtime; dropping the `Authenticator` stops it), [`Authenticator::is_ready`],
 //! [`Authenticator::verify`], [`AuthError`] and [`AuthError::reason`]. `explain` uses
-//! [`explain_token`]; benches use [`Authenticator::verify_uncached`].
+//! [`explain_token`]; benches use [`Authenticator::verify_uncached`]; the fuzz targets use the
+//! offline path [`verify_with_jwks`].
 //!
 //! Layout: `extract` (decision 2), `verify` (structure, header, signature, claims), `jwks` (key
 //! set, fetch, single flight, stale-if-error), `cache` (verified tokens), `error`.
@@ -159,4 +160,107 @@ pub async fn explain_token(config: &AuthConfig, token: &str) -> Result<Identity,
     verify_token(&store, &Rules::from_config(config), token, keys, false)
         .await
         .map(|(identity, _)| identity)
+}
+
+/// The offline path: verify `token` against a JWKS document already in hand, with the same
+/// checks and in the same order as the data plane (length cap, structure, header, key lookup,
+/// key/alg agreement, signature, claims), but without the cache, the network or a runtime.
+///
+/// `jwks_json` is parsed by the same key-set parser as a fetched JWKS (unusable keys skipped,
+/// a document that is not a JWK Set refused as `KeysUnavailable`). An unknown `kid` is refused
+/// at once: there is nothing to refetch. Used by the fuzz targets (fuzz/) and usable by
+/// `explain` when the JWKS is a file.
+pub fn verify_with_jwks(
+    config: &AuthConfig,
+    jwks_json: &str,
+    token: &str,
+) -> Result<Identity, AuthError> {
+    let rules = Rules::from_config(config);
+    if token.len() > rules.max_token_bytes {
+        return Err(AuthError::TooLarge {
+            len: token.len(),
+            max: rules.max_token_bytes,
+        });
+    }
+    let keys = jwks::parse_jwks(jwks_json.as_bytes()).map_err(AuthError::KeysUnavailable)?;
+    let parsed = verify::parse(token, &rules)?;
+    let key = keys
+        .get(&parsed.kid)
+        .ok_or_else(|| AuthError::UnknownKeyId(parsed.kid.clone()))?;
+    verify::check_signature(&parsed, key)?;
+    verify::check_claims(parsed, &rules, unix_now())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use std::time::Duration;
+
+    use serde_json::json;
+
+    use super::*;
+    use crate::devissuer::{DevIssuer, DevIssuerConfig};
+
+    fn config(issuer: &DevIssuer) -> AuthConfig {
+        AuthConfig {
+            issuer: issuer.issuer_url(),
+            audience: issuer.audience().to_owned(),
+            jwks_url: issuer.jwks_url(),
+            algorithms: vec![jsonwebtoken::Algorithm::RS256],
+            leeway: Duration::ZERO,
+            jwks_refresh: Duration::from_secs(600),
+            jwks_cooldown: Duration::from_secs(30),
+            forward_token: false,
+            token_cookie: None,
+            max_token_bytes: 8192,
+            cache_max_entries: 16,
+        }
+    }
+
+    #[tokio::test]
+    async fn verify_with_jwks_accepts_a_signed_token_and_refuses_what_the_data_plane_refuses() {
+        let issuer = DevIssuer::start(DevIssuerConfig::default()).await.unwrap();
+        let config = config(&issuer);
+        let jwks = issuer.jwks().to_string();
+
+        let good = issuer.mint(&issuer.standard_claims(&["read:forecast"]));
+        let identity = verify_with_jwks(&config, &jwks, &good).unwrap();
+        assert_eq!(identity.scopes.to_string(), "read:forecast");
+
+        // A flipped signature byte, a foreign kid, a wrong audience, an oversized token, and a
+        // JWKS that is not a key set: each fails with the data plane's error.
+        let (body, signature) = good.rsplit_once('.').unwrap();
+        let flipped = if signature.starts_with('A') { "B" } else { "A" };
+        let tampered = format!("{body}.{flipped}{}", &signature[1..]);
+        assert_eq!(
+            verify_with_jwks(&config, &jwks, &tampered)
+                .unwrap_err()
+                .reason(),
+            "bad_signature"
+        );
+        let foreign = issuer.mint_with(
+            &json!({"kid": "nobody"}),
+            &issuer.standard_claims(&["read:forecast"]),
+        );
+        assert_eq!(
+            verify_with_jwks(&config, &jwks, &foreign).unwrap_err(),
+            AuthError::UnknownKeyId("nobody".into())
+        );
+        let mut claims = issuer.standard_claims(&[]);
+        claims["aud"] = json!("https://someone-else/");
+        assert!(matches!(
+            verify_with_jwks(&config, &jwks, &issuer.mint(&claims)).unwrap_err(),
+            AuthError::WrongAudience { .. }
+        ));
+        let huge = "a".repeat(config.max_token_bytes + 1);
+        assert!(matches!(
+            verify_with_jwks(&config, &jwks, &huge).unwrap_err(),
+            AuthError::TooLarge { .. }
+        ));
+        assert!(matches!(
+            verify_with_jwks(&config, "{}", &good).unwrap_err(),
+            AuthError::KeysUnavailable(_)
+        ));
+    }
 }

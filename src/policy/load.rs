@@ -10,7 +10,7 @@ use std::path::Path;
 use http::Method;
 use serde_norway::{Mapping, Value};
 
-use super::locate::{Step, locate};
+use super::locate::{Step, locate, within};
 use super::matcher::{PatternSegment, Trie};
 use super::pattern::{allow_header, methods_overlap, parse_pattern, same_shape};
 use super::{Access, Mode, Policy, RateLimit, Route};
@@ -64,7 +64,9 @@ pub(super) fn parse(source: &str, file: &Path) -> Result<Policy, Diagnostics> {
     let document: Value = match serde_norway::from_str(source) {
         Ok(v) => v,
         Err(e) => {
-            let (line, column) = e.location().map_or((1, 1), |l| (l.line(), l.column()));
+            let (line, column) = e
+                .location()
+                .map_or((1, 1), |l| within(source, l.line(), l.column()));
             return Err(Diagnostics(vec![Diagnostic {
                 file: file.to_path_buf(),
                 line,

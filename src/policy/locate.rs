@@ -34,10 +34,22 @@ pub fn locate(source: &str, path: &[Step]) -> (usize, usize) {
             && error.to_string().contains(PROBE)
             && let Some(location) = error.location()
         {
-            return (location.line(), location.column());
+            return within(source, location.line(), location.column());
         }
     }
     (1, 1)
+}
+
+/// libyaml marks the end of a document one line past the text when the last line has no
+/// newline (a comment-only file is reported at 2:1), so a diagnostic could name a line the
+/// editor does not have. Clamp to the last line that exists (found by fuzzing, docs/fuzzing.md).
+pub(super) fn within(source: &str, line: usize, column: usize) -> (usize, usize) {
+    let lines = source.split('\n').count();
+    if line > lines {
+        (lines, 1)
+    } else {
+        (line, column)
+    }
 }
 
 struct Probe<'p> {

@@ -281,3 +281,19 @@ fn docs_render_is_deterministic_and_lists_everything() {
     ));
     assert!(doc.contains("source of truth"));
 }
+
+/// Found by fuzz/policy_load: a file holding only a comment, without a final newline, was
+/// reported at line 2 of a 1-line file (libyaml's end-of-document mark).
+#[test]
+fn diagnostic_of_a_comment_only_policy_points_at_a_line_that_exists() {
+    for source in ["# Machine view of the trust boundary.", "# comment\n", ""] {
+        let lines = source.split('\n').count();
+        let diagnostics = Policy::from_yaml_str(source, Path::new("p.yaml")).unwrap_err();
+        for d in &diagnostics.0 {
+            assert!(
+                (1..=lines).contains(&d.line),
+                "{source:?}: {d} is not on one of its {lines} lines"
+            );
+        }
+    }
+}
