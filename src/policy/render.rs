@@ -72,16 +72,10 @@ pub fn render_docs(policy: &Policy, policy_name: &str) -> String {
     let _ = writeln!(out, "| scope | meaning | routes |");
     let _ = writeln!(out, "|---|---|---|");
     for (scope, description) in &policy.permissions {
-        let used: Vec<String> = routes
-            .iter()
-            .filter(|r| matches!(&r.access, Access::Scopes(s) if s.contains(scope)))
-            .map(|r| format!("`{}`", escape_cell(&r.pattern)))
-            .collect();
-        let used = if used.is_empty() {
-            "(none)".to_owned()
-        } else {
-            used.join(", ")
-        };
+        let used = routes_cell(
+            &routes,
+            |access| matches!(access, Access::Scopes(s) if s.contains(scope)),
+        );
         let _ = writeln!(out, "| `{scope}` | {} | {used} |", escape_cell(description));
     }
     let _ = writeln!(out);
@@ -95,16 +89,10 @@ pub fn render_docs(policy: &Policy, policy_name: &str) -> String {
     let _ = writeln!(out, "| restriction | meaning | routes |");
     let _ = writeln!(out, "|---|---|---|");
     for (name, description) in &policy.restrictions {
-        let used: Vec<String> = routes
-            .iter()
-            .filter(|r| matches!(&r.access, Access::Restricted(x) if x == name))
-            .map(|r| format!("`{}`", escape_cell(&r.pattern)))
-            .collect();
-        let used = if used.is_empty() {
-            "(none)".to_owned()
-        } else {
-            used.join(", ")
-        };
+        let used = routes_cell(
+            &routes,
+            |access| matches!(access, Access::Restricted(x) if x == name),
+        );
         let _ = writeln!(out, "| `{name}` | {} | {used} |", escape_cell(description));
     }
     let _ = writeln!(out);
@@ -121,4 +109,18 @@ pub fn render_docs(policy: &Policy, policy_name: &str) -> String {
 
 fn escape_cell(text: &str) -> String {
     text.replace('|', "\\|").replace('\n', " ")
+}
+
+/// The "routes" cell of the scope and restriction tables: every route whose access matches.
+fn routes_cell(routes: &[&Route], uses: impl Fn(&Access) -> bool) -> String {
+    let used: Vec<String> = routes
+        .iter()
+        .filter(|r| uses(&r.access))
+        .map(|r| format!("`{}`", escape_cell(&r.pattern)))
+        .collect();
+    if used.is_empty() {
+        "(none)".to_owned()
+    } else {
+        used.join(", ")
+    }
 }
