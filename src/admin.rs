@@ -99,8 +99,8 @@ fn answer(gateway: &Gateway, registry: &Registry, request: &Request<Incoming>) -
                 .map(|d| d.as_secs())
                 .unwrap_or(0);
             let json = serde_json::json!({
-                "file": snapshot.policy_file.display().to_string(),
-                "sha256": snapshot.policy_sha256,
+                "file": snapshot.policy.source.display().to_string(),
+                "sha256": snapshot.policy.sha256,
                 "loaded_at_unix": loaded_at,
             });
             text(StatusCode::OK, "application/json", json.to_string())

@@ -19,8 +19,8 @@ pub fn reload(gateway: &Gateway, running: &Config) -> Result<(), Diagnostics> {
     match result {
         Ok(snapshot) => {
             tracing::info!(
-                policy = %snapshot.policy_file.display(),
-                sha256 = %snapshot.policy_sha256,
+                policy = %snapshot.policy.source.display(),
+                sha256 = %snapshot.policy.sha256,
                 "policy reloaded"
             );
             gateway.snapshot.store(Arc::new(snapshot));

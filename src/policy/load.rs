@@ -45,6 +45,12 @@ pub(super) fn load_file(path: &Path) -> Result<Policy, Diagnostics> {
     }
 }
 
+/// SHA-256 of the policy text, hex: the exact bytes the policy was parsed from.
+fn sha256_hex(source: &str) -> String {
+    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, source.as_bytes());
+    digest.as_ref().iter().map(|b| format!("{b:02x}")).collect()
+}
+
 /// A mapping key as text (YAML allows `1:` or `true:` as keys; we compare them as written).
 pub(crate) fn key_text(key: &Value) -> Option<String> {
     match key {
@@ -183,6 +189,7 @@ impl Checker<'_> {
         }
         Some(Policy {
             source: self.file.to_path_buf(),
+            sha256: sha256_hex(self.source),
             permissions,
             restrictions,
             routes,

@@ -28,6 +28,8 @@ pub use render::render_docs;
 pub struct Policy {
     /// The file this came from.
     pub source: PathBuf,
+    /// SHA-256 (hex) of the text it was parsed from, for `GET /policy` and the reload log.
+    pub sha256: String,
     /// Declared scopes and their descriptions, in file order.
     pub permissions: Vec<(String, String)>,
     /// Declared restrictions and their descriptions, in file order.

@@ -14,7 +14,6 @@ pub mod ratelimit;
 pub mod server;
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::SystemTime;
 
@@ -29,25 +28,17 @@ use crate::telemetry::{Metrics, RequestMetrics};
 pub struct Snapshot {
     pub policy: Policy,
     pub forward: ForwardConfig,
-    /// The policy file it came from and when it was loaded (for `GET /policy` on admin).
-    pub policy_file: PathBuf,
+    /// When it was loaded (for `GET /policy` on admin; the file and hash are the policy's).
     pub loaded_at: SystemTime,
-    /// SHA-256 of the policy file's bytes, hex.
-    pub policy_sha256: String,
 }
 
 impl Snapshot {
     /// Loads the policy named by `config` and takes `config`'s `[forward]` rules.
     pub fn load(config: &Config) -> Result<Snapshot, Diagnostics> {
-        let policy = Policy::load(&config.policy.file)?;
-        let bytes = std::fs::read(&config.policy.file).unwrap_or_default();
-        let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &bytes);
         Ok(Snapshot {
-            policy,
+            policy: Policy::load(&config.policy.file)?,
             forward: config.forward.clone(),
-            policy_file: config.policy.file.clone(),
             loaded_at: SystemTime::now(),
-            policy_sha256: digest.as_ref().iter().map(|b| format!("{b:02x}")).collect(),
         })
     }
 }
