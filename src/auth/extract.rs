@@ -41,10 +41,7 @@ pub fn extract<'h>(
                 .to_owned(),
         )),
         (Some(value), None) => {
-            let value = value
-                .to_str()
-                .map_err(|_| AuthError::UnusableCredentials("Authorization header is not ASCII"))?;
-            bearer_token(value).map(|t| (t, TokenSource::AuthorizationHeader))
+            bearer_token(value.as_bytes()).map(|t| (t, TokenSource::AuthorizationHeader))
         }
         (None, Some(value)) => {
             if is_b64token(value) {
@@ -59,39 +56,134 @@ pub fn extract<'h>(
     }
 }
 
-/// `credentials = auth-scheme [ 1*SP token68 ]` (RFC 9110 §11.4), scheme `Bearer`.
-fn bearer_token(value: &str) -> Result<&str, AuthError> {
-    let value = value.trim_matches(|c| c == ' ' || c == '\t');
-    let (scheme, rest) = value.split_once(' ').unwrap_or((value, ""));
-    if !scheme.eq_ignore_ascii_case("bearer") {
+/// `Bearer <token>` (RFC 6750 §2.1), in one pass over the header's bytes: this runs on every
+/// request, and a token is most of a request head. Which problem is reported, when there are
+/// several, follows the order a reader checks: not ASCII, scheme, empty, more than one token,
+/// characters outside b64token.
+fn bearer_token(value: &[u8]) -> Result<&str, AuthError> {
+    let value = trim_blanks(value);
+    let scheme_end = value.iter().position(|&b| b == b' ').unwrap_or(value.len());
+    let (scheme, rest) = value.split_at(scheme_end);
+    if !scheme.eq_ignore_ascii_case(b"bearer") {
+        if !value.iter().all(|&b| is_field_char(b)) {
+            return Err(AuthError::UnusableCredentials(NOT_ASCII));
+        }
         return Err(AuthError::UnusableCredentials(
             "only the Bearer authorization scheme is accepted",
         ));
     }
-    let token = rest.trim_start_matches(' ');
+    let start = rest.iter().position(|&b| b != b' ').unwrap_or(rest.len());
+    let token = &rest[start..];
+    if is_plain_b64token(token)
+        && let Ok(token) = std::str::from_utf8(token)
+    {
+        return Ok(token);
+    }
+    let scan = scan_b64token(token);
+    if scan.not_ascii {
+        return Err(AuthError::UnusableCredentials(NOT_ASCII));
+    }
     if token.is_empty() {
         return Err(AuthError::UnusableCredentials("the bearer token is empty"));
     }
-    if token.contains([' ', '\t']) {
+    if scan.blank {
         return Err(AuthError::UnusableCredentials(
             "send exactly one token after Bearer",
         ));
     }
-    if !is_b64token(token) {
-        return Err(AuthError::UnusableCredentials(
+    match (scan.valid, std::str::from_utf8(token)) {
+        (true, Ok(token)) => Ok(token),
+        _ => Err(AuthError::UnusableCredentials(
             "the bearer token has characters outside the RFC 6750 b64token set",
-        ));
+        )),
     }
-    Ok(token)
 }
 
-/// RFC 6750 §2.1: `b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="`.
-fn is_b64token(token: &str) -> bool {
-    let body = token.trim_end_matches('=');
+const NOT_ASCII: &str = "Authorization header is not ASCII";
+
+/// Header field bytes a `&str` view accepts: visible ASCII, space and tab (RFC 9110 §5.5 minus
+/// obs-text).
+fn is_field_char(b: u8) -> bool {
+    b == b'\t' || (b' '..=b'~').contains(&b)
+}
+
+fn trim_blanks(mut value: &[u8]) -> &[u8] {
+    while let [b' ' | b'\t', rest @ ..] = value {
+        value = rest;
+    }
+    while let [rest @ .., b' ' | b'\t'] = value {
+        value = rest;
+    }
+    value
+}
+
+/// The common case, decided without branching per byte so that the compiler can check 16 or 32
+/// bytes at a time: b64token characters, then only `=` padding.
+fn is_plain_b64token(token: &[u8]) -> bool {
+    let padding = token.iter().rev().take_while(|&&b| b == b'=').count();
+    let body = &token[..token.len() - padding];
     !body.is_empty()
-        && body.bytes().all(|b| {
-            b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'+' | b'/')
+        && body.iter().fold(true, |all, &b| {
+            all & (b.is_ascii_alphanumeric()
+                | (b == b'-')
+                | (b == b'.')
+                | (b == b'_')
+                | (b == b'~')
+                | (b == b'+')
+                | (b == b'/'))
         })
+}
+
+/// What one pass over a candidate token found (the slow path, which also says what is wrong).
+struct TokenScan {
+    /// A b64token (RFC 6750 §2.1): `1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="`.
+    valid: bool,
+    /// A space or tab inside.
+    blank: bool,
+    /// A byte outside visible ASCII, space and tab.
+    not_ascii: bool,
+}
+
+fn scan_b64token(token: &[u8]) -> TokenScan {
+    let mut scan = TokenScan {
+        valid: true,
+        blank: false,
+        not_ascii: false,
+    };
+    let mut body = 0usize;
+    let mut padding = false;
+    for &b in token {
+        if B64TOKEN[usize::from(b)] {
+            // A token character after `=` padding: padding only ends a token.
+            scan.valid &= !padding;
+            body += 1;
+        } else if b == b'=' {
+            padding = true;
+        } else {
+            scan.valid = false;
+            scan.blank |= b == b' ' || b == b'\t';
+            scan.not_ascii |= !is_field_char(b);
+        }
+    }
+    scan.valid &= body > 0;
+    scan
+}
+
+/// `B64TOKEN[b]`: `b` is a b64token character other than the `=` padding.
+static B64TOKEN: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        table[b] =
+            c.is_ascii_alphanumeric() || matches!(c, b'-' | b'.' | b'_' | b'~' | b'+' | b'/');
+        b += 1;
+    }
+    table
+};
+
+fn is_b64token(token: &str) -> bool {
+    scan_b64token(token.as_bytes()).valid
 }
 
 /// The value of cookie `name` across every `Cookie` header (HTTP/2 may split them, RFC 9113
@@ -211,5 +303,59 @@ mod tests {
             extract(&HeaderMap::new(), Some("at")),
             Err(AuthError::MissingToken)
         );
+    }
+
+    /// The straightforward reading of RFC 6750 §2.1 (several passes over `&str`): the one-pass
+    /// scanner must agree with it on every input, error messages included.
+    fn reference(value: &[u8]) -> Result<&str, AuthError> {
+        let value = std::str::from_utf8(value)
+            .ok()
+            .filter(|v| v.bytes().all(is_field_char))
+            .ok_or(AuthError::UnusableCredentials(NOT_ASCII))?;
+        let value = value.trim_matches(|c| c == ' ' || c == '\t');
+        let (scheme, rest) = value.split_once(' ').unwrap_or((value, ""));
+        if !scheme.eq_ignore_ascii_case("bearer") {
+            return Err(AuthError::UnusableCredentials(
+                "only the Bearer authorization scheme is accepted",
+            ));
+        }
+        let token = rest.trim_start_matches(' ');
+        if token.is_empty() {
+            return Err(AuthError::UnusableCredentials("the bearer token is empty"));
+        }
+        if token.contains([' ', '\t']) {
+            return Err(AuthError::UnusableCredentials(
+                "send exactly one token after Bearer",
+            ));
+        }
+        let body = token.trim_end_matches('=');
+        let b64 = !body.is_empty()
+            && body.bytes().all(|b| {
+                b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'+' | b'/')
+            });
+        if !b64 {
+            return Err(AuthError::UnusableCredentials(
+                "the bearer token has characters outside the RFC 6750 b64token set",
+            ));
+        }
+        Ok(token)
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn one_pass_scan_agrees_with_the_reference(
+            value in proptest::collection::vec(
+                proptest::sample::select(vec![
+                    b'B', b'e', b'a', b'r', b'E', b'R', b' ', b'\t', b'=', b'x', b'9', b'.',
+                    b'~', b'/', b',', b'"', 0x7f, 0x80, 0xff, 0x01,
+                ]),
+                0..24,
+            ),
+            prefix in proptest::sample::select(vec!["", "Bearer ", "bearer  ", " BEARER ", "Bearer\t"]),
+        ) {
+            let mut bytes = prefix.as_bytes().to_vec();
+            bytes.extend(value);
+            proptest::prop_assert_eq!(bearer_token(&bytes), reference(&bytes));
+        }
     }
 }
