@@ -42,6 +42,7 @@ fn identity() -> Identity {
         expires_at: 0,
         key_id: "k1".into(),
         claims,
+        rendered: std::sync::OnceLock::new(),
     }
 }
 
@@ -61,7 +62,12 @@ fn header_rewrite(c: &mut Criterion) {
                 headers::strip_identity(&mut h);
                 h.remove(http::header::AUTHORIZATION);
                 headers::set_identity(&mut h, &identity, &claims).unwrap();
-                headers::append_forwarded(&mut h, peer, "https", Some("api.saasco.example"));
+                headers::append_forwarded(
+                    &mut h,
+                    peer,
+                    "https",
+                    Some(HeaderValue::from_static("api.saasco.example")),
+                );
                 black_box(h)
             },
             criterion::BatchSize::SmallInput,

@@ -6,6 +6,9 @@
 
 use std::collections::BTreeSet;
 use std::fmt;
+use std::sync::OnceLock;
+
+use http::HeaderValue;
 
 /// Granted scopes: the union of the token's `scope` claim (space-separated) and its Auth0
 /// `permissions` array. Kept sorted so `X-Auth-Scopes` is deterministic.
@@ -81,6 +84,45 @@ pub struct Identity {
     pub key_id: String,
     /// The full claim set, for `[forward.claims]` header mappings and `explain`.
     pub claims: serde_json::Map<String, serde_json::Value>,
+    /// The identity headers' values, rendered on first use (see `Identity::headers`). Start it
+    /// empty: `OnceLock::new()`.
+    pub rendered: OnceLock<Result<IdentityHeaders, &'static str>>,
+}
+
+/// The values of `X-Auth-Subject`, `-Client-Id`, `-Scopes` and `-Issuer`.
+#[derive(Debug, Clone)]
+pub struct IdentityHeaders {
+    pub subject: HeaderValue,
+    pub client_id: Option<HeaderValue>,
+    pub scopes: HeaderValue,
+    pub issuer: HeaderValue,
+}
+
+impl Identity {
+    /// The identity headers' values. Rendered once and kept with the identity, which the
+    /// verified-token cache shares between every request carrying the same token: a cache hit
+    /// forwards without formatting or validating anything again. `Err` names the claim whose
+    /// value cannot travel in an HTTP header (a control character).
+    pub fn headers(&self) -> Result<&IdentityHeaders, &'static str> {
+        self.rendered
+            .get_or_init(|| self.render_headers())
+            .as_ref()
+            .map_err(|claim| *claim)
+    }
+
+    fn render_headers(&self) -> Result<IdentityHeaders, &'static str> {
+        let value = |claim, text: &str| HeaderValue::from_str(text).map_err(|_| claim);
+        Ok(IdentityHeaders {
+            subject: value("sub", &self.subject)?,
+            client_id: self
+                .client_id
+                .as_deref()
+                .map(|id| value("azp", id))
+                .transpose()?,
+            scopes: value("scope", &self.scopes.to_string())?,
+            issuer: value("iss", &self.issuer)?,
+        })
+    }
 }
 
 #[cfg(test)]

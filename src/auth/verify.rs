@@ -267,6 +267,7 @@ pub fn check_claims(parsed: Parsed<'_>, rules: &Rules, now: u64) -> Result<Ident
         expires_at: exp.max(0.0).floor() as u64,
         key_id: parsed.kid,
         claims,
+        rendered: std::sync::OnceLock::new(),
     })
 }
 

@@ -38,15 +38,23 @@ const HOP_BY_HOP: [HeaderName; 9] = [
 ];
 
 /// Removes hop-by-hop headers and every header named in `Connection` (RFC 9110 §7.6.1).
+/// One pass over the names present (a handful) rather than a lookup per hop-by-hop name: most
+/// requests carry none, and then nothing is allocated.
 pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
-    let named: Vec<HeaderName> = headers
-        .get_all(header::CONNECTION)
-        .iter()
-        .filter_map(|value| value.to_str().ok())
-        .flat_map(|value| value.split(','))
-        .filter_map(|name| HeaderName::from_bytes(name.trim().as_bytes()).ok())
+    let mut doomed: Vec<HeaderName> = headers
+        .keys()
+        .filter(|name| HOP_BY_HOP.contains(name))
+        .cloned()
         .collect();
-    for name in named.iter().chain(HOP_BY_HOP.iter()) {
+    doomed.extend(
+        headers
+            .get_all(header::CONNECTION)
+            .iter()
+            .filter_map(|value| value.to_str().ok())
+            .flat_map(|value| value.split(','))
+            .filter_map(|name| HeaderName::from_bytes(name.trim().as_bytes()).ok()),
+    );
+    for name in doomed {
         headers.remove(name);
     }
 }
@@ -98,15 +106,15 @@ pub fn set_identity(
     identity: &Identity,
     claim_headers: &[(String, HeaderName)],
 ) -> Result<(), UnrepresentableClaim> {
-    headers.insert(X_AUTH_SUBJECT, header_value("sub", &identity.subject)?);
-    if let Some(client_id) = &identity.client_id {
-        headers.insert(X_AUTH_CLIENT_ID, header_value("azp", client_id)?);
+    let rendered = identity.headers().map_err(|claim| UnrepresentableClaim {
+        claim: claim.to_owned(),
+    })?;
+    headers.insert(X_AUTH_SUBJECT, rendered.subject.clone());
+    if let Some(client_id) = &rendered.client_id {
+        headers.insert(X_AUTH_CLIENT_ID, client_id.clone());
     }
-    headers.insert(
-        X_AUTH_SCOPES,
-        header_value("scope", &identity.scopes.to_string())?,
-    );
-    headers.insert(X_AUTH_ISSUER, header_value("iss", &identity.issuer)?);
+    headers.insert(X_AUTH_SCOPES, rendered.scopes.clone());
+    headers.insert(X_AUTH_ISSUER, rendered.issuer.clone());
     for (claim, name) in claim_headers {
         let text = match identity.claims.get(claim) {
             None | Some(serde_json::Value::Null) => continue,
@@ -114,15 +122,12 @@ pub fn set_identity(
             // Numbers, booleans, arrays and objects travel as compact JSON.
             Some(other) => other.to_string(),
         };
-        headers.insert(name.clone(), header_value(claim, &text)?);
+        let value = HeaderValue::from_str(&text).map_err(|_| UnrepresentableClaim {
+            claim: claim.clone(),
+        })?;
+        headers.insert(name.clone(), value);
     }
     Ok(())
-}
-
-fn header_value(claim: &str, text: &str) -> Result<HeaderValue, UnrepresentableClaim> {
-    HeaderValue::from_str(text).map_err(|_| UnrepresentableClaim {
-        claim: claim.to_owned(),
-    })
 }
 
 /// Appends this hop to `X-Forwarded-For`, `-Proto` and `-Host`.
@@ -130,27 +135,42 @@ pub fn append_forwarded(
     headers: &mut HeaderMap,
     client_ip: IpAddr,
     proto: &'static str,
-    host: Option<&str>,
+    host: Option<HeaderValue>,
 ) {
-    append(headers, X_FORWARDED_FOR, &client_ip.to_string());
-    append(headers, X_FORWARDED_PROTO, proto);
+    append(headers, X_FORWARDED_FOR, ip_value(client_ip));
+    append(headers, X_FORWARDED_PROTO, HeaderValue::from_static(proto));
     if let Some(host) = host {
         append(headers, X_FORWARDED_HOST, host);
     }
 }
 
+/// The address as a header value, formatted on the stack.
+fn ip_value(ip: IpAddr) -> HeaderValue {
+    use std::io::Write as _;
+    // 45 bytes hold the longest IPv6 text form, so the write cannot run out of room.
+    let mut buffer = [0u8; 45];
+    let mut cursor = std::io::Cursor::new(&mut buffer[..]);
+    let _ = write!(cursor, "{ip}");
+    let len = usize::try_from(cursor.position()).unwrap_or(0);
+    HeaderValue::from_bytes(&buffer[..len]).unwrap_or_else(|_| HeaderValue::from_static("unknown"))
+}
+
 /// Comma-joins with whatever earlier proxies wrote (RFC 9110 §5.3: same as separate lines).
-fn append(headers: &mut HeaderMap, name: HeaderName, item: &str) {
+/// The usual case, no earlier value, moves `item` in without building a string.
+fn append(headers: &mut HeaderMap, name: HeaderName, item: HeaderValue) {
     let existing: Vec<&str> = headers
         .get_all(&name)
         .iter()
         .filter_map(|value| value.to_str().ok())
         .collect();
-    let joined = if existing.is_empty() {
-        item.to_owned()
-    } else {
-        format!("{}, {item}", existing.join(", "))
+    if existing.is_empty() {
+        headers.insert(name, item);
+        return;
+    }
+    let Ok(item) = item.to_str() else {
+        return;
     };
+    let joined = format!("{}, {item}", existing.join(", "));
     if let Ok(value) = HeaderValue::from_str(&joined) {
         headers.insert(name, value);
     }
@@ -169,18 +189,38 @@ pub fn request_id(headers: &HeaderMap) -> HeaderValue {
 }
 
 /// A process-unique id: a random per-process prefix and a counter. Cheaper than a random UUID
-/// per request and just as unique within one process's logs.
+/// per request and just as unique within one process's logs. Written as hex by hand: this runs
+/// for every request that brings no id of its own.
 fn new_request_id() -> HeaderValue {
-    static PREFIX: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    static PREFIX: std::sync::OnceLock<[u8; 12]> = std::sync::OnceLock::new();
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let prefix = PREFIX.get_or_init(|| {
-        let mut bytes = [0u8; 6];
+        let mut random = [0u8; 6];
         // An all-zero prefix on RNG failure still yields unique ids within the process.
-        let _ = aws_lc_rs::rand::fill(&mut bytes);
-        bytes.iter().map(|b| format!("{b:02x}")).collect()
+        let _ = aws_lc_rs::rand::fill(&mut random);
+        let mut hex = [0u8; 12];
+        for (pair, byte) in hex.chunks_exact_mut(2).zip(random) {
+            pair[0] = HEX[usize::from(byte >> 4)];
+            pair[1] = HEX[usize::from(byte & 0xf)];
+        }
+        hex
     });
-    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    HeaderValue::from_str(&format!("{prefix}-{n:08x}"))
+    format_request_id(prefix, COUNTER.fetch_add(1, Ordering::Relaxed))
+}
+
+/// `<prefix>-<n>`, `n` in at least 8 lower-case hex digits.
+fn format_request_id(prefix: &[u8; 12], n: u64) -> HeaderValue {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let digits = (16 - n.leading_zeros() as usize / 4).max(8);
+    let mut id = [0u8; 12 + 1 + 16];
+    id[..12].copy_from_slice(prefix);
+    id[12] = b'-';
+    for (i, slot) in id[13..13 + digits].iter_mut().enumerate() {
+        let shift = 4 * (digits - 1 - i);
+        *slot = HEX[((n >> shift) & 0xf) as usize];
+    }
+    HeaderValue::from_bytes(&id[..13 + digits])
         .unwrap_or_else(|_| HeaderValue::from_static("gateway"))
 }
 
@@ -215,6 +255,7 @@ mod tests {
             expires_at: 0,
             key_id: "k1".into(),
             claims,
+            rendered: std::sync::OnceLock::new(),
         }
     }
 
@@ -315,11 +356,23 @@ mod tests {
             &mut headers,
             "127.0.0.1".parse().unwrap(),
             "https",
-            Some("api.saasco.example"),
+            Some(HeaderValue::from_static("api.saasco.example")),
         );
         assert_eq!(headers[X_FORWARDED_FOR], "203.0.113.7, 127.0.0.1");
         assert_eq!(headers[X_FORWARDED_PROTO], "https");
         assert_eq!(headers[X_FORWARDED_HOST], "api.saasco.example");
+    }
+
+    #[test]
+    fn generated_ids_are_prefix_dash_hex_counter() {
+        let prefix = b"0123456789ab";
+        assert_eq!(format_request_id(prefix, 0), "0123456789ab-00000000");
+        assert_eq!(format_request_id(prefix, 0xbeef), "0123456789ab-0000beef");
+        assert_eq!(format_request_id(prefix, 1 << 32), "0123456789ab-100000000");
+        assert_eq!(
+            format_request_id(prefix, u64::MAX),
+            "0123456789ab-ffffffffffffffff"
+        );
     }
 
     #[test]

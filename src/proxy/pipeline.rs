@@ -286,12 +286,18 @@ async fn forward(
     let client_upgrade = upgrade.as_ref().map(|_| hyper::upgrade::on(&mut request));
     let (mut parts, incoming) = request.into_parts();
 
+    // Only a visible-ASCII Host travels on as `X-Forwarded-Host`.
     let host = parts
         .headers
         .get(header::HOST)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned)
-        .or_else(|| parts.uri.authority().map(|a| a.to_string()));
+        .filter(|v| v.to_str().is_ok())
+        .cloned()
+        .or_else(|| {
+            parts
+                .uri
+                .authority()
+                .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
+        });
     let headers = &mut parts.headers;
     headers::strip_hop_by_hop(headers);
     headers::strip_identity(headers);
@@ -312,7 +318,7 @@ async fn forward(
         headers,
         conn.peer.ip(),
         if conn.tls { "https" } else { "http" },
-        host.as_deref(),
+        host,
     );
     if let Some(protocol) = &upgrade {
         headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
