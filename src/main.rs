@@ -6,6 +6,12 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
+/// mimalloc rather than glibc's malloc: every request allocates and frees a few buffers of a
+/// few KiB (hyper's read buffers, header maps), where glibc's size-class bins and consolidation
+/// cost a measurable share of a request (docs/benchmarks.md, "Profile").
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "gateway",
