@@ -5,7 +5,8 @@
 //! plain TCP, ALPN under TLS). The header read timeout closes slowloris clients; it also bounds
 //! how long an idle keep-alive connection may wait for its next request (hyper starts it when it
 //! begins reading a request head). HTTP/2 connections are pinged after `idle_timeout` and closed
-//! when the ping goes unanswered.
+//! when the ping goes unanswered. HTTP/1 connections are read through `framing::FramingWatch`,
+//! whose verdict the service consults for each request it is handed.
 
 use std::fs::File;
 use std::io::BufReader;
