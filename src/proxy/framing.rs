@@ -22,9 +22,11 @@
 //!
 //! The watch is off for HTTP/2 (ALPN `h2`, or the prior-knowledge preface as the first bytes):
 //! h2 frames bodies itself and hyper rejects `Transfer-Encoding` there. After a head that asks
-//! for an upgrade (`Upgrade`, or `CONNECT`) it goes passive, because after a 101 the bytes are
-//! opaque and no request follows; if the upgrade is refused, later requests on that connection
-//! fall back to hyper's own handling (framed by `Transfer-Encoding`, connection closed after).
+//! for an upgrade (`Upgrade`, or `CONNECT`) the bytes may turn opaque (after a 101, when no
+//! request follows and a refusal is moot) or stay HTTP/1 (the upgrade was refused). The watch
+//! keeps following them as HTTP/1, so a refused upgrade cannot hide a later request, but the
+//! first thing it cannot parse there switches it off instead of refusing: opaque data costs at
+//! most one head's worth of scanning (a request line admits no control bytes, a head is capped).
 //! The scanner allocates nothing, keeps a fixed few hundred bytes of state and does constant work
 //! per head byte; body bytes are skipped by count.
 
@@ -289,6 +291,8 @@ pub struct Scanner {
     head: Head,
     chunk_size: u64,
     head_limit: usize,
+    /// A head asked for an upgrade: what follows may be opaque.
+    upgrading: bool,
     refusal: Option<(u64, Refusal)>,
 }
 
@@ -301,6 +305,7 @@ impl Scanner {
             head: Head::new(0),
             chunk_size: 0,
             head_limit,
+            upgrading: false,
             refusal: None,
         }
     }
@@ -362,6 +367,11 @@ impl Scanner {
     }
 
     fn refuse(&mut self, index: u64, reason: Refusal) {
+        self.state = State::Off;
+        if self.upgrading && reason == Refusal::Unparsable {
+            // Probably the opaque bytes of an upgraded connection, where no request follows.
+            return;
+        }
         self.refusal.get_or_insert((index, reason));
         self.state = State::Off;
     }
@@ -386,6 +396,10 @@ impl Scanner {
             State::RequestLine => {
                 if byte == b'\n' {
                     return self.request_line_done();
+                }
+                if (byte < b' ' && byte != b'\r') || byte == 0x7f {
+                    // httparse admits no control bytes in a request line.
+                    return self.refuse_this(Refusal::Unparsable);
                 }
                 if self.head.line_len < LINE_CAP {
                     self.head.line[self.head.line_len] = byte;
@@ -581,10 +595,7 @@ impl Scanner {
             // hyper answers 400 itself; nothing after it is read.
             return self.refuse_this(Refusal::Unparsable);
         }
-        if head.upgrade {
-            self.state = State::Off;
-            return;
-        }
+        self.upgrading |= head.upgrade;
         self.state = match (head.transfer_encoding, head.content_length) {
             (true, _) => State::ChunkStart,
             (false, Some(length)) if length > 0 => State::Body(length),
@@ -724,13 +735,17 @@ mod tests {
     }
 
     #[test]
-    fn http2_preface_and_upgrades_turn_the_watch_off() {
+    fn http2_preface_turns_the_watch_off_and_opaque_bytes_after_an_upgrade_do_too() {
         let preface = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x12\x04\x00garbage";
         assert_eq!(scan(preface), (1, None));
         let upgraded = b"GET / HTTP/1.1\r\nUpgrade: websocket\r\n\r\n\x81\x05hello";
-        assert_eq!(scan(upgraded), (1, None));
-        let connect = b"CONNECT a:443 HTTP/1.1\r\n\r\nContent-Length: 1\r\n";
-        assert_eq!(scan(connect), (1, None));
+        assert_eq!(scan(upgraded), (2, None));
+        let connect = b"CONNECT a:443 HTTP/1.1\r\n\r\n\x16\x03\x01\x02\x00\x01";
+        assert_eq!(scan(connect), (2, None));
+        // A refused upgrade cannot hide a later request.
+        let refused = b"GET / HTTP/1.1\r\nUpgrade: h2c\r\n\r\n\
+            POST / HTTP/1.1\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n";
+        assert_eq!(scan(refused), (2, Some((1, Refusal::BothLengths))));
         // A refusal on an upgrade head still counts.
         let both = b"GET / HTTP/1.1\r\nUpgrade: x\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n";
         assert_eq!(scan(both), (1, Some((0, Refusal::BothLengths))));
