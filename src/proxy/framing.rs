@@ -336,13 +336,12 @@ impl Scanner {
                         (_, left) => State::ChunkData(left),
                     };
                 }
+                // The long runs of a head are taken in one go; what ends them goes to `step`.
                 State::Value(Field::Other) => {
-                    // Values the watch does not read are skipped up to their LF in one go.
-                    let end = input.iter().position(|&b| b == b'\n');
+                    // Values the watch does not read are skipped up to their LF.
+                    let end = find_lf(input);
                     let take = end.map_or(input.len(), |at| at + 1);
-                    self.head.bytes = self.head.bytes.saturating_add(take);
-                    if self.head.bytes > self.head_limit {
-                        self.refuse_this(Refusal::Unparsable);
+                    if !self.count_head(take) {
                         return;
                     }
                     if end.is_some() {
@@ -350,12 +349,51 @@ impl Scanner {
                     }
                     input = &input[take..];
                 }
+                State::RequestLine if byte != b'\n' => {
+                    let end = find_lf(input).unwrap_or(input.len());
+                    let line = &input[..end];
+                    if line.iter().any(|&b| (b < b' ' && b != b'\r') || b == 0x7f) {
+                        // httparse admits no control bytes in a request line.
+                        return self.refuse_this(Refusal::Unparsable);
+                    }
+                    if !self.count_head(end) {
+                        return;
+                    }
+                    let kept = self.head.line_len;
+                    let copy = line.len().min(LINE_CAP - kept);
+                    self.head.line[kept..kept + copy].copy_from_slice(&line[..copy]);
+                    self.head.line_len += copy;
+                    input = &input[end..];
+                }
+                State::Name if is_token(byte) => {
+                    let end = input
+                        .iter()
+                        .position(|&b| !is_token(b))
+                        .unwrap_or(input.len());
+                    if !self.count_head(end) {
+                        return;
+                    }
+                    for &b in &input[..end] {
+                        self.push_name(b);
+                    }
+                    input = &input[end..];
+                }
                 _ => {
                     self.step(byte);
                     input = rest;
                 }
             }
         }
+    }
+
+    /// Counts `n` more bytes of the current head; false (and refused) when over the limit.
+    fn count_head(&mut self, n: usize) -> bool {
+        self.head.bytes = self.head.bytes.saturating_add(n);
+        if self.head.bytes > self.head_limit {
+            self.refuse_this(Refusal::Unparsable);
+            return false;
+        }
+        true
     }
 
     fn refuse_this(&mut self, reason: Refusal) {
@@ -604,9 +642,60 @@ impl Scanner {
     }
 }
 
-/// RFC 9110 §5.6.2 `tchar`.
+/// RFC 9110 §5.6.2 `tchar`, as a table: header names are checked byte by byte.
+const TOKEN: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut byte = 0;
+    while byte < 256 {
+        let b = byte as u8;
+        table[byte] = b.is_ascii_alphanumeric()
+            || matches!(
+                b,
+                b'!' | b'#'
+                    | b'$'
+                    | b'%'
+                    | b'&'
+                    | b'\''
+                    | b'*'
+                    | b'+'
+                    | b'-'
+                    | b'.'
+                    | b'^'
+                    | b'_'
+                    | b'`'
+                    | b'|'
+                    | b'~'
+            );
+        byte += 1;
+    }
+    table
+};
+
 fn is_token(byte: u8) -> bool {
-    byte.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&byte)
+    TOKEN[usize::from(byte)]
+}
+
+/// The first LF in `bytes`, eight bytes at a time (header values are most of a head's bytes).
+fn find_lf(bytes: &[u8]) -> Option<usize> {
+    const ONES: u64 = u64::from_ne_bytes([0x01; 8]);
+    const HIGHS: u64 = u64::from_ne_bytes([0x80; 8]);
+    const LFS: u64 = u64::from_ne_bytes([b'\n'; 8]);
+    let mut words = bytes.chunks_exact(8);
+    let mut offset = 0;
+    for word in &mut words {
+        let mut eight = [0u8; 8];
+        eight.copy_from_slice(word);
+        let x = u64::from_ne_bytes(eight) ^ LFS;
+        // A zero byte in `x` is an LF in the word (the classic has-zero-byte test).
+        if x.wrapping_sub(ONES) & !x & HIGHS != 0 {
+            break;
+        }
+        offset += 8;
+    }
+    bytes[offset..]
+        .iter()
+        .position(|&b| b == b'\n')
+        .map(|at| offset + at)
 }
 
 fn hex(byte: u8) -> Option<u8> {
@@ -749,6 +838,24 @@ mod tests {
         // A refusal on an upgrade head still counts.
         let both = b"GET / HTTP/1.1\r\nUpgrade: x\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n";
         assert_eq!(scan(both), (1, Some((0, Refusal::BothLengths))));
+    }
+
+    #[test]
+    fn find_lf_finds_the_first_lf_at_any_position() {
+        for len in 0..40 {
+            for at in 0..=len {
+                let mut bytes = vec![b'a'; len];
+                if at < len {
+                    bytes[at] = b'\n';
+                    if at + 3 < len {
+                        bytes[at + 3] = b'\n';
+                    }
+                }
+                let expected = (at < len).then_some(at);
+                assert_eq!(find_lf(&bytes), expected, "{len} {at}");
+            }
+        }
+        assert_eq!(find_lf(b"\x8a\x0b\x09\xff\x0a"), Some(4));
     }
 
     #[test]
