@@ -17,15 +17,18 @@ async fn http2_prior_knowledge_is_served() {
         .http2_prior_knowledge()
         .build()
         .unwrap();
-    let response = client
-        .get(world.url("/forecast"))
-        .bearer_auth(world.token("read:forecast"))
-        .header("X-Auth-Subject", "spoofed")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.version(), reqwest::Version::HTTP_2);
-    assert_eq!(response.status(), 200);
+    // Several requests on the one h2c connection: the HTTP/1 framing watch must stay out of it.
+    for _ in 0..3 {
+        let response = client
+            .get(world.url("/forecast"))
+            .bearer_auth(world.token("read:forecast"))
+            .header("X-Auth-Subject", "spoofed")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.version(), reqwest::Version::HTTP_2);
+        assert_eq!(response.status(), 200);
+    }
     assert_eq!(
         world.backend.last().headers["x-auth-subject"],
         "clientco@clients"
@@ -145,28 +148,97 @@ async fn mtls_requires_a_client_certificate_from_the_ca() {
 }
 
 #[tokio::test]
-async fn content_length_with_transfer_encoding_never_reaches_the_backend_as_two_requests() {
+async fn content_length_with_transfer_encoding_is_400_and_never_reaches_the_backend() {
     let world = World::start().await;
     let token = world.token("ingest:data read:forecast");
-    let smuggled = format!(
+    for framing in [
+        "Content-Length: 4\r\nTransfer-Encoding: chunked",
+        "Transfer-Encoding: chunked\r\nContent-Length: 4",
+        "transfer-ENCODING: Chunked\r\ncontent-length: 4",
+        "Transfer-Encoding: chunked\r\nContent-Length: 0",
+    ] {
+        let smuggled = format!(
+            "POST /ingest HTTP/1.1\r\nHost: g\r\nAuthorization: Bearer {token}\r\n{framing}\r\n\r\n\
+             0\r\n\r\nGET /models/train HTTP/1.1\r\nHost: g\r\n\r\n"
+        );
+        // raw_http reads to the end: the gateway closes the connection after the 400.
+        let answer = raw_http(world.gateway.addr, smuggled.as_bytes()).await;
+        assert!(
+            answer.starts_with("HTTP/1.1 400"),
+            "{framing:?} -> {answer}"
+        );
+        assert_eq!(answer.matches("HTTP/1.1 ").count(), 1, "{answer}");
+        assert!(answer.contains("send only one"), "{answer}");
+        assert!(
+            answer.to_ascii_lowercase().contains("connection: close"),
+            "{answer}"
+        );
+    }
+    assert_eq!(world.backend.started(), 0, "{:?}", world.backend.seen());
+}
+
+#[tokio::test]
+async fn content_length_with_transfer_encoding_after_a_good_request_is_refused_alone() {
+    let world = World::start().await;
+    let token = world.token("ingest:data read:forecast");
+    // The first body looks like a smuggling head: the watch must skip it as a body.
+    let body = "GET /x HTTP/1.1\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n";
+    let pipelined = format!(
         "POST /ingest HTTP/1.1\r\nHost: g\r\nAuthorization: Bearer {token}\r\n\
-         Content-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n\
-         0\r\n\r\nGET /models/train HTTP/1.1\r\nHost: g\r\n\r\n"
+         Content-Length: {}\r\n\r\n{body}\
+         POST /ingest HTTP/1.1\r\nHost: g\r\nAuthorization: Bearer {token}\r\n\
+         Content-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+        body.len()
     );
-    // hyper frames such a request by Transfer-Encoding alone and closes the connection after
-    // answering it (RFC 9112 §6.1), so the tail can never be read as a second request.
-    let answer = raw_http(world.gateway.addr, smuggled.as_bytes()).await;
-    assert_eq!(answer.matches("HTTP/1.1 ").count(), 1, "{answer}");
+    let answer = raw_http(world.gateway.addr, pipelined.as_bytes()).await;
+    let statuses: Vec<&str> = answer
+        .match_indices("HTTP/1.1 ")
+        .map(|(at, _)| &answer[at + 9..at + 12])
+        .collect();
+    assert_eq!(statuses, ["200", "400"], "{answer}");
     let seen = world.backend.seen();
     assert_eq!(seen.len(), 1, "{seen:?}");
-    assert_eq!(seen[0].target, "/ingest");
-    assert_eq!(seen[0].body_len, 0);
-    assert!(
-        seen[0]
-            .headers
-            .get("content-length")
-            .is_none_or(|v| v == "0")
+    assert_eq!(seen[0].body_len, body.len() as u64);
+}
+
+#[tokio::test]
+async fn content_length_with_transfer_encoding_over_tls_is_400() {
+    use rustls::pki_types::ServerName;
+    let pki = pki();
+    let world = tls_world(&pki, false).await;
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in rustls_pemfile::certs(&mut pki.ca_pem.as_bytes()) {
+        roots.add(cert.unwrap()).unwrap();
+    }
+    let provider = std::sync::Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let mut config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    let connector = tokio_rustls::TlsConnector::from(std::sync::Arc::new(config));
+    let tcp = tokio::net::TcpStream::connect(world.gateway.addr)
+        .await
+        .unwrap();
+    let mut tls = connector
+        .connect(ServerName::try_from("localhost").unwrap(), tcp)
+        .await
+        .unwrap();
+    let token = world.token("ingest:data");
+    let request = format!(
+        "POST /ingest HTTP/1.1\r\nHost: g\r\nAuthorization: Bearer {token}\r\n\
+         Transfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n0\r\n\r\n"
     );
+    tls.write_all(request.as_bytes()).await.unwrap();
+    let mut answer = Vec::new();
+    // The peer may close without close_notify; what was read before that is the answer.
+    let _ = tokio::time::timeout(Duration::from_secs(5), tls.read_to_end(&mut answer))
+        .await
+        .expect("the gateway neither answered nor closed within 5 s");
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+    assert_eq!(world.backend.started(), 0);
 }
 
 #[tokio::test]
@@ -183,6 +255,9 @@ async fn conflicting_content_lengths_and_bad_chunks_are_400() {
         format!(
             "GET /forecast HTTP/1.1\r\nHost: g\r\nAuthorization: Bearer {token}\r\nX-Folded: a\r\n b\r\n\r\n"
         ),
+        format!(
+            "GET /forecast HTTP/1.1\r\nHost: g\r\nAuthorization: Bearer {token}\r\nX-Bad: a\x01b\r\n\r\n"
+        ),
     ] {
         let answer = raw_http(world.gateway.addr, request.as_bytes()).await;
         assert!(
@@ -190,9 +265,62 @@ async fn conflicting_content_lengths_and_bad_chunks_are_400() {
             "{request:?} -> {answer}"
         );
     }
-    for seen in world.backend.seen() {
-        assert_eq!(seen.body_len, 0, "a malformed body was forwarded: {seen:?}");
+    // A bad first chunk sent only once the gateway asked for the body (the gateway has decided
+    // to forward by then): still 400, and not even the head reached the backend.
+    let mut stream = tokio::net::TcpStream::connect(world.gateway.addr)
+        .await
+        .unwrap();
+    let head = format!(
+        "POST /stream HTTP/1.1\r\nHost: g\r\nAuthorization: Bearer {token}\r\n\
+         Expect: 100-continue\r\nTransfer-Encoding: chunked\r\n\r\n"
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    let interim = read_until(&mut stream, "\r\n\r\n").await;
+    assert!(interim.starts_with("HTTP/1.1 100"), "{interim}");
+    stream.write_all(b"zz\r\nabc\r\n0\r\n\r\n").await.unwrap();
+    let answer = read_until(&mut stream, "}").await;
+    assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+    assert!(answer.contains("malformed"), "{answer}");
+    assert_eq!(world.backend.started(), 0, "{:?}", world.backend.seen());
+}
+
+#[tokio::test]
+async fn chunked_and_expect_100_continue_uploads_are_forwarded() {
+    let world = World::start().await;
+    let token = world.token("ingest:data");
+    let mut stream = tokio::net::TcpStream::connect(world.gateway.addr)
+        .await
+        .unwrap();
+    let head = format!(
+        "POST /stream HTTP/1.1\r\nHost: g\r\nAuthorization: Bearer {token}\r\n\
+         Expect: 100-continue\r\nTransfer-Encoding: chunked\r\n\r\n"
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    // The body is sent only after the gateway says to continue.
+    let interim = read_until(&mut stream, "\r\n\r\n").await;
+    assert!(interim.starts_with("HTTP/1.1 100"), "{interim}");
+    stream
+        .write_all(b"5;name=value\r\nhello\r\n6\r\n world\r\n0\r\nX-Trailer: t\r\n\r\n")
+        .await
+        .unwrap();
+    let answer = read_until(&mut stream, "}").await;
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert_eq!(world.backend.last().body_len, 11);
+}
+
+/// Reads from `stream` until what was read contains `needle` (5 s at most).
+async fn read_until(stream: &mut tokio::net::TcpStream, needle: &str) -> String {
+    let mut read = Vec::new();
+    let mut chunk = [0u8; 4096];
+    while !String::from_utf8_lossy(&read).contains(needle) {
+        let n = tokio::time::timeout(Duration::from_secs(5), stream.read(&mut chunk))
+            .await
+            .expect("no answer within 5 s")
+            .unwrap();
+        assert!(n > 0, "closed early: {}", String::from_utf8_lossy(&read));
+        read.extend_from_slice(&chunk[..n]);
     }
+    String::from_utf8_lossy(&read).into_owned()
 }
 
 #[tokio::test]

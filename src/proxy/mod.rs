@@ -1,5 +1,6 @@
-//! The data plane: listeners (`server`), the request pipeline (`pipeline`), the header rules
-//! (`headers`), forwarding (`forward`) and per-client limits (`ratelimit`).
+//! The data plane: listeners (`server`), the HTTP/1 framing watch (`framing`), the request
+//! pipeline (`pipeline`), the header rules (`headers`), forwarding (`forward`) and per-client
+//! limits (`ratelimit`).
 //!
 //! `Gateway` is the state every request reads. What may change at run time (the policy and the
 //! `[forward]` rules) lives in one `Snapshot` behind an `ArcSwap`: a request loads it once, so a
@@ -8,6 +9,7 @@
 pub mod body;
 mod deadline;
 pub mod forward;
+pub mod framing;
 pub mod headers;
 pub mod pipeline;
 pub mod ratelimit;
@@ -15,7 +17,7 @@ pub mod server;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use arc_swap::ArcSwap;
 
@@ -65,4 +67,10 @@ pub struct Gateway {
 pub struct ConnInfo {
     pub peer: SocketAddr,
     pub tls: bool,
+    /// Set when the framing watch refuses this request (both `Content-Length` and
+    /// `Transfer-Encoding`, or framing it could not follow): the pipeline answers 400 first.
+    pub framing: Option<framing::Refusal>,
+    /// How long forwarding waits for the first bytes of a request body before sending the head
+    /// upstream anyway (the server's `header_read_timeout`).
+    pub body_start_timeout: Duration,
 }

@@ -4,12 +4,15 @@
 //! turns any `GatewayError` into its response, and writes the access log and metrics. Each phase
 //! is a plain function that returns `Result<_, GatewayError>`:
 //!
+//! 0. `well_framed`: 400 when the framing watch refused the request (both `Content-Length` and
+//!    `Transfer-Encoding`), before anything else runs;
 //! 1. `normalise` the path (400 on anything unsafe);
 //! 2. look the route up (only so that `public` routes can skip authentication);
 //! 3. `authenticate`: extract and verify the token (401 / 400 / 503), unless public;
 //! 4. `authorise`: 404, 405, 403 restricted, 403 scope, in that order; the result is a `Permit`;
 //! 5. `admit`: the per-client rate limit (429) and `max_body` (413);
-//! 6. `forward`: rewrite headers, send, stream the answer back.
+//! 6. `forward`: rewrite headers, wait for the body's first frame (400/413 if it is malformed,
+//!    without contacting the upstream), send, stream the answer back.
 //!
 //! Every non-public request is authenticated before the router says anything about it, so an
 //! unauthenticated caller learns nothing about which paths exist.
@@ -126,6 +129,7 @@ async fn process(
     request: Request<Incoming>,
     record: &mut AccessRecord,
 ) -> Result<Response<Body>, GatewayError> {
+    well_framed(conn)?;
     let path = normalise(&request)?;
     let route = snapshot.policy.route_for(&path, request.method());
     record.route = route.map(|r| r.pattern.clone());
@@ -140,6 +144,16 @@ async fn process(
     let permit = authorise(route, request.method(), &path, identity, snapshot, record)?;
     admit(gateway, &permit, &request)?;
     forward(gateway, snapshot, conn, permit, &path, request).await
+}
+
+/// Decision 0, the request is malformed: its head carried both `Content-Length` and
+/// `Transfer-Encoding` (RFC 9112 §6.1), which hyper would frame by the latter and let through;
+/// `proxy::framing` saw it in the bytes hyper read.
+fn well_framed(conn: ConnInfo) -> Result<(), GatewayError> {
+    match conn.framing {
+        Some(refusal) => Err(GatewayError::BadRequest(refusal.message().to_owned())),
+        None => Ok(()),
+    }
 }
 
 /// Decision 1: RFC 3986 normalisation; the upstream receives exactly this path.
@@ -338,6 +352,11 @@ async fn forward(
         )),
         None => body::from_client(incoming),
     };
+    // A body malformed from its first bytes is refused before the head goes upstream; one that
+    // goes bad later is cut off mid-stream (docs/security.md).
+    let request_body = body::with_first_frame(request_body, conn.body_start_timeout)
+        .await
+        .map_err(|error| client_body_error(&error, permit.route.max_body))?;
     let sent = Instant::now();
     let result = gateway
         .upstream
@@ -362,6 +381,17 @@ async fn forward(
     let (mut parts, incoming) = response.into_parts();
     headers::strip_hop_by_hop(&mut parts.headers);
     Ok(Response::from_parts(parts, body::stream(incoming)))
+}
+
+/// The answer to a client body that failed before forwarding: 413 over `max_body`, else 400.
+fn client_body_error(error: &body::BoxError, limit: Option<u64>) -> GatewayError {
+    let over_limit = error
+        .downcast_ref::<body::ClientBodyError>()
+        .is_some_and(|body::ClientBodyError(inner)| inner.is::<http_body_util::LengthLimitError>());
+    match limit {
+        Some(limit) if over_limit => GatewayError::PayloadTooLarge { limit },
+        _ => GatewayError::BadRequest(error.to_string()),
+    }
 }
 
 /// The `Upgrade` protocol of a request that asks for one (`Connection: upgrade`), e.g. WebSocket.

@@ -5,7 +5,8 @@
 //! plain TCP, ALPN under TLS). The header read timeout closes slowloris clients; it also bounds
 //! how long an idle keep-alive connection may wait for its next request (hyper starts it when it
 //! begins reading a request head). HTTP/2 connections are pinged after `idle_timeout` and closed
-//! when the ping goes unanswered.
+//! when the ping goes unanswered. HTTP/1 connections are read through `framing::FramingWatch`,
+//! whose verdict the service consults for each request it is handed.
 
 use std::fs::File;
 use std::io::BufReader;
@@ -24,6 +25,7 @@ use tokio_rustls::TlsAcceptor;
 
 use crate::config::{ServerConfig, TlsConfig};
 use crate::proxy::deadline::OpeningDeadline;
+use crate::proxy::framing::{FramingWatch, Verdict};
 use crate::proxy::{ConnInfo, Gateway, pipeline};
 
 /// Why the data plane could not start.
@@ -46,6 +48,8 @@ pub struct DataPlane {
     max_connections: usize,
     header_read_timeout: Duration,
     drain_timeout: Duration,
+    /// The largest request head hyper buffers; the framing watch's limit.
+    head_limit: usize,
 }
 
 impl DataPlane {
@@ -58,11 +62,12 @@ impl DataPlane {
                     source,
                 })?;
         let tls = config.tls.as_ref().map(tls_acceptor).transpose()?;
+        let head_limit = config.max_header_bytes.max(8192);
         let mut http = auto::Builder::new(TokioExecutor::new());
         http.http1()
             .timer(TokioTimer::new())
             .header_read_timeout(config.header_read_timeout)
-            .max_buf_size(config.max_header_bytes.max(8192));
+            .max_buf_size(head_limit);
         http.http2()
             .timer(TokioTimer::new())
             .max_header_list_size(u32::try_from(config.max_header_bytes).unwrap_or(u32::MAX))
@@ -76,6 +81,7 @@ impl DataPlane {
             max_connections: config.max_connections,
             header_read_timeout: config.header_read_timeout,
             drain_timeout: config.drain_timeout,
+            head_limit,
         })
     }
 
@@ -118,15 +124,25 @@ impl DataPlane {
             let tls = self.tls.clone();
             let watcher = graceful.watcher();
             let handshake_timeout = self.header_read_timeout;
+            let head_limit = self.head_limit;
             let requests = gateway.requests.clone();
             tokio::spawn(async move {
                 requests.open_connections.inc();
                 let conn = ConnInfo {
                     peer,
                     tls: tls.is_some(),
+                    framing: None,
+                    body_start_timeout: handshake_timeout,
                 };
+                let verdict = Arc::new(Verdict::default());
+                let watched = verdict.clone();
                 let service = service_fn(move |request| {
                     let gateway = gateway.clone();
+                    // hyper calls this once per request, in order on HTTP/1.
+                    let conn = ConnInfo {
+                        framing: verdict.next_request(),
+                        ..conn
+                    };
                     async move {
                         Ok::<_, std::convert::Infallible>(
                             pipeline::handle(&gateway, conn, request).await,
@@ -135,7 +151,11 @@ impl DataPlane {
                 });
                 let result = match tls {
                     None => {
-                        let stream = OpeningDeadline::new(stream, handshake_timeout);
+                        let stream = FramingWatch::new(
+                            OpeningDeadline::new(stream, handshake_timeout),
+                            watched,
+                            head_limit,
+                        );
                         let connection = http
                             .serve_connection_with_upgrades(TokioIo::new(stream), service)
                             .into_owned();
@@ -145,8 +165,14 @@ impl DataPlane {
                         match tokio::time::timeout(handshake_timeout, acceptor.accept(stream)).await
                         {
                             Ok(Ok(tls_stream)) => {
+                                let h2 = tls_stream.get_ref().1.alpn_protocol() == Some(b"h2");
                                 let tls_stream =
                                     OpeningDeadline::new(tls_stream, handshake_timeout);
+                                let tls_stream = if h2 {
+                                    FramingWatch::off(tls_stream, watched)
+                                } else {
+                                    FramingWatch::new(tls_stream, watched, head_limit)
+                                };
                                 let connection = http
                                     .serve_connection_with_upgrades(
                                         TokioIo::new(tls_stream),
