@@ -6,25 +6,26 @@
 //! timeout, as nginx does for `proxy_connect_timeout` and `proxy_read_timeout`).
 
 use std::error::Error as _;
+use std::sync::Arc;
 use std::time::Duration;
 
 use http::uri::{Authority, PathAndQuery, Scheme};
-use http::{Request, Response, Uri};
-use hyper::body::Incoming;
-use hyper_rustls::HttpsConnector;
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
+use http::{HeaderValue, Request, Response, Uri};
 
 use crate::config::UpstreamConfig;
 use crate::error::GatewayError;
 use crate::proxy::body::{Body, ClientBodyError};
+use crate::proxy::pool::{Pool, PooledBody, SendError};
+
+/// Idle upstream connections older than this are not reused (hyper-util's default).
+const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(90);
 
 /// The upstream: where to send, and the connection pool to send with.
 pub struct Upstream {
-    client: Client<HttpsConnector<HttpConnector>, Body>,
-    scheme: Scheme,
+    pool: Arc<Pool>,
     authority: Authority,
+    /// `Host` as the upstream receives it, rendered once.
+    host: HeaderValue,
     /// The upstream URL's path without its trailing `/` ("" for the root).
     prefix: String,
     connect_timeout: Duration,
@@ -57,39 +58,40 @@ impl Upstream {
             .authority()
             .cloned()
             .ok_or_else(|| bad("needs a host"))?;
+        let host = HeaderValue::from_str(authority.as_str())
+            .map_err(|_| bad("has a host that cannot be sent in a Host header"))?;
         let prefix = config.url.path().trim_end_matches('/').to_owned();
+        let origin = Uri::builder()
+            .scheme(scheme)
+            .authority(authority.clone())
+            .path_and_query("/")
+            .build()
+            .map_err(|_| bad("is not a valid URL"))?;
 
-        let mut http = HttpConnector::new();
-        http.enforce_http(false);
-        http.set_nodelay(true);
-        http.set_connect_timeout(Some(config.connect_timeout));
-        let provider = rustls::crypto::aws_lc_rs::default_provider();
-        let https = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_provider_and_webpki_roots(std::sync::Arc::new(provider))
-            .map_err(|_| bad("cannot be reached: TLS setup failed"))?
-            .https_or_http()
-            .enable_http1()
-            .wrap_connector(http);
-        let client = Client::builder(TokioExecutor::new())
-            .pool_idle_timeout(Duration::from_secs(90))
-            .build(https);
+        let pool = Pool::new(origin, config.connect_timeout, POOL_IDLE_TIMEOUT)
+            .map_err(|_| bad("cannot be reached: TLS setup failed"))?;
         Ok(Self {
-            client,
-            scheme,
+            pool,
             authority,
+            host,
             prefix,
             connect_timeout: config.connect_timeout,
             request_timeout: config.request_timeout,
         })
     }
 
-    /// The upstream's authority, for the `Host` header it receives.
+    /// The upstream's authority.
     pub fn authority(&self) -> &Authority {
         &self.authority
     }
 
-    /// The URI the upstream receives: its base, the normalised path (exactly what the policy
-    /// judged) and the original query.
+    /// The `Host` header the upstream receives.
+    pub fn host(&self) -> &HeaderValue {
+        &self.host
+    }
+
+    /// The request target the upstream receives (origin form, RFC 9112 §3.2.1): its base path,
+    /// the normalised path (exactly what the policy judged) and the original query.
     pub fn target(&self, normalised_path: &str, query: Option<&str>) -> Result<Uri, GatewayError> {
         let mut path_and_query =
             String::with_capacity(self.prefix.len() + normalised_path.len() + 64);
@@ -99,14 +101,8 @@ impl Upstream {
             path_and_query.push('?');
             path_and_query.push_str(query);
         }
-        let path_and_query = PathAndQuery::try_from(path_and_query).map_err(|_| {
-            GatewayError::BadRequest("the request target is not a valid URI".into())
-        })?;
-        Uri::builder()
-            .scheme(self.scheme.clone())
-            .authority(self.authority.clone())
-            .path_and_query(path_and_query)
-            .build()
+        PathAndQuery::try_from(path_and_query)
+            .map(Uri::from)
             .map_err(|_| GatewayError::BadRequest("the request target is not a valid URI".into()))
     }
 
@@ -116,47 +112,51 @@ impl Upstream {
         &self,
         request: Request<Body>,
         body_limit: Option<u64>,
-    ) -> Result<Response<Incoming>, GatewayError> {
-        match tokio::time::timeout(self.request_timeout, self.client.request(request)).await {
+    ) -> Result<Response<PooledBody>, GatewayError> {
+        match tokio::time::timeout(self.request_timeout, self.pool.send(request)).await {
             Err(_) => Err(GatewayError::UpstreamTimeout(self.request_timeout)),
             Ok(Ok(response)) => Ok(response),
-            Ok(Err(error)) => Err(self.classify(&error, body_limit)),
+            Ok(Err(error)) => Err(classify(&error, body_limit, self.connect_timeout)),
         }
     }
 
-    fn classify(
-        &self,
-        error: &hyper_util::client::legacy::Error,
-        body_limit: Option<u64>,
-    ) -> GatewayError {
-        let mut source = error.source();
-        while let Some(cause) = source {
-            if let Some(ClientBodyError(inner)) = cause.downcast_ref::<ClientBodyError>() {
-                return match body_limit {
-                    Some(limit) if inner.is::<http_body_util::LengthLimitError>() => {
-                        GatewayError::PayloadTooLarge { limit }
-                    }
-                    _ => GatewayError::BadRequest(cause.to_string()),
-                };
-            }
-            if let Some(io) = cause.downcast_ref::<std::io::Error>()
-                && io.kind() == std::io::ErrorKind::TimedOut
-            {
-                return GatewayError::UpstreamTimeout(self.connect_timeout);
-            }
-            source = cause.source();
-        }
-        GatewayError::UpstreamUnavailable(describe(error))
+    /// Idle pooled connections (for tests).
+    pub fn idle_connections(&self) -> usize {
+        self.pool.idle_count()
     }
+}
+
+/// The client's own body failing is 400/413, a timeout 504, anything else 502.
+fn classify(error: &SendError, body_limit: Option<u64>, connect_timeout: Duration) -> GatewayError {
+    if let SendError::ConnectTimeout(limit) = error {
+        return GatewayError::UpstreamTimeout(*limit);
+    }
+    let mut source = error.source();
+    while let Some(cause) = source {
+        if let Some(ClientBodyError(inner)) = cause.downcast_ref::<ClientBodyError>() {
+            return match body_limit {
+                Some(limit) if inner.is::<http_body_util::LengthLimitError>() => {
+                    GatewayError::PayloadTooLarge { limit }
+                }
+                _ => GatewayError::BadRequest(cause.to_string()),
+            };
+        }
+        if let Some(io) = cause.downcast_ref::<std::io::Error>()
+            && io.kind() == std::io::ErrorKind::TimedOut
+        {
+            return GatewayError::UpstreamTimeout(connect_timeout);
+        }
+        source = cause.source();
+    }
+    GatewayError::UpstreamUnavailable(describe(error))
 }
 
 /// A one-line cause for the 502 body and the log: the innermost error says what happened
 /// ("Connection refused", "connection reset"), the outer ones only that the request failed.
-fn describe(error: &hyper_util::client::legacy::Error) -> String {
-    let mut text = if error.is_connect() {
-        "cannot connect".to_owned()
-    } else {
-        "request failed".to_owned()
+fn describe(error: &SendError) -> String {
+    let mut text = match error {
+        SendError::Connect(_) | SendError::ConnectTimeout(_) => "cannot connect".to_owned(),
+        SendError::Send(_) => "request failed".to_owned(),
     };
     let mut innermost = None;
     let mut source = error.source();

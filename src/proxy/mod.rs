@@ -12,6 +12,7 @@ pub mod forward;
 pub mod framing;
 pub mod headers;
 pub mod pipeline;
+pub mod pool;
 pub mod ratelimit;
 pub mod server;
 

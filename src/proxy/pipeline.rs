@@ -338,9 +338,7 @@ async fn forward(
         headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
         headers.insert(header::UPGRADE, protocol.clone());
     }
-    if let Ok(authority) = HeaderValue::from_str(gateway.upstream.authority().as_str()) {
-        headers.insert(header::HOST, authority);
-    }
+    headers.insert(header::HOST, gateway.upstream.host().clone());
     parts.uri = gateway.upstream.target(path, parts.uri.query())?;
     // The upstream connection is HTTP/1.1 whatever the client spoke.
     parts.version = Version::HTTP_11;
