@@ -69,6 +69,7 @@ class Settings:
     soak: bool
     soak_requests: int
     profile: bool
+    callgrind: bool
     pace_ms: int
     gateway_bin: Path
     write_doc: bool
@@ -89,6 +90,10 @@ class Settings:
         parser.add_argument("--profile", action="store_true",
                             default=os.environ.get("BENCH_PROFILE", "0") == "1",
                             help="also profile the gateway with perf (cached and distinct tokens)")
+        parser.add_argument("--callgrind", action="store_true",
+                            default=os.environ.get("BENCH_CALLGRIND", "0") == "1",
+                            help="also count the gateway's user-space instructions per request "
+                                 "(valgrind callgrind, cached token)")
         parser.add_argument("--no-doc", action="store_true",
                             default=os.environ.get("BENCH_DOC", "1") == "0",
                             help="do not rewrite docs/benchmarks.md")
@@ -114,6 +119,7 @@ class Settings:
             soak=args.soak,
             soak_requests=int(os.environ.get("BENCH_SOAK_REQUESTS", "1000000")),
             profile=args.profile,
+            callgrind=args.callgrind,
             pace_ms=int(os.environ.get("BENCH_PACE_MS", "40")),
             gateway_bin=Path(os.environ.get("BENCH_GATEWAY_BIN",
                                             ROOT / "target" / "release" / "gateway")),
@@ -500,7 +506,8 @@ def gateway_config(env: Env, name: str, upstream_port: int) -> tuple[Path, int, 
     return conf, port, admin
 
 
-def start_gateway(env: Env, name: str, upstream_port: int) -> tuple[subprocess.Popen, int, int]:
+def start_gateway(env: Env, name: str, upstream_port: int,
+                  prefix: list[str] | None = None) -> tuple[subprocess.Popen, int, int]:
     conf, port, admin = gateway_config(env, name, upstream_port)
     # Access logs off, as for nginx (access_log off) and HAProxy (no log): the comparison is the
     # proxying and the checks, not writing log lines. BENCH_GATEWAY_LOG overrides.
@@ -509,9 +516,9 @@ def start_gateway(env: Env, name: str, upstream_port: int) -> tuple[subprocess.P
         # Experiment knob: another malloc (e.g. Debian's libmimalloc.so.2) for the gateway only;
         # Rust's default global allocator is the C library's malloc, so LD_PRELOAD replaces it.
         extra["LD_PRELOAD"] = os.environ["BENCH_GATEWAY_PRELOAD"]
-    proc = start(name, [str(env.s.gateway_bin), "serve", "--config", str(conf)], env.run,
-                 env.s.server_cpus, env=extra)
-    wait_until(f"{name} /readyz", lambda: answers(admin, "/readyz", 200), 30, proc)
+    proc = start(name, (prefix or []) + [str(env.s.gateway_bin), "serve", "--config", str(conf)],
+                 env.run, env.s.server_cpus, env=extra)
+    wait_until(f"{name} /readyz", lambda: answers(admin, "/readyz", 200), 60, proc)
     return proc, port, admin
 
 
@@ -734,6 +741,73 @@ def profile(env: Env, distinct: bool) -> str:
     return "\n".join(lines) + "\n"
 
 
+def callgrind(env: Env) -> str:
+    """User-space instructions per request, counted by valgrind's callgrind over a measured run
+    with the cached token. Unlike req/s and CPU time, the count does not move with whatever else
+    the machine is doing, so it compares two builds even on a busy machine. Kernel work (the
+    syscalls) is not counted. Callgrind runs aws-lc's SHA-256 without the SHA extensions, so
+    the token hash counts far more here than on the real CPU (see the profile for that)."""
+    s = env.s
+    name = "callgrind"
+    out_file = env.run / "callgrind.out"
+    prefix = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out_file}"]
+    proc, port, _ = start_gateway(env, name, env.backend_port, prefix)
+    try:
+        run_wrk(s, port, "token.lua", env.tok / "token.txt", s.warmup, env.run / f"{name}.warmup.txt")
+        subprocess.run(["callgrind_control", "-z", str(proc.pid)], check=True, capture_output=True)
+        result = run_wrk(s, port, "token.lua", env.tok / "token.txt", s.duration,
+                         env.run / f"{name}.wrk.txt")
+        subprocess.run(["callgrind_control", "-d", str(proc.pid)], check=True, capture_output=True)
+    finally:
+        stop(proc)
+    # `callgrind_control -d` writes `callgrind.out.1` (the measured run); `callgrind.out` itself
+    # is what ran between that dump and the exit.
+    dump = env.run / "callgrind.out.1"
+    if not dump.exists():
+        raise RuntimeError(f"callgrind wrote no dump at {dump}")
+    own = callgrind_self_costs(dump)
+    total = sum(own.values())
+    per = total / max(result.requests, 1)
+    lines = [f"**one cached token** under callgrind ({result.requests:,} requests measured): "
+             f"**{per:,.0f} user-space instructions per request**. Top functions by their own "
+             f"instructions:", "", "| instr/req | % | function |", "|---:|---:|---|"]
+    for function, cost in sorted(own.items(), key=lambda kv: -kv[1])[:15]:
+        lines.append(f"| {cost / max(result.requests, 1):,.0f} | {100 * cost / total:.1f} | "
+                     f"`{function[:90]}` |")
+    return "\n".join(lines) + "\n"
+
+
+def callgrind_self_costs(dump: Path) -> dict[str, int]:
+    """Each function's own instruction count (callees excluded) from a callgrind dump."""
+    names: dict[str, str] = {}
+    costs: dict[str, int] = {}
+    function = "?"
+    after_call = False
+
+    def name(token: str) -> str:
+        match = re.match(r"\((\d+)\)(?: (.*))?", token)
+        if not match:
+            return token
+        if match.group(2):
+            names[match.group(1)] = match.group(2)
+        return names.get(match.group(1), token)
+
+    for line in dump.read_text(errors="replace").splitlines():
+        if line.startswith("fn="):
+            function = name(line[3:])
+        elif line.startswith("cfn="):
+            name(line[4:])
+        elif line.startswith("calls="):
+            after_call = True
+        elif line[:1].isdigit() or line[:1] in "+-*":
+            parts = line.split()
+            if after_call:
+                after_call = False  # the callee's inclusive cost, not this function's own
+            elif len(parts) >= 2:
+                costs[function] = costs.get(function, 0) + int(parts[1])
+    return costs
+
+
 # --------------------------------------------------------------------------------------------
 # Report
 
@@ -915,7 +989,7 @@ def main() -> int:
     signal.signal(signal.SIGINT, on_signal)
     s.out.mkdir(parents=True, exist_ok=True)
     PIDFILE = Path(os.environ.get("BENCH_PIDFILE", s.out / "pids"))
-    if any(r in GATEWAY_ROWS for r in s.rows) or s.soak or s.profile:
+    if any(r in GATEWAY_ROWS for r in s.rows) or s.soak or s.profile or s.callgrind:
         if not os.access(s.gateway_bin, os.X_OK):
             print(f"error: no gateway binary at {s.gateway_bin}; run `cargo build --release` or "
                   f"leave out the gateway rows (BENCH_ROWS=direct,nginx,haproxy,...)", file=sys.stderr)
@@ -964,6 +1038,13 @@ def main() -> int:
                 profiles.append(profile(env, distinct))
             except (RuntimeError, OSError, subprocess.SubprocessError) as error:
                 profiles.append(f"profile failed: {error}\n")
+    counted = None
+    if s.callgrind:
+        print("callgrind: gateway, cached token ...", flush=True)
+        try:
+            counted = callgrind(env)
+        except (RuntimeError, OSError, subprocess.SubprocessError) as error:
+            counted = f"callgrind failed: {error}\n"
     section = report(s, rows, soak_result, started)
     (s.out / "results.md").write_text(section)
     (s.out / "results.json").write_text(json.dumps({
@@ -982,10 +1063,16 @@ def main() -> int:
         profile_text = f"perf record -F 997 on the gateway, run {started}:\n\n" + "\n".join(profiles)
         (s.out / "profile.md").write_text(profile_text)
         print(profile_text)
+    if counted:
+        counted_text = f"valgrind --tool=callgrind on the gateway, run {started}:\n\n" + counted
+        (s.out / "callgrind.md").write_text(counted_text)
+        print(counted_text)
     if s.write_doc:
         write_doc(section)
         if profiles:
             write_doc(profile_text, "profile")
+        if counted:
+            write_doc(counted_text, "callgrind")
         print("wrote docs/benchmarks.md")
     return 1 if any(r.error for r in rows.values()) else 0
 
