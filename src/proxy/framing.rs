@@ -675,27 +675,9 @@ fn is_token(byte: u8) -> bool {
     TOKEN[usize::from(byte)]
 }
 
-/// The first LF in `bytes`, eight bytes at a time (header values are most of a head's bytes).
+/// The first LF in `bytes` (header values are most of a head's bytes: a SIMD search).
 fn find_lf(bytes: &[u8]) -> Option<usize> {
-    const ONES: u64 = u64::from_ne_bytes([0x01; 8]);
-    const HIGHS: u64 = u64::from_ne_bytes([0x80; 8]);
-    const LFS: u64 = u64::from_ne_bytes([b'\n'; 8]);
-    let mut words = bytes.chunks_exact(8);
-    let mut offset = 0;
-    for word in &mut words {
-        let mut eight = [0u8; 8];
-        eight.copy_from_slice(word);
-        let x = u64::from_ne_bytes(eight) ^ LFS;
-        // A zero byte in `x` is an LF in the word (the classic has-zero-byte test).
-        if x.wrapping_sub(ONES) & !x & HIGHS != 0 {
-            break;
-        }
-        offset += 8;
-    }
-    bytes[offset..]
-        .iter()
-        .position(|&b| b == b'\n')
-        .map(|at| offset + at)
+    memchr::memchr(b'\n', bytes)
 }
 
 fn hex(byte: u8) -> Option<u8> {
