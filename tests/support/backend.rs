@@ -156,6 +156,12 @@ impl Backend {
         self.seen.lock().unwrap().clone()
     }
 
+    /// Every request received since the last call, forgotten by the backend: long load tests
+    /// check and drop them as they go, so the record does not grow with the run.
+    pub fn take_seen(&self) -> Vec<Seen> {
+        std::mem::take(&mut *self.seen.lock().unwrap())
+    }
+
     /// Requests whose head has arrived (their bodies may still be streaming).
     pub fn started(&self) -> usize {
         self.started.load(std::sync::atomic::Ordering::SeqCst)
