@@ -1,7 +1,8 @@
 //! A recording upstream on 127.0.0.1:0: it remembers every request it receives (method, target,
 //! headers, body size) so tests can assert what the gateway forwarded, and it can misbehave on
 //! request (header `x-test-behaviour`: `slow`, `reset`, `garbage`, and the mid-response faults
-//! `head-then-close`, `partial-then-close`, `partial-then-stall`) for fault tests.
+//! `head-then-close`, `partial-then-close`, `partial-then-stall`, and `stall`: no answer at all
+//! until the gateway gives up) for fault tests.
 //!
 //! Every behaviour but `slow` works on the raw socket and so only on a fresh connection; each of
 //! them kills its connection, so a gateway that sends only misbehaving requests always opens a
@@ -101,6 +102,7 @@ impl Backend {
                         "head-then-close",
                         "partial-then-close",
                         "partial-then-stall",
+                        "stall",
                     ] {
                         if head.contains(&format!("x-test-behaviour: {fault}")) {
                             mid_response_fault(stream, fault, &stalling).await;
@@ -231,7 +233,9 @@ async fn record(
     Ok(response)
 }
 
-/// A response head declaring `DECLARED_LEN` bytes, then:
+/// `stall`: reads the request and answers nothing, until the gateway closes the connection
+/// (unlike `slow`, which holds its connection for 30 s whatever the gateway does). Otherwise a
+/// response head declaring `DECLARED_LEN` bytes, then:
 /// - `head-then-close`: no body, and a clean close (FIN);
 /// - `partial-then-close`: `PARTIAL_LEN` bytes of body, then FIN;
 /// - `partial-then-stall`: `PARTIAL_LEN` bytes, then nothing until `Backend::reset_stalled`
@@ -245,6 +249,10 @@ async fn mid_response_fault(mut stream: TcpStream, fault: &str, stalls: &Stalls)
             Ok(0) | Err(_) => return,
             Ok(n) => request.extend_from_slice(&buf[..n]),
         }
+    }
+    if fault == "stall" {
+        let _ = tokio::time::timeout(Duration::from_secs(30), stream.read(&mut buf)).await;
+        return;
     }
     // Subscribe before answering, so a release that follows the client seeing the head is
     // never missed.
