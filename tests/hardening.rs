@@ -304,20 +304,20 @@ async fn mixed_load(connections: usize, duration: Duration) -> LoadReport {
     let start = Instant::now();
     let deadline = start + duration;
     // Every 500 ms: check what reached the backend (and let the backend forget it, so its
-    // record does not count as growth), then sample RSS.
+    // record does not count as growth), then sample RSS and open file descriptors. On its own
+    // thread, so the samples keep coming when the runtime is saturated.
     let sampling = world.clone();
-    let sampler = tokio::spawn(async move {
+    let sampler = std::thread::spawn(move || {
         let mut samples = Vec::new();
         let mut peak_fds = 0;
-        let mut tick = tokio::time::interval(Duration::from_millis(500));
         loop {
-            tick.tick().await;
             check_forwarded(sampling.backend.take_seen());
             let fds = open_fds();
-            samples.push((start.elapsed().as_secs_f64(), vm_rss()));
+            let at = start.elapsed().as_secs_f64();
+            let rss = vm_rss();
+            samples.push((at, rss));
             peak_fds = peak_fds.max(fds);
             if samples.len() % 10 == 1 {
-                let (at, rss) = samples[samples.len() - 1];
                 println!(
                     "{at:5.1} s: RSS {} MiB, {fds} open file descriptors",
                     rss / MIB
@@ -326,6 +326,7 @@ async fn mixed_load(connections: usize, duration: Duration) -> LoadReport {
             if Instant::now() >= deadline {
                 return (samples, peak_fds);
             }
+            std::thread::sleep(Duration::from_millis(500));
         }
     });
     // One client whose pool keeps up to `connections` keep-alive connections open.
@@ -390,7 +391,7 @@ async fn mixed_load(connections: usize, duration: Duration) -> LoadReport {
         allowed_5xx += five_hundreds;
         wrong.append(&mut wrongs);
     }
-    let (rss, peak_fds) = sampler.await.unwrap();
+    let (rss, peak_fds) = sampler.join().unwrap();
     wrong.truncate(20);
     assert!(
         wrong.is_empty(),
