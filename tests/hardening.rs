@@ -397,10 +397,23 @@ async fn mixed_load(connections: usize, duration: Duration) -> LoadReport {
         wrong.append(&mut wrongs);
     }
     let (rss, peak_fds) = sampler.join().unwrap();
+    // A wrong decision proper is a 2xx for a request that must be refused, or a 401/403 that
+    // does not match; the rest are requests the load kept from being served at all.
+    let decisions = wrong
+        .iter()
+        .filter(|w| {
+            let answer = w.split(" -> ").nth(1).unwrap_or("");
+            answer.starts_with("200") || answer.starts_with("401") || answer.starts_with("403")
+        })
+        .count();
+    let transport = wrong.iter().filter(|w| w.contains("error sending")).count();
+    let failed = wrong.len();
     wrong.truncate(20);
     assert!(
         wrong.is_empty(),
-        "wrong decisions under load (first 20): {wrong:?}"
+        "{failed} of {total} requests answered wrongly: {decisions} wrong decisions \
+         (allow/deny swapped), {allowed_5xx} 5xx on allowed, {transport} transport errors, \
+         the rest other statuses; first 20: {wrong:?}"
     );
     check_forwarded(world.backend.take_seen());
     LoadReport {
