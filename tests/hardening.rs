@@ -251,16 +251,21 @@ struct LoadReport {
     /// Resident memory of the whole process (client, gateway and backend), sampled every
     /// 500 ms from the start of the load: (seconds since start, bytes).
     rss: Vec<(f64, u64)>,
-    /// The most file descriptors open at a sample.
+    /// The most file descriptors open at a sample (`usize::MAX`: the open-file limit was hit).
     peak_fds: usize,
 }
 
 /// Resident memory of this process now (VmRSS), in bytes.
 fn vm_rss() -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap();
-    let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
-    let kib: u64 = line.split_whitespace().nth(1).unwrap().parse().unwrap();
-    kib * 1024
+    try_vm_rss().expect("/proc/self/status has VmRSS")
+}
+
+/// `None` when /proc/self/status cannot be opened (the process is at its open-file limit).
+fn try_vm_rss() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
 }
 
 const MIB: u64 = 1024 * 1024;
@@ -312,9 +317,11 @@ async fn mixed_load(connections: usize, duration: Duration) -> LoadReport {
         let mut peak_fds = 0;
         loop {
             check_forwarded(sampling.backend.take_seen());
-            let fds = open_fds();
+            // Failing to open /proc/self/fd means the process is at its open-file limit.
+            let fds = std::fs::read_dir("/proc/self/fd").map_or(usize::MAX, |d| d.count());
             let at = start.elapsed().as_secs_f64();
-            let rss = vm_rss();
+            let rss =
+                try_vm_rss().unwrap_or_else(|| samples.last().map_or(0, |s: &(f64, u64)| s.1));
             samples.push((at, rss));
             peak_fds = peak_fds.max(fds);
             if samples.len() % 10 == 1 {
