@@ -12,6 +12,11 @@ use support::gateway::eventually;
 use support::world::World;
 use tokio::io::AsyncReadExt;
 
+/// The tests in this file measure the whole process (file descriptors, RSS) or load it heavily,
+/// and cargo runs a file's tests as threads of one process: each holds this lock so no other
+/// test's connections or buffers land in its measurements.
+static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 fn open_fds() -> usize {
     std::fs::read_dir("/proc/self/fd").unwrap().count()
 }
@@ -26,6 +31,7 @@ fn gauge(metrics: &str, name: &str) -> f64 {
 
 #[tokio::test]
 async fn a_thousand_idle_connections_do_not_starve_active_clients_and_are_closed() {
+    let _alone = ONE_AT_A_TIME.lock().await;
     let world =
         World::start_with(|o| o.server_extra.push_str("header_read_timeout = \"1s\"\n")).await;
     let mut idle = Vec::new();
@@ -49,6 +55,7 @@ async fn a_thousand_idle_connections_do_not_starve_active_clients_and_are_closed
 
 #[tokio::test]
 async fn the_connection_cap_refuses_with_a_metric() {
+    let _alone = ONE_AT_A_TIME.lock().await;
     let world = World::start_with(|o| o.server_extra.push_str("max_connections = 5\n")).await;
     let mut held = Vec::new();
     for _ in 0..5 {
@@ -148,6 +155,7 @@ async fn failing_round(
 /// failures returns the process to its file-descriptor and memory baseline.
 #[tokio::test]
 async fn a_failing_upstream_leaks_neither_file_descriptors_nor_memory() {
+    let _alone = ONE_AT_A_TIME.lock().await;
     let timeouts = |o: &mut support::gateway::Options| {
         o.upstream_extra = "request_timeout = \"200ms\"\nconnect_timeout = \"1s\"\n".into()
     };
@@ -433,6 +441,7 @@ async fn mixed_load(connections: usize, duration: Duration) -> LoadReport {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mixed_load_on_500_connections_makes_no_wrong_decision() {
+    let _alone = ONE_AT_A_TIME.lock().await;
     let report = mixed_load(500, Duration::from_secs(5)).await;
     assert!(
         report.sent >= 500,
@@ -446,6 +455,7 @@ async fn mixed_load_on_500_connections_makes_no_wrong_decision() {
 #[tokio::test(flavor = "multi_thread")]
 #[ignore = "long: run by scripts/soak"]
 async fn soak() {
+    let _alone = ONE_AT_A_TIME.lock().await;
     let connections = std::env::var("SOAK_CONNECTIONS")
         .ok()
         .and_then(|v| v.parse().ok())
