@@ -263,6 +263,27 @@ struct LoadReport {
     peak_fds: usize,
 }
 
+/// Requests a mixed-load client did not get the expected answer for.
+#[derive(Default)]
+struct Failures {
+    count: usize,
+    /// Allow/deny swapped: a 200, 401 or 403 other than the expected one.
+    decisions: usize,
+    allowed_5xx: usize,
+    transport: usize,
+    first: Vec<String>,
+}
+
+impl Failures {
+    fn add(&mut self, other: Failures) {
+        self.count += other.count;
+        self.decisions += other.decisions;
+        self.allowed_5xx += other.allowed_5xx;
+        self.transport += other.transport;
+        self.first.extend(other.first);
+    }
+}
+
 /// Resident memory of this process now (VmRSS), in bytes.
 fn vm_rss() -> u64 {
     try_vm_rss().expect("/proc/self/status has VmRSS")
@@ -356,8 +377,7 @@ async fn mixed_load(connections: usize, duration: Duration) -> LoadReport {
         let forged = forged.clone();
         let client = client.clone();
         tasks.push(tokio::spawn(async move {
-            let mut wrong = Vec::new();
-            let mut allowed_5xx = 0;
+            let mut failures = Failures::default();
             let mut sent = 0usize;
             let mut i = c;
             // Connections open in a ramp of 100 every 100 ms (5,000 in 5 s, well inside the
@@ -389,55 +409,62 @@ async fn mixed_load(connections: usize, duration: Duration) -> LoadReport {
                 if let Some(token) = token {
                     request = request.bearer_auth(token);
                 }
-                match request.send().await {
-                    Ok(response) if response.status().as_u16() == kind.expected() => {}
+                // A wrong decision proper is an answer of the wrong class (2xx, 401, 403) for
+                // the request; the rest are requests the load kept from being served at all.
+                // Only the first few messages are kept, so a failing run's record does not
+                // itself grow memory.
+                let failure = match request.send().await {
+                    Ok(response) if response.status().as_u16() == kind.expected() => None,
                     Ok(response) => {
-                        if matches!(kind, Kind::Allowed) && response.status().is_server_error() {
-                            allowed_5xx += 1;
-                        }
                         let status = response.status();
+                        if matches!(status.as_u16(), 200 | 401 | 403) {
+                            failures.decisions += 1;
+                        }
+                        if matches!(kind, Kind::Allowed) && status.is_server_error() {
+                            failures.allowed_5xx += 1;
+                        }
                         let body = response.text().await.unwrap_or_default();
-                        wrong.push(format!("{kind:?} -> {status} {body}"));
+                        Some(format!("{kind:?} -> {status} {body}"))
                     }
-                    Err(error) => wrong.push(format!("{kind:?} -> {}", chain(&error))),
+                    Err(error) => {
+                        failures.transport += 1;
+                        Some(format!("{kind:?} -> {}", chain(&error)))
+                    }
+                };
+                if let Some(failure) = failure {
+                    failures.count += 1;
+                    if failures.first.len() < 3 {
+                        failures.first.push(failure);
+                    }
                 }
                 sent += 1;
             }
-            (sent, allowed_5xx, wrong)
+            (sent, failures)
         }));
     }
     let mut total = 0;
-    let mut allowed_5xx = 0;
-    let mut wrong = Vec::new();
+    let mut failed = Failures::default();
     for task in tasks {
-        let (sent, five_hundreds, mut wrongs) = task.await.unwrap();
+        let (sent, failures) = task.await.unwrap();
         total += sent;
-        allowed_5xx += five_hundreds;
-        wrong.append(&mut wrongs);
+        failed.add(failures);
     }
     let (rss, peak_fds) = sampler.join().unwrap();
-    // A wrong decision proper is a 2xx for a request that must be refused, or a 401/403 that
-    // does not match; the rest are requests the load kept from being served at all.
-    let decisions = wrong
-        .iter()
-        .filter(|w| {
-            let answer = w.split(" -> ").nth(1).unwrap_or("");
-            answer.starts_with("200") || answer.starts_with("401") || answer.starts_with("403")
-        })
-        .count();
-    let transport = wrong.iter().filter(|w| w.contains("error sending")).count();
-    let failed = wrong.len();
-    wrong.truncate(20);
+    failed.first.truncate(20);
     assert!(
-        wrong.is_empty(),
-        "{failed} of {total} requests answered wrongly: {decisions} wrong decisions \
-         (allow/deny swapped), {allowed_5xx} 5xx on allowed, {transport} transport errors, \
-         the rest other statuses; first 20: {wrong:?}"
+        failed.count == 0,
+        "{} of {total} requests answered wrongly: {} wrong decisions (allow/deny swapped), \
+         {} 5xx on allowed, {} transport errors, the rest other statuses; first ones: {:?}",
+        failed.count,
+        failed.decisions,
+        failed.allowed_5xx,
+        failed.transport,
+        failed.first
     );
     check_forwarded(world.backend.take_seen());
     LoadReport {
         sent: total,
-        allowed_5xx,
+        allowed_5xx: failed.allowed_5xx,
         rss,
         peak_fds,
     }
