@@ -1,4 +1,5 @@
-//! Upstream trouble as the client sees it (502, 504), streaming without buffering, and the
+//! Upstream trouble as the client sees it (502, 504; an aborted connection once the answer has
+//! started streaming, never a silently truncated one), streaming without buffering, and the
 //! 503 while no key set has loaded.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -6,7 +7,8 @@ mod support;
 
 use std::time::Duration;
 
-use support::gateway::{Options, TestGateway, Zeros};
+use support::backend::{DECLARED_LEN, PARTIAL_LEN};
+use support::gateway::{Options, TestGateway, Zeros, eventually};
 use support::world::{World, error_body};
 
 #[tokio::test]
@@ -43,6 +45,140 @@ async fn reset_and_garbage_from_upstream_are_502() {
     }
     // The gateway is fine afterwards.
     assert_eq!(world.get("/forecast", "read:forecast").await.status(), 200);
+}
+
+#[tokio::test]
+async fn an_upstream_dying_after_the_head_aborts_the_client_download() {
+    let world = World::start().await;
+    for behaviour in ["head-then-close", "partial-then-close"] {
+        let sent = world
+            .client
+            .get(world.url("/forecast"))
+            .bearer_auth(world.token("read:forecast"))
+            .header("x-test-behaviour", behaviour)
+            .send()
+            .await;
+        let response = match sent {
+            Ok(response) => response,
+            // The gateway had handed the head to hyper but not flushed it when the upstream
+            // died (what `head-then-close` usually sees): the client connection is closed with
+            // no answer at all. Not a 502, but never a complete-looking answer either.
+            Err(error) => {
+                assert!(!error.is_status(), "{behaviour}: {error}");
+                continue;
+            }
+        };
+        // The head was already on its way to the client: the status can no longer change, so
+        // the only honest signal left is a body that ends before its declared length.
+        assert_eq!(response.status(), 200, "{behaviour}");
+        assert_eq!(
+            response.content_length(),
+            Some(DECLARED_LEN as u64),
+            "{behaviour}"
+        );
+        let body = response.bytes().await;
+        assert!(
+            body.is_err(),
+            "{behaviour}: a truncated body was delivered as complete ({} bytes)",
+            body.map(|b| b.len()).unwrap_or_default()
+        );
+    }
+    assert_eq!(world.get("/forecast", "read:forecast").await.status(), 200);
+}
+
+#[tokio::test]
+async fn a_truncated_answer_is_cut_short_on_the_wire_too() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let world = World::start().await;
+    let request = format!(
+        "GET /forecast HTTP/1.1\r\nHost: gateway\r\nAuthorization: Bearer {}\r\n\
+         x-test-behaviour: partial-then-close\r\n\r\n",
+        world.token("read:forecast")
+    );
+    let mut stream = tokio::net::TcpStream::connect(world.gateway.addr)
+        .await
+        .unwrap();
+    stream.write_all(request.as_bytes()).await.unwrap();
+    // Read until the gateway closes (FIN or RST); keep what arrived before a reset.
+    let mut received = Vec::new();
+    let mut buf = [0u8; 4096];
+    let closed = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            match stream.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => received.extend_from_slice(&buf[..n]),
+            }
+        }
+    })
+    .await;
+    assert!(
+        closed.is_ok(),
+        "the gateway kept the client connection open after the upstream died mid-body"
+    );
+    let text = String::from_utf8_lossy(&received).to_ascii_lowercase();
+    let (head, body) = text
+        .split_once("\r\n\r\n")
+        .unwrap_or_else(|| panic!("no response head: {text:?}"));
+    assert!(head.starts_with("http/1.1 200"), "{head}");
+    assert!(
+        head.contains(&format!("content-length: {DECLARED_LEN}")),
+        "{head}"
+    );
+    assert!(
+        body.len() < DECLARED_LEN,
+        "{} body bytes for a declared {DECLARED_LEN}",
+        body.len()
+    );
+    assert!(body.len() <= PARTIAL_LEN, "{} body bytes", body.len());
+}
+
+#[tokio::test]
+async fn an_upstream_reset_mid_body_aborts_the_client_download() {
+    let world = World::start().await;
+    let mut response = with_behaviour(&world, "partial-then-stall").await;
+    assert_eq!(response.status(), 200);
+    // The client holds the head: now the upstream crashes.
+    world.backend.reset_stalled();
+    let mut received = 0;
+    let outcome = loop {
+        match response.chunk().await {
+            Ok(Some(chunk)) => received += chunk.len(),
+            Ok(None) => break Ok(()),
+            Err(error) => break Err(error),
+        }
+    };
+    assert!(
+        outcome.is_err(),
+        "a reset upstream was delivered as a complete body of {received} bytes"
+    );
+    assert!(received <= PARTIAL_LEN, "{received}");
+    assert_eq!(world.get("/forecast", "read:forecast").await.status(), 200);
+}
+
+/// A body that stalls after the head is not bounded by the gateway: `request_timeout` bounds the
+/// wait for the response head only (src/proxy/forward.rs), and a probe with a 300 ms timeout was
+/// still stalled after 5 s (reported to the lead). What must hold meanwhile is that a client
+/// giving up frees the upstream connection instead of leaving it stalled behind the gateway.
+#[tokio::test]
+async fn a_client_giving_up_on_a_stalled_body_frees_the_upstream_connection() {
+    let world =
+        World::start_with(|o| o.upstream_extra = "request_timeout = \"300ms\"\n".into()).await;
+    let mut response = with_behaviour(&world, "partial-then-stall").await;
+    assert_eq!(response.status(), 200);
+    let first = response.chunk().await.unwrap().unwrap();
+    assert!(first.len() <= PARTIAL_LEN);
+    eventually(Duration::from_secs(10), "the upstream is stalling", || {
+        world.backend.stalling() == 1
+    })
+    .await;
+    drop(response);
+    eventually(
+        Duration::from_secs(10),
+        "the gateway closes the stalled upstream connection once the client is gone",
+        || world.backend.stalls_closed_by_peer() == 1,
+    )
+    .await;
+    assert_eq!(world.backend.stalling(), 0);
 }
 
 #[tokio::test]

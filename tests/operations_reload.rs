@@ -94,6 +94,36 @@ async fn a_broken_edit_is_rejected_and_the_old_policy_keeps_serving() {
     assert_eq!(world.get("/forecast", "read:forecast").await.status(), 200);
 }
 
+/// Tests run as root, where `chmod 000` changes nothing, so "unreadable" is made the two ways
+/// root still cannot read a policy: a directory where the file was, and bytes that are not text.
+#[tokio::test]
+async fn a_policy_made_unreadable_is_rejected_and_the_old_policy_keeps_serving() {
+    let world = World::start().await;
+    let policy_file = world.gateway.dir.path().join("policy.yaml");
+    let before = parse(&world.gateway.metrics().await)["gateway_policy_reload_failures_total"];
+
+    std::fs::remove_file(&policy_file).unwrap();
+    std::fs::create_dir(&policy_file).unwrap();
+    let text = world.gateway.running().reload().unwrap_err().to_string();
+    // The message names the file and where `[policy] file` is set. (It says the file "does not
+    // exist" rather than that a directory is in its way: reported, the wording is in
+    // src/config/check.rs.)
+    assert!(text.contains(&policy_file.display().to_string()), "{text}");
+    assert!(text.contains("policy.file"), "{text}");
+    assert_eq!(world.get("/forecast", "read:forecast").await.status(), 200);
+
+    std::fs::remove_dir(&policy_file).unwrap();
+    std::fs::write(&policy_file, b"routes:\n  - path: /\xff\xfe\x00\x01\n").unwrap();
+    let text = world.gateway.running().reload().unwrap_err().to_string();
+    assert!(text.contains(&policy_file.display().to_string()), "{text}");
+    assert!(text.contains("UTF-8"), "{text}");
+    assert_eq!(world.get("/forecast", "read:forecast").await.status(), 200);
+    assert_eq!(world.get("/inventory", "read:forecast").await.status(), 403);
+    let after = parse(&world.gateway.metrics().await)["gateway_policy_reload_failures_total"];
+    // Two failed reloads at least (the watcher may add its own for the same edits).
+    assert!(after - before >= 2.0, "{before} -> {after}");
+}
+
 #[tokio::test]
 async fn the_watcher_sees_an_editor_style_rename() {
     let world = World::start().await;

@@ -1,6 +1,12 @@
 //! A recording upstream on 127.0.0.1:0: it remembers every request it receives (method, target,
 //! headers, body size) so tests can assert what the gateway forwarded, and it can misbehave on
-//! request (header `x-test-behaviour`: `slow`, `reset`, `garbage`) for fault tests.
+//! request (header `x-test-behaviour`: `slow`, `reset`, `garbage`, and the mid-response faults
+//! `head-then-close`, `partial-then-close`, `partial-then-stall`, and `stall`: no answer at all
+//! until the gateway gives up) for fault tests.
+//!
+//! Every behaviour but `slow` works on the raw socket and so only on a fresh connection; each of
+//! them kills its connection, so a gateway that sends only misbehaving requests always opens a
+//! fresh one.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -13,8 +19,12 @@ use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo};
-use tokio::io::AsyncWriteExt;
-use tokio::net::TcpListener;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+/// What the mid-response faults declare in `Content-Length`, and how much of it they send.
+pub const DECLARED_LEN: usize = 1000;
+pub const PARTIAL_LEN: usize = 100;
 
 /// One request as the backend saw it.
 #[derive(Debug, Clone)]
@@ -30,7 +40,18 @@ pub struct Backend {
     pub addr: SocketAddr,
     seen: Arc<Mutex<Vec<Seen>>>,
     started: Arc<std::sync::atomic::AtomicUsize>,
+    stalls: Arc<Stalls>,
     task: tokio::task::JoinHandle<()>,
+}
+
+/// Book-keeping for `partial-then-stall` connections.
+struct Stalls {
+    /// Bumped by `reset_stalled`: every connection stalled at that moment resets.
+    release: tokio::sync::watch::Sender<u64>,
+    /// Connections that have sent their partial body and are now stalling.
+    stalling: std::sync::atomic::AtomicUsize,
+    /// Stalled connections the gateway closed (the client gave up).
+    closed_by_peer: std::sync::atomic::AtomicUsize,
 }
 
 impl Drop for Backend {
@@ -47,6 +68,12 @@ impl Backend {
         let recorder = seen.clone();
         let started = Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let starts = started.clone();
+        let stalls = Arc::new(Stalls {
+            release: tokio::sync::watch::channel(0u64).0,
+            stalling: Default::default(),
+            closed_by_peer: Default::default(),
+        });
+        let stalling = stalls.clone();
         let task = tokio::spawn(async move {
             loop {
                 let Ok((mut stream, _)) = listener.accept().await else {
@@ -54,6 +81,7 @@ impl Backend {
                 };
                 let recorder = recorder.clone();
                 let starts = starts.clone();
+                let stalling = stalling.clone();
                 tokio::spawn(async move {
                     // `garbage` and `reset` need the raw socket: peek at the request head.
                     let mut head = [0u8; 4096];
@@ -70,6 +98,17 @@ impl Backend {
                         drop(stream);
                         return;
                     }
+                    for fault in [
+                        "head-then-close",
+                        "partial-then-close",
+                        "partial-then-stall",
+                        "stall",
+                    ] {
+                        if head.contains(&format!("x-test-behaviour: {fault}")) {
+                            mid_response_fault(stream, fault, &stalling).await;
+                            return;
+                        }
+                    }
                     let service = service_fn(move |request| {
                         starts.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                         record(recorder.clone(), request)
@@ -84,8 +123,30 @@ impl Backend {
             addr,
             seen,
             started,
+            stalls,
             task,
         }
+    }
+
+    /// `partial-then-stall` connections currently stalling.
+    pub fn stalling(&self) -> usize {
+        self.stalls
+            .stalling
+            .load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Stalled connections the gateway has closed.
+    pub fn stalls_closed_by_peer(&self) -> usize {
+        self.stalls
+            .closed_by_peer
+            .load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Resets (RST) every connection stalling at this moment.
+    pub fn reset_stalled(&self) {
+        self.stalls
+            .release
+            .send_modify(|generation| *generation += 1);
     }
 
     pub fn url(&self) -> String {
@@ -95,6 +156,12 @@ impl Backend {
     /// Every request received so far.
     pub fn seen(&self) -> Vec<Seen> {
         self.seen.lock().unwrap().clone()
+    }
+
+    /// Every request received since the last call, forgotten by the backend: long load tests
+    /// check and drop them as they go, so the record does not grow with the run.
+    pub fn take_seen(&self) -> Vec<Seen> {
+        std::mem::take(&mut *self.seen.lock().unwrap())
     }
 
     /// Requests whose head has arrived (their bodies may still be streaming).
@@ -164,6 +231,63 @@ async fn record(
         .headers_mut()
         .insert("content-type", "application/json".parse().unwrap());
     Ok(response)
+}
+
+/// `stall`: reads the request and answers nothing, until the gateway closes the connection
+/// (unlike `slow`, which holds its connection for 30 s whatever the gateway does). Otherwise a
+/// response head declaring `DECLARED_LEN` bytes, then:
+/// - `head-then-close`: no body, and a clean close (FIN);
+/// - `partial-then-close`: `PARTIAL_LEN` bytes of body, then FIN;
+/// - `partial-then-stall`: `PARTIAL_LEN` bytes, then nothing until `Backend::reset_stalled`
+///   (then RST) or until the gateway closes the connection.
+async fn mid_response_fault(mut stream: TcpStream, fault: &str, stalls: &Stalls) {
+    // Read the whole request head first: closing a socket with unread input sends RST, not FIN.
+    let mut request = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+        match stream.read(&mut buf).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => request.extend_from_slice(&buf[..n]),
+        }
+    }
+    if fault == "stall" {
+        let _ = tokio::time::timeout(Duration::from_secs(30), stream.read(&mut buf)).await;
+        return;
+    }
+    // Subscribe before answering, so a release that follows the client seeing the head is
+    // never missed.
+    let mut release = stalls.release.subscribe();
+    let mut answer = format!(
+        "HTTP/1.1 200 OK\r\ncontent-type: application/octet-stream\r\ncontent-length: {DECLARED_LEN}\r\n\r\n"
+    )
+    .into_bytes();
+    if fault != "head-then-close" {
+        answer.extend_from_slice(&[b'x'; PARTIAL_LEN]);
+    }
+    if stream.write_all(&answer).await.is_err() {
+        return;
+    }
+    if fault == "partial-then-stall" {
+        use std::sync::atomic::Ordering::SeqCst;
+        stalls.stalling.fetch_add(1, SeqCst);
+        tokio::select! {
+            _ = release.changed() => {
+                // SO_LINGER 0: close with RST, the way a crashing upstream looks.
+                #[allow(deprecated)]
+                let _ = stream.set_linger(Some(Duration::ZERO));
+            }
+            _ = stream.read(&mut buf) => {
+                // EOF (or a reset): the gateway gave up on this connection.
+                stalls.closed_by_peer.fetch_add(1, SeqCst);
+            }
+        }
+        stalls.stalling.fetch_sub(1, SeqCst);
+        return;
+    }
+    // A clean close: FIN, then wait for the gateway to close its side so nothing unread is left
+    // to turn our close into a reset.
+    let _ = stream.shutdown().await;
+    let _ = tokio::time::timeout(Duration::from_secs(10), stream.read(&mut buf)).await;
 }
 
 /// Answers `Upgrade: echo` with 101 and then echoes every byte back on the upgraded connection.
