@@ -5,7 +5,7 @@
 use std::hint::black_box;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use gateway::identity::{Identity, Scopes};
+use gateway::identity::{Claims, Identity, Scopes};
 use gateway::proxy::headers;
 use http::{HeaderMap, HeaderName, HeaderValue};
 
@@ -41,7 +41,7 @@ fn identity() -> Identity {
             .collect::<Scopes>(),
         expires_at: 0,
         key_id: "k1".into(),
-        claims,
+        claims: Claims::new(&claims),
         rendered: std::sync::OnceLock::new(),
     }
 }

@@ -4,16 +4,17 @@
 //! enough for the route?) and by `proxy` (which identity headers the upstream receives). It lives
 //! apart from both so neither depends on the other.
 
-use std::collections::BTreeSet;
 use std::fmt;
 use std::sync::OnceLock;
 
 use http::HeaderValue;
 
 /// Granted scopes: the union of the token's `scope` claim (space-separated) and its Auth0
-/// `permissions` array. Kept sorted so `X-Auth-Scopes` is deterministic.
+/// `permissions` array. Kept sorted and without duplicates so `X-Auth-Scopes` is deterministic;
+/// a sorted vector rather than a tree because a token grants a handful of scopes and every
+/// cached identity holds one.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Scopes(BTreeSet<String>);
+pub struct Scopes(Vec<String>);
 
 impl Scopes {
     pub fn new() -> Self {
@@ -22,20 +23,22 @@ impl Scopes {
 
     /// Adds every space-separated entry of an OAuth `scope` string (RFC 6749 §3.3).
     pub fn extend_from_scope_claim(&mut self, scope: &str) {
-        self.0.extend(
-            scope
-                .split(' ')
-                .filter(|s| !s.is_empty())
-                .map(str::to_owned),
-        );
+        for entry in scope.split(' ').filter(|s| !s.is_empty()) {
+            self.insert(entry);
+        }
     }
 
     pub fn insert(&mut self, scope: impl Into<String>) {
-        self.0.insert(scope.into());
+        let scope = scope.into();
+        if let Err(at) = self.0.binary_search(&scope) {
+            self.0.insert(at, scope);
+        }
     }
 
     pub fn contains(&self, scope: &str) -> bool {
-        self.0.contains(scope)
+        self.0
+            .binary_search_by(|granted| granted.as_str().cmp(scope))
+            .is_ok()
     }
 
     pub fn iter(&self) -> impl Iterator<Item = &str> {
@@ -49,7 +52,12 @@ impl Scopes {
 
 impl<S: Into<String>> FromIterator<S> for Scopes {
     fn from_iter<I: IntoIterator<Item = S>>(iter: I) -> Self {
-        Self(iter.into_iter().map(Into::into).collect())
+        let mut scopes = Self::new();
+        for scope in iter {
+            scopes.insert(scope);
+        }
+        scopes.0.shrink_to_fit();
+        scopes
     }
 }
 
@@ -83,10 +91,43 @@ pub struct Identity {
     /// `kid` of the key that verified the signature (cache entries die with the key).
     pub key_id: String,
     /// The full claim set, for `[forward.claims]` header mappings and `explain`.
-    pub claims: serde_json::Map<String, serde_json::Value>,
+    pub claims: Claims,
     /// The identity headers' values, rendered on first use (see `Identity::headers`). Start it
     /// empty: `OnceLock::new()`.
     pub rendered: OnceLock<Result<IdentityHeaders, &'static str>>,
+}
+
+/// A token's claim set, kept as its compact JSON text and parsed only when a claim is read.
+///
+/// Every cached identity carries its claims, but only `[forward.claims]` mappings (and
+/// `explain`) read them: as text they cost one allocation of a few hundred bytes instead of a
+/// map of a dozen strings and values (about 1 KiB), which is most of a cached token's memory.
+/// A deployment that forwards claims parses each cached identity's claims once.
+#[derive(Debug, Clone, Default)]
+pub struct Claims {
+    json: Box<str>,
+    parsed: OnceLock<serde_json::Map<String, serde_json::Value>>,
+}
+
+impl Claims {
+    pub fn new(claims: &serde_json::Map<String, serde_json::Value>) -> Self {
+        Self {
+            // Serialising a map of JSON values cannot fail.
+            json: serde_json::to_string(claims).unwrap_or_default().into(),
+            parsed: OnceLock::new(),
+        }
+    }
+
+    /// One claim, `None` when absent.
+    pub fn get(&self, name: &str) -> Option<&serde_json::Value> {
+        self.map().get(name)
+    }
+
+    /// Every claim.
+    pub fn map(&self) -> &serde_json::Map<String, serde_json::Value> {
+        self.parsed
+            .get_or_init(|| serde_json::from_str(&self.json).unwrap_or_default())
+    }
 }
 
 /// The values of `X-Auth-Subject`, `-Client-Id`, `-Scopes` and `-Issuer`.

@@ -266,7 +266,7 @@ pub fn check_claims(parsed: Parsed<'_>, rules: &Rules, now: u64) -> Result<Ident
         // A fractional exp counts from its whole second: never later than the token says.
         expires_at: exp.max(0.0).floor() as u64,
         key_id: parsed.kid,
-        claims,
+        claims: crate::identity::Claims::new(&claims),
         rendered: std::sync::OnceLock::new(),
     })
 }

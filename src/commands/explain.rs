@@ -65,7 +65,7 @@ pub async fn run(config: &Path, method: &str, path: &str, token: Option<&str>) -
 
     match crate::auth::explain_token(&config.auth, token).await {
         Ok(identity) => {
-            let claims = serde_json::to_string_pretty(&identity.claims)
+            let claims = serde_json::to_string_pretty(identity.claims.map())
                 .unwrap_or_else(|_| "(claims could not be printed)".to_owned());
             println!("token:      valid (key id {})", identity.key_id);
             println!("subject:    {}", identity.subject);

@@ -228,7 +228,7 @@ fn format_request_id(prefix: &[u8; 12], n: u64) -> HeaderValue {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
-    use crate::identity::Scopes;
+    use crate::identity::{Claims, Scopes};
 
     fn map(pairs: &[(&str, &str)]) -> HeaderMap {
         let mut headers = HeaderMap::new();
@@ -254,7 +254,7 @@ mod tests {
                 .collect::<Scopes>(),
             expires_at: 0,
             key_id: "k1".into(),
-            claims,
+            claims: Claims::new(&claims),
             rendered: std::sync::OnceLock::new(),
         }
     }
