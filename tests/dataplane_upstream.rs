@@ -155,14 +155,32 @@ async fn an_upstream_reset_mid_body_aborts_the_client_download() {
     assert_eq!(world.get("/forecast", "read:forecast").await.status(), 200);
 }
 
-/// A body that stalls after the head is not bounded by the gateway: `request_timeout` bounds the
-/// wait for the response head only (src/proxy/forward.rs), and a probe with a 300 ms timeout was
-/// still stalled after 5 s (reported to the lead). What must hold meanwhile is that a client
-/// giving up frees the upstream connection instead of leaving it stalled behind the gateway.
+/// A body that stalls after the head is cut off once the upstream has sent nothing for
+/// `request_timeout` (as nginx's `proxy_read_timeout`): the client sees an aborted download, and
+/// neither its connection nor the upstream's is held forever.
 #[tokio::test]
-async fn a_client_giving_up_on_a_stalled_body_frees_the_upstream_connection() {
+async fn a_body_stalled_longer_than_request_timeout_is_cut_off() {
     let world =
         World::start_with(|o| o.upstream_extra = "request_timeout = \"300ms\"\n".into()).await;
+    let response = with_behaviour(&world, "partial-then-stall").await;
+    assert_eq!(response.status(), 200);
+    let outcome = tokio::time::timeout(Duration::from_secs(10), response.bytes())
+        .await
+        .expect("the stalled body was not cut off within 10 s");
+    assert!(outcome.is_err(), "a stalled body was delivered as complete");
+    eventually(
+        Duration::from_secs(10),
+        "the gateway closes the stalled upstream connection",
+        || world.backend.stalls_closed_by_peer() == 1,
+    )
+    .await;
+}
+
+/// Before the read timeout, a client giving up frees the upstream connection instead of leaving
+/// it stalled behind the gateway.
+#[tokio::test]
+async fn a_client_giving_up_on_a_stalled_body_frees_the_upstream_connection() {
+    let world = World::start().await;
     let mut response = with_behaviour(&world, "partial-then-stall").await;
     assert_eq!(response.status(), 200);
     let first = response.chunk().await.unwrap().unwrap();

@@ -105,10 +105,9 @@ async fn a_policy_made_unreadable_is_rejected_and_the_old_policy_keeps_serving()
     std::fs::remove_file(&policy_file).unwrap();
     std::fs::create_dir(&policy_file).unwrap();
     let text = world.gateway.running().reload().unwrap_err().to_string();
-    // The message names the file and where `[policy] file` is set. (It says the file "does not
-    // exist" rather than that a directory is in its way: reported, the wording is in
-    // src/config/check.rs.)
+    // The message names the file, says a directory is in the way and where the path is set.
     assert!(text.contains(&policy_file.display().to_string()), "{text}");
+    assert!(text.contains("is a directory"), "{text}");
     assert!(text.contains("policy.file"), "{text}");
     assert_eq!(world.get("/forecast", "read:forecast").await.status(), 200);
 
@@ -116,7 +115,7 @@ async fn a_policy_made_unreadable_is_rejected_and_the_old_policy_keeps_serving()
     std::fs::write(&policy_file, b"routes:\n  - path: /\xff\xfe\x00\x01\n").unwrap();
     let text = world.gateway.running().reload().unwrap_err().to_string();
     assert!(text.contains(&policy_file.display().to_string()), "{text}");
-    assert!(text.contains("UTF-8"), "{text}");
+    assert!(text.contains("save it as UTF-8"), "{text}");
     assert_eq!(world.get("/forecast", "read:forecast").await.status(), 200);
     assert_eq!(world.get("/inventory", "read:forecast").await.status(), 403);
     let after = parse(&world.gateway.metrics().await)["gateway_policy_reload_failures_total"];

@@ -479,6 +479,17 @@ impl Checker<'_> {
         let resolved = folder.join(&text);
         if resolved.is_file() {
             Some(resolved)
+        } else if resolved.is_dir() {
+            self.at(
+                v,
+                key,
+                format!(
+                    "`{}` is a directory; name a file in it (relative paths start from the \
+                     config file's folder)",
+                    resolved.display()
+                ),
+            );
+            None
         } else {
             self.at(
                 v,

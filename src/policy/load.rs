@@ -38,10 +38,21 @@ pub(super) fn load_file(path: &Path) -> Result<Policy, Diagnostics> {
             file: path.to_path_buf(),
             line: 0,
             column: 0,
-            message: format!(
-                "cannot read the policy file: {e}; check `[policy] file` in gateway.toml"
-            ),
+            message: unreadable(&e, path),
         }])),
+    }
+}
+
+/// Why the policy file could not be read, and what to do about it.
+fn unreadable(error: &std::io::Error, path: &Path) -> String {
+    match error.kind() {
+        std::io::ErrorKind::InvalidData => "the policy file is not UTF-8 text; save it as UTF-8 \
+             (YAML 1.2 policies are UTF-8)"
+            .to_owned(),
+        _ if path.is_dir() => "the policy path is a directory, not a file; point \
+             `[policy] file` in gateway.toml at the YAML file"
+            .to_owned(),
+        _ => format!("cannot read the policy file: {error}; check `[policy] file` in gateway.toml"),
     }
 }
 

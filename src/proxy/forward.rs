@@ -1,8 +1,9 @@
 //! Forwarding: the pooled client that carries an authorised request to the upstream.
 //!
 //! Bodies stream both ways without buffering. `connect_timeout` bounds the TCP (and TLS)
-//! connect, `request_timeout` bounds the wait for the response head; a streaming body after that
-//! is bounded by the client. Failures map to 502 (refused, reset, unusable reply) and 504 (any
+//! connect, `request_timeout` bounds the wait for the response head and then each wait for more
+//! of the response body (as nginx's `proxy_read_timeout`); a body that stalls longer is cut off
+//! and the client sees the download aborted. Failures map to 502 (refused, reset, unusable reply) and 504 (any
 //! timeout, as nginx does for `proxy_connect_timeout` and `proxy_read_timeout`).
 
 use std::error::Error as _;
@@ -68,8 +69,13 @@ impl Upstream {
             .build()
             .map_err(|_| bad("is not a valid URL"))?;
 
-        let pool = Pool::new(origin, config.connect_timeout, POOL_IDLE_TIMEOUT)
-            .map_err(|_| bad("cannot be reached: TLS setup failed"))?;
+        let pool = Pool::new(
+            origin,
+            config.connect_timeout,
+            config.request_timeout,
+            POOL_IDLE_TIMEOUT,
+        )
+        .map_err(|_| bad("cannot be reached: TLS setup failed"))?;
         Ok(Self {
             pool,
             authority,

@@ -49,11 +49,18 @@ pub enum SendError {
     Send(#[source] hyper::Error),
 }
 
+/// The upstream stopped sending a response body for longer than the read timeout.
+#[derive(Debug, thiserror::Error)]
+#[error("the upstream sent nothing for {0:?} in the middle of a response body")]
+pub struct BodyStalled(pub Duration);
+
 pub struct Pool {
     connector: HttpsConnector<HttpConnector>,
     /// Where to connect (scheme and authority only; requests carry origin-form targets).
     origin: Uri,
     connect_timeout: Duration,
+    /// The longest wait for the next piece of a response body (nginx's `proxy_read_timeout`).
+    read_timeout: Duration,
     idle_timeout: Duration,
     idle: Mutex<Vec<Idle>>,
 }
@@ -65,10 +72,12 @@ struct Idle {
 
 impl Pool {
     /// A pool for `origin` (scheme and authority). `connect_timeout` bounds TCP and TLS
-    /// together; idle connections older than `idle_timeout` are closed rather than reused.
+    /// together, `read_timeout` each wait for more of a response body; idle connections older
+    /// than `idle_timeout` are closed rather than reused.
     pub fn new(
         origin: Uri,
         connect_timeout: Duration,
+        read_timeout: Duration,
         idle_timeout: Duration,
     ) -> Result<Arc<Self>, rustls::Error> {
         let mut http = HttpConnector::new();
@@ -85,6 +94,7 @@ impl Pool {
             connector,
             origin,
             connect_timeout,
+            read_timeout,
             idle_timeout,
             idle: Mutex::new(Vec::new()),
         }))
@@ -162,6 +172,7 @@ impl Pool {
             body,
             sender,
             pool: self.clone(),
+            stall: None,
         })
     }
 
@@ -189,12 +200,17 @@ impl Pool {
     }
 }
 
-/// A response body that gives its connection back to the pool once read to the end.
+/// A response body that gives its connection back to the pool once read to the end, and fails
+/// when the upstream stops sending it for longer than the read timeout (a stalled upstream must
+/// not hold the client's connection, and its own, forever).
 pub struct PooledBody {
     body: Incoming,
     /// `None` once given back, or when the connection must not be reused.
     sender: Option<http1::SendRequest<Body>>,
     pool: Arc<Pool>,
+    /// Armed the first time the body has to wait (most bodies arrive with their head and never
+    /// do), re-armed after every frame.
+    stall: Option<Pin<Box<tokio::time::Sleep>>>,
 }
 
 impl std::fmt::Debug for PooledBody {
@@ -220,12 +236,12 @@ impl PooledBody {
 
 impl HttpBody for PooledBody {
     type Data = Bytes;
-    type Error = hyper::Error;
+    type Error = BoxError;
 
     fn poll_frame(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         let this = &mut *self;
         let polled = Pin::new(&mut this.body).poll_frame(cx);
         match &polled {
@@ -235,10 +251,26 @@ impl HttpBody for PooledBody {
                 }
             }
             Poll::Ready(Some(Err(_))) => this.sender = None,
-            Poll::Ready(Some(Ok(_))) => this.release_if_done(),
-            Poll::Pending => {}
+            Poll::Ready(Some(Ok(_))) => {
+                if let Some(stall) = &mut this.stall {
+                    let deadline = tokio::time::Instant::now() + this.pool.read_timeout;
+                    stall.as_mut().reset(deadline);
+                }
+                this.release_if_done();
+            }
+            Poll::Pending => {
+                let limit = this.pool.read_timeout;
+                let stall = this
+                    .stall
+                    .get_or_insert_with(|| Box::pin(tokio::time::sleep(limit)));
+                if stall.as_mut().poll(cx).is_ready() {
+                    // The connection is mid-response: it goes with this body, never back.
+                    this.sender = None;
+                    return Poll::Ready(Some(Err(Box::new(BodyStalled(limit)))));
+                }
+            }
         }
-        polled
+        polled.map(|frame| frame.map(|result| result.map_err(Into::into)))
     }
 
     fn is_end_stream(&self) -> bool {
@@ -329,7 +361,13 @@ mod tests {
     }
 
     fn pool(origin: Uri) -> Arc<Pool> {
-        Pool::new(origin, Duration::from_secs(5), Duration::from_secs(90)).unwrap()
+        Pool::new(
+            origin,
+            Duration::from_secs(5),
+            Duration::from_millis(300),
+            Duration::from_secs(90),
+        )
+        .unwrap()
     }
 
     fn get(path: &str) -> Request<Body> {
@@ -389,6 +427,24 @@ mod tests {
             assert_eq!(text(pool.send(get("/close")).await.unwrap()).await, "ok");
         }
         assert_eq!(accepted.load(Ordering::SeqCst), 20);
+    }
+
+    #[tokio::test]
+    async fn a_body_that_stalls_fails_after_the_read_timeout_and_is_not_reused() {
+        let (origin, accepted) = upstream().await;
+        let pool = pool(origin);
+        let mut body = pool.send(get("/partial")).await.unwrap().into_body();
+        let first = body.frame().await.unwrap().unwrap().into_data().unwrap();
+        assert_eq!(&first[..], b"0123456789");
+        let stalled = tokio::time::timeout(Duration::from_secs(10), body.frame())
+            .await
+            .expect("a stalled body must fail, not wait forever")
+            .unwrap()
+            .unwrap_err();
+        assert!(stalled.is::<BodyStalled>(), "{stalled}");
+        drop(body);
+        assert_eq!(text(pool.send(get("/ok")).await.unwrap()).await, "ok");
+        assert_eq!(accepted.load(Ordering::SeqCst), 2);
     }
 
     #[tokio::test]

@@ -54,13 +54,10 @@ pub struct DataPlane {
 
 impl DataPlane {
     pub async fn bind(config: &ServerConfig) -> Result<DataPlane, ListenError> {
-        let listener =
-            TcpListener::bind(config.listen)
-                .await
-                .map_err(|source| ListenError::Bind {
-                    addr: config.listen,
-                    source,
-                })?;
+        let listener = listen(config.listen).map_err(|source| ListenError::Bind {
+            addr: config.listen,
+            source,
+        })?;
         let tls = config.tls.as_ref().map(tls_acceptor).transpose()?;
         let head_limit = config.max_header_bytes.max(8192);
         let mut http = auto::Builder::new(TokioExecutor::new());
@@ -208,6 +205,24 @@ impl DataPlane {
             );
         }
     }
+}
+
+/// Pending connections the kernel queues before `accept` (capped by `net.core.somaxconn`).
+/// tokio's default is 1,024, which a burst of thousands of clients connecting at once (a fleet
+/// restarting) overflows: the overflow is dropped SYNs and client-side retries of a second or
+/// more.
+const ACCEPT_BACKLOG: u32 = 4096;
+
+fn listen(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    // As `TcpListener::bind` does: a restart can bind while old connections sit in TIME_WAIT.
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(ACCEPT_BACKLOG)
 }
 
 /// Builds the rustls acceptor: the configured certificate chain and key, ALPN h2 + http/1.1,
