@@ -44,7 +44,7 @@ ALL_ROWS = [
     "direct", "nginx", "haproxy", "gateway",
     "haproxy-distinct", "gateway-distinct",
     "haproxy-cold", "gateway-cold",
-    "fastapi-pyjwt", "fastapi-gateway",
+    "fastapi-pyjwt", "fastapi-gateway", "fastapi-plain",
 ]
 COLD_ROWS = {"haproxy-cold", "gateway-cold"}
 # Rows also measured below saturation (wrk/paced.lua) for the added-latency target.
@@ -438,6 +438,21 @@ class Row:
     error: str = ""
 
 
+def median_round(runs: list[Row]) -> Row:
+    """With BENCH_REPEAT=N the rows run N times, interleaved, so that a slow spell of the machine
+    lands on every contender alike; each row shows its median round (all its columns from that
+    one round) and the spread of req/s."""
+    measured = sorted((r for r in runs if r.wrk), key=lambda r: r.wrk.rps)
+    if not measured:
+        return runs[-1]
+    row = measured[(len(measured) - 1) // 2]
+    if len(runs) > 1:
+        spread = (f"median of {len(runs)} rounds (req/s {measured[0].wrk.rps:,.0f}–"
+                  f"{measured[-1].wrk.rps:,.0f})")
+        row.note = f"{row.note}; {spread}" if row.note else spread
+    return row
+
+
 def honesty_checks(env: Env, port: int, row: Row, authenticates: bool) -> None:
     """Before load: the valid token must pass; for verifiers, every bad token must be refused."""
     status, _, body = http_get(port, "/forecast", {"Authorization": f"Bearer {env.token}"})
@@ -647,6 +662,22 @@ def row_fastapi_gateway(env: Env) -> Row:
         if gateway is not None:
             stop(gateway)
         stop(app)
+    return row
+
+
+def row_fastapi_plain(env: Env) -> Row:
+    """The same app without verification and without the gateway: what no verification at all
+    costs, so the ceiling of the FastAPI ratio for any gateway sharing the app's CPU."""
+    row = Row("fastapi-plain", "FastAPI without verification, direct (no auth: the ceiling)",
+              "uvicorn")
+    port = free_port()
+    proc = start("fastapi-plain-direct", uvicorn_cmd("plain_app", port), env.run,
+                 env.s.server_cpus, env=uvicorn_env(env))
+    try:
+        wait_until("uvicorn plain_app", lambda: answers(port, "/forecast", 200), 30, proc)
+        measure(env, row, port, lambda: proc_tree(proc.pid), None, False)
+    finally:
+        stop(proc)
     return row
 
 
@@ -924,6 +955,10 @@ def report(s: Settings, rows: dict[str, Row], soak_result: dict | None, started:
     if gc or hc:
         target("gateway / HAProxy jwt_verify (no token repeated)", ratio(gc, hc), 1.2)
     target("FastAPI behind gateway / FastAPI + PyJWT", ratio(fg, fp), 1.6)
+    ceiling = ratio(rows.get("fastapi-plain"), fp)
+    if ceiling is not None:
+        lines.append(f"| FastAPI without any verification / FastAPI + PyJWT (the ceiling for a "
+                     f"gateway on the app's CPU) | {ceiling:.2f}× | (reference) | |")
     d = rows.get("direct")
     for key, name in (("nginx", "nginx"), ("haproxy", "HAProxy"), ("gateway", "gateway")):
         r = rows.get(key)
@@ -1007,23 +1042,34 @@ def main() -> int:
         "gateway-cold": lambda: row_gateway(env, "cold"),
         "fastapi-pyjwt": lambda: row_fastapi_pyjwt(env),
         "fastapi-gateway": lambda: row_fastapi_gateway(env),
+        "fastapi-plain": lambda: row_fastapi_plain(env),
     }
-    rows: dict[str, Row] = {}
-    for key in ALL_ROWS:
-        if key not in s.rows:
-            continue
-        print(f"row {key} ...", flush=True)
-        try:
-            rows[key] = builders[key]()
-        except (RuntimeError, OSError, subprocess.CalledProcessError) as error:
-            rows[key] = Row(key, key, "", error=str(error))
-        r = rows[key]
-        if r.wrk:
-            print(f"  {r.wrk.rps:,.0f} req/s, p50 {fmt_us(r.wrk.p50_us)}, p99 {fmt_us(r.wrk.p99_us)},"
-                  f" CPU {r.cpu_s:.2f}s, peak RSS {mib(r.hwm_kib)} MiB, wrk CPU {r.wrk.client_cpu_s:.2f}s"
-                  f"{' ' + r.note if r.note else ''}{' ERROR ' + r.error if r.error else ''}", flush=True)
-        else:
-            print(f"  FAILED: {r.error}", flush=True)
+    rounds: dict[str, list[Row]] = {}
+    repeat = max(1, int(os.environ.get("BENCH_REPEAT", "1")))
+    for round_no in range(repeat):
+        for key in ALL_ROWS:
+            if key not in s.rows:
+                continue
+            print(f"row {key}{f' (round {round_no + 1}/{repeat})' if repeat > 1 else ''} ...",
+                  flush=True)
+            try:
+                r = builders[key]()
+            except (RuntimeError, OSError, subprocess.CalledProcessError) as error:
+                r = Row(key, key, "", error=str(error))
+            rounds.setdefault(key, []).append(r)
+            if r.wrk:
+                print(f"  {r.wrk.rps:,.0f} req/s, p50 {fmt_us(r.wrk.p50_us)}, p99 {fmt_us(r.wrk.p99_us)},"
+                      f" CPU {r.cpu_s:.2f}s, peak RSS {mib(r.hwm_kib)} MiB, wrk CPU {r.wrk.client_cpu_s:.2f}s"
+                      f"{' ' + r.note if r.note else ''}{' ERROR ' + r.error if r.error else ''}", flush=True)
+            else:
+                print(f"  FAILED: {r.error}", flush=True)
+    rows = {key: median_round(runs) for key, runs in rounds.items()}
+    if repeat > 1 and "nginx" in rounds and "gateway" in rounds:
+        pairs = [g.wrk.rps / n.wrk.rps for g, n in zip(rounds["gateway"], rounds["nginx"])
+                 if g.wrk and n.wrk]
+        if pairs:
+            rows["gateway"].note += ("; gateway / nginx per round: "
+                                     + ", ".join(f"{p:.2f}×" for p in pairs))
     soak_result = None
     if s.soak:
         print(f"soak: gateway with distinct tokens up to {2 * s.soak_requests:,} requests ...",
