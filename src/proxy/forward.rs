@@ -3,14 +3,15 @@
 //! Bodies stream both ways without buffering. `connect_timeout` bounds the TCP (and TLS)
 //! connect, `request_timeout` bounds the wait for the response head and then each wait for more
 //! of the response body (as nginx's `proxy_read_timeout`); a body that stalls longer is cut off
-//! and the client sees the download aborted. Failures map to 502 (refused, reset, unusable reply) and 504 (any
-//! timeout, as nginx does for `proxy_connect_timeout` and `proxy_read_timeout`).
+//! and the client sees the download aborted. Failures map to 502 (refused, reset, unusable
+//! reply) and 504 (any timeout, as nginx does for `proxy_connect_timeout` and
+//! `proxy_read_timeout`).
 
 use std::error::Error as _;
 use std::sync::Arc;
 use std::time::Duration;
 
-use http::uri::{Authority, PathAndQuery, Scheme};
+use http::uri::{PathAndQuery, Scheme};
 use http::{HeaderValue, Request, Response, Uri};
 
 use crate::config::UpstreamConfig;
@@ -24,7 +25,6 @@ const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(90);
 /// The upstream: where to send, and the connection pool to send with.
 pub struct Upstream {
     pool: Arc<Pool>,
-    authority: Authority,
     /// `Host` as the upstream receives it, rendered once.
     host: HeaderValue,
     /// The upstream URL's path without its trailing `/` ("" for the root).
@@ -64,7 +64,7 @@ impl Upstream {
         let prefix = config.url.path().trim_end_matches('/').to_owned();
         let origin = Uri::builder()
             .scheme(scheme)
-            .authority(authority.clone())
+            .authority(authority)
             .path_and_query("/")
             .build()
             .map_err(|_| bad("is not a valid URL"))?;
@@ -78,17 +78,11 @@ impl Upstream {
         .map_err(|_| bad("cannot be reached: TLS setup failed"))?;
         Ok(Self {
             pool,
-            authority,
             host,
             prefix,
             connect_timeout: config.connect_timeout,
             request_timeout: config.request_timeout,
         })
-    }
-
-    /// The upstream's authority.
-    pub fn authority(&self) -> &Authority {
-        &self.authority
     }
 
     /// The `Host` header the upstream receives.
@@ -125,11 +119,6 @@ impl Upstream {
             Ok(Err(error)) => Err(classify(&error, body_limit, self.connect_timeout)),
         }
     }
-
-    /// Idle pooled connections (for tests).
-    pub fn idle_connections(&self) -> usize {
-        self.pool.idle_count()
-    }
 }
 
 /// The client's own body failing is 400/413, a timeout 504, anything else 502.
@@ -139,13 +128,8 @@ fn classify(error: &SendError, body_limit: Option<u64>, connect_timeout: Duratio
     }
     let mut source = error.source();
     while let Some(cause) = source {
-        if let Some(ClientBodyError(inner)) = cause.downcast_ref::<ClientBodyError>() {
-            return match body_limit {
-                Some(limit) if inner.is::<http_body_util::LengthLimitError>() => {
-                    GatewayError::PayloadTooLarge { limit }
-                }
-                _ => GatewayError::BadRequest(cause.to_string()),
-            };
+        if let Some(client) = cause.downcast_ref::<ClientBodyError>() {
+            return client.gateway_error(body_limit);
         }
         if let Some(io) = cause.downcast_ref::<std::io::Error>()
             && io.kind() == std::io::ErrorKind::TimedOut

@@ -188,11 +188,12 @@ pub fn request_id(headers: &HeaderMap) -> HeaderValue {
     new_request_id()
 }
 
+const HEX: &[u8; 16] = b"0123456789abcdef";
+
 /// A process-unique id: a random per-process prefix and a counter. Cheaper than a random UUID
 /// per request and just as unique within one process's logs. Written as hex by hand: this runs
 /// for every request that brings no id of its own.
 fn new_request_id() -> HeaderValue {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
     static PREFIX: std::sync::OnceLock<[u8; 12]> = std::sync::OnceLock::new();
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let prefix = PREFIX.get_or_init(|| {
@@ -211,7 +212,6 @@ fn new_request_id() -> HeaderValue {
 
 /// `<prefix>-<n>`, `n` in at least 8 lower-case hex digits.
 fn format_request_id(prefix: &[u8; 12], n: u64) -> HeaderValue {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
     let digits = (16 - n.leading_zeros() as usize / 4).max(8);
     let mut id = [0u8; 12 + 1 + 16];
     id[..12].copy_from_slice(prefix);

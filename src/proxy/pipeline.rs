@@ -354,7 +354,12 @@ async fn forward(
     // goes bad later is cut off mid-stream (docs/security.md).
     let request_body = body::with_first_frame(request_body, conn.body_start_timeout)
         .await
-        .map_err(|error| client_body_error(&error, permit.route.max_body))?;
+        .map_err(
+            |error| match error.downcast_ref::<body::ClientBodyError>() {
+                Some(client) => client.gateway_error(permit.route.max_body),
+                None => GatewayError::BadRequest(error.to_string()),
+            },
+        )?;
     let sent = Instant::now();
     let result = gateway
         .upstream
@@ -379,17 +384,6 @@ async fn forward(
     let (mut parts, incoming) = response.into_parts();
     headers::strip_hop_by_hop(&mut parts.headers);
     Ok(Response::from_parts(parts, body::stream(incoming)))
-}
-
-/// The answer to a client body that failed before forwarding: 413 over `max_body`, else 400.
-fn client_body_error(error: &body::BoxError, limit: Option<u64>) -> GatewayError {
-    let over_limit = error
-        .downcast_ref::<body::ClientBodyError>()
-        .is_some_and(|body::ClientBodyError(inner)| inner.is::<http_body_util::LengthLimitError>());
-    match limit {
-        Some(limit) if over_limit => GatewayError::PayloadTooLarge { limit },
-        _ => GatewayError::BadRequest(error.to_string()),
-    }
 }
 
 /// The `Upgrade` protocol of a request that asks for one (`Connection: upgrade`), e.g. WebSocket.

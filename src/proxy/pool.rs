@@ -194,8 +194,9 @@ impl Pool {
         self.idle.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Idle connections held now (for tests).
-    pub fn idle_count(&self) -> usize {
+    /// Idle connections held now.
+    #[cfg(test)]
+    fn idle_count(&self) -> usize {
         self.lock().len()
     }
 }
