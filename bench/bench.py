@@ -632,24 +632,30 @@ def uvicorn_env(env: Env) -> dict:
             "BENCH_JWKS_URL": env.issuer + ".well-known/jwks.json"}
 
 
-def row_fastapi_pyjwt(env: Env) -> Row:
-    row = Row("fastapi-pyjwt", "FastAPI verifying with PyJWT (uvicorn, 1 worker)", "uvicorn")
+def row_uvicorn(env: Env, key: str, label: str, app: str, ready_status: int,
+                authenticates: bool) -> Row:
+    """One of the FastAPI apps alone under uvicorn, pinned like every server under test."""
+    row = Row(key, label, "uvicorn")
     port = free_port()
-    proc = start("fastapi-pyjwt", uvicorn_cmd("pyjwt_app", port), env.run, env.s.server_cpus,
-                 env=uvicorn_env(env))
+    proc = start(key, uvicorn_cmd(app, port), env.run, env.s.server_cpus, env=uvicorn_env(env))
     try:
-        wait_until("uvicorn pyjwt_app", lambda: answers(port, "/forecast", 401), 30, proc)
-        measure(env, row, port, lambda: proc_tree(proc.pid), None, True)
+        wait_until(f"uvicorn {app}", lambda: answers(port, "/forecast", ready_status), 30, proc)
+        measure(env, row, port, lambda: proc_tree(proc.pid), None, authenticates)
     finally:
         stop(proc)
     return row
+
+
+def row_fastapi_pyjwt(env: Env) -> Row:
+    return row_uvicorn(env, "fastapi-pyjwt", "FastAPI verifying with PyJWT (uvicorn, 1 worker)",
+                       "pyjwt_app", 401, True)
 
 
 def row_fastapi_gateway(env: Env) -> Row:
     row = Row("fastapi-gateway", "FastAPI without verification behind the gateway",
               "gateway + uvicorn")
     app_port = free_port()
-    app = start("fastapi-plain", uvicorn_cmd("plain_app", app_port), env.run, env.s.server_cpus,
+    app = start("fastapi-gateway-app", uvicorn_cmd("plain_app", app_port), env.run, env.s.server_cpus,
                 env=uvicorn_env(env))
     gateway = None
     try:
@@ -668,17 +674,9 @@ def row_fastapi_gateway(env: Env) -> Row:
 def row_fastapi_plain(env: Env) -> Row:
     """The same app without verification and without the gateway: what no verification at all
     costs, so the ceiling of the FastAPI ratio for any gateway sharing the app's CPU."""
-    row = Row("fastapi-plain", "FastAPI without verification, direct (no auth: the ceiling)",
-              "uvicorn")
-    port = free_port()
-    proc = start("fastapi-plain-direct", uvicorn_cmd("plain_app", port), env.run,
-                 env.s.server_cpus, env=uvicorn_env(env))
-    try:
-        wait_until("uvicorn plain_app", lambda: answers(port, "/forecast", 200), 30, proc)
-        measure(env, row, port, lambda: proc_tree(proc.pid), None, False)
-    finally:
-        stop(proc)
-    return row
+    return row_uvicorn(env, "fastapi-plain",
+                       "FastAPI without verification, direct (no auth: the ceiling)",
+                       "plain_app", 200, False)
 
 
 def soak(env: Env) -> dict:
