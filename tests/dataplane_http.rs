@@ -267,16 +267,7 @@ async fn conflicting_content_lengths_and_bad_chunks_are_400() {
     }
     // A bad first chunk sent only once the gateway asked for the body (the gateway has decided
     // to forward by then): still 400, and not even the head reached the backend.
-    let mut stream = tokio::net::TcpStream::connect(world.gateway.addr)
-        .await
-        .unwrap();
-    let head = format!(
-        "POST /stream HTTP/1.1\r\nHost: g\r\nAuthorization: Bearer {token}\r\n\
-         Expect: 100-continue\r\nTransfer-Encoding: chunked\r\n\r\n"
-    );
-    stream.write_all(head.as_bytes()).await.unwrap();
-    let interim = read_until(&mut stream, "\r\n\r\n").await;
-    assert!(interim.starts_with("HTTP/1.1 100"), "{interim}");
+    let mut stream = continued_upload(&world, &token).await;
     stream.write_all(b"zz\r\nabc\r\n0\r\n\r\n").await.unwrap();
     let answer = read_until(&mut stream, "}").await;
     assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
@@ -288,6 +279,19 @@ async fn conflicting_content_lengths_and_bad_chunks_are_400() {
 async fn chunked_and_expect_100_continue_uploads_are_forwarded() {
     let world = World::start().await;
     let token = world.token("ingest:data");
+    let mut stream = continued_upload(&world, &token).await;
+    stream
+        .write_all(b"5;name=value\r\nhello\r\n6\r\n world\r\n0\r\nX-Trailer: t\r\n\r\n")
+        .await
+        .unwrap();
+    let answer = read_until(&mut stream, "}").await;
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert_eq!(world.backend.last().body_len, 11);
+}
+
+/// A chunked `POST /stream` with `Expect: 100-continue`, its head sent and the gateway's
+/// `100 Continue` received: the body is sent only after the gateway says to continue.
+async fn continued_upload(world: &World, token: &str) -> tokio::net::TcpStream {
     let mut stream = tokio::net::TcpStream::connect(world.gateway.addr)
         .await
         .unwrap();
@@ -296,16 +300,9 @@ async fn chunked_and_expect_100_continue_uploads_are_forwarded() {
          Expect: 100-continue\r\nTransfer-Encoding: chunked\r\n\r\n"
     );
     stream.write_all(head.as_bytes()).await.unwrap();
-    // The body is sent only after the gateway says to continue.
     let interim = read_until(&mut stream, "\r\n\r\n").await;
     assert!(interim.starts_with("HTTP/1.1 100"), "{interim}");
     stream
-        .write_all(b"5;name=value\r\nhello\r\n6\r\n world\r\n0\r\nX-Trailer: t\r\n\r\n")
-        .await
-        .unwrap();
-    let answer = read_until(&mut stream, "}").await;
-    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
-    assert_eq!(world.backend.last().body_len, 11);
 }
 
 /// Reads from `stream` until what was read contains `needle` (5 s at most).
