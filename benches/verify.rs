@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use criterion::{Criterion, criterion_group, criterion_main};
 use gateway::auth::Authenticator;
 use gateway::config::AuthConfig;
-use gateway::devissuer::{DevIssuer, DevIssuerConfig, KeyKind};
+use gateway::dev::issuer::{DevIssuer, DevIssuerConfig, KeyKind};
 use gateway::telemetry::Metrics;
 use jsonwebtoken::Algorithm;
 use serde_json::json;

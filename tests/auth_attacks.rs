@@ -5,7 +5,7 @@
 mod support;
 
 use gateway::auth::{AuthError, Authenticator};
-use gateway::devissuer::{DevIssuer, KeyKind};
+use gateway::dev::issuer::{DevIssuer, KeyKind};
 use jsonwebtoken::Algorithm;
 use serde_json::{Value, json};
 use support::issuer::*;

@@ -4,7 +4,7 @@
 
 mod support;
 
-use gateway::devissuer::{DevIssuer, DevIssuerConfig};
+use gateway::dev::issuer::{DevIssuer, DevIssuerConfig};
 use serde_json::{Value, json};
 use support::issuer::*;
 

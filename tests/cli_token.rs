@@ -363,7 +363,7 @@ async fn plain_http_to_a_remote_host_is_refused_before_sending_the_secret() {
 /// Auth0's refusals for a wrong secret and a wrong audience, each with its hint.
 #[tokio::test]
 async fn works_against_the_development_issuer() {
-    use gateway::devissuer::{DevClient, DevIssuer, DevIssuerConfig};
+    use gateway::dev::issuer::{DevClient, DevIssuer, DevIssuerConfig};
     let issuer = DevIssuer::start(DevIssuerConfig {
         clients: vec![DevClient {
             client_id: "clientco".to_owned(),

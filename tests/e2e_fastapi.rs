@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use gateway::devissuer::{DevClient, DevIssuer, DevIssuerConfig};
+use gateway::dev::issuer::{DevClient, DevIssuer, DevIssuerConfig};
 
 const POLICY: &str = r#"
 permissions:

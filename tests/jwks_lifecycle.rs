@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use gateway::auth::{AuthError, Authenticator, explain_token};
-use gateway::devissuer::{JwksMode, KeyKind};
+use gateway::dev::issuer::{JwksMode, KeyKind};
 use gateway::telemetry::Metrics;
 use serde_json::json;
 use support::issuer::*;

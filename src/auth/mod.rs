@@ -200,7 +200,7 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::devissuer::{DevIssuer, DevIssuerConfig};
+    use crate::dev::issuer::{DevIssuer, DevIssuerConfig};
 
     fn config(issuer: &DevIssuer) -> AuthConfig {
         AuthConfig {

@@ -1,13 +1,13 @@
 //! `gateway demo`: a development issuer, a demo backend and the gateway on loopback, then the
 //! seven sample calls with their outcomes, then the curl lines to try by hand, serving until
-//! Ctrl-C. The moving parts live in `crate::demo`; this prints.
+//! Ctrl-C. The moving parts live in `crate::dev::demo`; this prints.
 //!
 //! Exit code: 0 after Ctrl-C when every sample call came out as expected, 1 when the demo could
 //! not start or an outcome was wrong (the demo still keeps serving, so it can be investigated).
 
 use std::process::ExitCode;
 
-use crate::demo::Demo;
+use crate::dev::demo::Demo;
 
 pub async fn run() -> ExitCode {
     println!("gateway demo: the whole product on this machine; nothing leaves 127.0.0.1.\n");
@@ -178,7 +178,7 @@ fn print_try_by_hand(demo: &Demo) {
     println!(
         "  curl -s {} -H 'content-type: application/json' -d '{{\"grant_type\":\"client_credentials\",\"client_id\":\"clientco\",\"client_secret\":\"<client_secret>\",\"audience\":\"{}\"}}'",
         demo.issuer.token_url(),
-        crate::demo::AUDIENCE
+        crate::dev::demo::AUDIENCE
     );
 }
 

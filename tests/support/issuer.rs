@@ -9,7 +9,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use gateway::auth::Authenticator;
 use gateway::config::AuthConfig;
-use gateway::devissuer::{DevClient, DevIssuer, DevIssuerConfig, KeyKind};
+use gateway::dev::issuer::{DevClient, DevIssuer, DevIssuerConfig, KeyKind};
 use gateway::telemetry::Metrics;
 use jsonwebtoken::Algorithm;
 use serde_json::Value;

@@ -2,7 +2,7 @@
 
 use super::backend::Backend;
 use super::gateway::{Options, TestGateway, claims};
-use gateway::devissuer::DevIssuer;
+use gateway::dev::issuer::DevIssuer;
 
 pub struct World {
     pub issuer: DevIssuer,
@@ -57,7 +57,7 @@ impl World {
 
 /// A development issuer on 127.0.0.1:0 with the default audience (`https://clientco/api`).
 pub async fn start_issuer() -> DevIssuer {
-    DevIssuer::start(gateway::devissuer::DevIssuerConfig::default())
+    DevIssuer::start(gateway::dev::issuer::DevIssuerConfig::default())
         .await
         .unwrap()
 }

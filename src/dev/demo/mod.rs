@@ -1,6 +1,6 @@
 //! `gateway demo` in library form: the whole product on loopback, in one process.
 //!
-//! [`Demo::start`] starts the embedded development issuer (`crate::devissuer`, for development
+//! [`Demo::start`] starts the embedded development issuer (`crate::dev::issuer`, for development
 //! only: loopback, in-memory key, mints tokens for the demo clients), the demo backend
 //! (`backend`), and a real gateway (`crate::start`) configured against both from a
 //! `gateway.toml` and a policy file written to a private temporary folder, exactly as an operator
@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use crate::commands::token::Credentials;
 use crate::config::{Config, Diagnostics};
-use crate::devissuer::{DevClient, DevIssuer, DevIssuerConfig, DevIssuerError};
+use crate::dev::issuer::{DevClient, DevIssuer, DevIssuerConfig, DevIssuerError};
 
 pub use backend::DemoBackend;
 pub use calls::Outcome;
@@ -27,7 +27,7 @@ pub const AUDIENCE: &str = "https://clientco/api";
 
 /// The ClientCo trust boundary the demo gateway enforces: the repository's own policy file,
 /// compiled in so the demo runs from any folder and never drifts from what ships.
-pub const POLICY: &str = include_str!("../../policies/clientco.yaml");
+pub const POLICY: &str = include_str!("../../../policies/clientco.yaml");
 
 /// A demo client: its credentials file (the shape `gateway token` reads) and what it may do.
 #[derive(Debug, Clone)]
