@@ -26,17 +26,11 @@ fn bench_verify(c: &mut Criterion) {
         let issuer = DevIssuer::start(DevIssuerConfig::default()).await.unwrap();
         let ec_kid = issuer.add_key(KeyKind::EcP256).unwrap();
         let config = AuthConfig {
-            issuer: issuer.issuer_url(),
-            audience: issuer.audience().to_owned(),
             jwks_url: issuer.jwks_url(),
             algorithms: vec![Algorithm::RS256, Algorithm::ES256],
-            leeway: Duration::from_secs(30),
             jwks_refresh: Duration::from_secs(3600),
-            jwks_cooldown: Duration::from_secs(30),
-            forward_token: false,
-            token_cookie: None,
-            max_token_bytes: 8 * 1024,
             cache_max_entries: 10_000,
+            ..AuthConfig::new(issuer.issuer_url(), issuer.audience())
         };
         let auth = Authenticator::start(&config, Arc::new(Metrics::default()));
         let deadline = Instant::now() + Duration::from_secs(10);

@@ -12,6 +12,7 @@ use http::header::{ALLOW, CONTENT_TYPE, RETRY_AFTER, WWW_AUTHENTICATE};
 use http::{HeaderValue, Response, StatusCode};
 
 use crate::auth::AuthError;
+use crate::constants::KEYS_NOT_LOADED_RETRY_AFTER;
 use crate::policy::PathError;
 use crate::proxy::body::{self, Body};
 
@@ -67,8 +68,6 @@ pub enum GatewayError {
     UpstreamTimeout(Duration),
 }
 
-/// How long a client should wait before retrying while no key set has loaded.
-const KEYS_NOT_LOADED_RETRY_AFTER: &str = "5";
 
 impl GatewayError {
     pub fn status(&self) -> StatusCode {

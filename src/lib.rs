@@ -12,13 +12,16 @@ pub mod admin;
 pub mod auth;
 pub mod commands;
 pub mod config;
+pub mod constants;
 pub mod dev;
+pub mod diagnostic;
 pub mod error;
 pub mod identity;
 pub mod policy;
 pub mod proxy;
 pub mod reload;
 pub mod telemetry;
+pub mod units;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;

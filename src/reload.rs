@@ -8,6 +8,7 @@
 use std::sync::Arc;
 
 use crate::config::{Config, Diagnostics};
+use crate::constants::RELOAD_DEBOUNCE;
 use crate::proxy::{Gateway, Snapshot};
 
 /// Reloads from `running.source`. `running` is the configuration the process started with.
@@ -72,10 +73,6 @@ fn warn_about_restart_only_changes(running: &Config, new: &Config) {
     }
 }
 
-/// Quiet time after the last file event before reloading: editors write in bursts (truncate,
-/// write, rename, chmod), and one reload per save is what the operator expects.
-const DEBOUNCE: std::time::Duration = std::time::Duration::from_millis(200);
-
 /// Watches the folders holding the config file and the policy file (a folder, not the file, so
 /// an editor that writes a new file and renames it over the old one is seen) and reloads after
 /// each burst of changes. Runs until `shutdown`.
@@ -129,9 +126,9 @@ pub async fn watch_files(
             }
             () = crate::proxy::server::stopped(&mut shutdown) => return,
         }
-        // Debounce: wait for DEBOUNCE of quiet.
+        // Debounce: wait for RELOAD_DEBOUNCE of quiet.
         loop {
-            match tokio::time::timeout(DEBOUNCE, changes.recv()).await {
+            match tokio::time::timeout(RELOAD_DEBOUNCE, changes.recv()).await {
                 Ok(Some(())) => continue,
                 Ok(None) => return,
                 Err(_) => break,

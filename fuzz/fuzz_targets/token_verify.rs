@@ -13,7 +13,7 @@
 #![no_main]
 
 use std::sync::OnceLock;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::rsa::KeySize;
@@ -48,17 +48,8 @@ fn fixture() -> &'static Fixture {
         }]})
         .to_string();
         let config = AuthConfig {
-            issuer: ISSUER.to_owned(),
-            audience: AUDIENCE.to_owned(),
-            jwks_url: format!("{ISSUER}.well-known/jwks.json"),
-            algorithms: vec![jsonwebtoken::Algorithm::RS256],
-            leeway: Duration::from_secs(30),
-            jwks_refresh: Duration::from_secs(600),
-            jwks_cooldown: Duration::from_secs(30),
-            forward_token: false,
-            token_cookie: None,
-            max_token_bytes: 8192,
             cache_max_entries: 16,
+            ..AuthConfig::new(ISSUER, AUDIENCE)
         };
         Fixture { key, jwks, config }
     })

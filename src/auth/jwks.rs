@@ -28,9 +28,10 @@ use tracing::{info, warn};
 use crate::telemetry::Metrics;
 
 /// JWKS documents are a few KiB; refuse anything beyond this while streaming.
-pub const MAX_JWKS_BYTES: usize = 1024 * 1024;
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
-const TOTAL_TIMEOUT: Duration = Duration::from_secs(10);
+use crate::constants::{
+    JWKS_CONNECT_TIMEOUT, JWKS_FIRST_RETRY, JWKS_MAX_RETRY, JWKS_MIN_REFRESH, JWKS_TOTAL_TIMEOUT,
+    MAX_JWKS_BYTES,
+};
 
 /// One verification key from the JWKS.
 pub struct VerifyKey {
@@ -238,8 +239,8 @@ struct Fetcher {
 impl Fetcher {
     fn new(url: &str) -> Self {
         let client = reqwest::Client::builder()
-            .connect_timeout(CONNECT_TIMEOUT)
-            .timeout(TOTAL_TIMEOUT)
+            .connect_timeout(JWKS_CONNECT_TIMEOUT)
+            .timeout(JWKS_TOTAL_TIMEOUT)
             .redirect(reqwest::redirect::Policy::limited(3))
             .user_agent(concat!("gateway/", env!("CARGO_PKG_VERSION"), " jwks"))
             .build()
@@ -390,22 +391,20 @@ impl KeyStore {
 /// `period`; after a failure retry sooner (backoff, capped at `period`).
 pub async fn run_refresh(store: Arc<KeyStore>, period: Duration) {
     // A zero period would hammer the issuer in a tight loop.
-    let period = period.max(Duration::from_millis(100));
-    const FIRST_RETRY: Duration = Duration::from_millis(250);
-    const MAX_RETRY: Duration = Duration::from_secs(30);
-    let mut retry = FIRST_RETRY;
+    let period = period.max(JWKS_MIN_REFRESH);
+    let mut retry = JWKS_FIRST_RETRY;
     let mut loaded = false;
     loop {
         match store.refresh().await {
             Ok(()) => {
                 loaded = true;
-                retry = FIRST_RETRY;
+                retry = JWKS_FIRST_RETRY;
                 tokio::time::sleep(period).await;
             }
             Err(_) => {
                 let wait = if loaded { retry.min(period) } else { retry };
                 tokio::time::sleep(wait).await;
-                retry = (retry * 2).min(MAX_RETRY);
+                retry = (retry * 2).min(JWKS_MAX_RETRY);
             }
         }
     }

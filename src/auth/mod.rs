@@ -26,7 +26,7 @@ use tokio::task::JoinHandle;
 
 pub use error::AuthError;
 pub use extract::{TokenSource, extract};
-pub use jwks::MAX_JWKS_BYTES;
+pub use crate::constants::MAX_JWKS_BYTES;
 
 use crate::config::AuthConfig;
 use crate::identity::Identity;
@@ -204,17 +204,10 @@ mod tests {
 
     fn config(issuer: &DevIssuer) -> AuthConfig {
         AuthConfig {
-            issuer: issuer.issuer_url(),
-            audience: issuer.audience().to_owned(),
             jwks_url: issuer.jwks_url(),
-            algorithms: vec![jsonwebtoken::Algorithm::RS256],
             leeway: Duration::ZERO,
-            jwks_refresh: Duration::from_secs(600),
-            jwks_cooldown: Duration::from_secs(30),
-            forward_token: false,
-            token_cookie: None,
-            max_token_bytes: 8192,
             cache_max_entries: 16,
+            ..AuthConfig::new(issuer.issuer_url(), issuer.audience())
         }
     }
 

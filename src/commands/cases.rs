@@ -11,7 +11,7 @@ use http::Method;
 use serde::Deserialize;
 
 use super::check::{load_all, report};
-use crate::config::{Diagnostic, Diagnostics};
+use crate::diagnostic::{Diagnostic, Diagnostics};
 use crate::identity::Scopes;
 use crate::policy::decide;
 

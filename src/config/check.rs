@@ -11,10 +11,12 @@ use jsonwebtoken::Algorithm;
 
 use super::env::{Fields, env_name};
 use super::raw::{self, Field, RawConfig};
-use super::units::{did_you_mean, parse_duration, parse_size};
+use crate::constants as C;
+use crate::diagnostic::{did_you_mean, line_column};
+use crate::units::{parse_duration, parse_size};
 use super::{
     AdminConfig, AuthConfig, Config, Diagnostic, Diagnostics, ForwardConfig, PolicyConfig,
-    ServerConfig, TlsConfig, UpstreamConfig,
+    ServerConfig, TlsConfig, UpstreamConfig, default_jwks_url,
 };
 
 /// Where a value came from: a span of the file, or an environment variable.
@@ -160,7 +162,7 @@ impl Checker<'_> {
         let policy_file = get("policy", "file", raw.policy.file);
 
         let server = ServerConfig {
-            listen: self.address(server_listen, "server.listen", "0.0.0.0:8080"),
+            listen: self.address(server_listen, "server.listen", C::SERVER_LISTEN),
             workers: self
                 .count(workers, "server.workers", 0)
                 .filter(|&n| n > 0)
@@ -169,26 +171,18 @@ impl Checker<'_> {
             header_read_timeout: self.duration(
                 header_read_timeout,
                 "server.header_read_timeout",
-                Duration::from_secs(10),
+                C::HEADER_READ_TIMEOUT,
             ),
-            max_header_bytes: self.size(max_header_bytes, "server.max_header_bytes", 64 * 1024)
+            max_header_bytes: self.size(max_header_bytes, "server.max_header_bytes", C::MAX_HEADER_BYTES)
                 as usize,
-            idle_timeout: self.duration(
-                idle_timeout,
-                "server.idle_timeout",
-                Duration::from_secs(60),
-            ),
+            idle_timeout: self.duration(idle_timeout, "server.idle_timeout", C::IDLE_TIMEOUT),
             max_connections: self
-                .count(max_connections, "server.max_connections", 10_000)
-                .unwrap_or(10_000) as usize,
-            drain_timeout: self.duration(
-                drain_timeout,
-                "server.drain_timeout",
-                Duration::from_secs(30),
-            ),
+                .count(max_connections, "server.max_connections", C::MAX_CONNECTIONS)
+                .unwrap_or(C::MAX_CONNECTIONS) as usize,
+            drain_timeout: self.duration(drain_timeout, "server.drain_timeout", C::DRAIN_TIMEOUT),
         };
         let admin = AdminConfig {
-            listen: self.address(admin_listen, "admin.listen", "127.0.0.1:9901"),
+            listen: self.address(admin_listen, "admin.listen", C::ADMIN_LISTEN),
         };
         let upstream_url = self.upstream_url(url);
         let upstream = UpstreamConfig {
@@ -196,12 +190,12 @@ impl Checker<'_> {
             connect_timeout: self.duration(
                 connect_timeout,
                 "upstream.connect_timeout",
-                Duration::from_secs(2),
+                C::CONNECT_TIMEOUT,
             ),
             request_timeout: self.duration(
                 request_timeout,
                 "upstream.request_timeout",
-                Duration::from_secs(30),
+                C::REQUEST_TIMEOUT,
             ),
         };
         let issuer =
@@ -229,23 +223,16 @@ impl Checker<'_> {
             audience: audience.clone().unwrap_or_default(),
             jwks_url,
             algorithms: self.algorithms(algorithms),
-            leeway: self.duration(leeway, "auth.leeway", Duration::from_secs(30)),
-            jwks_refresh: self.duration(
-                jwks_refresh,
-                "auth.jwks_refresh",
-                Duration::from_secs(600),
-            ),
-            jwks_cooldown: self.duration(
-                jwks_cooldown,
-                "auth.jwks_cooldown",
-                Duration::from_secs(30),
-            ),
-            forward_token: self.boolean(forward_token, "auth.forward_token", false),
+            leeway: self.duration(leeway, "auth.leeway", C::LEEWAY),
+            jwks_refresh: self.duration(jwks_refresh, "auth.jwks_refresh", C::JWKS_REFRESH),
+            jwks_cooldown: self.duration(jwks_cooldown, "auth.jwks_cooldown", C::JWKS_COOLDOWN),
+            forward_token: self.boolean(forward_token, "auth.forward_token", C::FORWARD_TOKEN),
             token_cookie,
-            max_token_bytes: self.size(max_token_bytes, "auth.max_token_bytes", 8 * 1024) as usize,
+            max_token_bytes: self.size(max_token_bytes, "auth.max_token_bytes", C::MAX_TOKEN_BYTES)
+                as usize,
             cache_max_entries: self
-                .count(cache_max_entries, "auth.cache_max_entries", 100_000)
-                .unwrap_or(100_000),
+                .count(cache_max_entries, "auth.cache_max_entries", C::CACHE_MAX_ENTRIES)
+                .unwrap_or(C::CACHE_MAX_ENTRIES),
         };
         let policy_file = match policy_file {
             Some(v) => self.existing_file(&v, "policy.file"),
@@ -413,7 +400,7 @@ impl Checker<'_> {
     }
 
     fn algorithms(&mut self, v: Option<Value>) -> Vec<Algorithm> {
-        let default = vec![Algorithm::RS256];
+        let default = C::ALGORITHMS.to_vec();
         let Some(v) = v else { return default };
         let toml::Value::Array(items) = &v.value else {
             self.at(&v, "auth.algorithms", "expected a list such as [\"RS256\"]");
@@ -532,15 +519,6 @@ const RESERVED: &[&str] = &[
     "x-auth-issuer",
 ];
 
-/// Auth0's JWKS lives at `<issuer>.well-known/jwks.json`; Auth0 issuers end with `/`.
-fn default_jwks_url(issuer: &str) -> String {
-    if issuer.ends_with('/') {
-        format!("{issuer}.well-known/jwks.json")
-    } else {
-        format!("{issuer}/.well-known/jwks.json")
-    }
-}
-
 fn algorithm(name: &str) -> Result<Algorithm, String> {
     match name {
         "RS256" => Ok(Algorithm::RS256),
@@ -569,18 +547,6 @@ fn algorithm(name: &str) -> Result<Algorithm, String> {
             )
         )),
     }
-}
-
-/// 1-based line and column (in characters) of a byte offset.
-fn line_column(source: &str, offset: usize) -> (usize, usize) {
-    let offset = offset.min(source.len());
-    let before = source.get(..offset).unwrap_or(source);
-    let line = before.matches('\n').count() + 1;
-    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
-    let column = before
-        .get(line_start..)
-        .map_or(1, |s| s.chars().count() + 1);
-    (line, column)
 }
 
 #[cfg(test)]

@@ -9,8 +9,7 @@ use toml::Spanned;
 
 use super::check::{Checker, Origin, Value};
 use super::raw::{self, Field, Kind};
-use super::units::did_you_mean;
-use super::{Diagnostic, Diagnostics};
+use crate::diagnostic::{Diagnostic, Diagnostics, did_you_mean};
 
 /// Looks up one `section.key`, applying its `GATEWAY_SECTION_KEY` override.
 pub(super) struct Fields<'a> {

@@ -6,16 +6,15 @@
 //! Every key, default and override is listed in docs/configuration.md.
 
 mod check;
-pub mod diagnostic;
 mod env;
 mod raw;
-pub mod units;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-pub use diagnostic::{Diagnostic, Diagnostics};
+pub use crate::diagnostic::{Diagnostic, Diagnostics};
+use crate::constants as C;
 
 /// The whole checked configuration.
 #[derive(Debug, Clone)]
@@ -91,6 +90,36 @@ pub struct AuthConfig {
     pub max_token_bytes: usize,
     /// Verified-token cache capacity (entries).
     pub cache_max_entries: u64,
+}
+
+impl AuthConfig {
+    /// One issuer and audience with every other `[auth]` key at its default
+    /// (docs/configuration.md); the JWKS is at the issuer's `.well-known/jwks.json`.
+    pub fn new(issuer: impl Into<String>, audience: impl Into<String>) -> Self {
+        let issuer = issuer.into();
+        Self {
+            jwks_url: default_jwks_url(&issuer),
+            issuer,
+            audience: audience.into(),
+            algorithms: C::ALGORITHMS.to_vec(),
+            leeway: C::LEEWAY,
+            jwks_refresh: C::JWKS_REFRESH,
+            jwks_cooldown: C::JWKS_COOLDOWN,
+            forward_token: C::FORWARD_TOKEN,
+            token_cookie: None,
+            max_token_bytes: C::MAX_TOKEN_BYTES as usize,
+            cache_max_entries: C::CACHE_MAX_ENTRIES,
+        }
+    }
+}
+
+/// Auth0's JWKS lives at `<issuer>.well-known/jwks.json`; Auth0 issuers end with `/`.
+pub fn default_jwks_url(issuer: &str) -> String {
+    if issuer.ends_with('/') {
+        format!("{issuer}.well-known/jwks.json")
+    } else {
+        format!("{issuer}/.well-known/jwks.json")
+    }
 }
 
 #[derive(Debug, Clone)]

@@ -14,8 +14,8 @@ use super::locate::{Step, locate, within};
 use super::matcher::{PatternSegment, Trie};
 use super::pattern::{allow_header, methods_overlap, parse_pattern, same_shape};
 use super::{Access, Mode, Policy, RateLimit, Route};
-use crate::config::units::{did_you_mean, parse_size};
-use crate::config::{Diagnostic, Diagnostics};
+use crate::diagnostic::{Diagnostic, Diagnostics, did_you_mean};
+use crate::units::parse_size;
 
 const TOP_KEYS: &[&str] = &["permissions", "restrictions", "rate_limit", "routes"];
 const ROUTE_KEYS: &[&str] = &[

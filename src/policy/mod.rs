@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 
 use http::Method;
 
-use crate::config::Diagnostics;
+use crate::diagnostic::Diagnostics;
 use crate::identity::Scopes;
 
 pub use locate::{Step, locate};

@@ -15,12 +15,11 @@ use http::uri::{PathAndQuery, Scheme};
 use http::{HeaderValue, Request, Response, Uri};
 
 use crate::config::UpstreamConfig;
+use crate::constants::UPSTREAM_POOL_IDLE_TIMEOUT;
 use crate::error::GatewayError;
 use crate::proxy::body::{Body, ClientBodyError};
 use crate::proxy::pool::{Pool, PooledBody, SendError};
 
-/// Idle upstream connections older than this are not reused (hyper-util's default).
-const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(90);
 
 /// The upstream: where to send, and the connection pool to send with.
 pub struct Upstream {
@@ -73,7 +72,7 @@ impl Upstream {
             origin,
             config.connect_timeout,
             config.request_timeout,
-            POOL_IDLE_TIMEOUT,
+            UPSTREAM_POOL_IDLE_TIMEOUT,
         )
         .map_err(|_| bad("cannot be reached: TLS setup failed"))?;
         Ok(Self {

@@ -29,14 +29,10 @@ use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::connect::HttpConnector;
 use tower_service::Service;
 
+use crate::constants::UPSTREAM_POOL_MAX_IDLE;
 use crate::proxy::body::Body;
 
 type BoxError = Box<dyn StdError + Send + Sync>;
-
-/// Idle connections kept at most; more are closed when they come back. Far above what one
-/// gateway needs towards one upstream (one per concurrent request), low enough to bound memory
-/// and file descriptors if the upstream holds connections open forever.
-const MAX_IDLE: usize = 1024;
 
 /// Why a request got no response head.
 #[derive(Debug, thiserror::Error)]
@@ -181,7 +177,7 @@ impl Pool {
             return;
         }
         let mut idle = self.lock();
-        if idle.len() < MAX_IDLE {
+        if idle.len() < UPSTREAM_POOL_MAX_IDLE {
             idle.push(Idle {
                 sender,
                 since: Instant::now(),

@@ -24,6 +24,7 @@ use tokio::sync::{Semaphore, watch};
 use tokio_rustls::TlsAcceptor;
 
 use crate::config::{ServerConfig, TlsConfig};
+use crate::constants::ACCEPT_BACKLOG;
 use crate::proxy::deadline::OpeningDeadline;
 use crate::proxy::framing::{FramingWatch, Verdict};
 use crate::proxy::{ConnInfo, Gateway, pipeline};
@@ -206,12 +207,6 @@ impl DataPlane {
         }
     }
 }
-
-/// Pending connections the kernel queues before `accept` (capped by `net.core.somaxconn`).
-/// tokio's default is 1,024, which a burst of thousands of clients connecting at once (a fleet
-/// restarting) overflows: the overflow is dropped SYNs and client-side retries of a second or
-/// more.
-const ACCEPT_BACKLOG: u32 = 4096;
 
 fn listen(addr: SocketAddr) -> std::io::Result<TcpListener> {
     let socket = if addr.is_ipv4() {

@@ -40,17 +40,12 @@ pub async fn spawn_issuer_with(key: KeyKind) -> DevIssuer {
 /// hour-long refresh so only the test triggers fetches, 30 s cool-down.
 pub fn auth_config(issuer: &DevIssuer) -> AuthConfig {
     AuthConfig {
-        issuer: issuer.issuer_url(),
-        audience: AUDIENCE.to_owned(),
         jwks_url: issuer.jwks_url(),
         algorithms: vec![Algorithm::RS256, Algorithm::ES256],
         leeway: Duration::ZERO,
         jwks_refresh: Duration::from_secs(3600),
-        jwks_cooldown: Duration::from_secs(30),
-        forward_token: false,
-        token_cookie: None,
-        max_token_bytes: 8 * 1024,
         cache_max_entries: 10_000,
+        ..AuthConfig::new(issuer.issuer_url(), AUDIENCE)
     }
 }
 

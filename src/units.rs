@@ -1,6 +1,5 @@
 //! The value syntaxes shared by gateway.toml and the policy file: durations (`"250ms"`, `"30s"`,
-//! `"10m"`, `"1h"`), byte sizes (`"10MiB"`, `"8KiB"`, `"4096"`), and the "did you mean"
-//! suggestion every unknown-name error offers.
+//! `"10m"`, `"1h"`) and byte sizes (`"10MiB"`, `"8KiB"`, `"4096"`).
 
 use std::time::Duration;
 
@@ -57,43 +56,6 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
         .ok_or_else(|| format!("`{text}` is too large"))
 }
 
-/// Levenshtein distance, for suggestions only (inputs are short names).
-fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut previous: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut current = vec![i + 1];
-        for (j, cb) in b.iter().enumerate() {
-            let substitution = previous[j] + usize::from(ca != *cb);
-            let deletion = previous[j + 1] + 1;
-            let insertion = current[j] + 1;
-            current.push(substitution.min(deletion).min(insertion));
-        }
-        previous = current;
-    }
-    previous[b.len()]
-}
-
-/// The closest candidate to `wrong`, if it is close enough to be a plausible typo
-/// (at most a third of the name's length, and at least one edit allowed).
-pub fn closest<'a>(wrong: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
-    let limit = (wrong.chars().count() / 3).max(1);
-    candidates
-        .into_iter()
-        .map(|c| (edit_distance(wrong, c), c))
-        .filter(|(d, _)| *d <= limit)
-        .min_by_key(|(d, _)| *d)
-        .map(|(_, c)| c)
-}
-
-/// `"; did you mean `x`?"` or nothing.
-pub fn did_you_mean<'a>(wrong: &str, candidates: impl IntoIterator<Item = &'a str>) -> String {
-    match closest(wrong, candidates) {
-        Some(c) => format!("; did you mean `{c}`?"),
-        None => String::new(),
-    }
-}
-
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
@@ -119,16 +81,5 @@ mod tests {
         assert_eq!(parse_size("4096"), Ok(4096));
         assert!(parse_size("10 parsecs").is_err());
         assert!(parse_size("MiB").is_err());
-    }
-
-    #[test]
-    fn suggestions() {
-        let names = ["read:inventory", "read:forecast", "ingest:data"];
-        assert_eq!(closest("read:inventroy", names), Some("read:inventory"));
-        assert_eq!(closest("write:everything", names), None);
-        assert_eq!(
-            did_you_mean("scops", ["scopes", "path"]),
-            "; did you mean `scopes`?"
-        );
     }
 }
