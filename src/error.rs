@@ -68,7 +68,6 @@ pub enum GatewayError {
     UpstreamTimeout(Duration),
 }
 
-
 impl GatewayError {
     pub fn status(&self) -> StatusCode {
         match self {

@@ -24,9 +24,9 @@ use std::sync::Arc;
 
 use tokio::task::JoinHandle;
 
+pub use crate::constants::MAX_JWKS_BYTES;
 pub use error::AuthError;
 pub use extract::{TokenSource, extract};
-pub use crate::constants::MAX_JWKS_BYTES;
 
 use crate::config::AuthConfig;
 use crate::identity::Identity;

@@ -11,13 +11,13 @@ use jsonwebtoken::Algorithm;
 
 use super::env::{Fields, env_name};
 use super::raw::{self, Field, RawConfig};
-use crate::constants as C;
-use crate::diagnostic::{did_you_mean, line_column};
-use crate::units::{parse_duration, parse_size};
 use super::{
     AdminConfig, AuthConfig, Config, Diagnostic, Diagnostics, ForwardConfig, PolicyConfig,
     ServerConfig, TlsConfig, UpstreamConfig, default_jwks_url,
 };
+use crate::constants as C;
+use crate::diagnostic::{did_you_mean, line_column};
+use crate::units::{parse_duration, parse_size};
 
 /// Where a value came from: a span of the file, or an environment variable.
 #[derive(Debug, Clone)]
@@ -173,11 +173,18 @@ impl Checker<'_> {
                 "server.header_read_timeout",
                 C::HEADER_READ_TIMEOUT,
             ),
-            max_header_bytes: self.size(max_header_bytes, "server.max_header_bytes", C::MAX_HEADER_BYTES)
-                as usize,
+            max_header_bytes: self.size(
+                max_header_bytes,
+                "server.max_header_bytes",
+                C::MAX_HEADER_BYTES,
+            ) as usize,
             idle_timeout: self.duration(idle_timeout, "server.idle_timeout", C::IDLE_TIMEOUT),
             max_connections: self
-                .count(max_connections, "server.max_connections", C::MAX_CONNECTIONS)
+                .count(
+                    max_connections,
+                    "server.max_connections",
+                    C::MAX_CONNECTIONS,
+                )
                 .unwrap_or(C::MAX_CONNECTIONS) as usize,
             drain_timeout: self.duration(drain_timeout, "server.drain_timeout", C::DRAIN_TIMEOUT),
         };
@@ -231,7 +238,11 @@ impl Checker<'_> {
             max_token_bytes: self.size(max_token_bytes, "auth.max_token_bytes", C::MAX_TOKEN_BYTES)
                 as usize,
             cache_max_entries: self
-                .count(cache_max_entries, "auth.cache_max_entries", C::CACHE_MAX_ENTRIES)
+                .count(
+                    cache_max_entries,
+                    "auth.cache_max_entries",
+                    C::CACHE_MAX_ENTRIES,
+                )
                 .unwrap_or(C::CACHE_MAX_ENTRIES),
         };
         let policy_file = match policy_file {

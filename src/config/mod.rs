@@ -13,8 +13,8 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-pub use crate::diagnostic::{Diagnostic, Diagnostics};
 use crate::constants as C;
+pub use crate::diagnostic::{Diagnostic, Diagnostics};
 
 /// The whole checked configuration.
 #[derive(Debug, Clone)]

@@ -20,7 +20,6 @@ use crate::error::GatewayError;
 use crate::proxy::body::{Body, ClientBodyError};
 use crate::proxy::pool::{Pool, PooledBody, SendError};
 
-
 /// The upstream: where to send, and the connection pool to send with.
 pub struct Upstream {
     pool: Arc<Pool>,

@@ -1,4 +1,5 @@
-//! The data plane: listeners (`server`), the HTTP/1 framing watch (`framing`), the request
+//! The data plane: listeners (`server`), the client stream wrapper (`client_stream`: opening
+//! deadline and the HTTP/1 framing watch, `framing`), the request
 //! pipeline (`pipeline`), the header rules (`headers`), forwarding (`forward`) and per-client
 //! limits (`ratelimit`).
 //!
@@ -7,7 +8,7 @@
 //! reload is a single swap and no request ever sees half of one.
 
 pub mod body;
-mod deadline;
+pub mod client_stream;
 pub mod forward;
 pub mod framing;
 pub mod headers;

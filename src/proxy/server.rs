@@ -5,8 +5,9 @@
 //! plain TCP, ALPN under TLS). The header read timeout closes slowloris clients; it also bounds
 //! how long an idle keep-alive connection may wait for its next request (hyper starts it when it
 //! begins reading a request head). HTTP/2 connections are pinged after `idle_timeout` and closed
-//! when the ping goes unanswered. HTTP/1 connections are read through `framing::FramingWatch`,
-//! whose verdict the service consults for each request it is handed.
+//! when the ping goes unanswered. Every connection is read through `client_stream::ClientStream`
+//! (opening-bytes deadline and the HTTP/1 framing watch), whose refusals the service consults
+//! for each request it is handed.
 
 use std::fs::File;
 use std::io::BufReader;
@@ -25,8 +26,8 @@ use tokio_rustls::TlsAcceptor;
 
 use crate::config::{ServerConfig, TlsConfig};
 use crate::constants::ACCEPT_BACKLOG;
-use crate::proxy::deadline::OpeningDeadline;
-use crate::proxy::framing::{FramingWatch, Verdict};
+use crate::proxy::client_stream::ClientStream;
+use crate::proxy::framing::{Refusals, Scanner};
 use crate::proxy::{ConnInfo, Gateway, pipeline};
 
 /// Why the data plane could not start.
@@ -132,13 +133,13 @@ impl DataPlane {
                     framing: None,
                     body_start_timeout: handshake_timeout,
                 };
-                let verdict = Arc::new(Verdict::default());
-                let watched = verdict.clone();
+                let refusals = Arc::new(Refusals::default());
+                let watched = refusals.clone();
                 let service = service_fn(move |request| {
                     let gateway = gateway.clone();
                     // hyper calls this once per request, in order on HTTP/1.
                     let conn = ConnInfo {
-                        framing: verdict.next_request(),
+                        framing: refusals.next_request(),
                         ..conn
                     };
                     async move {
@@ -149,10 +150,11 @@ impl DataPlane {
                 });
                 let result = match tls {
                     None => {
-                        let stream = FramingWatch::new(
-                            OpeningDeadline::new(stream, handshake_timeout),
+                        let stream = ClientStream::new(
+                            stream,
+                            handshake_timeout,
+                            Scanner::behind_hyper(head_limit),
                             watched,
-                            head_limit,
                         );
                         let connection = http
                             .serve_connection_with_upgrades(TokioIo::new(stream), service)
@@ -164,13 +166,17 @@ impl DataPlane {
                         {
                             Ok(Ok(tls_stream)) => {
                                 let h2 = tls_stream.get_ref().1.alpn_protocol() == Some(b"h2");
-                                let tls_stream =
-                                    OpeningDeadline::new(tls_stream, handshake_timeout);
-                                let tls_stream = if h2 {
-                                    FramingWatch::off(tls_stream, watched)
+                                let scanner = if h2 {
+                                    Scanner::off()
                                 } else {
-                                    FramingWatch::new(tls_stream, watched, head_limit)
+                                    Scanner::behind_hyper(head_limit)
                                 };
+                                let tls_stream = ClientStream::new(
+                                    tls_stream,
+                                    handshake_timeout,
+                                    scanner,
+                                    watched,
+                                );
                                 let connection = http
                                     .serve_connection_with_upgrades(
                                         TokioIo::new(tls_stream),
