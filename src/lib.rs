@@ -52,7 +52,7 @@ pub enum StartError {
         source: std::io::Error,
     },
     #[error("{0}")]
-    Upstream(#[from] proxy::forward::UpstreamUrlError),
+    Upstream(#[from] proxy::upstream::UpstreamUrlError),
 }
 
 /// A started gateway.
@@ -102,7 +102,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
             token_cookie: config.auth.token_cookie.clone(),
         },
         auth: Authenticator::start(&config.auth, metrics.clone()),
-        upstream: proxy::forward::Upstream::new(&config.upstream)?,
+        upstream: proxy::upstream::Upstream::new(&config.upstream)?,
         limiter: proxy::ratelimit::RateLimiter::default(),
         metrics,
         requests,

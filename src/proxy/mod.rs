@@ -1,7 +1,8 @@
-//! The data plane: listeners (`server`), the client stream wrapper (`client_stream`: opening
-//! deadline and the HTTP/1 framing watch, `framing`), the request
-//! pipeline (`pipeline`), the header rules (`headers`), forwarding (`forward`) and per-client
-//! limits (`ratelimit`).
+//! The data plane: listeners (`server`), the stream each client connection is read through
+//! (`client_stream`: opening-bytes deadline and the HTTP/1 framing watch, `framing`), the
+//! request pipeline (`pipeline`), the header rules (`headers`), request and response bodies
+//! (`body`), the upstream and its connection pool (`upstream`), and per-client limits
+//! (`ratelimit`).
 //!
 //! `Gateway` is the state every request reads. What may change at run time (the policy and the
 //! `[forward]` rules) lives in one `Snapshot` behind an `ArcSwap`: a request loads it once, so a
@@ -9,13 +10,12 @@
 
 pub mod body;
 pub mod client_stream;
-pub mod forward;
 pub mod framing;
 pub mod headers;
 pub mod pipeline;
-pub mod pool;
 pub mod ratelimit;
 pub mod server;
+pub mod upstream;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -58,7 +58,7 @@ pub struct Gateway {
     pub snapshot: ArcSwap<Snapshot>,
     pub settings: Settings,
     pub auth: Arc<Authenticator>,
-    pub upstream: forward::Upstream,
+    pub upstream: upstream::Upstream,
     pub limiter: ratelimit::RateLimiter,
     pub metrics: Arc<Metrics>,
     pub requests: Arc<RequestMetrics>,

@@ -1,4 +1,4 @@
-//! Forwarding: the pooled client that carries an authorised request to the upstream.
+//! The upstream: where an authorised request goes, and the pooled client (`pool`) that carries it.
 //!
 //! Bodies stream both ways without buffering. `connect_timeout` bounds the TCP (and TLS)
 //! connect, `request_timeout` bounds the wait for the response head and then each wait for more
@@ -6,6 +6,8 @@
 //! and the client sees the download aborted. Failures map to 502 (refused, reset, unusable
 //! reply) and 504 (any timeout, as nginx does for `proxy_connect_timeout` and
 //! `proxy_read_timeout`).
+
+mod pool;
 
 use std::error::Error as _;
 use std::sync::Arc;
@@ -18,7 +20,7 @@ use crate::config::UpstreamConfig;
 use crate::constants::UPSTREAM_POOL_IDLE_TIMEOUT;
 use crate::error::GatewayError;
 use crate::proxy::body::{Body, ClientBodyError};
-use crate::proxy::pool::{Pool, PooledBody, SendError};
+use pool::{Pool, PooledBody, SendError};
 
 /// The upstream: where to send, and the connection pool to send with.
 pub struct Upstream {
