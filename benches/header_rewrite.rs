@@ -1,16 +1,38 @@
-//! The header phase of forwarding: strip hop-by-hop and spoofed identity headers, set the
-//! verified identity and `[forward.claims]`, append `X-Forwarded-*`, on a realistic request.
+//! Phase 7 of the pipeline, `upstream_request_filter`, exactly as production runs it: strip
+//! hop-by-hop and spoofed identity headers, set the verified identity and `[forward.claims]`,
+//! append `X-Forwarded-*`, set the request id, `Host` and the upstream target, on a realistic
+//! request. The permit comes from the production `authorise` phase.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::hint::black_box;
+use std::sync::Arc;
+use std::time::Duration;
 
 use criterion::{Criterion, criterion_group, criterion_main};
+use gateway::auth::TokenSource;
+use gateway::config::Config;
 use gateway::identity::{Claims, Identity, Scopes};
-use gateway::proxy::headers;
-use http::{HeaderMap, HeaderName, HeaderValue};
+use gateway::proxy::pipeline::{self, Exchange};
+use gateway::proxy::{ConnInfo, Gateway};
+use http::{Method, Request};
 
-fn request_headers() -> HeaderMap {
-    let mut h = HeaderMap::new();
+const CONFIG: &str = r#"
+[upstream]
+url = "http://127.0.0.1:9"
+[auth]
+issuer = "https://saasco.eu.auth0.com/"
+audience = "https://clientco/api"
+jwks_url = "http://127.0.0.1:9/jwks.json"
+[policy]
+file = "policy.yaml"
+[forward.claims]
+"https://saasco/tenant" = "X-Auth-Tenant"
+"#;
+
+fn request() -> Request<()> {
+    let mut builder = Request::builder()
+        .method(Method::GET)
+        .uri("/forecast?week=12");
     for (name, value) in [
         ("host", "api.saasco.example"),
         ("user-agent", "clientco-sync/2.3"),
@@ -21,12 +43,9 @@ fn request_headers() -> HeaderMap {
         ("x-auth-subject", "spoofed"),
         ("x-forwarded-for", "203.0.113.7"),
     ] {
-        h.append(
-            HeaderName::from_static(name),
-            HeaderValue::from_static(value),
-        );
+        builder = builder.header(name, value);
     }
-    h
+    builder.body(()).unwrap()
 }
 
 fn identity() -> Identity {
@@ -39,7 +58,7 @@ fn identity() -> Identity {
         scopes: ["ingest:data", "read:forecast", "read:inventory"]
             .into_iter()
             .collect::<Scopes>(),
-        expires_at: 0,
+        expires_at: u64::MAX,
         key_id: "k1".into(),
         claims: Claims::new(&claims),
         rendered: std::sync::OnceLock::new(),
@@ -47,28 +66,55 @@ fn identity() -> Identity {
 }
 
 fn header_rewrite(c: &mut Criterion) {
-    let identity = identity();
-    let claims = vec![(
-        "https://saasco/tenant".to_owned(),
-        HeaderName::from_static("x-auth-tenant"),
-    )];
-    let template = request_headers();
-    let peer = "127.0.0.1".parse().unwrap();
-    c.bench_function("header rewrite (strip, identity, forwarded)", |b| {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("policy.yaml"),
+        include_str!("../policies/clientco.yaml"),
+    )
+    .unwrap();
+    let config_path = dir.path().join("gateway.toml");
+    std::fs::write(&config_path, CONFIG).unwrap();
+    let config = Config::load(&config_path).expect("bench config loads");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let _entered = runtime.enter();
+    let gateway = Gateway::new(&config).expect("bench gateway builds");
+    let snapshot = gateway.snapshot.load_full();
+    let conn = ConnInfo {
+        peer: "127.0.0.1:50000".parse().unwrap(),
+        tls: true,
+        framing: None,
+        body_start_timeout: Duration::from_secs(10),
+    };
+    let template = request();
+    let mut exchange =
+        Exchange::from_head(conn, template.method(), template.uri(), template.headers());
+    let route = snapshot.policy.route_for("/forecast", &Method::GET);
+    let permit = pipeline::authorise(
+        &snapshot,
+        route,
+        &Method::GET,
+        "/forecast",
+        Some((Arc::new(identity()), TokenSource::AuthorizationHeader)),
+        &mut exchange,
+    )
+    .expect("the bench identity may read the forecast");
+    c.bench_function("header rewrite (upstream_request_filter)", |b| {
         b.iter_batched(
-            || template.clone(),
-            |mut h| {
-                headers::strip_hop_by_hop(&mut h);
-                headers::strip_identity(&mut h);
-                h.remove(http::header::AUTHORIZATION);
-                headers::set_identity(&mut h, &identity, &claims).unwrap();
-                headers::append_forwarded(
-                    &mut h,
-                    peer,
-                    "https",
-                    Some(HeaderValue::from_static("api.saasco.example")),
-                );
-                black_box(h)
+            || request().into_parts().0,
+            |mut parts| {
+                pipeline::upstream_request_filter(
+                    &gateway,
+                    &snapshot,
+                    &exchange,
+                    &permit,
+                    "/forecast",
+                    &mut parts,
+                )
+                .unwrap();
+                black_box(parts)
             },
             criterion::BatchSize::SmallInput,
         )

@@ -13,7 +13,7 @@ use http::{HeaderValue, Response, StatusCode};
 
 use crate::auth::AuthError;
 use crate::constants::KEYS_NOT_LOADED_RETRY_AFTER;
-use crate::policy::PathError;
+use crate::policy::{Denial, PathError, Route};
 use crate::proxy::body::{self, Body};
 
 /// Everything that can stop a request before or while it is forwarded.
@@ -69,6 +69,47 @@ pub enum GatewayError {
 }
 
 impl GatewayError {
+    /// A policy denial as the client sees it: `path` is the normalised path, `route` the route
+    /// that judged the request (none for 404).
+    pub fn denied(
+        denial: Denial,
+        method: &http::Method,
+        path: &str,
+        route: Option<&Route>,
+    ) -> Self {
+        let pattern = || route.map(|r| r.pattern.clone()).unwrap_or_default();
+        match denial {
+            Denial::Unauthenticated => Self::Auth(AuthError::MissingToken),
+            Denial::NoRoute => Self::NoRoute {
+                path: path.to_owned(),
+            },
+            Denial::MethodNotAllowed { allow } => Self::MethodNotAllowed {
+                method: method.to_string(),
+                route: pattern(),
+                allow,
+            },
+            Denial::Restricted {
+                restriction,
+                description,
+            } => Self::Restricted {
+                route: pattern(),
+                restriction,
+                description,
+            },
+            Denial::InsufficientScope { required, missing } => {
+                Self::InsufficientScope { required, missing }
+            }
+        }
+    }
+
+    /// Whether the upstream, not the caller or the policy, failed (the log's `upstream_error`).
+    pub fn is_upstream_failure(&self) -> bool {
+        matches!(
+            self,
+            Self::UpstreamUnavailable(_) | Self::UpstreamTimeout(_)
+        )
+    }
+
     pub fn status(&self) -> StatusCode {
         match self {
             Self::BadPath(_) | Self::BadRequest(_) => StatusCode::BAD_REQUEST,

@@ -97,6 +97,22 @@ pub struct Identity {
     pub rendered: OnceLock<Result<IdentityHeaders, &'static str>>,
 }
 
+impl Identity {
+    /// An identity no token stands behind: what `gateway test` judges a case's scopes as.
+    pub fn for_policy_test(scopes: Scopes) -> Identity {
+        Identity {
+            subject: "policy-test".to_owned(),
+            client_id: None,
+            issuer: String::new(),
+            scopes,
+            expires_at: u64::MAX,
+            key_id: String::new(),
+            claims: Claims::default(),
+            rendered: OnceLock::new(),
+        }
+    }
+}
+
 /// A token's claim set, kept as its compact JSON text and parsed only when a claim is read.
 ///
 /// Every cached identity carries its claims, but only `[forward.claims]` mappings (and

@@ -27,17 +27,14 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use arc_swap::ArcSwap;
 use prometheus_client::registry::Registry;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use crate::auth::Authenticator;
 use crate::config::{Config, Diagnostics};
+use crate::proxy::Gateway;
 use crate::proxy::server::{DataPlane, ListenError};
-use crate::proxy::{Gateway, Settings, Snapshot};
-use crate::telemetry::{Metrics, RequestMetrics};
 
 /// Why the gateway could not start.
 #[derive(Debug, thiserror::Error)]
@@ -68,12 +65,10 @@ pub struct Running {
 /// Binds the data plane and the admin listener, loads the policy, starts fetching keys, and
 /// serves in the background. Returns once both listeners are bound.
 pub async fn start(config: Config) -> Result<Running, StartError> {
-    let snapshot = Snapshot::load(&config)?;
-    let metrics = Arc::new(Metrics::default());
-    let requests = Arc::new(RequestMetrics::default());
+    let gateway = Arc::new(Gateway::new(&config)?);
     let mut registry = Registry::default();
-    metrics.register(&mut registry);
-    requests.register(&mut registry);
+    gateway.metrics.register(&mut registry);
+    gateway.requests.register(&mut registry);
 
     let data_plane = DataPlane::bind(&config.server).await?;
     let admin_listener = TcpListener::bind(config.admin.listen)
@@ -94,19 +89,6 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
             addr: config.admin.listen,
             source,
         })?;
-
-    let gateway = Arc::new(Gateway {
-        snapshot: ArcSwap::from_pointee(snapshot),
-        settings: Settings {
-            forward_token: config.auth.forward_token,
-            token_cookie: config.auth.token_cookie.clone(),
-        },
-        auth: Authenticator::start(&config.auth, metrics.clone()),
-        upstream: proxy::upstream::Upstream::new(&config.upstream)?,
-        limiter: proxy::ratelimit::RateLimiter::default(),
-        metrics,
-        requests,
-    });
 
     let (shutdown, stop) = watch::channel(false);
     let tasks = vec![

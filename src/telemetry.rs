@@ -180,16 +180,50 @@ pub fn method_label(method: &http::Method) -> &'static str {
 }
 
 /// One request's audit record, filled in as the pipeline decides.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct AccessRecord {
     pub route: Option<String>,
     pub subject: Option<String>,
     pub client_id: Option<String>,
-    /// `allow`, `deny`, `shadow_deny` (shadow mode: denied but forwarded) or `error`.
+    /// `allow`, `deny`, `shadow_deny` (shadow mode: denied but forwarded) or `upstream_error`
+    /// (a 502/504: the policy allowed the request, the upstream failed it).
     pub decision: &'static str,
     pub reason: &'static str,
-    /// The description of a denial, for the log only.
+    /// The description of a denial or failure, for the log only.
     pub detail: Option<String>,
+}
+
+impl Default for AccessRecord {
+    fn default() -> Self {
+        Self {
+            route: None,
+            subject: None,
+            client_id: None,
+            decision: "allow",
+            reason: "allowed",
+            detail: None,
+        }
+    }
+}
+
+impl AccessRecord {
+    /// Shadow mode forwarded a request enforcement would have refused with `error`.
+    pub fn shadow_deny(&mut self, error: &crate::error::GatewayError) {
+        self.decision = "shadow_deny";
+        self.reason = error.reason();
+        self.detail = Some(error.to_string());
+    }
+
+    /// The request ended in `error`: refused (`deny`), or failed by the upstream.
+    pub fn refused(&mut self, error: &crate::error::GatewayError) {
+        self.decision = if error.is_upstream_failure() {
+            "upstream_error"
+        } else {
+            "deny"
+        };
+        self.reason = error.reason();
+        self.detail = Some(error.to_string());
+    }
 }
 
 /// Writes the access/audit log line. Tokens are never part of it.

@@ -2,7 +2,7 @@
 //!
 //! A cases file is a YAML list of `{name?, method, path, scopes?, status}`. `scopes` omitted
 //! means no token was sent (so non-public routes answer 401); `scopes: []` means a valid token
-//! granting nothing. Each case is judged by `policy::decide`, the data plane's decision order.
+//! granting nothing. Each case is judged by `judge`, the data plane's decision order.
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -11,9 +11,9 @@ use http::Method;
 use serde::Deserialize;
 
 use super::check::{load_all, report};
+use super::judge::judge;
 use crate::diagnostic::{Diagnostic, Diagnostics};
-use crate::identity::Scopes;
-use crate::policy::decide;
+use crate::identity::{Identity, Scopes};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -57,14 +57,19 @@ pub async fn run(config: &Path, cases: &Path) -> ExitCode {
             println!("FAIL {label}: `{}` is not an HTTP method", case.method);
             continue;
         };
-        let verdict = decide(&policy, &method, &case.path, scopes.as_ref());
-        if verdict.status == case.status {
+        let identity = scopes.map(Identity::for_policy_test);
+        let judgement = judge(&policy, &method, &case.path, identity.as_ref());
+        if judgement.status() == case.status {
             passed += 1;
         } else {
             failed += 1;
             println!(
                 "FAIL {label}: {} {} with {granted}: expected {}, got {} ({})",
-                case.method, case.path, case.status, verdict.status, verdict.reason
+                case.method,
+                case.path,
+                case.status,
+                judgement.status(),
+                judgement.reason()
             );
         }
     }

@@ -1,7 +1,7 @@
 //! `gateway explain`: which route matches, what it needs, and with a token the decision and why.
 //!
-//! Uses `policy::decide`, the same decision order as the data plane, so what `explain` says is
-//! what a request would get. With `--token`, the token is verified by `auth::explain_token`
+//! Uses `judge`, the data plane's decision order, so what `explain` says is what a request would
+//! get. With `--token`, the token is verified by `auth::explain_token`
 //! (the data plane's checks, one JWKS fetch) and its scopes are judged. Exit 0 when an
 //! explanation was printed, whatever the decision; 1 when the config, policy or arguments are
 //! unusable.
@@ -12,8 +12,9 @@ use std::process::ExitCode;
 use http::Method;
 
 use super::check::{load_all, report};
-use crate::identity::Scopes;
-use crate::policy::{Access, Route, decide, normalise};
+use super::judge::judge;
+use crate::identity::{Identity, Scopes};
+use crate::policy::{Access, Route, normalise};
 
 pub async fn run(config: &Path, method: &str, path: &str, token: Option<&str>) -> ExitCode {
     let Ok(method) = Method::from_bytes(method.to_ascii_uppercase().as_bytes()) else {
@@ -44,9 +45,9 @@ pub async fn run(config: &Path, method: &str, path: &str, token: Option<&str>) -
     }
 
     let Some(token) = token else {
-        let anonymous = decide(&policy, &method, path, None);
-        println!("no token:   {} {}", anonymous.status, anonymous.reason);
-        if anonymous.status == 401 {
+        let anonymous = judge(&policy, &method, path, None);
+        println!("no token:   {} {}", anonymous.status(), anonymous.reason());
+        if anonymous.status() == 401 {
             // The best an authenticated caller can do: a token granting what the route needs.
             let (best, granting) = match anonymous.route.map(|r| &r.access) {
                 Some(Access::Scopes(s)) if !s.is_empty() => {
@@ -54,10 +55,16 @@ pub async fn run(config: &Path, method: &str, path: &str, token: Option<&str>) -
                 }
                 _ => (Scopes::new(), "any scopes".to_owned()),
             };
-            let best_case = decide(&policy, &method, path, Some(&best));
+            let best_case = judge(
+                &policy,
+                &method,
+                path,
+                Some(&Identity::for_policy_test(best)),
+            );
             println!(
                 "with token: {} {} (a valid token granting {granting}; try --token)",
-                best_case.status, best_case.reason
+                best_case.status(),
+                best_case.reason()
             );
         }
         return ExitCode::SUCCESS;
@@ -74,8 +81,8 @@ pub async fn run(config: &Path, method: &str, path: &str, token: Option<&str>) -
             }
             println!("claims:     {}", claims.replace('\n', "\n            "));
             println!("granted:    {}", granted_text(&identity.scopes));
-            let verdict = decide(&policy, &method, path, Some(&identity.scopes));
-            println!("decision:   {} {}", verdict.status, verdict.reason);
+            let judgement = judge(&policy, &method, path, Some(&identity));
+            println!("decision:   {} {}", judgement.status(), judgement.reason());
         }
         Err(e) => {
             println!("token:      rejected: {e}");

@@ -5,5 +5,6 @@ pub mod check;
 pub mod demo;
 pub mod docs;
 pub mod explain;
+pub mod judge;
 pub mod serve;
 pub mod token;

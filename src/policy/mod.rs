@@ -1,10 +1,11 @@
 //! The policy: which paths exist, which methods they take, which scopes they need.
 //!
-//! Loaded from YAML (`load`), matched against normalised paths (`normalise`, `Policy::lookup`),
-//! and judged (`Route::authorise`). The same functions serve the data plane, `gateway explain`
-//! and `gateway test` (through `decide`), so the three can never disagree. docs/policy.md is the
-//! reference for the file format and the matching rules.
+//! Loaded from YAML (`load`), matched against normalised paths (`normalise`,
+//! `Policy::route_for`), and judged by `decide`, the one decision function the data plane,
+//! `gateway explain` and `gateway test` share. docs/policy.md is the reference for the file
+//! format and the matching rules.
 
+mod decide;
 mod load;
 mod locate;
 mod matcher;
@@ -17,8 +18,8 @@ use std::path::{Path, PathBuf};
 use http::Method;
 
 use crate::diagnostic::Diagnostics;
-use crate::identity::Scopes;
 
+pub use decide::{Decision, Denial, decide};
 pub use locate::{Step, locate};
 pub use normalise::normalise;
 pub use render::render_docs;
@@ -82,24 +83,6 @@ pub struct RateLimit {
     pub burst: u32,
 }
 
-/// Why a matched route refuses a request. The Display text is the client-facing
-/// `error_description`.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum Denial {
-    /// 405; `allow` is the value of the `Allow` header.
-    #[error("method not allowed on this path; allowed: {allow}")]
-    MethodNotAllowed { allow: String },
-    /// 403; the restriction's name.
-    #[error("this path is never reachable through the gateway ({restriction})")]
-    Restricted { restriction: String },
-    /// 403; every scope the route requires, and those the token lacks.
-    #[error("missing scope {}", missing.join(" "))]
-    InsufficientScope {
-        required: Vec<String>,
-        missing: Vec<String>,
-    },
-}
-
 /// Why a request path cannot be normalised (400). The Display text is client-facing.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PathError {
@@ -115,7 +98,7 @@ pub enum PathError {
     EscapesRoot,
     #[error("path contains a malformed percent-escape")]
     BadEscape,
-    #[error("path does not start with `/`")]
+    #[error("the request target must be an absolute path")]
     NotAbsolute,
 }
 
@@ -128,18 +111,6 @@ impl Policy {
     /// Parses a policy from text; `path` is only used in messages.
     pub fn from_yaml_str(source: &str, path: &Path) -> Result<Policy, Diagnostics> {
         load::parse(source, path)
-    }
-
-    /// The most specific route matching an already normalised path.
-    ///
-    /// When several routes share the same pattern shape with disjoint methods (`GET /items`
-    /// and `POST /items`), this is the first of them in file order; use `route_for` when the
-    /// method is known, so the route owning that method is judged.
-    pub fn lookup(&self, normalised_path: &str) -> Option<&Route> {
-        self.trie
-            .find(normalised_path)
-            .and_then(|group| group.first())
-            .and_then(|&id| self.routes.get(id))
     }
 
     /// The route that judges `method` on an already normalised path: the most specific
@@ -162,37 +133,8 @@ impl Policy {
 }
 
 impl Route {
-    /// Decision 4 for a matched route: method, then restriction, then scopes.
-    pub fn authorise(&self, method: &Method, granted: &Scopes) -> Result<(), Denial> {
-        if !self.allows_method(method) {
-            return Err(Denial::MethodNotAllowed {
-                allow: self.allow.clone(),
-            });
-        }
-        match &self.access {
-            Access::Restricted(restriction) => Err(Denial::Restricted {
-                restriction: restriction.clone(),
-            }),
-            Access::Scopes(required) => {
-                let missing: Vec<String> = required
-                    .iter()
-                    .filter(|s| !granted.contains(s))
-                    .cloned()
-                    .collect();
-                if missing.is_empty() {
-                    Ok(())
-                } else {
-                    Err(Denial::InsufficientScope {
-                        required: required.clone(),
-                        missing,
-                    })
-                }
-            }
-        }
-    }
-
-    /// Decision 4's first half, for public routes (no scopes to check). HEAD is allowed
-    /// wherever GET is (RFC 9110 §9.3.2: HEAD is GET without the body).
+    /// Whether the route takes `method`. HEAD is allowed wherever GET is (RFC 9110 §9.3.2:
+    /// HEAD is GET without the body).
     pub fn allows_method(&self, method: &Method) -> bool {
         match &self.methods {
             None => true,
@@ -201,99 +143,6 @@ impl Route {
                     || (method == Method::HEAD && methods.contains(&Method::GET))
             }
         }
-    }
-}
-
-/// What the gateway would answer, and why: shared by `explain`, `test` and the docs.
-#[derive(Debug, Clone)]
-pub struct Verdict<'p> {
-    /// The status the client would see.
-    pub status: u16,
-    /// The normalised path, when normalisation succeeded.
-    pub normalised: Option<String>,
-    /// The route that judged the request.
-    pub route: Option<&'p Route>,
-    /// Human explanation of the status.
-    pub reason: String,
-}
-
-/// The data plane's decision order without the network: normalise (400) -> public route? ->
-/// token present (401, before the router says anything) -> route (404) -> method (405) ->
-/// restriction (403) -> scopes (403) -> 200. `granted: None` means "no token was sent";
-/// token *verification* is not modelled here (`explain --token` does that first).
-///
-/// A `mode: shadow` route reports status 200 (the request is forwarded) and says in `reason`
-/// what enforcement would have answered.
-pub fn decide<'p>(
-    policy: &'p Policy,
-    method: &Method,
-    path: &str,
-    granted: Option<&Scopes>,
-) -> Verdict<'p> {
-    let normalised = match normalise(path) {
-        Ok(n) => n,
-        Err(e) => {
-            return Verdict {
-                status: 400,
-                normalised: None,
-                route: None,
-                reason: e.to_string(),
-            };
-        }
-    };
-    let route = policy.route_for(&normalised, method);
-    let verdict = |status: u16, route: Option<&'p Route>, reason: String| Verdict {
-        status,
-        normalised: Some(normalised.clone()),
-        route,
-        reason,
-    };
-    let enforced = match (route, granted) {
-        (Some(r), _) if r.public => {
-            if r.allows_method(method) {
-                verdict(200, Some(r), format!("public route {}", r.pattern))
-            } else {
-                verdict(
-                    405,
-                    Some(r),
-                    format!("{method} is not allowed; Allow: {}", r.allow),
-                )
-            }
-        }
-        (_, None) => verdict(
-            401,
-            route,
-            "no token: every non-public request is authenticated before routing".to_owned(),
-        ),
-        (None, Some(_)) => verdict(404, None, format!("no route matches {normalised}")),
-        (Some(r), Some(granted)) => match r.authorise(method, granted) {
-            Ok(()) => verdict(200, Some(r), allowed_reason(r)),
-            Err(denial @ Denial::MethodNotAllowed { .. }) => {
-                verdict(405, Some(r), denial.to_string())
-            }
-            Err(denial) => verdict(403, Some(r), denial.to_string()),
-        },
-    };
-    match enforced.route {
-        Some(r) if r.mode == Mode::Shadow && enforced.status != 200 => Verdict {
-            status: 200,
-            reason: format!(
-                "shadow mode: forwarded; enforcement would answer {} ({})",
-                enforced.status, enforced.reason
-            ),
-            ..enforced
-        },
-        _ => enforced,
-    }
-}
-
-fn allowed_reason(route: &Route) -> String {
-    match &route.access {
-        Access::Scopes(s) if s.is_empty() => {
-            format!("route {} needs any valid token", route.pattern)
-        }
-        Access::Scopes(s) => format!("route {} needs {}: granted", route.pattern, s.join(" ")),
-        Access::Restricted(r) => format!("restricted by {r}"),
     }
 }
 

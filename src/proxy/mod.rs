@@ -64,6 +64,27 @@ pub struct Gateway {
     pub requests: Arc<RequestMetrics>,
 }
 
+impl Gateway {
+    /// The shared state for `config`: loads the policy, builds the upstream client, and starts
+    /// fetching keys (the JWKS task is spawned on the current Tokio runtime).
+    pub fn new(config: &Config) -> Result<Gateway, crate::StartError> {
+        let snapshot = Snapshot::load(config)?;
+        let metrics = Arc::new(Metrics::default());
+        Ok(Gateway {
+            snapshot: ArcSwap::from_pointee(snapshot),
+            settings: Settings {
+                forward_token: config.auth.forward_token,
+                token_cookie: config.auth.token_cookie.clone(),
+            },
+            auth: Authenticator::start(&config.auth, metrics.clone()),
+            upstream: upstream::Upstream::new(&config.upstream)?,
+            limiter: ratelimit::RateLimiter::default(),
+            metrics,
+            requests: Arc::new(RequestMetrics::default()),
+        })
+    }
+}
+
 /// What the pipeline knows about the connection a request came on.
 #[derive(Debug, Clone, Copy)]
 pub struct ConnInfo {

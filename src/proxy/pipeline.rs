@@ -1,18 +1,24 @@
 //! The request pipeline: the spec's decision list, top to bottom.
 //!
-//! `handle` is the orchestrator: it loads the policy snapshot once, runs the phases in order,
-//! turns any `GatewayError` into its response, and writes the access log and metrics. Each phase
-//! is a plain function that returns `Result<_, GatewayError>`:
+//! `handle` runs `process` (phases 1-8, each a plain function returning
+//! `Result<_, GatewayError>`), then `respond` (9) and `logging` (10). The numbering is the one
+//! docs/architecture.md uses:
 //!
-//! 0. `well_framed`: 400 when the framing watch refused the request (both `Content-Length` and
+//! 1. `well_framed`: 400 when the framing watch refused the request (both `Content-Length` and
 //!    `Transfer-Encoding`), before anything else runs;
-//! 1. `normalise` the path (400 on anything unsafe);
-//! 2. look the route up (only so that `public` routes can skip authentication);
-//! 3. `authenticate`: extract and verify the token (401 / 400 / 503), unless public;
-//! 4. `authorise`: 404, 405, 403 restricted, 403 scope, in that order; the result is a `Permit`;
-//! 5. `admit`: the per-client rate limit (429) and `max_body` (413);
-//! 6. `forward`: rewrite headers, wait for the body's first frame (400/413 if it is malformed,
-//!    without contacting the upstream), send, stream the answer back.
+//! 2. `normalise` the path (400 on anything unsafe);
+//! 3. `match_route`: the most specific route (only so that `public` routes can skip 4);
+//! 4. `authenticate`: extract and verify the token (401 / 400 / 503), unless public;
+//! 5. `authorise`: `policy::decide` (404, 405, 403 restricted, 403 scope); the result is a
+//!    `Permit`, which phases 6-8 require;
+//! 6. `admit`: the per-client rate limit (429) and a declared body over `max_body` (413);
+//! 7. `upstream_request_filter`: the header rules and the upstream target (what the upstream
+//!    receives, and what it never receives);
+//! 8. `forward`: wait for the body's first frame (400/413 if it is malformed, without contacting
+//!    the upstream), send, stream the answer back (502/504);
+//! 9. `respond`: an error becomes its response (`GatewayError::into_response`); every response
+//!    carries the request id, and a 400 closes the connection;
+//! 10. `logging`: the access/audit line and the request metrics, from what the phases recorded.
 //!
 //! Every non-public request is authenticated before the router says anything about it, so an
 //! unauthenticated caller learns nothing about which paths exist.
@@ -23,17 +29,55 @@ use std::time::Instant;
 use http::header::{self, HeaderValue};
 use http::{Method, Request, Response, StatusCode, Version};
 use hyper::body::Incoming;
+use hyper::upgrade::OnUpgrade;
 
 use crate::auth::{self, TokenSource};
 use crate::error::GatewayError;
 use crate::identity::Identity;
-use crate::policy::{self, Denial, Mode, Route};
+use crate::policy::{self, Decision, Route};
 use crate::proxy::body::{self, Body};
 use crate::proxy::headers;
 use crate::proxy::{ConnInfo, Gateway, Snapshot};
 use crate::telemetry::{self, AccessRecord, RequestLabels, UpstreamErrorLabels};
 
-/// Proof that a request passed authorisation: forwarding cannot be reached without one.
+/// What the pipeline knows about one request as it goes: where it came from, its id, and the
+/// audit record the phases fill in for `logging`.
+pub struct Exchange {
+    pub conn: ConnInfo,
+    /// Kept if the client sent a sane one, generated otherwise; the upstream, the client and the
+    /// log all see this one.
+    pub request_id: HeaderValue,
+    pub method: Method,
+    /// The path as the client sent it (the log shows what was asked, not what was judged).
+    pub raw_path: String,
+    pub started: Instant,
+    pub record: AccessRecord,
+}
+
+impl Exchange {
+    pub fn new(conn: ConnInfo, request: &Request<Incoming>) -> Self {
+        Self::from_head(conn, request.method(), request.uri(), request.headers())
+    }
+
+    /// The same from a request head's parts (benches build requests without a connection).
+    pub fn from_head(
+        conn: ConnInfo,
+        method: &Method,
+        uri: &http::Uri,
+        headers: &http::HeaderMap,
+    ) -> Self {
+        Self {
+            conn,
+            request_id: headers::request_id(headers),
+            method: method.clone(),
+            raw_path: uri.path().to_owned(),
+            started: Instant::now(),
+            record: AccessRecord::default(),
+        }
+    }
+}
+
+/// Proof that a request passed authorisation: phases 6-8 cannot be reached without one.
 pub struct Permit<'s> {
     route: &'s Route,
     /// `None` only on public routes.
@@ -44,172 +88,106 @@ pub struct Permit<'s> {
 pub async fn handle(
     gateway: &Gateway,
     conn: ConnInfo,
-    mut request: Request<Incoming>,
+    request: Request<Incoming>,
 ) -> Response<Body> {
-    let started = Instant::now();
-    // Kept if the client sent a sane one, generated otherwise; the upstream and the client both
-    // see the same id.
-    let request_id = headers::request_id(request.headers());
-    request
-        .headers_mut()
-        .insert(headers::X_REQUEST_ID, request_id.clone());
-    let method = request.method().clone();
-    let raw_path = request.uri().path().to_owned();
     let snapshot = gateway.snapshot.load_full();
-    let mut record = AccessRecord {
-        decision: "allow",
-        reason: "allowed",
-        ..AccessRecord::default()
-    };
-
-    let mut response = match process(gateway, &snapshot, conn, request, &mut record).await {
-        Ok(response) => response,
-        Err(error) => {
-            if matches!(
-                error,
-                GatewayError::UpstreamUnavailable(_) | GatewayError::UpstreamTimeout(_)
-            ) {
-                let kind = if matches!(error, GatewayError::UpstreamTimeout(_)) {
-                    "timeout"
-                } else {
-                    "unavailable"
-                };
-                gateway
-                    .requests
-                    .upstream_errors
-                    .get_or_create(&UpstreamErrorLabels { kind })
-                    .inc();
-            } else {
-                record.decision = "deny";
-            }
-            record.reason = error.reason();
-            record.detail = Some(error.to_string());
-            error.into_response(request_id.to_str().unwrap_or("-"))
-        }
-    };
-    response
-        .headers_mut()
-        .insert(headers::X_REQUEST_ID, request_id.clone());
-    if response.status() == StatusCode::BAD_REQUEST {
-        // Whatever was malformed may have left the connection's framing in doubt: close it.
-        response
-            .headers_mut()
-            .insert(header::CONNECTION, HeaderValue::from_static("close"));
-    }
-
-    let elapsed = started.elapsed();
-    let status = response.status().as_u16();
-    gateway
-        .requests
-        .requests
-        .get_or_create(&RequestLabels {
-            route: record.route.clone().unwrap_or_else(|| "none".to_owned()),
-            method: telemetry::method_label(&method),
-            decision: record.decision,
-            reason: record.reason,
-            status,
-        })
-        .inc();
-    gateway.requests.duration.observe(elapsed.as_secs_f64());
-    telemetry::log_access(
-        request_id.to_str().unwrap_or("-"),
-        &method,
-        &raw_path,
-        status,
-        elapsed,
-        &record,
-    );
+    let mut exchange = Exchange::new(conn, &request);
+    let result = process(gateway, &snapshot, &mut exchange, request).await;
+    let response = respond(result, &mut exchange);
+    logging(gateway, &exchange, response.status());
     response
 }
 
+/// Phases 1-8, in the spec's order.
 async fn process(
     gateway: &Gateway,
     snapshot: &Snapshot,
-    conn: ConnInfo,
-    request: Request<Incoming>,
-    record: &mut AccessRecord,
+    exchange: &mut Exchange,
+    mut request: Request<Incoming>,
 ) -> Result<Response<Body>, GatewayError> {
-    well_framed(conn)?;
+    well_framed(&exchange.conn)?;
     let path = normalise(&request)?;
-    let route = snapshot.policy.route_for(&path, request.method());
-    record.route = route.map(|r| r.pattern.clone());
+    let route = match_route(snapshot, &path, request.method(), exchange);
     let identity = match route {
         Some(route) if route.public => None,
-        _ => Some(authenticate(gateway, &request).await?),
+        _ => Some(authenticate(gateway, &request, exchange).await?),
     };
-    if let Some((identity, _)) = &identity {
-        record.subject = Some(identity.subject.clone());
-        record.client_id = identity.client_id.clone();
-    }
-    let permit = authorise(route, request.method(), &path, identity, snapshot, record)?;
+    let permit = authorise(snapshot, route, request.method(), &path, identity, exchange)?;
     admit(gateway, &permit, &request)?;
-    forward(gateway, snapshot, conn, permit, &path, request).await
+    let client_upgrade = request.extensions_mut().remove::<OnUpgrade>();
+    let (mut parts, body) = request.into_parts();
+    let tunnel = upstream_request_filter(gateway, snapshot, exchange, &permit, &path, &mut parts)?;
+    let client_upgrade = client_upgrade.filter(|_| tunnel);
+    forward(gateway, &permit, parts, body, client_upgrade, exchange).await
 }
 
-/// Decision 0, the request is malformed: its head carried both `Content-Length` and
+/// Phase 1, the request is malformed: its head carried both `Content-Length` and
 /// `Transfer-Encoding` (RFC 9112 §6.1), which hyper would frame by the latter and let through;
 /// `proxy::framing` saw it in the bytes hyper read.
-fn well_framed(conn: ConnInfo) -> Result<(), GatewayError> {
+fn well_framed(conn: &ConnInfo) -> Result<(), GatewayError> {
     match conn.framing {
         Some(refusal) => Err(GatewayError::BadRequest(refusal.message().to_owned())),
         None => Ok(()),
     }
 }
 
-/// Decision 1: RFC 3986 normalisation; the upstream receives exactly this path.
+/// Phase 2: RFC 3986 normalisation; the upstream receives exactly this path. `OPTIONS *` and
+/// authority-form targets have no path to judge and are refused.
 fn normalise(request: &Request<Incoming>) -> Result<String, GatewayError> {
-    let path = request.uri().path();
-    if !path.starts_with('/') {
-        // `OPTIONS *` and authority-form targets have no path to judge.
-        return Err(GatewayError::BadRequest(
-            "the request target must be an absolute path".into(),
-        ));
-    }
-    Ok(policy::normalise(path)?)
+    Ok(policy::normalise(request.uri().path())?)
 }
 
-/// Decisions 2-3: the bearer token, verified. Runs before the router says anything.
+/// Phase 3: the route that judges this method on this path, if any.
+fn match_route<'s>(
+    snapshot: &'s Snapshot,
+    path: &str,
+    method: &Method,
+    exchange: &mut Exchange,
+) -> Option<&'s Route> {
+    let route = snapshot.policy.route_for(path, method);
+    exchange.record.route = route.map(|r| r.pattern.clone());
+    route
+}
+
+/// Phase 4: the token, extracted and verified. Runs before the router says anything.
 async fn authenticate(
     gateway: &Gateway,
     request: &Request<Incoming>,
+    exchange: &mut Exchange,
 ) -> Result<(Arc<Identity>, TokenSource), GatewayError> {
     let (token, source) =
         auth::extract(request.headers(), gateway.settings.token_cookie.as_deref())?;
     let identity = gateway.auth.verify(token).await?;
+    exchange.record.subject = Some(identity.subject.clone());
+    exchange.record.client_id = identity.client_id.clone();
     Ok((identity, source))
 }
 
-/// Decision 4, in the spec's order: no route 404, wrong method 405, restricted 403, missing
-/// scope 403. A route in shadow mode records the denial and lets the request through.
-fn authorise<'s>(
+/// Phase 5: `policy::decide`, the one decision (404, 405, 403 restricted, 403 scope). A route in
+/// shadow mode records the denial and lets the request through.
+pub fn authorise<'s>(
+    snapshot: &'s Snapshot,
     route: Option<&'s Route>,
     method: &Method,
     path: &str,
     identity: Option<(Arc<Identity>, TokenSource)>,
-    snapshot: &'s Snapshot,
-    record: &mut AccessRecord,
+    exchange: &mut Exchange,
 ) -> Result<Permit<'s>, GatewayError> {
+    let caller = identity.as_ref().map(|(identity, _)| identity.as_ref());
+    let denied = |denial| GatewayError::denied(denial, method, path, route);
+    let decision = policy::decide(&snapshot.policy, route, method, caller).map_err(denied)?;
     let Some(route) = route else {
+        // `decide` never allows a request no route matches.
         return Err(GatewayError::NoRoute {
             path: path.to_owned(),
         });
     };
-    let verdict = match &identity {
-        Some((identity, _)) => route.authorise(method, &identity.scopes),
-        None if route.allows_method(method) => Ok(()),
-        None => route.authorise(method, &crate::identity::Scopes::new()),
-    };
-    if let Err(denial) = verdict {
-        let error = denial_error(denial, method, route, snapshot);
-        if route.mode != Mode::Shadow {
-            return Err(error);
-        }
-        record.decision = "shadow_deny";
-        record.reason = error.reason();
-        record.detail = Some(error.to_string());
+    if let Decision::ShadowDeny(denial) = &decision {
+        let error = denied(denial.clone());
+        exchange.record.shadow_deny(&error);
         tracing::warn!(
             route = %route.pattern,
-            subject = record.subject.as_deref().unwrap_or("-"),
+            subject = exchange.record.subject.as_deref().unwrap_or("-"),
             decision = "shadow_deny",
             reason = error.reason(),
             "shadow mode: request would be denied ({error}); forwarding anyway"
@@ -218,35 +196,9 @@ fn authorise<'s>(
     Ok(Permit { route, identity })
 }
 
-fn denial_error(
-    denial: Denial,
-    method: &Method,
-    route: &Route,
-    snapshot: &Snapshot,
-) -> GatewayError {
-    match denial {
-        Denial::MethodNotAllowed { allow } => GatewayError::MethodNotAllowed {
-            method: method.to_string(),
-            route: route.pattern.clone(),
-            allow,
-        },
-        Denial::Restricted { restriction } => GatewayError::Restricted {
-            route: route.pattern.clone(),
-            description: snapshot
-                .policy
-                .restriction_description(&restriction)
-                .unwrap_or("never reachable through the gateway")
-                .to_owned(),
-            restriction,
-        },
-        Denial::InsufficientScope { required, missing } => {
-            GatewayError::InsufficientScope { required, missing }
-        }
-    }
-}
-
-/// Per-route admission: the client's rate limit (429) and a declared body over `max_body`
-/// (413 without reading it). A chunked body over the limit is cut off while streaming.
+/// Phase 6, per-route admission: the client's rate limit (429) and a declared body over
+/// `max_body` (413 without reading it). A chunked body over the limit is cut off while
+/// streaming (phase 8).
 fn admit(
     gateway: &Gateway,
     permit: &Permit<'_>,
@@ -256,11 +208,11 @@ fn admit(
         let client = permit
             .identity
             .as_ref()
-            .and_then(|(identity, _)| {
+            .map(|(identity, _)| {
                 identity
                     .client_id
                     .clone()
-                    .or_else(|| Some(identity.subject.clone()))
+                    .unwrap_or_else(|| identity.subject.clone())
             })
             .unwrap_or_else(|| "anonymous".to_owned());
         if let Err(retry_after) =
@@ -287,19 +239,18 @@ fn admit(
     Ok(())
 }
 
-/// Decision 5: rewrite headers and forward, streaming both bodies.
-async fn forward(
+/// Phase 7, what the upstream receives (proxy::headers has the rules and their order): the
+/// request head is rewritten in place and aimed at the upstream. Returns whether the request is
+/// an upgrade to tunnel after a `101`.
+pub fn upstream_request_filter(
     gateway: &Gateway,
     snapshot: &Snapshot,
-    conn: ConnInfo,
-    permit: Permit<'_>,
+    exchange: &Exchange,
+    permit: &Permit<'_>,
     path: &str,
-    mut request: Request<Incoming>,
-) -> Result<Response<Body>, GatewayError> {
-    let upgrade = upgrade_protocol(request.headers());
-    let client_upgrade = upgrade.as_ref().map(|_| hyper::upgrade::on(&mut request));
-    let (mut parts, incoming) = request.into_parts();
-
+    parts: &mut http::request::Parts,
+) -> Result<bool, GatewayError> {
+    let upgrade = upgrade_protocol(&parts.headers);
     // Only a visible-ASCII Host travels on as `X-Forwarded-Host`.
     let host = parts
         .headers
@@ -330,10 +281,11 @@ async fn forward(
     }
     headers::append_forwarded(
         headers,
-        conn.peer.ip(),
-        if conn.tls { "https" } else { "http" },
+        exchange.conn.peer.ip(),
+        if exchange.conn.tls { "https" } else { "http" },
         host,
     );
+    headers.insert(headers::X_REQUEST_ID, exchange.request_id.clone());
     if let Some(protocol) = &upgrade {
         headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
         headers.insert(header::UPGRADE, protocol.clone());
@@ -342,8 +294,21 @@ async fn forward(
     parts.uri = gateway.upstream.target(path, parts.uri.query())?;
     // The upstream connection is HTTP/1.1 whatever the client spoke.
     parts.version = Version::HTTP_11;
+    Ok(upgrade.is_some())
+}
 
-    let request_body = match permit.route.max_body {
+/// Phase 8: send the rewritten request with its body and stream the answer back. After a `101`
+/// to a request that asked to upgrade, bytes are tunnelled both ways.
+async fn forward(
+    gateway: &Gateway,
+    permit: &Permit<'_>,
+    parts: http::request::Parts,
+    incoming: Incoming,
+    client_upgrade: Option<OnUpgrade>,
+    exchange: &Exchange,
+) -> Result<Response<Body>, GatewayError> {
+    let max_body = permit.route.max_body;
+    let request_body = match max_body {
         Some(limit) => body::from_client(http_body_util::Limited::new(
             incoming,
             usize::try_from(limit).unwrap_or(usize::MAX),
@@ -352,27 +317,24 @@ async fn forward(
     };
     // A body malformed from its first bytes is refused before the head goes upstream; one that
     // goes bad later is cut off mid-stream (docs/security.md).
-    let request_body = body::with_first_frame(request_body, conn.body_start_timeout)
+    let request_body = body::with_first_frame(request_body, exchange.conn.body_start_timeout)
         .await
         .map_err(
             |error| match error.downcast_ref::<body::ClientBodyError>() {
-                Some(client) => client.gateway_error(permit.route.max_body),
+                Some(client) => client.gateway_error(max_body),
                 None => GatewayError::BadRequest(error.to_string()),
             },
         )?;
     let sent = Instant::now();
     let result = gateway
         .upstream
-        .send(
-            Request::from_parts(parts, request_body),
-            permit.route.max_body,
-        )
+        .send(Request::from_parts(parts, request_body), max_body)
         .await;
     gateway
         .requests
         .upstream_duration
         .observe(sent.elapsed().as_secs_f64());
-    let mut response = result?;
+    let mut response = result.inspect_err(|error| count_upstream_failure(gateway, error))?;
     if response.status() == StatusCode::SWITCHING_PROTOCOLS
         && let Some(client_upgrade) = client_upgrade
     {
@@ -384,6 +346,72 @@ async fn forward(
     let (mut parts, incoming) = response.into_parts();
     headers::strip_hop_by_hop(&mut parts.headers);
     Ok(Response::from_parts(parts, body::stream(incoming)))
+}
+
+fn count_upstream_failure(gateway: &Gateway, error: &GatewayError) {
+    let kind = match error {
+        GatewayError::UpstreamTimeout(_) => "timeout",
+        GatewayError::UpstreamUnavailable(_) => "unavailable",
+        _ => return,
+    };
+    gateway
+        .requests
+        .upstream_errors
+        .get_or_create(&UpstreamErrorLabels { kind })
+        .inc();
+}
+
+/// Phase 9: the response the client gets. An error is recorded as the request's outcome and
+/// turned into its response; every response carries the request id; whatever made a request
+/// malformed may have left the connection's framing in doubt, so a 400 closes it.
+fn respond(
+    result: Result<Response<Body>, GatewayError>,
+    exchange: &mut Exchange,
+) -> Response<Body> {
+    let mut response = match result {
+        Ok(response) => response,
+        Err(error) => {
+            exchange.record.refused(&error);
+            error.into_response(exchange.request_id.to_str().unwrap_or("-"))
+        }
+    };
+    response
+        .headers_mut()
+        .insert(headers::X_REQUEST_ID, exchange.request_id.clone());
+    if response.status() == StatusCode::BAD_REQUEST {
+        response
+            .headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
+    response
+}
+
+/// Phase 10: the access/audit line and the request metrics, written from the record the phases
+/// filled in. Runs for every request, whatever its outcome.
+fn logging(gateway: &Gateway, exchange: &Exchange, status: StatusCode) {
+    let elapsed = exchange.started.elapsed();
+    let record = &exchange.record;
+    let status = status.as_u16();
+    gateway
+        .requests
+        .requests
+        .get_or_create(&RequestLabels {
+            route: record.route.clone().unwrap_or_else(|| "none".to_owned()),
+            method: telemetry::method_label(&exchange.method),
+            decision: record.decision,
+            reason: record.reason,
+            status,
+        })
+        .inc();
+    gateway.requests.duration.observe(elapsed.as_secs_f64());
+    telemetry::log_access(
+        exchange.request_id.to_str().unwrap_or("-"),
+        &exchange.method,
+        &exchange.raw_path,
+        status,
+        elapsed,
+        record,
+    );
 }
 
 /// The `Upgrade` protocol of a request that asks for one (`Connection: upgrade`), e.g. WebSocket.
@@ -402,7 +430,7 @@ fn upgrade_protocol(headers: &http::HeaderMap) -> Option<HeaderValue> {
 }
 
 /// After a 101, bytes flow both ways until either side closes.
-async fn tunnel(client: hyper::upgrade::OnUpgrade, upstream: hyper::upgrade::OnUpgrade) {
+async fn tunnel(client: OnUpgrade, upstream: OnUpgrade) {
     let (Ok(client), Ok(upstream)) = (client.await, upstream.await) else {
         tracing::debug!("upgrade abandoned by one side before it completed");
         return;

@@ -1,0 +1,80 @@
+//! Every case of the shipped policy test files, replayed through a real gateway: the data plane
+//! answers exactly what `gateway test` says it answers (and what the case expects), because both
+//! go through the one decision function and the one error mapping.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+use std::path::Path;
+
+use gateway::commands::judge::judge;
+use gateway::identity::{Identity, Scopes};
+use gateway::policy::Policy;
+use http::Method;
+use serde::Deserialize;
+use support::gateway::{claims, raw_http};
+use support::world::World;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Case {
+    name: Option<String>,
+    method: String,
+    path: String,
+    scopes: Option<Vec<String>>,
+    status: u16,
+}
+
+/// The shipped policies and their case files, repository-relative.
+const SUITES: &[(&str, &str)] = &[("policies/clientco.yaml", "policies/clientco.tests.yaml")];
+
+#[tokio::test]
+async fn every_shipped_case_gets_the_same_status_from_the_data_plane_and_gateway_test() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    for (policy_file, cases_file) in SUITES {
+        let policy_text = std::fs::read_to_string(root.join(policy_file)).unwrap();
+        let policy = Policy::from_yaml_str(&policy_text, Path::new(policy_file)).unwrap();
+        let cases: Vec<Case> =
+            serde_norway::from_str(&std::fs::read_to_string(root.join(cases_file)).unwrap())
+                .unwrap();
+        assert!(!cases.is_empty(), "{cases_file} has no cases");
+        let world = World::start_with(|options| options.policy = policy_text.clone()).await;
+        for case in &cases {
+            let label = case.name.as_deref().unwrap_or(&case.path);
+            let method = Method::from_bytes(case.method.as_bytes()).unwrap();
+            let identity = case
+                .scopes
+                .as_ref()
+                .map(|s| Identity::for_policy_test(s.iter().cloned().collect::<Scopes>()));
+            let offline = judge(&policy, &method, &case.path, identity.as_ref()).status();
+
+            let authorization = match &case.scopes {
+                None => String::new(),
+                Some(scopes) => {
+                    let token = world
+                        .issuer
+                        .mint(&claims(&world.issuer.issuer_url(), &scopes.join(" ")));
+                    format!("Authorization: Bearer {token}\r\n")
+                }
+            };
+            // Raw bytes, so the path reaches the gateway exactly as written in the case
+            // (an HTTP client would normalise `..` and escapes itself).
+            let request = format!(
+                "{} {} HTTP/1.1\r\nHost: gateway.test\r\n{authorization}Content-Length: 0\r\nConnection: close\r\n\r\n",
+                case.method, case.path
+            );
+            let answer = raw_http(world.gateway.addr, request.as_bytes()).await;
+            let online: u16 = answer
+                .split(' ')
+                .nth(1)
+                .and_then(|code| code.parse().ok())
+                .unwrap_or_else(|| panic!("{cases_file}: {label}: no status line in {answer:?}"));
+            assert_eq!(
+                (online, offline),
+                (case.status, case.status),
+                "{cases_file}: {label}: (data plane, gateway test) vs expected"
+            );
+        }
+        world.gateway.shutdown().await;
+    }
+}
