@@ -245,33 +245,41 @@ class UrlKeySet:
         now = self._monotonic()
         if kid in self._keys and not self._stale(now):
             return self._keys[kid]
-        if self._may_fetch(now):
+        lock = self._lock()
+        # A fetch under way is waited for whatever the cool-down: its answer may hold the kid.
+        if lock.locked() or self._may_fetch(now):
             attempts = self._attempts
-            async with self._lock():
-                if self._attempts == attempts:  # nobody fetched while we waited
+            async with lock:
+                if self._attempts == attempts:  # no fetch completed while we waited
                     await self.refresh()
         return self._keys.get(kid)
 
     async def refresh(self) -> None:
         """Fetches the JWKS now (whatever the cool-down); on failure keeps the cached keys."""
-        self._attempts += 1
         self._attempted_at = self._monotonic()
         try:
             async with asyncio.timeout(self.timeout):
                 keys = parse_jwks(json.loads(await self._fetch()))
         except TimeoutError:
-            logger.warning("JWKS %s: no answer within %ss; keeping cached keys", self.url, self.timeout)
+            logger.warning("JWKS %s: no answer within %ss; keeping the cached keys", self.url, self.timeout)
             return
         except (httpx.HTTPError, JWKSError, ValueError) as exc:
-            logger.warning("JWKS %s: %s; keeping cached keys", self.url, exc)
+            logger.warning("JWKS %s: %s; keeping the cached keys", self.url, exc)
             return
+        finally:
+            self._attempts += 1
         self._keys = keys
         self._fetched_at = self._monotonic()
         logger.info("JWKS %s fetched: kids %s", self.url, sorted(keys))
 
     async def _fetch(self) -> bytes:
+        # trust_env=False: an HTTP(S)_PROXY meant for outbound traffic must not stand between
+        # this backend and the gateway's keys. Pass a `transport` for TLS settings.
         async with httpx.AsyncClient(
-            timeout=self.timeout, follow_redirects=False, transport=self._transport
+            timeout=self.timeout,
+            follow_redirects=False,
+            trust_env=False,
+            transport=self._transport,
         ) as client:
             async with client.stream(
                 "GET", self.url, headers={"Accept": "application/json"}
