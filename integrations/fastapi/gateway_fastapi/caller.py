@@ -14,7 +14,6 @@ from typing import Any, Literal
 Decision = Literal["allow", "shadow_deny"]
 
 
-
 def _no_claims() -> Mapping[str, Any]:
     return MappingProxyType({})
 
@@ -61,6 +60,7 @@ class Caller:
     def claim(self, name: str, default: Any = None) -> Any:
         """The forwarded claim `name` (e.g. `"https://saasco/tenant"`), or `default`."""
         return self.claims.get(name, default)
+
 
 #: Where the middleware leaves the verified `Caller`: `scope["state"][CALLER_STATE_KEY]`, which
 #: Starlette shows as `request.state.gateway_caller`.

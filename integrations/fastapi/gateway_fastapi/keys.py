@@ -50,6 +50,7 @@ class VerificationKey:
 def jwk_thumbprint(jwk: Mapping[str, Any]) -> str:
     """The RFC 7638 thumbprint (base64url SHA-256) of an OKP or EC public JWK."""
     kty = jwk.get("kty")
+    members: tuple[str, ...]
     if kty == "OKP":
         members = ("crv", "kty", "x")
     elif kty == "EC":
@@ -66,6 +67,8 @@ def jwk_thumbprint(jwk: Mapping[str, Any]) -> str:
 def _parse_key(jwk: Mapping[str, Any]) -> VerificationKey | None:
     """One JWK as a verification key; None for a key this package does not use."""
     kty, crv = jwk.get("kty"), jwk.get("crv")
+    members: tuple[str, ...]
+    algorithm: type[OKPAlgorithm] | type[ECAlgorithm]
     if kty == "OKP" and crv == "Ed25519":
         alg, members, algorithm = "EdDSA", ("kty", "crv", "x"), OKPAlgorithm
     elif kty == "EC" and crv == "P-256":
@@ -261,7 +264,9 @@ class UrlKeySet:
             async with asyncio.timeout(self.timeout):
                 keys = parse_jwks(json.loads(await self._fetch()))
         except TimeoutError:
-            logger.warning("JWKS %s: no answer within %ss; keeping the cached keys", self.url, self.timeout)
+            logger.warning(
+                "JWKS %s: no answer within %ss; keeping the cached keys", self.url, self.timeout
+            )
             return
         except (httpx.HTTPError, JWKSError, ValueError) as exc:
             logger.warning("JWKS %s: %s; keeping the cached keys", self.url, exc)

@@ -17,6 +17,7 @@ dependencies. Pure ASGI, so it costs one header scan and never wraps or buffers 
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 from urllib.parse import unquote
 
@@ -26,6 +27,8 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from .caller import CALLER_STATE_KEY
 from .errors import GatewayAuthError, error_body, gateway_auth_error_handler
 from .verifier import AssertionRejected, GatewayAssertion
+
+logger = logging.getLogger("gateway_fastapi")
 
 
 class GatewayAssertionMiddleware:
@@ -89,6 +92,7 @@ class GatewayAssertionMiddleware:
     async def _refuse(
         self, scope: Scope, receive: Receive, send: Send, rejected: AssertionRejected
     ) -> None:
+        logger.debug("refused %s %s: %s", scope["type"], scope["path"], rejected.description)
         body = error_body(rejected.error, rejected.description)
         headers = [
             (b"content-type", b"application/json"),

@@ -42,12 +42,16 @@ def test_require_scope_names_every_missing_scope(client: TestClient, ed_key: Gat
     assert_error(response, 403, "insufficient_scope", "missing scope read:forecast")
 
 
-def test_require_scope_is_not_fooled_by_a_scope_prefix(client: TestClient, ed_key: GatewayKey) -> None:
+def test_require_scope_is_not_fooled_by_a_scope_prefix(
+    client: TestClient, ed_key: GatewayKey
+) -> None:
     token = ed_key.sign(scope="read:forecasts read:forecast:extra")
     assert get(client, token, "/forecast").status_code == 403
 
 
-def test_anonymous_caller_on_a_scoped_endpoint_is_401(client: TestClient, ed_key: GatewayKey) -> None:
+def test_anonymous_caller_on_a_scoped_endpoint_is_401(
+    client: TestClient, ed_key: GatewayKey
+) -> None:
     token = ed_key.sign(drop=("sub", "client_id"), **anonymous_claims())
     response = get(client, token, "/forecast")
     assert response.status_code == 401
@@ -91,7 +95,9 @@ def test_require_claims_literal(client: TestClient, ed_key: GatewayKey) -> None:
     assert get(client, ed_key.sign(path="/acme-only"), "/acme-only").status_code == 200
     token = ed_key.sign(path="/acme-only", claims={TENANT: "globex"})
     response = get(client, token, "/acme-only")
-    assert_error(response, 403, "access_denied", f"claim {TENANT} does not match the required value")
+    assert_error(
+        response, 403, "access_denied", f"claim {TENANT} does not match the required value"
+    )
     assert "globex" not in response.text and "acme" not in response.text
 
 
@@ -137,8 +143,12 @@ def test_require_claims_compares_types_strictly(ed_key: GatewayKey) -> None:
 
     client = TestClient(app)
     assert get(client, ed_key.sign(path="/level", claims={"level": 1}), "/level").status_code == 200
-    assert get(client, ed_key.sign(path="/level", claims={"level": True}), "/level").status_code == 403
-    assert get(client, ed_key.sign(path="/level", claims={"level": "1"}), "/level").status_code == 403
+    assert (
+        get(client, ed_key.sign(path="/level", claims={"level": True}), "/level").status_code == 403
+    )
+    assert (
+        get(client, ed_key.sign(path="/level", claims={"level": "1"}), "/level").status_code == 403
+    )
     assert get(client, ed_key.sign(path="/flag", claims={"flag": 1}), "/flag").status_code == 403
     assert get(client, ed_key.sign(path="/flag", claims={"flag": True}), "/flag").status_code == 200
 

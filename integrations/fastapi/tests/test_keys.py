@@ -7,6 +7,7 @@ import json
 import os
 import socket
 import threading
+import time
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -368,3 +369,30 @@ def test_concurrent_requests_share_one_fetch(jwks_server: JWKSServer, ed_key: Ga
     assert jwks_server.fetches == 1
     # A second event loop (as TestClient starts per request) gets its own lock and the cache.
     assert status(client, ed_key) == 200 and jwks_server.fetches == 1
+
+
+def test_install_without_configuration_reads_the_environment(
+    tmp_path: Path, ed_key: GatewayKey, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from fastapi import FastAPI
+
+    from gateway_fastapi import Caller, install, require_scope
+
+    path = tmp_path / "jwks.json"
+    path.write_text(json.dumps(jwks(ed_key)))
+    monkeypatch.setenv("GATEWAY_ASSERTION_ISSUER", ISSUER)
+    monkeypatch.setenv("GATEWAY_ASSERTION_AUDIENCE", AUDIENCE)
+    monkeypatch.setenv("GATEWAY_ASSERTION_JWKS_FILE", str(path))
+    app = FastAPI()
+    assertion = install(app)
+    assert isinstance(assertion.key_set, FileKeySet)
+
+    @app.get("/forecast")
+    async def forecast(caller: Caller = require_scope("read:forecast")) -> dict[str, str | None]:
+        return {"subject": caller.subject}
+
+    client = TestClient(app)
+    token = ed_key.sign(iat=int(time.time()), exp=int(time.time()) + 60)
+    assert client.get("/forecast", headers={HEADER: token}).json() == {
+        "subject": "clientco@clients"
+    }

@@ -136,7 +136,10 @@ REFUSALS: list[tuple[str, Callable[[GatewayKey], str], str]] = [
     ids=[case[0] for case in REFUSALS],
 )
 def test_refusal(
-    client: TestClient, ed_key: GatewayKey, make_token: Callable[[GatewayKey], str], description: str
+    client: TestClient,
+    ed_key: GatewayKey,
+    make_token: Callable[[GatewayKey], str],
+    description: str,
 ) -> None:
     token = make_token(ed_key)
     response = call(client, token)
@@ -152,7 +155,9 @@ def test_non_ascii_header_is_refused(client: TestClient) -> None:
     assert_refused(response, "invalid_assertion", "not ASCII")
 
 
-def test_alg_must_match_the_key_of_that_kid(client: TestClient, ed_key: GatewayKey, ec_key: GatewayKey) -> None:
+def test_alg_must_match_the_key_of_that_kid(
+    client: TestClient, ed_key: GatewayKey, ec_key: GatewayKey
+) -> None:
     token = ed_key.sign(header={"kid": ec_key.kid})
     assert_refused(call(client, token), "invalid_assertion", "alg does not match its key")
 
@@ -237,9 +242,7 @@ def test_without_raw_path_the_decoded_path_is_compared(ed_key: GatewayKey) -> No
     assert call(client, ed_key.sign(path="/forecast"), path=raw).status_code == 401
 
 
-def test_rotation_accepts_current_and_previous_key(
-    ed_key: GatewayKey, ec_key: GatewayKey
-) -> None:
+def test_rotation_accepts_current_and_previous_key(ed_key: GatewayKey, ec_key: GatewayKey) -> None:
     previous, current = ed_key, GatewayKey.ed25519()
     during = TestClient(make_app(gateway(jwks(current, previous))))
     assert call(during, current.sign()).status_code == 200
@@ -319,9 +322,7 @@ def test_websocket_is_verified_as_a_get(client: TestClient, ed_key: GatewayKey) 
         assert ws.receive_json() == {"subject": "clientco@clients"}
 
 
-def test_websocket_refusal_is_a_401_denial_response(
-    client: TestClient, ed_key: GatewayKey
-) -> None:
+def test_websocket_refusal_is_a_401_denial_response(client: TestClient, ed_key: GatewayKey) -> None:
     with pytest.raises(WebSocketDenialResponse) as denied:
         with client.websocket_connect("/ws", headers={HEADER: ed_key.sign(path="/other")}):
             pass  # pragma: no cover
