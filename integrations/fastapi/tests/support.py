@@ -55,7 +55,7 @@ class GatewayKey:
 
     def __post_init__(self) -> None:
         public = self.private.public_key()
-        if self.alg == "EdDSA":
+        if isinstance(public, ed25519.Ed25519PublicKey):
             jwk = OKPAlgorithm.to_jwk(public, as_dict=True)
         else:
             jwk = ECAlgorithm.to_jwk(public, as_dict=True)

@@ -230,7 +230,7 @@ def jwks_server(ed_key: GatewayKey) -> Iterator[JWKSServer]:
     # A short poll interval only makes shutdown() prompt; nothing waits on it otherwise.
     thread = threading.Thread(target=httpd.serve_forever, args=(0.01,), daemon=True)
     thread.start()
-    host, port = httpd.server_address[:2]
+    host, port = str(httpd.server_address[0]), int(httpd.server_address[1])
     # Use the address only once the server answers (bounded by the deadline, no sleeps).
     with urllib.request.urlopen(f"http://{host}:{port}/ready", timeout=DEADLINE) as ready:
         assert ready.status == 200

@@ -10,6 +10,7 @@ import jwt
 import pytest
 from fastapi.testclient import TestClient
 from starlette.testclient import WebSocketDenialResponse
+from starlette.types import Message, Receive, Scope, Send
 from support import AUDIENCE, NOW, Clock, GatewayKey, anonymous_claims, gateway, jwks, make_app
 
 from gateway_fastapi import GatewayAssertionMiddleware
@@ -232,7 +233,7 @@ def test_htp_is_compared_with_the_raw_path(client: TestClient, ed_key: GatewayKe
 def test_without_raw_path_the_decoded_path_is_compared(ed_key: GatewayKey) -> None:
     inner = make_app(gateway(jwks(ed_key)))
 
-    async def no_raw_path(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    async def no_raw_path(scope: Scope, receive: Receive, send: Send) -> None:
         scope = {name: value for name, value in scope.items() if name != "raw_path"}
         await inner(scope, receive, send)
 
@@ -339,12 +340,12 @@ def test_websocket_refusal_without_denial_extension_closes_before_accepting(
         reached.append(scope)
 
     middleware = GatewayAssertionMiddleware(app, gateway(jwks(ed_key)))
-    sent: list[dict[str, Any]] = []
+    sent: list[Message] = []
 
-    async def receive() -> dict[str, Any]:
+    async def receive() -> Message:
         return {"type": "websocket.connect"}
 
-    async def send(message: dict[str, Any]) -> None:
+    async def send(message: Message) -> None:
         sent.append(message)
 
     scope = {"type": "websocket", "path": "/ws", "raw_path": b"/ws", "headers": []}
