@@ -3,10 +3,16 @@
 # non-root user. Configuration by mount (/etc/gateway/gateway.toml + the policy beside it) and/or
 # environment (GATEWAY_<SECTION>_<KEY>, e.g. GATEWAY_AUTH_ISSUER); see docs/deploy/.
 #
+# 127.0.0.1 inside a container is the container itself: the repository's gateway.toml
+# (upstream http://127.0.0.1:8000) fits a sidecar that shares the backend's network namespace,
+# as here; a gateway in its own container names the backend's service instead
+# (GATEWAY_UPSTREAM_URL=http://api:8000). docs/deploy/README.md has the table.
+#
 #   docker build -t gateway .
-#   docker run --rm -p 8080:8080 \
+#   docker build -t saasco-api examples/fastapi_app && docker run -d --name api -p 8080:8080 saasco-api
+#   docker run --rm --network container:api \
 #     -v "$PWD/gateway.toml:/etc/gateway/gateway.toml:ro" -v "$PWD/policies:/etc/gateway/policies:ro" \
-#     -e GATEWAY_AUTH_ISSUER=https://YOUR_TENANT.auth0.com/ -e GATEWAY_UPSTREAM_URL=http://host.docker.internal:8000 \
+#     -e GATEWAY_AUTH_ISSUER=https://YOUR_TENANT.auth0.com/ \
 #     gateway
 
 FROM rust:1-slim-bookworm AS build
@@ -33,9 +39,10 @@ RUN apt-get update \
  && mkdir -p /etc/gateway
 COPY --from=build /out/gateway /usr/local/bin/gateway
 
-# The config and its policy file are mounted here (docs/deploy/ has container-ready examples); the
-# listen addresses must not be loopback inside a container: data 0.0.0.0:8080, admin
-# 0.0.0.0:9901 (keep 9901 off any public Service: /metrics describes the deployment).
+# The config and its policy file are mounted here (docs/deploy/ has container-ready examples).
+# The data plane must listen on 0.0.0.0:8080 to be reachable from outside the container; the
+# admin listener needs 0.0.0.0:9901 only when probes or scrapes come from outside (HEALTHCHECK
+# runs inside). Keep 9901 off any public Service: /metrics describes the deployment.
 ENV GATEWAY_CONFIG=/etc/gateway/gateway.toml
 USER 10001:10001
 EXPOSE 8080 9901

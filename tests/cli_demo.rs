@@ -1,6 +1,8 @@
 //! `gateway demo`, run as the built binary: the seven sample calls print the statuses a user
 //! must see, the backend report is clean, the curl lines name the demo's own ports and
-//! credentials file, and SIGTERM stops it with exit 0 and removes its temporary folder.
+//! credentials file, the httpyac environment for ClientCo's kit is written beside them (private,
+//! naming this demo's gateway and issuer), and SIGTERM stops it with exit 0 and removes its
+//! temporary folder.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::io::{BufRead, BufReader};
@@ -116,6 +118,37 @@ fn demo_prints_the_seven_outcomes_and_stops_cleanly_on_sigterm() {
         3
     );
 
+    // The kit's demo environment: printed, private, and naming this demo's gateway and issuer.
+    let env_file = text
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("httpyac environment: "))
+        .unwrap_or_else(|| panic!("no httpyac environment line:\n{text}"));
+    let env: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(env_file).unwrap()).unwrap();
+    let demo = &env["demo"];
+    let credentials_json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&credentials).unwrap()).unwrap();
+    assert_eq!(demo["token_url"], credentials_json["token_url"], "{env}");
+    assert_eq!(demo["client_secret"], credentials_json["client_secret"]);
+    assert_eq!(
+        status_line_of_unauthenticated_get(demo["api_url"].as_str().unwrap(), "/forecast"),
+        "HTTP/1.1 401 Unauthorized",
+        "the environment's api_url must be the demo's gateway: {env}"
+    );
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(env_file).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600, "it holds client secrets");
+    }
+    assert!(
+        text.contains(&format!(
+            "HTTPYAC_ENV={} npx --yes httpyac@",
+            std::path::Path::new(env_file).parent().unwrap().display()
+        )),
+        "{text}"
+    );
+
     // SIGTERM: stop, exit 0, clean up the folder holding the secrets.
     let pid = running.0.id().to_string();
     assert!(
@@ -130,4 +163,19 @@ fn demo_prints_the_seven_outcomes_and_stops_cleanly_on_sigterm() {
     drop(rest);
     let folder = std::path::Path::new(&credentials).parent().unwrap();
     assert!(!folder.exists(), "{} was left behind", folder.display());
+}
+
+/// The status line `GET {base}{path}` gets without a token, over a plain socket.
+fn status_line_of_unauthenticated_get(base: &str, path: &str) -> String {
+    use std::io::{Read, Write};
+    let authority = base.strip_prefix("http://").expect("an http:// URL");
+    let mut stream = std::net::TcpStream::connect(authority).unwrap();
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {authority}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    response.lines().next().unwrap_or_default().to_owned()
 }

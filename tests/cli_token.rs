@@ -248,11 +248,11 @@ async fn a_body_that_is_not_a_token_response_is_reported_with_an_excerpt() {
 
 #[tokio::test]
 async fn unreachable_endpoint_says_so() {
-    // Bind then drop: nothing listens on this port any more.
-    let addr = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap();
+    // Bound but never listening, and held to the end of the test: connecting is refused, and no
+    // other process can take the port meanwhile (as it could a port bound and then dropped).
+    let refusing_port = tokio::net::TcpSocket::new_v4().unwrap();
+    refusing_port.bind(([127, 0, 0, 1], 0).into()).unwrap();
+    let addr = refusing_port.local_addr().unwrap();
     let dir = tempfile::tempdir().unwrap();
     let path = write_credentials(
         dir.path(),

@@ -13,11 +13,11 @@ use support::world::{World, error_body};
 
 #[tokio::test]
 async fn refused_upstream_is_502() {
-    // A port that was free a moment ago: nothing listens there.
-    let closed = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap();
+    // Bound but never listening, and held to the end of the test: connecting is refused, and no
+    // other process can take the port meanwhile (as it could a port bound and then dropped).
+    let refusing_port = tokio::net::TcpSocket::new_v4().unwrap();
+    refusing_port.bind(([127, 0, 0, 1], 0).into()).unwrap();
+    let closed = refusing_port.local_addr().unwrap();
     let world = World::start_with(|o| o.upstream = format!("http://{closed}")).await;
     let response = world.get("/forecast", "read:forecast").await;
     assert_eq!(response.status(), 502);
@@ -212,10 +212,11 @@ async fn upstream_slower_than_request_timeout_is_504() {
 async fn no_key_set_loaded_yet_is_503_with_retry_after() {
     let issuer = support::world::start_issuer().await;
     let backend = support::backend::Backend::start().await;
-    let dead = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap();
+    // Bound but never listening, and held to the end of the test: connecting is refused, and no
+    // other process can take the port meanwhile (as it could a port bound and then dropped).
+    let refusing_port = tokio::net::TcpSocket::new_v4().unwrap();
+    refusing_port.bind(([127, 0, 0, 1], 0).into()).unwrap();
+    let dead = refusing_port.local_addr().unwrap();
     let mut options = Options::new(
         &issuer.issuer_url(),
         &format!("http://{dead}/.well-known/jwks.json"),

@@ -160,10 +160,11 @@ async fn a_failing_upstream_leaks_neither_file_descriptors_nor_memory() {
         o.upstream_extra = "request_timeout = \"200ms\"\nconnect_timeout = \"1s\"\n".into()
     };
     let world = Arc::new(World::start_with(timeouts).await);
-    let closed = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap();
+    // Bound but never listening, and held to the end of the test: connecting is refused, and no
+    // other process can take the port meanwhile (as it could a port bound and then dropped).
+    let refusing_port = tokio::net::TcpSocket::new_v4().unwrap();
+    refusing_port.bind(([127, 0, 0, 1], 0).into()).unwrap();
+    let closed = refusing_port.local_addr().unwrap();
     let refusing = Arc::new(
         World::start_with(|o| {
             timeouts(o);

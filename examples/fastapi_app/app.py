@@ -16,7 +16,8 @@ forged identity and no restricted call ever reached it. It is a file, not an end
 not reachable over HTTP at all.
 
 Run:  python app.py [--host 127.0.0.1] [--port 8000]
-      (--port 0 picks a free port and prints "listening on http://127.0.0.1:PORT" first)
+      (--port 0 picks a free port; "listening on http://127.0.0.1:PORT" is printed once that
+      port accepts connections, so a caller may connect as soon as it reads the line)
 or:   uvicorn app:app --host 127.0.0.1 --port 8000
 """
 
@@ -33,6 +34,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from fastapi import Depends, FastAPI, HTTPException, Request
+
+# uvicorn's own default backlog, so the pre-opened socket queues as much as uvicorn would.
+LISTEN_BACKLOG = 2048
 
 app = FastAPI(title="SaaSCo API", description="Served behind the gateway; trusts X-Auth-* only.")
 
@@ -153,6 +157,10 @@ def main() -> None:
     sock = socket.socket(socket.AF_INET6 if ":" in args.host else socket.AF_INET)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((args.host, args.port))
+    # listen() before the line, never after: whoever reads "listening on" connects at once, and
+    # a bound socket that is not listening yet refuses (issue 13). From here the kernel queues
+    # connections (up to the backlog, uvicorn's default) until uvicorn starts accepting them.
+    sock.listen(LISTEN_BACKLOG)
     host, port = sock.getsockname()[:2]
     print(f"listening on http://{host}:{port}", flush=True)
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))

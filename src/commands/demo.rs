@@ -46,6 +46,12 @@ pub async fn run() -> ExitCode {
     }
 
     print_try_by_hand(&demo);
+    println!(
+        "\nClientCo's kit, clientco/sample_requests.http, runs against this demo with httpyac:\n  \
+         httpyac environment: {}\n  {}   # from the repository root",
+        demo.httpyac_env_file.display(),
+        demo.httpyac_command()
+    );
     println!("\nServing until Ctrl-C.");
     wait_for_stop().await;
     println!("\nstopping");

@@ -6,11 +6,14 @@
 //! `gateway.toml` and a policy file written to a private temporary folder, exactly as an operator
 //! would write them. [`Demo::sample_calls`] then makes the seven calls of the first five minutes
 //! (`calls`) and reports what actually happened; nothing is hard-coded but the expectations.
+//! Beside the credentials it writes the httpyac environment that runs ClientCo's kit,
+//! `clientco/sample_requests.http`, against this demo (`kit`).
 //!
 //! Everything listens on `127.0.0.1:0`, so several demos (and the test suite) can run at once.
 
 pub mod backend;
 pub mod calls;
+pub mod kit;
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -71,6 +74,8 @@ pub struct Demo {
     pub dir: PathBuf,
     /// `clientco` (all three ClientCo scopes) and `clientco-readonly` (read:forecast only).
     pub clients: Vec<DemoClient>,
+    /// The `demo` environment of ClientCo's kit, in `dir` (see [`kit`]).
+    pub httpyac_env_file: PathBuf,
 }
 
 impl Demo {
@@ -147,6 +152,16 @@ impl Demo {
         )?;
         let config = Config::load(&config_file).map_err(DemoError::Config)?;
         let gateway = crate::start(config).await?;
+        let api_url = format!("http://{}", gateway.data_addr());
+        let httpyac_env_file = match kit::write(&dir, &api_url, &issuer.token_url(), &clients) {
+            Ok(path) => path,
+            Err(error) => {
+                gateway.shutdown().await;
+                backend.shutdown().await;
+                issuer.shutdown().await;
+                return Err(error);
+            }
+        };
 
         let demo = Demo {
             issuer,
@@ -154,6 +169,7 @@ impl Demo {
             gateway,
             dir,
             clients,
+            httpyac_env_file,
         };
         if let Err(error) = demo.wait_ready(Duration::from_secs(10)).await {
             demo.shutdown().await;
@@ -177,6 +193,12 @@ impl Demo {
     /// `http://127.0.0.1:PORT`: the gateway's data plane.
     pub fn gateway_url(&self) -> String {
         format!("http://{}", self.gateway.data_addr())
+    }
+
+    /// The command that runs ClientCo's kit against this demo with httpyac, from the repository
+    /// root.
+    pub fn httpyac_command(&self) -> String {
+        kit::httpyac_command(&self.httpyac_env_file)
     }
 
     /// `http://127.0.0.1:PORT`: the gateway's admin listener.
