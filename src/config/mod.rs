@@ -1,8 +1,11 @@
 //! gateway.toml: raw serde types, the checked `Config` built from them, environment overrides.
 //!
 //! Loading is two stages (see docs/architecture.md): `raw` mirrors the file with
-//! `deny_unknown_fields`, then `TryFrom` checks every value and resolves relative paths against
-//! the config file's folder. Every problem becomes a `Diagnostic` with file:line:column.
+//! `deny_unknown_fields` (every value kept with its position), then `check::Checker` applies the
+//! `GATEWAY_<SECTION>_<KEY>` overrides (`env`), checks every value and resolves relative paths
+//! against the config file's folder, collecting every problem as a `Diagnostic` with
+//! file:line:column instead of stopping at the first (which is why it is a checker that
+//! gathers problems rather than a `TryFrom`, which could return only one).
 //! Every key, default and override is listed in docs/configuration.md.
 
 mod check;

@@ -73,7 +73,7 @@ pub(crate) fn key_text(key: &Value) -> Option<String> {
 }
 
 pub(super) fn parse(source: &str, file: &Path) -> Result<Policy, Diagnostics> {
-    let mut checker = Checker {
+    let mut loader = Loader {
         source,
         file,
         problems: Vec::new(),
@@ -92,18 +92,18 @@ pub(super) fn parse(source: &str, file: &Path) -> Result<Policy, Diagnostics> {
             }]));
         }
     };
-    let policy = checker.policy(&document);
+    let policy = loader.policy(&document);
     if let Some(policy) = policy
-        && checker.problems.is_empty()
+        && loader.problems.is_empty()
     {
         return Ok(policy);
     }
-    let mut problems = checker.problems;
+    let mut problems = loader.problems;
     problems.sort_by_key(|d| (d.line, d.column));
     Err(Diagnostics(problems))
 }
 
-struct Checker<'s> {
+struct Loader<'s> {
     source: &'s str,
     file: &'s Path,
     problems: Vec<Diagnostic>,
@@ -126,7 +126,7 @@ struct Draft {
     route: Route,
 }
 
-impl Checker<'_> {
+impl Loader<'_> {
     fn error(&mut self, path: &[Step], message: impl Into<String>) {
         let (line, column) = locate(self.source, path);
         self.problems.push(Diagnostic {
@@ -253,6 +253,8 @@ impl Checker<'_> {
         out
     }
 
+    /// One route: each key read by its own reader, then checked together. `None` when any
+    /// key had a problem (every problem is reported).
     fn route(
         &mut self,
         index: usize,
@@ -267,134 +269,26 @@ impl Checker<'_> {
         };
         self.known_keys(map, &base, ROUTE_KEYS, "a route");
         let problems_before = self.problems.len();
+        let field = |key: &str| (map.get(key), at(&base, v(key)));
 
-        let (pattern, segments) = match map.get("path") {
-            Some(Value::String(p)) => (p.clone(), self.pattern(p, &at(&base, v("path")))),
-            Some(_) => {
-                self.error(
-                    &at(&base, v("path")),
-                    "`path` must be text such as `/forecast`",
-                );
-                (String::new(), None)
-            }
-            None => {
-                self.error(
-                    &base,
-                    "this route has no `path`; add one such as `path: /forecast`",
-                );
-                (String::new(), None)
-            }
-        };
-        let methods = self.methods(map.get("methods"), &at(&base, v("methods")));
-        let public = match map.get("public") {
-            None => false,
-            Some(Value::Bool(b)) => *b,
-            Some(_) => {
-                self.error(
-                    &at(&base, v("public")),
-                    "`public` must be `true` or `false`",
-                );
-                false
-            }
-        };
-        let scopes = self.scopes(map.get("scopes"), &at(&base, v("scopes")), scope_names);
-        let restricted = match map.get("restricted") {
-            None => None,
-            Some(Value::String(r)) => {
-                if !restriction_names.contains(&r.as_str()) {
-                    let hint = did_you_mean(r, restriction_names.iter().copied());
-                    self.error(
-                        &at(&base, v("restricted")),
-                        format!(
-                            "`{r}` is not declared under `restrictions`{}",
-                            or_declare(&hint, "restrictions")
-                        ),
-                    );
-                }
-                Some(r.clone())
-            }
-            Some(_) => {
-                self.error(
-                    &at(&base, v("restricted")),
-                    "`restricted` names one restriction, e.g. `restricted: no:modify_pipeline`",
-                );
-                None
-            }
-        };
-        let access = match (scopes, restricted, public) {
-            (Some(_), Some(_), _) => {
-                self.error(
-                    &at(&base, Step::Key("restricted".into())),
-                    "a route has either `scopes` or `restricted`, not both: a restricted route is never reachable, so its scopes would mean nothing",
-                );
-                None
-            }
-            (_, Some(_), true) => {
-                self.error(
-                    &at(&base, Step::Key("public".into())),
-                    "a restricted route cannot be `public`; remove one of them",
-                );
-                None
-            }
-            (Some(_), None, true) => {
-                self.error(
-                    &at(&base, Step::Key("public".into())),
-                    "a `public` route needs no token, so its `scopes` would never be checked; remove `scopes` or `public`",
-                );
-                None
-            }
-            (Some(s), None, false) => Some(Access::Scopes(s)),
-            (None, Some(r), false) => Some(Access::Restricted(r)),
-            (None, None, true) => Some(Access::Scopes(Vec::new())),
-            (None, None, false) => {
-                if !map.contains_key("scopes") {
-                    self.error(
-                        &base,
-                        "this route says nothing about who may call it; add `scopes: [...]` (or `scopes: []` for any valid token), `restricted: <name>` or `public: true`",
-                    );
-                }
-                None
-            }
-        };
-        let mode = match map.get("mode") {
-            None => Mode::Enforce,
-            Some(Value::String(m)) if m == "enforce" => Mode::Enforce,
-            Some(Value::String(m)) if m == "shadow" => Mode::Shadow,
-            Some(_) => {
-                self.error(
-                    &at(&base, v("mode")),
-                    "`mode` is `enforce` (the default) or `shadow`",
-                );
-                Mode::Enforce
-            }
-        };
-        let max_body = match map.get("max_body") {
-            None => None,
-            Some(Value::String(s)) => match parse_size(s) {
-                Ok(n) => Some(n),
-                Err(e) => {
-                    self.error(&at(&base, v("max_body")), format!("`max_body`: {e}"));
-                    None
-                }
-            },
-            Some(Value::Number(n)) if n.as_u64().is_some() => n.as_u64(),
-            Some(_) => {
-                self.error(
-                    &at(&base, v("max_body")),
-                    "`max_body` is a size such as \"10MiB\"",
-                );
-                None
-            }
-        };
-        let rate_limit = self.rate_limit(map.get("rate_limit"), &at(&base, v("rate_limit")));
-        let description = match map.get("description") {
-            None => None,
-            Some(Value::String(s)) => Some(s.clone()),
-            Some(_) => {
-                self.error(&at(&base, v("description")), "`description` must be text");
-                None
-            }
-        };
+        let (pattern, segments) = self.path(map.get("path"), &base);
+        let (value, here) = field("methods");
+        let methods = self.methods(value, &here);
+        let (value, here) = field("public");
+        let public = self.flag(value, &here, "public");
+        let (value, here) = field("scopes");
+        let scopes = self.scopes(value, &here, scope_names);
+        let (value, here) = field("restricted");
+        let restricted = self.restricted(value, &here, restriction_names);
+        let access = self.access(map, &base, scopes, restricted, public);
+        let (value, here) = field("mode");
+        let mode = self.mode(value, &here);
+        let (value, here) = field("max_body");
+        let max_body = self.max_body(value, &here);
+        let (value, here) = field("rate_limit");
+        let rate_limit = self.rate_limit(value, &here);
+        let (value, here) = field("description");
+        let description = self.text(value, &here, "description");
         if self.problems.len() != problems_before {
             return None;
         }
@@ -413,6 +307,163 @@ impl Checker<'_> {
                 allow: String::new(),
             },
         })
+    }
+
+    /// `path:`, required: the pattern as written and its segments.
+    fn path(
+        &mut self,
+        value: Option<&Value>,
+        base: &[Step],
+    ) -> (String, Option<Vec<PatternSegment>>) {
+        let here = at(base, v("path"));
+        match value {
+            Some(Value::String(p)) => (p.clone(), self.pattern(p, &here)),
+            Some(_) => {
+                self.error(&here, "`path` must be text such as `/forecast`");
+                (String::new(), None)
+            }
+            None => {
+                self.error(
+                    base,
+                    "this route has no `path`; add one such as `path: /forecast`",
+                );
+                (String::new(), None)
+            }
+        }
+    }
+
+    /// A `true`/`false` key, `false` when absent.
+    fn flag(&mut self, value: Option<&Value>, here: &[Step], key: &str) -> bool {
+        match value {
+            None => false,
+            Some(Value::Bool(b)) => *b,
+            Some(_) => {
+                self.error(here, format!("`{key}` must be `true` or `false`"));
+                false
+            }
+        }
+    }
+
+    /// A free-text key such as `description:`.
+    fn text(&mut self, value: Option<&Value>, here: &[Step], key: &str) -> Option<String> {
+        match value {
+            None => None,
+            Some(Value::String(s)) => Some(s.clone()),
+            Some(_) => {
+                self.error(here, format!("`{key}` must be text"));
+                None
+            }
+        }
+    }
+
+    /// `restricted:`: one restriction declared under `restrictions`.
+    fn restricted(
+        &mut self,
+        value: Option<&Value>,
+        here: &[Step],
+        declared: &[&str],
+    ) -> Option<String> {
+        match value {
+            None => None,
+            Some(Value::String(r)) => {
+                if !declared.contains(&r.as_str()) {
+                    let hint = did_you_mean(r, declared.iter().copied());
+                    self.error(
+                        here,
+                        format!(
+                            "`{r}` is not declared under `restrictions`{}",
+                            or_declare(&hint, "restrictions")
+                        ),
+                    );
+                }
+                Some(r.clone())
+            }
+            Some(_) => {
+                self.error(
+                    here,
+                    "`restricted` names one restriction, e.g. `restricted: no:modify_pipeline`",
+                );
+                None
+            }
+        }
+    }
+
+    /// Who may call the route: `scopes`, `restricted` or `public`, exactly one of them.
+    fn access(
+        &mut self,
+        map: &Mapping,
+        base: &[Step],
+        scopes: Option<Vec<String>>,
+        restricted: Option<String>,
+        public: bool,
+    ) -> Option<Access> {
+        match (scopes, restricted, public) {
+            (Some(_), Some(_), _) => {
+                self.error(
+                    &at(base, Step::Key("restricted".into())),
+                    "a route has either `scopes` or `restricted`, not both: a restricted route is never reachable, so its scopes would mean nothing",
+                );
+                None
+            }
+            (_, Some(_), true) => {
+                self.error(
+                    &at(base, Step::Key("public".into())),
+                    "a restricted route cannot be `public`; remove one of them",
+                );
+                None
+            }
+            (Some(_), None, true) => {
+                self.error(
+                    &at(base, Step::Key("public".into())),
+                    "a `public` route needs no token, so its `scopes` would never be checked; remove `scopes` or `public`",
+                );
+                None
+            }
+            (Some(s), None, false) => Some(Access::Scopes(s)),
+            (None, Some(r), false) => Some(Access::Restricted(r)),
+            (None, None, true) => Some(Access::Scopes(Vec::new())),
+            (None, None, false) => {
+                if !map.contains_key("scopes") {
+                    self.error(
+                        base,
+                        "this route says nothing about who may call it; add `scopes: [...]` (or `scopes: []` for any valid token), `restricted: <name>` or `public: true`",
+                    );
+                }
+                None
+            }
+        }
+    }
+
+    /// `mode:`: `enforce` (the default) or `shadow`.
+    fn mode(&mut self, value: Option<&Value>, here: &[Step]) -> Mode {
+        match value {
+            None => Mode::Enforce,
+            Some(Value::String(m)) if m == "enforce" => Mode::Enforce,
+            Some(Value::String(m)) if m == "shadow" => Mode::Shadow,
+            Some(_) => {
+                self.error(here, "`mode` is `enforce` (the default) or `shadow`");
+                Mode::Enforce
+            }
+        }
+    }
+
+    /// `max_body:`: a size such as `"10MiB"`, or a number of bytes.
+    fn max_body(&mut self, value: Option<&Value>, here: &[Step]) -> Option<u64> {
+        match value {
+            None => None,
+            Some(Value::String(s)) => match parse_size(s) {
+                Ok(n) => Some(n),
+                Err(e) => {
+                    self.error(here, format!("`max_body`: {e}"));
+                    None
+                }
+            },
+            Some(Value::Number(n)) if n.as_u64().is_some() => n.as_u64(),
+            Some(_) => {
+                self.error(here, "`max_body` is a size such as \"10MiB\"");
+                None
+            }
+        }
     }
 
     /// Parses `/a/{id}/**` into segments, reporting what can never match.
