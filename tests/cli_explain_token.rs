@@ -6,8 +6,8 @@ mod support;
 
 use std::process::Command;
 
-use support::gateway::{TEST_POLICY, claims};
-use support::world::start_issuer;
+use support::gateway::{claims, test_policy};
+use support::issuer::spawn_issuer;
 
 fn explain(dir: &std::path::Path, method: &str, path: &str, token: &str) -> (i32, String) {
     let output = Command::new(env!("CARGO_BIN_EXE_gateway"))
@@ -28,9 +28,9 @@ fn explain(dir: &std::path::Path, method: &str, path: &str, token: &str) -> (i32
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn explain_with_a_token_gives_the_decision_and_the_reason() {
-    let issuer = start_issuer().await;
+    let issuer = spawn_issuer().await;
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("policy.yaml"), TEST_POLICY).unwrap();
+    std::fs::write(dir.path().join("policy.yaml"), test_policy()).unwrap();
     std::fs::write(
         dir.path().join("gateway.toml"),
         format!(

@@ -10,8 +10,8 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use support::backend::Backend;
-use support::gateway::{TEST_POLICY, claims};
-use support::world::start_issuer;
+use support::gateway::{claims, test_policy};
+use support::issuer::spawn_issuer;
 
 struct Served {
     child: Child,
@@ -48,7 +48,7 @@ impl Served {
 
 fn serve(issuer: &str, jwks: &str, upstream: &str) -> Served {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("policy.yaml"), TEST_POLICY).unwrap();
+    std::fs::write(dir.path().join("policy.yaml"), test_policy()).unwrap();
     std::fs::write(
         dir.path().join("gateway.toml"),
         format!(
@@ -94,22 +94,21 @@ fn serve(issuer: &str, jwks: &str, upstream: &str) -> Served {
 
 async fn wait_ready(admin: &str) {
     let client = reqwest::Client::new();
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while client
-        .get(format!("{admin}/readyz"))
-        .send()
-        .await
-        .map(|r| r.status() != 200)
-        .unwrap_or(true)
-    {
-        assert!(std::time::Instant::now() < deadline, "never ready");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let readyz = format!("{admin}/readyz");
+    support::wait::poll(
+        "the gateway to become ready",
+        support::wait::DEADLINE,
+        || async {
+            let response = client.get(&readyz).send().await.ok()?;
+            (response.status() == 200).then_some(())
+        },
+    )
+    .await;
 }
 
 #[tokio::test]
 async fn serve_logs_one_json_line_per_request_reloads_on_sighup_and_drains_on_sigterm() {
-    let issuer = start_issuer().await;
+    let issuer = spawn_issuer().await;
     let backend = Backend::start().await;
     let mut served = serve(&issuer.issuer_url(), &issuer.jwks_url(), &backend.url());
     wait_ready(&served.admin).await;
@@ -153,7 +152,8 @@ async fn serve_logs_one_json_line_per_request_reloads_on_sighup_and_drains_on_si
 
     // SIGHUP reloads an edited policy.
     let edited = format!(
-        "{TEST_POLICY}  - path: /reports\n    methods: [GET]\n    scopes: [read:forecast]\n"
+        "{}  - path: /reports\n    methods: [GET]\n    scopes: [read:forecast]\n",
+        test_policy()
     );
     std::fs::write(served.dir.path().join("policy.yaml"), edited).unwrap();
     served.signal("HUP");

@@ -384,12 +384,7 @@ async fn shutdown_drains_in_flight_requests_and_stops_accepting() {
     });
     // Wait until the request is through the gateway and streaming into the backend.
     let backend = &world.backend;
-    support::gateway::eventually(
-        Duration::from_secs(5),
-        "request reaches the backend",
-        || backend.started() == 1,
-    )
-    .await;
+    support::wait::until("request reaches the backend", || backend.started() == 1).await;
     let World {
         gateway, backend, ..
     } = world;

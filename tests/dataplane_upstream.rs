@@ -8,7 +8,7 @@ mod support;
 use std::time::Duration;
 
 use support::backend::{DECLARED_LEN, PARTIAL_LEN};
-use support::gateway::{Options, TestGateway, Zeros, eventually};
+use support::gateway::{Options, TestGateway, Zeros};
 use support::world::{World, error_body};
 
 #[tokio::test]
@@ -168,11 +168,9 @@ async fn a_body_stalled_longer_than_request_timeout_is_cut_off() {
         .await
         .expect("the stalled body was not cut off within 10 s");
     assert!(outcome.is_err(), "a stalled body was delivered as complete");
-    eventually(
-        Duration::from_secs(10),
-        "the gateway closes the stalled upstream connection",
-        || world.backend.stalls_closed_by_peer() == 1,
-    )
+    support::wait::until("the gateway closes the stalled upstream connection", || {
+        world.backend.stalls_closed_by_peer() == 1
+    })
     .await;
 }
 
@@ -185,13 +183,9 @@ async fn a_client_giving_up_on_a_stalled_body_frees_the_upstream_connection() {
     assert_eq!(response.status(), 200);
     let first = response.chunk().await.unwrap().unwrap();
     assert!(first.len() <= PARTIAL_LEN);
-    eventually(Duration::from_secs(10), "the upstream is stalling", || {
-        world.backend.stalling() == 1
-    })
-    .await;
+    support::wait::until("the upstream is stalling", || world.backend.stalling() == 1).await;
     drop(response);
-    eventually(
-        Duration::from_secs(10),
+    support::wait::until(
         "the gateway closes the stalled upstream connection once the client is gone",
         || world.backend.stalls_closed_by_peer() == 1,
     )
@@ -210,7 +204,7 @@ async fn upstream_slower_than_request_timeout_is_504() {
 
 #[tokio::test]
 async fn no_key_set_loaded_yet_is_503_with_retry_after() {
-    let issuer = support::world::start_issuer().await;
+    let issuer = support::issuer::spawn_issuer().await;
     let backend = support::backend::Backend::start().await;
     // Bound but never listening, and held to the end of the test: connecting is refused, and no
     // other process can take the port meanwhile (as it could a port bound and then dropped).

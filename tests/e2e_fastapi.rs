@@ -18,38 +18,19 @@
 //! it is reachable over HTTP.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod support;
+
 use std::io::BufRead;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use gateway::dev::issuer::{DevClient, DevIssuer, DevIssuerConfig};
 
-const POLICY: &str = r#"
-permissions:
-  ingest:data: ClientCo pushes data
-  read:forecast: Retrieve demand forecast
-  read:inventory: Retrieve inventory optimization
-restrictions:
-  no:execute_modeling: Modeling logic cannot be triggered manually
-  no:modify_pipeline: Pipeline orchestration is internal only
-routes:
-  - path: /ingest
-    methods: [POST]
-    scopes: [ingest:data]
-  - path: /forecast
-    methods: [GET]
-    scopes: [read:forecast]
-  - path: /inventory
-    methods: [GET]
-    scopes: [read:inventory]
-  - path: /models/**
-    restricted: no:execute_modeling
-  - path: /pipeline/**
-    restricted: no:modify_pipeline
-"#;
+/// The shipped ClientCo policy, as the gateway in front of SaaSCo runs it.
+const POLICY: &str = include_str!("../policies/clientco.yaml");
 
 const SECRET: &str = "e2e-secret-for-clientco";
 const INGEST_BODY: &str = r#"{"rows":[{"sku":"SKU-1","sold":12}]}"#;
@@ -153,14 +134,10 @@ file = "policy.yaml"
     let config = gateway::config::Config::load(&config_file)
         .unwrap_or_else(|d| panic!("the e2e config does not load:\n{d}"));
     let running = gateway::start(config).await.unwrap();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !running.gateway().auth.is_ready() {
-        assert!(
-            Instant::now() < deadline,
-            "the gateway never loaded the JWKS"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    support::wait::until("the gateway to load the JWKS", || {
+        running.gateway().auth.is_ready()
+    })
+    .await;
     running
 }
 

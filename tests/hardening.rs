@@ -8,7 +8,6 @@ mod support;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use support::gateway::eventually;
 use support::world::World;
 use tokio::io::AsyncReadExt;
 
@@ -67,20 +66,16 @@ async fn the_connection_cap_refuses_with_a_metric() {
     }
     // Let the gateway account for all five.
     let admin = world.gateway.admin.clone();
-    let deadline = Instant::now() + Duration::from_secs(5);
-    loop {
+    support::wait::poll("five open connections", support::wait::DEADLINE, || async {
         let metrics = reqwest::get(format!("{admin}/metrics"))
             .await
             .unwrap()
             .text()
             .await
             .unwrap();
-        if gauge(&metrics, "gateway_open_connections") >= 5.0 {
-            break;
-        }
-        assert!(Instant::now() < deadline, "{metrics}");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+        (gauge(&metrics, "gateway_open_connections") >= 5.0).then_some(())
+    })
+    .await;
     let mut refused = tokio::net::TcpStream::connect(world.gateway.addr)
         .await
         .unwrap();
@@ -205,10 +200,7 @@ async fn a_failing_upstream_leaks_neither_file_descriptors_nor_memory() {
     // fetches); a leak of one connection per failure would be hundreds.
     let initial = open_fds();
     let back_to_baseline = || async {
-        eventually(Duration::from_secs(10), "fds back to baseline", || {
-            open_fds() <= initial + 8
-        })
-        .await;
+        support::wait::until("fds back to baseline", || open_fds() <= initial + 8).await;
     };
     // Warm-up: pools, buffers, the token cache and the allocator's arenas reach their working
     // size; then the memory baseline.

@@ -21,7 +21,7 @@ async fn not_ready_until_the_first_fetch_succeeds_then_retries_until_it_does() {
     let auth = Authenticator::start(&auth_config(&issuer), Arc::clone(&metrics));
     let token = issuer.mint(&issuer.standard_claims(&["read:forecast"]));
 
-    wait_until("a first fetch has failed", || {
+    support::wait::until("a first fetch has failed", || {
         metrics.jwks_fetch_failures.get() >= 1
     })
     .await;
@@ -32,7 +32,7 @@ async fn not_ready_until_the_first_fetch_succeeds_then_retries_until_it_does() {
     );
 
     issuer.set_jwks_mode(JwksMode::Serve);
-    wait_until("the retry loads the JWKS", || auth.is_ready()).await;
+    support::wait::until("the retry loads the JWKS", || auth.is_ready()).await;
     assert!(auth.verify(&token).await.is_ok());
     assert_eq!(metrics.jwks_keys.get(), 1);
 }
@@ -122,7 +122,7 @@ async fn an_issuer_outage_after_start_keeps_the_last_good_keys() {
     ] {
         let failures = metrics.jwks_fetch_failures.get();
         issuer.set_jwks_mode(mode);
-        wait_until("a background refresh fails", || {
+        support::wait::until("a background refresh fails", || {
             metrics.jwks_fetch_failures.get() > failures
         })
         .await;
@@ -134,7 +134,7 @@ async fn an_issuer_outage_after_start_keeps_the_last_good_keys() {
     }
 
     issuer.set_jwks_mode(JwksMode::Serve);
-    wait_until("a refresh succeeds again", || metrics.jwks_stale.get() == 0).await;
+    support::wait::until("a refresh succeeds again", || metrics.jwks_stale.get() == 0).await;
 }
 
 #[tokio::test]
@@ -149,7 +149,7 @@ async fn a_hanging_issuer_does_not_hold_up_tokens_with_known_keys() {
         let auth = Arc::clone(&auth);
         async move { auth.verify(&unknown).await }
     });
-    wait_until("the refetch is hanging at the issuer", || {
+    support::wait::until("the refetch is hanging at the issuer", || {
         issuer.jwks_requests() > requests
     })
     .await;

@@ -8,15 +8,14 @@ mod support;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::time::Duration;
 
-use support::gateway::TEST_POLICY;
+use support::gateway::test_policy;
 use support::world::World;
 
 const REPORTS_ROUTE: &str = "  - path: /reports\n    methods: [GET]\n    scopes: [read:forecast]\n";
 
 fn policy_with_reports() -> String {
-    format!("{TEST_POLICY}{REPORTS_ROUTE}")
+    format!("{}{REPORTS_ROUTE}", test_policy())
 }
 
 #[tokio::test]
@@ -54,13 +53,13 @@ async fn ten_reloads_under_load_drop_no_allowed_request() {
         let policy = if i % 2 == 0 {
             policy_with_reports()
         } else {
-            TEST_POLICY.to_owned()
+            test_policy()
         };
         std::fs::write(&policy_file, policy).unwrap();
         world.gateway.running().reload().unwrap();
         // Let some requests through between reloads.
         let before = sent.load(Ordering::SeqCst);
-        support::gateway::eventually(Duration::from_secs(5), "load continues", || {
+        support::wait::until("load continues", || {
             sent.load(Ordering::SeqCst) >= before + 20
         })
         .await;
@@ -78,7 +77,7 @@ async fn ten_reloads_under_load_drop_no_allowed_request() {
 async fn a_broken_edit_is_rejected_and_the_old_policy_keeps_serving() {
     let world = World::start().await;
     let policy_file = world.gateway.dir.path().join("policy.yaml");
-    let broken = TEST_POLICY.replace("scopes: [read:forecast]", "scopes: [read:forcast]");
+    let broken = test_policy().replace("scopes: [read:forecast]", "scopes: [read:forcast]");
     std::fs::write(&policy_file, broken).unwrap();
     let errors = world.gateway.running().reload().unwrap_err();
     let text = errors.to_string();
@@ -131,17 +130,7 @@ async fn the_watcher_sees_an_editor_style_rename() {
     // What vim and most editors do: write a sibling file, then rename it over the original.
     std::fs::write(dir.join(".policy.yaml.swp"), policy_with_reports()).unwrap();
     std::fs::rename(dir.join(".policy.yaml.swp"), dir.join("policy.yaml")).unwrap();
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    loop {
-        if world.get("/reports", "read:forecast").await.status() == 200 {
-            break;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the watcher never reloaded"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    serves_reports(&world, "the watcher to reload").await;
     let policy = reqwest::get(format!("{}/policy", world.gateway.admin))
         .await
         .unwrap()
@@ -227,20 +216,21 @@ async fn a_kubernetes_configmap_swap_is_seen() {
     let dir = world.gateway.dir.path();
     // The layout kubelet writes: policy.yaml -> ..data/policy.yaml, ..data -> ..<timestamp>.
     std::fs::create_dir(dir.join("..2026_11_29_v1")).unwrap();
-    std::fs::write(dir.join("..2026_11_29_v1/policy.yaml"), TEST_POLICY).unwrap();
+    std::fs::write(dir.join("..2026_11_29_v1/policy.yaml"), test_policy()).unwrap();
     symlink("..2026_11_29_v1", dir.join("..data")).unwrap();
     std::fs::remove_file(dir.join("policy.yaml")).unwrap();
     symlink("..data/policy.yaml", dir.join("policy.yaml")).unwrap();
     // Replacing the file with the link is itself a change: let that reload land first, so the
     // swap below is judged on its own.
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while parse(&world.gateway.metrics().await)["gateway_policy_reloads_total"] < 1.0 {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the layout change never reloaded"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    support::wait::poll(
+        "the layout change to reload",
+        support::wait::DEADLINE,
+        || async {
+            let metrics = parse(&world.gateway.metrics().await);
+            (metrics["gateway_policy_reloads_total"] >= 1.0).then_some(())
+        },
+    )
+    .await;
     assert_eq!(world.get("/reports", "read:forecast").await.status(), 404);
 
     // An update: a new timestamped folder, then an atomic rename of a fresh `..data` link.
@@ -253,12 +243,14 @@ async fn a_kubernetes_configmap_swap_is_seen() {
     symlink("..2026_11_29_v2", dir.join("..data_tmp")).unwrap();
     std::fs::rename(dir.join("..data_tmp"), dir.join("..data")).unwrap();
 
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while world.get("/reports", "read:forecast").await.status() != 200 {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the ConfigMap swap was never seen"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    serves_reports(&world, "the ConfigMap swap to be seen").await;
+}
+
+/// Waits until the reloaded policy serves `/reports`.
+async fn serves_reports(world: &World, what: &str) {
+    support::wait::poll(what, support::wait::DEADLINE, || async {
+        let status = world.get("/reports", "read:forecast").await.status();
+        (status == 200).then_some(())
+    })
+    .await
 }

@@ -1,36 +1,13 @@
 //! Starts a whole gateway in-process on 127.0.0.1:0 (data plane and admin), from a real
 //! gateway.toml and policy file written to a temporary folder, and waits until it is ready.
 
-use std::time::{Duration, Instant};
-
 use tempfile::TempDir;
 
-/// The policy most tests use: the ClientCo contract plus one route of each optional kind.
-pub const TEST_POLICY: &str = r#"
-permissions:
-  ingest:data: ClientCo pushes data
-  read:forecast: Retrieve demand forecast
-  read:inventory: Retrieve inventory optimization
-  read:shadow: A scope being rolled out
-restrictions:
-  no:execute_modeling: Modeling logic cannot be triggered manually
-  no:modify_pipeline: Pipeline orchestration is internal only
-routes:
-  - path: /ingest
-    methods: [POST]
-    scopes: [ingest:data]
-    max_body: "1MiB"
-  - path: /forecast
-    methods: [GET]
-    scopes: [read:forecast]
-  - path: /inventory
-    methods: [GET]
-    scopes: [read:inventory]
-  - path: /models/**
-    restricted: no:execute_modeling
-  - path: /pipeline/**
-    restricted: no:modify_pipeline
-  - path: /public/**
+/// The ClientCo policy as shipped (policies/clientco.yaml).
+pub const CLIENTCO_POLICY: &str = include_str!("../../policies/clientco.yaml");
+
+/// Routes beside the ClientCo contract in the policy most tests use: one of each optional kind.
+const EXTRA_ROUTES: &str = r#"  - path: /public/**
     public: true
     methods: [GET]
   - path: /rollout/{item}
@@ -45,6 +22,24 @@ routes:
     methods: [POST]
     scopes: [ingest:data]
 "#;
+
+/// The policy most tests use: the shipped ClientCo contract (with a 1 MiB body limit on
+/// `/ingest`, for the body-limit tests) plus `EXTRA_ROUTES` and the scope they need.
+pub fn test_policy() -> String {
+    let mut policy = String::new();
+    for line in CLIENTCO_POLICY.lines() {
+        policy.push_str(line);
+        policy.push('\n');
+        if line.starts_with("permissions:") {
+            policy.push_str("  read:shadow: A scope being rolled out\n");
+        }
+        if line.trim_start().starts_with("scopes: [ingest:data]") {
+            policy.push_str("    max_body: \"1MiB\"\n");
+        }
+    }
+    policy.push_str(EXTRA_ROUTES);
+    policy
+}
 
 pub struct Options {
     pub issuer: String,
@@ -69,7 +64,7 @@ impl Options {
             issuer: issuer.to_owned(),
             jwks_url: jwks_url.to_owned(),
             upstream: upstream.to_owned(),
-            policy: TEST_POLICY.to_owned(),
+            policy: test_policy(),
             auth_extra: String::new(),
             server_extra: String::new(),
             upstream_extra: "request_timeout = \"2s\"\nconnect_timeout = \"1s\"\n".to_owned(),
@@ -148,16 +143,16 @@ file = "policy.yaml"
     /// Polls /readyz until 200, with a deadline.
     pub async fn wait_ready(&self) {
         let client = reqwest::Client::new();
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            if let Ok(response) = client.get(format!("{}/readyz", self.admin)).send().await
-                && response.status() == 200
-            {
-                return;
-            }
-            assert!(Instant::now() < deadline, "gateway never became ready");
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        let readyz = format!("{}/readyz", self.admin);
+        super::wait::poll(
+            "the gateway to become ready",
+            super::wait::DEADLINE,
+            || async {
+                let response = client.get(&readyz).send().await.ok()?;
+                (response.status() == 200).then_some(())
+            },
+        )
+        .await
     }
 
     pub async fn shutdown(mut self) {
@@ -177,15 +172,6 @@ file = "policy.yaml"
     }
 }
 
-/// Polls `check` every 20 ms until it is true, failing after `timeout`.
-pub async fn eventually<F: FnMut() -> bool>(timeout: Duration, what: &str, mut check: F) {
-    let deadline = Instant::now() + timeout;
-    while !check() {
-        assert!(Instant::now() < deadline, "timed out waiting for: {what}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
 /// Sends raw bytes on a fresh TCP connection and returns everything the gateway answered
 /// until it closed the connection (or 5 s passed, which fails the test).
 pub async fn raw_http(addr: std::net::SocketAddr, request: &[u8]) -> String {
@@ -193,7 +179,11 @@ pub async fn raw_http(addr: std::net::SocketAddr, request: &[u8]) -> String {
     let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
     stream.write_all(request).await.unwrap();
     let mut answer = Vec::new();
-    let read = tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut answer)).await;
+    let read = tokio::time::timeout(
+        std::time::Duration::from_secs(5),
+        stream.read_to_end(&mut answer),
+    )
+    .await;
     assert!(
         read.is_ok(),
         "the gateway neither answered nor closed within 5 s"

@@ -3,7 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -53,17 +53,8 @@ pub fn auth_config(issuer: &DevIssuer) -> AuthConfig {
 pub async fn ready_authenticator(config: &AuthConfig) -> (Arc<Authenticator>, Arc<Metrics>) {
     let metrics = Arc::new(Metrics::default());
     let auth = Authenticator::start(config, Arc::clone(&metrics));
-    wait_until("the JWKS loads", || auth.is_ready()).await;
+    super::wait::until("the JWKS loads", || auth.is_ready()).await;
     (auth, metrics)
-}
-
-/// Polls `condition` every 10 ms until it holds; panics naming `what` after 10 s.
-pub async fn wait_until(what: &str, mut condition: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !condition() {
-        assert!(Instant::now() < deadline, "timed out waiting until {what}");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
 }
 
 pub fn b64_json(value: &Value) -> String {

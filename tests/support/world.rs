@@ -18,7 +18,7 @@ impl World {
 
     /// Starts with the default options changed by `tweak`.
     pub async fn start_with(tweak: impl FnOnce(&mut Options)) -> World {
-        let issuer = start_issuer().await;
+        let issuer = super::issuer::spawn_issuer().await;
         let backend = Backend::start().await;
         let mut options = Options::new(&issuer.issuer_url(), &issuer.jwks_url(), &backend.url());
         tweak(&mut options);
@@ -53,13 +53,6 @@ impl World {
             .await
             .unwrap()
     }
-}
-
-/// A development issuer on 127.0.0.1:0 with the default audience (`https://clientco/api`).
-pub async fn start_issuer() -> DevIssuer {
-    DevIssuer::start(gateway::dev::issuer::DevIssuerConfig::default())
-        .await
-        .unwrap()
 }
 
 /// The JSON error body of a response, checked for the spec's three fields.

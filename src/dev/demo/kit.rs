@@ -95,7 +95,7 @@ mod tests {
 
     #[test]
     fn the_environment_holds_every_variable_the_kit_uses() {
-        let kit = include_str!("../../clientco/sample_requests.http");
+        let kit = include_str!("../../../clientco/sample_requests.http");
         let env = environment("http://127.0.0.1:1", "http://127.0.0.1:2/oauth/token", &[]);
         let demo = env[ENVIRONMENT].as_object().expect("a demo environment");
         // Every {{name}} the kit uses is in the demo environment or is a named response.
