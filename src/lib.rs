@@ -16,6 +16,7 @@ pub mod constants;
 pub mod dev;
 pub mod diagnostic;
 pub mod error;
+pub mod fetch;
 pub mod identity;
 pub mod policy;
 pub mod proxy;

@@ -1,10 +1,12 @@
 //! The `gateway` binary: parses the command line, sets up tracing, maps results to exit codes.
 //! Everything else lives in the library so tests can call it.
 
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::parser::ValueSource;
+use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 
 /// mimalloc rather than glibc's malloc: every request allocates and frees a few buffers of a
 /// few KiB (hyper's read buffers, header maps), where glibc's size-class bins and consolidation
@@ -12,59 +14,122 @@ use clap::{Parser, Subcommand, ValueEnum};
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+const EXAMPLES: &str = "\
+Examples:
+  gateway --config gateway.toml                 serve (the default subcommand)
+  gateway check --config gateway.toml           validate before deploying
+  gateway explain GET /forecast --token \"$TOKEN\"
+  gateway demo                                  everything local, no Auth0 account needed
+
+Every setting can be overridden with GATEWAY_<SECTION>_<KEY> (docs/configuration.md);
+GATEWAY_LOG sets the log filter (e.g. `warn,gateway::access=info`).";
+
 #[derive(Parser)]
 #[command(
     name = "gateway",
     version,
-    about = "An authorizing reverse proxy for JWT-protected APIs"
+    about = "An authorizing reverse proxy for JWT-protected APIs",
+    after_help = EXAMPLES
 )]
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
-    /// The gateway configuration (used when no subcommand is given: `serve`).
+    /// The gateway configuration, for `gateway` without a subcommand (which serves).
     #[arg(
         long,
-        global = true,
         env = "GATEWAY_CONFIG",
-        default_value = "gateway.toml"
+        default_value = "gateway.toml",
+        value_name = "FILE"
     )]
     config: PathBuf,
-    /// Log line format.
+    /// Log line format (colours only when stderr is a terminal and NO_COLOR is unset).
     #[arg(long, global = true, value_enum, default_value_t = LogFormat::Pretty)]
     log_format: LogFormat,
+}
+
+/// `--config` for the subcommands that read one.
+#[derive(Args)]
+struct ConfigFile {
+    /// The gateway configuration (gateway.toml); relative paths in it start from its folder.
+    #[arg(
+        long,
+        env = "GATEWAY_CONFIG",
+        default_value = "gateway.toml",
+        value_name = "FILE"
+    )]
+    config: PathBuf,
 }
 
 #[derive(Subcommand)]
 enum Command {
     /// Run the gateway (the default).
-    Serve,
+    #[command(after_help = "Example:\n  gateway serve --config /etc/gateway/gateway.toml")]
+    Serve {
+        #[command(flatten)]
+        config: ConfigFile,
+    },
     /// Validate the configuration and the policy; print every problem with file:line:column.
-    Check,
-    /// Which route matches METHOD PATH, which scopes it needs, and with --token the decision.
-    Explain {
-        method: String,
-        path: String,
-        /// A JWT to verify against the configured issuer and judge.
+    #[command(after_help = "Examples:\n  gateway check --config gateway.toml\n  \
+        gateway check --config gateway.toml --offline    # in CI, without network access")]
+    Check {
+        #[command(flatten)]
+        config: ConfigFile,
+        /// Do not fetch the issuer's JWKS (by default check fetches it once and warns when it
+        /// cannot).
         #[arg(long)]
+        offline: bool,
+    },
+    /// Which route matches METHOD PATH, which scopes it needs, and with --token the decision.
+    #[command(after_help = "Examples:\n  gateway explain GET /forecast\n  \
+        gateway explain POST /ingest --token \"$(gateway token --credentials clientco/credentials.json)\"")]
+    Explain {
+        #[command(flatten)]
+        config: ConfigFile,
+        /// The request's method, e.g. GET (case-insensitive here).
+        #[arg(value_name = "METHOD")]
+        method: String,
+        /// The request path as a client would send it, e.g. /forecast or /models/../forecast.
+        #[arg(value_name = "PATH")]
+        path: String,
+        /// An access token (JWT) to verify against the configured issuer and judge.
+        #[arg(long, value_name = "JWT")]
         token: Option<String>,
     },
     /// Render the human view of the policy (docs/trust_boundaries.md).
+    #[command(after_help = "Examples:\n  gateway docs --config gateway.toml\n  \
+        gateway docs --config gateway.toml --check    # in CI: fail when the page has drifted")]
     Docs {
+        #[command(flatten)]
+        config: ConfigFile,
         /// Fail when the committed file differs from what the policy renders.
         #[arg(long)]
         check: bool,
         /// Where to write (default: docs/trust_boundaries.md beside the config file).
-        #[arg(long)]
+        #[arg(long, value_name = "FILE")]
         output: Option<PathBuf>,
     },
     /// Run policy test cases (method, path, scopes -> expected status).
-    Test { cases: PathBuf },
+    #[command(
+        after_help = "Example:\n  gateway test --config gateway.toml policies/clientco.tests.yaml"
+    )]
+    Test {
+        #[command(flatten)]
+        config: ConfigFile,
+        /// The YAML file of cases: a list of {name?, method, path, scopes?, status}.
+        #[arg(value_name = "CASES")]
+        cases: PathBuf,
+    },
     /// Client-credentials grant against the issuer's /oauth/token; prints the access token.
+    #[command(after_help = "Example:\n  \
+        curl -H \"Authorization: Bearer $(gateway token)\" https://api.saasco.example/forecast")]
     Token {
-        #[arg(long, default_value = "clientco/credentials.json")]
+        /// The client's credentials: JSON with domain (or issuer or token_url), client_id,
+        /// client_secret and audience (see clientco/credentials.example.json).
+        #[arg(long, default_value = "clientco/credentials.json", value_name = "FILE")]
         credentials: PathBuf,
     },
     /// Everything local: a development issuer, a demo backend and the gateway, then sample calls.
+    #[command(after_help = "Example:\n  cargo run --release -- demo")]
     Demo,
 }
 
@@ -75,18 +140,38 @@ enum LogFormat {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    let command = cli.command.unwrap_or(Command::Serve);
-    // The demo prints its own narrative; per-request log lines would drown it.
-    let default_level = if matches!(command, Command::Demo) {
-        "warn"
-    } else {
-        "info"
+    let matches = Cli::command().get_matches();
+    let cli = match Cli::from_arg_matches(&matches) {
+        Ok(cli) => cli,
+        Err(error) => error.exit(),
+    };
+    // `gateway --config F check` means check F, like `gateway check --config F`.
+    let top_level_config = (matches.value_source("config") == Some(ValueSource::CommandLine))
+        .then(|| cli.config.clone());
+    let command = cli.command.unwrap_or(Command::Serve {
+        config: ConfigFile { config: cli.config },
+    });
+    // The gateway logs what it does; the demo prints its own narrative (per-request lines would
+    // drown it); the tools print their answers, and their own fetches say what went wrong.
+    let default_level = match command {
+        Command::Serve { .. } => "info",
+        Command::Demo => "warn",
+        _ => "error",
     };
     init_tracing(cli.log_format, default_level);
-    if let Command::Serve = command {
+    let config_of = |file: ConfigFile| {
+        let subcommand_typed = matches
+            .subcommand()
+            .and_then(|(_, sub)| sub.value_source("config"))
+            == Some(ValueSource::CommandLine);
+        match &top_level_config {
+            Some(path) if !subcommand_typed => path.clone(),
+            _ => file.config,
+        }
+    };
+    if let Command::Serve { config } = command {
         // The worker count comes from the config file, so serve builds its own runtime.
-        return gateway::commands::serve::main(&cli.config);
+        return gateway::commands::serve::main(&config_of(config));
     }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -98,20 +183,34 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let config = cli.config;
     runtime.block_on(async move {
         match command {
-            Command::Serve => unreachable!("handled above"),
-            Command::Check => gateway::commands::check::run(&config).await,
+            Command::Serve { .. } => unreachable!("handled above"),
+            Command::Check { config, offline } => {
+                gateway::commands::check::run(&config_of(config), offline).await
+            }
             Command::Explain {
+                config,
                 method,
                 path,
                 token,
-            } => gateway::commands::explain::run(&config, &method, &path, token.as_deref()).await,
-            Command::Docs { check, output } => {
-                gateway::commands::docs::run(&config, check, output.as_deref()).await
+            } => {
+                gateway::commands::explain::run(
+                    &config_of(config),
+                    &method,
+                    &path,
+                    token.as_deref(),
+                )
+                .await
             }
-            Command::Test { cases } => gateway::commands::cases::run(&config, &cases).await,
+            Command::Docs {
+                config,
+                check,
+                output,
+            } => gateway::commands::docs::run(&config_of(config), check, output.as_deref()).await,
+            Command::Test { config, cases } => {
+                gateway::commands::cases::run(&config_of(config), &cases).await
+            }
             Command::Token { credentials } => gateway::commands::token::run(&credentials).await,
             Command::Demo => gateway::commands::demo::run().await,
         }
@@ -119,12 +218,17 @@ fn main() -> ExitCode {
 }
 
 /// `GATEWAY_LOG` (tracing's filter syntax, e.g. `warn,gateway::access=info`) overrides the level.
+/// Colour codes only when stderr is a terminal and `NO_COLOR` is unset (no-color.org): a log
+/// that goes to a file or a pipe stays plain text.
 fn init_tracing(format: LogFormat, default_level: &str) {
     use tracing_subscriber::EnvFilter;
     let filter =
         EnvFilter::try_from_env("GATEWAY_LOG").unwrap_or_else(|_| EnvFilter::new(default_level));
+    let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+    let ansi = std::io::stderr().is_terminal() && !no_color;
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(ansi)
         .with_writer(std::io::stderr);
     match format {
         LogFormat::Pretty => builder.init(),

@@ -258,7 +258,7 @@ impl Fetcher {
             .header("accept", "application/json")
             .send()
             .await
-            .map_err(|e| format!("GET {}: {e}", self.url))?;
+            .map_err(|e| crate::fetch::describe(&self.url, &e))?;
         if !response.status().is_success() {
             return Err(format!("GET {}: HTTP {}", self.url, response.status()));
         }
@@ -275,7 +275,7 @@ impl Fetcher {
         while let Some(chunk) = response
             .chunk()
             .await
-            .map_err(|e| format!("GET {}: {e}", self.url))?
+            .map_err(|e| crate::fetch::describe(&self.url, &e))?
         {
             if body.len() + chunk.len() > MAX_JWKS_BYTES {
                 return Err(format!(

@@ -162,6 +162,18 @@ pub async fn explain_token(config: &AuthConfig, token: &str) -> Result<Identity,
         .map(|(identity, _)| identity)
 }
 
+/// For `gateway check`: fetch the JWKS once, as the data plane would; how many usable keys it
+/// holds, or why it cannot be had.
+pub async fn probe_jwks(config: &AuthConfig) -> Result<usize, String> {
+    let store = KeyStore::new(
+        &config.jwks_url,
+        config.jwks_cooldown,
+        Arc::new(Metrics::default()),
+    );
+    store.refresh().await?;
+    Ok(store.current().map_or(0, |set| set.keys.len()))
+}
+
 /// The offline path: verify `token` against a JWKS document already in hand, with the same
 /// checks and in the same order as the data plane (length cap, structure, header, key lookup,
 /// key/alg agreement, signature, claims), but without the cache, the network or a runtime.

@@ -12,8 +12,9 @@ use serde::Deserialize;
 
 use super::check::{load_all, report};
 use super::judge::judge;
-use crate::diagnostic::{Diagnostic, Diagnostics};
+use crate::diagnostic::{Diagnostic, Diagnostics, did_you_mean};
 use crate::identity::{Identity, Scopes};
+use crate::policy::yaml_syntax_error;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -81,23 +82,54 @@ pub async fn run(config: &Path, cases: &Path) -> ExitCode {
     }
 }
 
+/// The keys a case may have, for "did you mean" on a typo.
+const CASE_KEYS: &[&str] = &["name", "method", "path", "scopes", "status"];
+
 fn read_cases(path: &Path) -> Result<Vec<Case>, Diagnostics> {
-    let problem = |line, column, message: String| {
+    let text = std::fs::read_to_string(path).map_err(|e| {
         Diagnostics(vec![Diagnostic {
             file: path.to_path_buf(),
-            line,
-            column,
-            message,
+            line: 0,
+            column: 0,
+            message: format!("cannot read the test cases: {e}"),
         }])
-    };
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| problem(0, 0, format!("cannot read the test cases: {e}")))?;
+    })?;
     serde_norway::from_str(&text).map_err(|e| {
-        let (line, column) = e.location().map_or((0, 0), |l| (l.line(), l.column()));
-        problem(
-            line,
-            column,
-            format!("{e}; each case is `{{name?, method, path, scopes?, status}}`"),
-        )
+        let mut problem = yaml_syntax_error(&text, path, &e);
+        let message = e.to_string();
+        if let Some(field) = message
+            .split_once("unknown field `")
+            .and_then(|(_, rest)| rest.split('`').next())
+        {
+            // A typo, not a syntax error: name it and the key meant.
+            problem.message = format!(
+                "{}unknown field `{field}`{}; each case is `{{name?, method, path, scopes?, status}}`",
+                case_number(&message),
+                did_you_mean(field, CASE_KEYS.iter().copied())
+            );
+        } else if !message.starts_with("did not find")
+            && !message.contains("cannot start any token")
+            && !message.contains("mapping values are not allowed")
+        {
+            let detail = problem.message.trim_start_matches("not valid YAML: ");
+            let detail = detail.split_once(": ").map_or(detail, |(path, rest)| {
+                if path.starts_with(".[") { rest } else { detail }
+            });
+            problem.message = format!(
+                "{}{detail}; each case is `{{name?, method, path, scopes?, status}}`",
+                case_number(&message)
+            );
+        }
+        Diagnostics(vec![problem])
     })
+}
+
+/// "case 3: " for serde's ".[2]..." document path, so the operator can count to it.
+fn case_number(message: &str) -> String {
+    message
+        .strip_prefix(".[")
+        .and_then(|rest| rest.split(']').next())
+        .and_then(|index| index.parse::<usize>().ok())
+        .map(|index| format!("case {}: ", index + 1))
+        .unwrap_or_default()
 }

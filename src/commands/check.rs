@@ -9,7 +9,13 @@ use std::process::ExitCode;
 use crate::config::{Config, Diagnostics};
 use crate::policy::Policy;
 
-pub async fn run(config: &Path) -> ExitCode {
+/// The issuer the shipped gateway.toml names until the operator sets theirs.
+const PLACEHOLDER: &str = "YOUR_TENANT";
+
+/// Checks `config` and its policy. Unless `offline`, also fetches the JWKS once, so a key set
+/// this machine cannot reach (DNS, refused, TLS) is a warning now rather than a 503 at start.
+/// Warnings go to stderr and do not change the exit code.
+pub async fn run(config: &Path, offline: bool) -> ExitCode {
     match load_all(config) {
         Ok((config, policy)) => {
             println!(
@@ -20,6 +26,23 @@ pub async fn run(config: &Path) -> ExitCode {
                 policy.permissions.len(),
                 policy.restrictions.len()
             );
+            if config.auth.issuer.contains(PLACEHOLDER) {
+                eprintln!(
+                    "warning: [auth] issuer is still the placeholder `{}`; set your Auth0 tenant \
+                     (e.g. \"https://saasco.eu.auth0.com/\", with the trailing slash) or \
+                     GATEWAY_AUTH_ISSUER, or every token will be refused",
+                    config.auth.issuer
+                );
+            } else if !offline {
+                match crate::auth::probe_jwks(&config.auth).await {
+                    Ok(keys) => println!("ok: {keys} usable key(s) at {}", config.auth.jwks_url),
+                    Err(why) => eprintln!(
+                        "warning: the signing keys cannot be fetched from this machine: {why}; \
+                         the gateway answers 503 until they load (pass --offline to skip this \
+                         check)"
+                    ),
+                }
+            }
             ExitCode::SUCCESS
         }
         Err(problems) => {

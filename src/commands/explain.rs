@@ -84,9 +84,24 @@ pub async fn run(config: &Path, method: &str, path: &str, token: Option<&str>) -
             let judgement = judge(&policy, &method, path, Some(&identity));
             println!("decision:   {} {}", judgement.status(), judgement.reason());
         }
+        // The data plane answers 503 (with Retry-After) while it has no key set; so does this.
+        Err(crate::auth::AuthError::KeysUnavailable(why)) => {
+            let status = crate::error::GatewayError::Auth(crate::auth::AuthError::KeysNotLoaded)
+                .status()
+                .as_u16();
+            println!("token:      not checked: the signing keys could not be loaded: {why}");
+            println!(
+                "decision:   {status} (no key set has loaded, so the data plane answers every token with {status} and Retry-After; check [auth] jwks_url and that this machine can reach it)"
+            );
+        }
         Err(e) => {
+            let status = crate::error::GatewayError::Auth(e.clone())
+                .status()
+                .as_u16();
             println!("token:      rejected: {e}");
-            println!("decision:   401 (the token fails verification, so no route is consulted)");
+            println!(
+                "decision:   {status} (the token fails verification, so no route is consulted)"
+            );
         }
     }
     ExitCode::SUCCESS

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use http::HeaderName;
 use jsonwebtoken::Algorithm;
+use serde::Deserialize;
 
 use super::env::{Fields, env_name};
 use super::raw::{self, Field, RawConfig};
@@ -42,14 +43,14 @@ pub(super) fn load(
         path,
         problems: Vec::new(),
     };
-    let (document, syntax_errors) = toml::de::DeTable::parse_recoverable(source);
+    let (mut document, syntax_errors) = toml::de::DeTable::parse_recoverable(source);
     for e in &syntax_errors {
         checker.at_span(e.span(), format!("not valid TOML: {}", e.message().trim()));
     }
     if !syntax_errors.is_empty() {
         return Err(checker.finish());
     }
-    for unknown in raw::unknown_keys(document.get_ref()) {
+    for unknown in raw::take_unknown_keys(document.get_mut()) {
         let hint = did_you_mean(&unknown.key, unknown.known.iter().copied());
         let place = match unknown.section {
             Some(section) => format!("in [{section}]"),
@@ -64,10 +65,8 @@ pub(super) fn load(
             ),
         );
     }
-    if !checker.problems.is_empty() {
-        return Err(checker.finish());
-    }
-    let raw: RawConfig = match toml::from_str(source) {
+    // The unknown keys are cut out: what is left is checked in the same run.
+    let raw = match RawConfig::deserialize(toml::de::Deserializer::from(document)) {
         Ok(raw) => raw,
         Err(e) => {
             checker.at_span(e.span(), e.message().trim().to_owned());
@@ -294,6 +293,16 @@ impl Checker<'_> {
 
     fn duration(&mut self, v: Option<Value>, key: &str, default: Duration) -> Duration {
         let Some(v) = v else { return default };
+        if let toml::Value::Integer(n) = v.value {
+            // `leeway = 30`: seconds to some tools, milliseconds to others; make it explicit.
+            let name = key.rsplit('.').next().unwrap_or(key);
+            self.at(
+                &v,
+                key,
+                format!("a duration is text with a unit: write `{name} = \"{n}s\"` (or \"{n}ms\", \"{n}m\")"),
+            );
+            return default;
+        }
         let Some(text) = self.text(&v, key) else {
             return default;
         };

@@ -153,11 +153,13 @@ pub struct UnknownKey {
 }
 
 /// Finds every key the file has that the gateway does not know, and every section that is not
-/// a table. `forward.claims` is free-form (claim names).
-pub fn unknown_keys(document: &toml::de::DeTable<'_>) -> Vec<UnknownKey> {
+/// a table, and cuts the unknown keys out of `document`, so stage two can still check every
+/// known value in the same run (an unknown key must not hide a bad value beside it).
+/// `forward.claims` is free-form (claim names).
+pub fn take_unknown_keys(document: &mut toml::de::DeTable<'_>) -> Vec<UnknownKey> {
     let sections: Vec<&'static str> = KEYS.iter().map(|(s, _)| *s).collect();
     let mut out = Vec::new();
-    for (name, value) in document {
+    for (name, value) in document.iter() {
         let Some((section, keys)) = KEYS.iter().find(|(s, _)| *s == name.get_ref().as_ref()) else {
             out.push(UnknownKey {
                 span: name.span(),
@@ -182,6 +184,20 @@ pub fn unknown_keys(document: &toml::de::DeTable<'_>) -> Vec<UnknownKey> {
                     section: Some(section),
                     known: known.clone(),
                 });
+            }
+        }
+    }
+    for unknown in &out {
+        match unknown.section {
+            None => {
+                document.remove(unknown.key.as_str());
+            }
+            Some(section) => {
+                if let Some(value) = document.get_mut(section)
+                    && let toml::de::DeValue::Table(table) = value.get_mut()
+                {
+                    table.remove(unknown.key.as_str());
+                }
             }
         }
     }

@@ -80,17 +80,7 @@ pub(super) fn parse(source: &str, file: &Path) -> Result<Policy, Diagnostics> {
     };
     let document: Value = match serde_norway::from_str(source) {
         Ok(v) => v,
-        Err(e) => {
-            let (line, column) = e
-                .location()
-                .map_or((1, 1), |l| within(source, l.line(), l.column()));
-            return Err(Diagnostics(vec![Diagnostic {
-                file: file.to_path_buf(),
-                line,
-                column,
-                message: format!("not valid YAML: {e}"),
-            }]));
-        }
+        Err(e) => return Err(Diagnostics(vec![yaml_syntax_error(source, file, &e)])),
     };
     let policy = loader.policy(&document);
     if let Some(policy) = policy
@@ -101,6 +91,66 @@ pub(super) fn parse(source: &str, file: &Path) -> Result<Policy, Diagnostics> {
     let mut problems = loader.problems;
     problems.sort_by_key(|d| (d.line, d.column));
     Err(Diagnostics(problems))
+}
+
+/// A YAML syntax error as one diagnostic: the position once (libyaml repeats it in its message),
+/// the context it names said in words, and a hint for the usual causes (a tab, an indent, an
+/// unquoted `: `, an unclosed `[`). Shared with the `gateway test` case files.
+pub fn yaml_syntax_error(source: &str, file: &Path, error: &serde_norway::Error) -> Diagnostic {
+    let (line, column) = error
+        .location()
+        .map_or((1, 1), |l| within(source, l.line(), l.column()));
+    let text = error.to_string();
+    // "<problem> at line L column C[, while parsing <context> at line L2 column C2]"
+    let (problem, context) = match text.split_once(", while ") {
+        Some((problem, context)) => (problem, Some(context)),
+        None => (text.as_str(), None),
+    };
+    let strip = |part: &str| -> String {
+        match part.rfind(" at line ") {
+            Some(at) => part[..at].to_owned(),
+            None => part.to_owned(),
+        }
+    };
+    // The position is the diagnostic's own; the context keeps its words, not a second one.
+    let mut message = format!("not valid YAML: {}", strip(problem));
+    if let Some(context) = context {
+        message.push_str(&format!(" (while {})", strip(context)));
+    }
+    let offending = source
+        .lines()
+        .nth(line.saturating_sub(1))
+        .unwrap_or_default();
+    let hint = if offending.starts_with('\t')
+        || (problem.contains("cannot start any token") && offending.contains('\t'))
+    {
+        Some("YAML indents with spaces only, and this line has a tab; replace it with spaces")
+    } else if problem.contains("mapping values are not allowed") {
+        Some(
+            "a value containing `: ` must be quoted (e.g. `read:x: \"Read: everything\"`), or this line is indented deeper than its neighbours",
+        )
+    } else if problem.contains("expected ',' or ']'") {
+        Some("a `[...]` list must be closed on the same entry, e.g. `methods: [GET, POST]`")
+    } else if problem.contains("expected '-' indicator")
+        || problem.contains("expected key")
+        || problem.contains("block")
+    {
+        Some(
+            "check the indentation: the entries of one list or mapping start in the same column, with spaces",
+        )
+    } else {
+        None
+    };
+    if let Some(hint) = hint {
+        message.push_str("; ");
+        message.push_str(hint);
+    }
+    Diagnostic {
+        file: file.to_path_buf(),
+        line,
+        column,
+        message,
+    }
 }
 
 struct Loader<'s> {

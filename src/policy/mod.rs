@@ -20,6 +20,7 @@ use http::Method;
 use crate::diagnostic::Diagnostics;
 
 pub use decide::{Decision, Denial, decide};
+pub use load::yaml_syntax_error;
 pub use locate::{Step, locate};
 pub use normalise::normalise;
 pub use render::render_docs;

@@ -66,6 +66,18 @@ pub fn render_docs(policy: &Policy, policy_name: &str) -> String {
             escape_cell(&route.pattern)
         );
     }
+    let described: Vec<&&Route> = routes.iter().filter(|r| r.description.is_some()).collect();
+    if !described.is_empty() {
+        let _ = writeln!(out);
+        for route in described {
+            let _ = writeln!(
+                out,
+                "- `{}`: {}",
+                escape_cell(&route.pattern),
+                escape_cell(route.description.as_deref().unwrap_or_default())
+            );
+        }
+    }
     let _ = writeln!(out);
     let _ = writeln!(out, "## Scopes");
     let _ = writeln!(out);

@@ -195,3 +195,15 @@ fn diagnostic_of_a_comment_only_policy_points_at_a_line_that_exists() {
         }
     }
 }
+
+#[test]
+fn route_descriptions_are_shown_in_the_generated_docs() {
+    let p = policy(
+        "permissions: {r: read}\nroutes:\n  - {path: /a, scopes: [r], description: Nightly export}\n  - {path: /b, scopes: [r]}\n",
+    );
+    let page = render_docs(&p, "p.yaml");
+    assert!(page.contains("- `/a`: Nightly export\n"), "{page}");
+    assert!(!page.contains("- `/b`"), "{page}");
+    // A policy without descriptions renders no notes at all (the ClientCo page is unchanged).
+    assert!(!render_docs(&policy(CLIENTCO), "p.yaml").contains("\n- `"));
+}
