@@ -29,9 +29,9 @@ struct Cli {
         default_value = "gateway.toml"
     )]
     config: PathBuf,
-    /// Log line format.
-    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Pretty)]
-    log_format: LogFormat,
+    /// Log line format (default: `[log] format`, else text).
+    #[arg(long, global = true, value_enum)]
+    log_format: Option<LogFormat>,
 }
 
 #[derive(Subcommand)]
@@ -70,8 +70,19 @@ enum Command {
 
 #[derive(Clone, Copy, ValueEnum)]
 enum LogFormat {
+    /// Text lines (also `text`, as `[log] format` says it).
+    #[value(alias = "text")]
     Pretty,
     Json,
+}
+
+impl From<LogFormat> for gateway::telemetry::LogFormat {
+    fn from(format: LogFormat) -> Self {
+        match format {
+            LogFormat::Pretty => Self::Text,
+            LogFormat::Json => Self::Json,
+        }
+    }
 }
 
 fn main() -> ExitCode {
@@ -83,11 +94,15 @@ fn main() -> ExitCode {
     } else {
         "info"
     };
-    init_tracing(cli.log_format, default_level);
+    let log_format = cli.log_format.map(gateway::telemetry::LogFormat::from);
     if let Command::Serve = command {
-        // The worker count comes from the config file, so serve builds its own runtime.
-        return gateway::commands::serve::main(&cli.config);
+        // The worker count and `[log] format` come from the config file, so serve builds its
+        // own runtime and sets tracing up once it has read the file.
+        return gateway::commands::serve::main(&cli.config, log_format, |format| {
+            init_tracing(format, default_level)
+        });
     }
+    init_tracing(log_format.unwrap_or_default(), default_level);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -119,7 +134,7 @@ fn main() -> ExitCode {
 }
 
 /// `GATEWAY_LOG` (tracing's filter syntax, e.g. `warn,gateway::access=info`) overrides the level.
-fn init_tracing(format: LogFormat, default_level: &str) {
+fn init_tracing(format: gateway::telemetry::LogFormat, default_level: &str) {
     use tracing_subscriber::EnvFilter;
     let filter =
         EnvFilter::try_from_env("GATEWAY_LOG").unwrap_or_else(|_| EnvFilter::new(default_level));
@@ -127,7 +142,7 @@ fn init_tracing(format: LogFormat, default_level: &str) {
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
     match format {
-        LogFormat::Pretty => builder.init(),
-        LogFormat::Json => builder.json().flatten_event(true).init(),
+        gateway::telemetry::LogFormat::Text => builder.init(),
+        gateway::telemetry::LogFormat::Json => builder.json().flatten_event(true).init(),
     }
 }
