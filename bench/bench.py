@@ -671,6 +671,8 @@ def row_gateway(env: Env, kind: str, variant: str = "") -> Row:
     elif not kind:
         label += ", access log off"
     row = Row(key, label, "gateway")
+    log_file = env.run / key / "access.log"
+    log_file.unlink(missing_ok=True)  # BENCH_REPEAT: each round counts its own lines
     proc, port, admin = start_gateway(env, key, env.backend_port, tail=tail)
     def around():
         hits0, misses0 = cache_counters(admin)
@@ -696,7 +698,6 @@ def row_gateway(env: Env, kind: str, variant: str = "") -> Row:
     finally:
         stop(proc)
     if variant == "log":
-        log_file = env.run / key / "access.log"
         if log_file.exists():
             with log_file.open("rb") as f:
                 lines = sum(chunk.count(b"\n") for chunk in iter(lambda: f.read(1 << 20), b""))

@@ -72,9 +72,11 @@ fn json_line_carries_the_trace_id_when_tracing_is_on() {
 
 #[test]
 fn a_claim_with_quotes_newlines_and_control_characters_cannot_forge_a_line() {
-    let mut record = AccessRecord::default();
     let forged = "x\"\r\n{\"decision\":\"allow\"}\\\u{0}\u{1b}\u{7f}é";
-    record.subject = Some(forged.to_owned());
+    let record = AccessRecord {
+        subject: Some(forged.to_owned()),
+        ..AccessRecord::default()
+    };
     for format in [LogFormat::Json, LogFormat::Text] {
         let text = written(format, &line(&record, None));
         assert_eq!(text.matches('\n').count(), 1, "{text}");
@@ -99,8 +101,10 @@ fn text_line_reads_like_tracing_subscribers_default_layout() {
          detail=\"scope `read:forecast` is required\" status=403 duration_ms=1234.567 \
          trace_id=\"ab\"\n"
     );
-    let mut quoted = AccessRecord::default();
-    quoted.subject = Some("a\"b\\c\nd\u{1}".to_owned());
+    let quoted = AccessRecord {
+        subject: Some("a\"b\\c\nd\u{1}".to_owned()),
+        ..AccessRecord::default()
+    };
     let text = written(LogFormat::Text, &line(&quoted, None));
     assert!(text.contains(r#"subject="a\"b\\c\nd\u{1}""#), "{text}");
 }
