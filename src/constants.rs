@@ -33,6 +33,29 @@ pub const FORWARD_TOKEN: bool = false;
 pub const MAX_TOKEN_BYTES: u64 = 8 * 1024;
 pub const CACHE_MAX_ENTRIES: u64 = 100_000;
 
+// ---- [log] ----
+/// Bytes of access lines waiting for the writer; past this `on_full` applies. About 12,000
+/// lines, a second of the benchmark's peak rate: room for a disk that stalls for a moment.
+pub const LOG_BUFFER: u64 = 4 * 1024 * 1024;
+
+// ---- [telemetry] ----
+/// One new trace in a hundred (a caller's sampled trace is always kept: parent-based).
+pub const TRACE_SAMPLE_RATIO: f64 = 0.01;
+
+// ---- access log and traces: limits that are not settings ----
+/// The access log writer writes once this many bytes are waiting (nginx's `buffer=64k`).
+pub const ACCESS_LOG_BATCH_BYTES: usize = 64 * 1024;
+/// ...and at least this often (Envoy's `access_log_flush_interval`).
+pub const ACCESS_LOG_FLUSH_INTERVAL: Duration = Duration::from_secs(1);
+/// One OTLP export, connect to answer (the OpenTelemetry SDK's default).
+pub const TRACE_EXPORT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Finished spans are exported in a batch this often (the OpenTelemetry SDK's default)...
+pub const TRACE_EXPORT_INTERVAL: Duration = Duration::from_secs(5);
+/// ...and at most this many wait; more are dropped by the SDK (its default queue).
+pub const TRACE_QUEUE_SPANS: usize = 2048;
+/// An OTLP receiver's answer is a small protobuf; more than this is refused.
+pub const TRACE_RESPONSE_MAX_BYTES: usize = 64 * 1024;
+
 // ---- limits that are not settings ----
 /// A JWKS document larger than this is refused (Auth0's holds two or three keys, a few KiB).
 pub const MAX_JWKS_BYTES: usize = 1024 * 1024;

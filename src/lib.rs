@@ -51,6 +51,13 @@ pub enum StartError {
     },
     #[error("{0}")]
     Upstream(#[from] proxy::upstream::UpstreamUrlError),
+    #[error("cannot open the access log{}: {source}", file.as_ref().map(|f| format!(" {}", f.display())).unwrap_or_default())]
+    AccessLog {
+        file: Option<PathBuf>,
+        source: std::io::Error,
+    },
+    #[error("{0}")]
+    Telemetry(#[from] telemetry::trace::TraceError),
 }
 
 /// A started gateway.
@@ -147,11 +154,31 @@ impl Running {
         reload::reload(&self.gateway, &self.config)
     }
 
-    /// Stops accepting, drains in-flight requests (bounded by `drain_timeout`), and returns.
+    /// Asks the access log to reopen `[log] file` (what SIGUSR1 does, for logrotate).
+    pub fn reopen_access_log(&self) {
+        if let Some(log) = &self.gateway.access_log {
+            log.reopen();
+        }
+    }
+
+    /// Stops accepting, drains in-flight requests (bounded by `drain_timeout`), then writes out
+    /// every queued access line and exports the last spans, and returns.
     pub async fn shutdown(self) {
         let _ = self.shutdown.send(true);
         for task in self.tasks {
             let _ = task.await;
         }
+        // Both block (a thread join, an export): off the runtime's threads, which the export
+        // itself needs.
+        let gateway = self.gateway;
+        let _ = tokio::task::spawn_blocking(move || {
+            if let Some(log) = &gateway.access_log {
+                log.shutdown();
+            }
+            if let Some(tracing) = &gateway.tracing {
+                tracing.shutdown();
+            }
+        })
+        .await;
     }
 }

@@ -42,9 +42,10 @@ struct Cli {
         value_name = "FILE"
     )]
     config: PathBuf,
-    /// Log line format (colours only when stderr is a terminal and NO_COLOR is unset).
-    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Pretty)]
-    log_format: LogFormat,
+    /// Log line format (default: `[log] format`, else text; colours only when stderr is a
+    /// terminal and NO_COLOR is unset).
+    #[arg(long, global = true, value_enum)]
+    log_format: Option<LogFormat>,
 }
 
 /// `--config` for the subcommands that read one.
@@ -135,8 +136,19 @@ enum Command {
 
 #[derive(Clone, Copy, ValueEnum)]
 enum LogFormat {
+    /// Text lines (also `text`, as `[log] format` says it).
+    #[value(alias = "text")]
     Pretty,
     Json,
+}
+
+impl From<LogFormat> for gateway::telemetry::LogFormat {
+    fn from(format: LogFormat) -> Self {
+        match format {
+            LogFormat::Pretty => Self::Text,
+            LogFormat::Json => Self::Json,
+        }
+    }
 }
 
 fn main() -> ExitCode {
@@ -158,7 +170,7 @@ fn main() -> ExitCode {
         Command::Demo => "warn",
         _ => "error",
     };
-    init_tracing(cli.log_format, default_level);
+    let log_format = cli.log_format.map(gateway::telemetry::LogFormat::from);
     let config_of = |file: ConfigFile| {
         let subcommand_typed = matches
             .subcommand()
@@ -170,9 +182,13 @@ fn main() -> ExitCode {
         }
     };
     if let Command::Serve { config } = command {
-        // The worker count comes from the config file, so serve builds its own runtime.
-        return gateway::commands::serve::main(&config_of(config));
+        // The worker count and `[log] format` come from the config file, so serve builds its
+        // own runtime and sets tracing up once it has read the file.
+        return gateway::commands::serve::main(&config_of(config), log_format, |format| {
+            init_tracing(format, default_level)
+        });
     }
+    init_tracing(log_format.unwrap_or_default(), default_level);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -220,7 +236,7 @@ fn main() -> ExitCode {
 /// `GATEWAY_LOG` (tracing's filter syntax, e.g. `warn,gateway::access=info`) overrides the level.
 /// Colour codes only when stderr is a terminal and `NO_COLOR` is unset (no-color.org): a log
 /// that goes to a file or a pipe stays plain text.
-fn init_tracing(format: LogFormat, default_level: &str) {
+fn init_tracing(format: gateway::telemetry::LogFormat, default_level: &str) {
     use tracing_subscriber::EnvFilter;
     let filter =
         EnvFilter::try_from_env("GATEWAY_LOG").unwrap_or_else(|_| EnvFilter::new(default_level));
@@ -231,7 +247,7 @@ fn init_tracing(format: LogFormat, default_level: &str) {
         .with_ansi(ansi)
         .with_writer(std::io::stderr);
     match format {
-        LogFormat::Pretty => builder.init(),
-        LogFormat::Json => builder.json().flatten_event(true).init(),
+        gateway::telemetry::LogFormat::Text => builder.init(),
+        gateway::telemetry::LogFormat::Json => builder.json().flatten_event(true).init(),
     }
 }

@@ -71,6 +71,14 @@ fn warn_about_restart_only_changes(running: &Config, new: &Config) {
     {
         changed("[auth]");
     }
+    // `format` is left out: `--log-format` may have replaced the file's value at start.
+    let log = |c: &Config| (c.log.file.clone(), c.log.on_full, c.log.buffer);
+    if log(running) != log(new) {
+        changed("[log]");
+    }
+    if running.telemetry != new.telemetry {
+        changed("[telemetry]");
+    }
 }
 
 /// Watches the folders holding the config file and the policy file (a folder, not the file, so

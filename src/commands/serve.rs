@@ -1,17 +1,30 @@
 //! `gateway serve`: load the configuration, start the gateway, and run until SIGTERM/SIGINT.
 //!
 //! SIGHUP reloads the policy and `[forward]` (as does a change of either file on disk).
-//! SIGTERM and SIGINT stop accepting, drain in-flight requests (bounded), and exit 0.
+//! SIGUSR1 reopens `[log] file` (logrotate's `postrotate`). SIGTERM and SIGINT stop accepting,
+//! drain in-flight requests (bounded), write out the queued access lines, and exit 0.
 
 use std::path::Path;
 use std::process::ExitCode;
 
 use crate::config::Config;
+use crate::telemetry::LogFormat;
 
 /// Builds the runtime with `[server] workers` threads and serves. Sync because the worker count
-/// comes from the config file.
-pub fn main(config_path: &Path) -> ExitCode {
-    let config = match Config::load(config_path) {
+/// comes from the config file. `log_format` is `--log-format`, which wins over `[log] format`;
+/// `init_tracing` gets the format that results before anything is logged.
+pub fn main(
+    config_path: &Path,
+    log_format: Option<LogFormat>,
+    init_tracing: impl FnOnce(LogFormat),
+) -> ExitCode {
+    let loaded = Config::load(config_path);
+    let format = match &loaded {
+        Ok(config) => log_format.unwrap_or(config.log.format),
+        Err(_) => log_format.unwrap_or_default(),
+    };
+    init_tracing(format);
+    let mut config = match loaded {
         Ok(config) => config,
         Err(diagnostics) => {
             eprintln!("{diagnostics}");
@@ -24,6 +37,7 @@ pub fn main(config_path: &Path) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    config.log.format = format;
     // One worker: a current-thread runtime does the same work without the multi-thread
     // scheduler's cross-thread bookkeeping (measured in docs/benchmarks.md).
     let mut builder = match config.server.workers {
@@ -69,12 +83,14 @@ async fn wait_for_signals(running: &crate::Running) -> std::io::Result<()> {
     let mut hangup = signal(SignalKind::hangup())?;
     let mut terminate = signal(SignalKind::terminate())?;
     let mut interrupt = signal(SignalKind::interrupt())?;
+    let mut reopen = signal(SignalKind::user_defined1())?;
     loop {
         tokio::select! {
             _ = hangup.recv() => {
                 tracing::info!("SIGHUP: reloading the policy");
                 let _ = running.reload();
             }
+            _ = reopen.recv() => running.reopen_access_log(),
             _ = terminate.recv() => return Ok(()),
             _ = interrupt.recv() => return Ok(()),
         }

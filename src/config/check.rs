@@ -159,6 +159,12 @@ impl Checker<'_> {
         let max_token_bytes = get("auth", "max_token_bytes", a.max_token_bytes);
         let cache_max_entries = get("auth", "cache_max_entries", a.cache_max_entries);
         let policy_file = get("policy", "file", raw.policy.file);
+        let log_file = get("log", "file", raw.log.file);
+        let log_format = get("log", "format", raw.log.format);
+        let on_full = get("log", "on_full", raw.log.on_full);
+        let log_buffer = get("log", "buffer", raw.log.buffer);
+        let otlp_endpoint = get("telemetry", "otlp_endpoint", raw.telemetry.otlp_endpoint);
+        let sample_ratio = get("telemetry", "sample_ratio", raw.telemetry.sample_ratio);
 
         let server = ServerConfig {
             listen: self.address(server_listen, "server.listen", C::SERVER_LISTEN),
@@ -252,6 +258,8 @@ impl Checker<'_> {
             }
         };
         let forward = self.forward(raw.forward);
+        let log = self.log(log_file, log_format, on_full, log_buffer);
+        let telemetry = self.telemetry(otlp_endpoint, sample_ratio);
         Some(Config {
             source: self.path.to_path_buf(),
             server,
@@ -260,6 +268,8 @@ impl Checker<'_> {
             auth,
             policy: PolicyConfig { file: policy_file? },
             forward,
+            log,
+            telemetry,
         })
         .filter(|_| upstream_url.is_some() && issuer.is_some() && audience.is_some())
     }
@@ -569,5 +579,6 @@ fn algorithm(name: &str) -> Result<Algorithm, String> {
     }
 }
 
+mod telemetry;
 #[cfg(test)]
 mod tests;

@@ -107,6 +107,13 @@ fn env_value(text: &str, kind: Kind) -> Result<toml::Value, String> {
             .parse::<i64>()
             .map(toml::Value::Integer)
             .map_err(|_| format!("`{text}` is not a whole number")),
+        Kind::Number => text
+            .trim()
+            .parse::<f64>()
+            .ok()
+            .filter(|n| n.is_finite())
+            .map(toml::Value::Float)
+            .ok_or_else(|| format!("`{text}` is not a number")),
         Kind::Bool => match text.trim().to_ascii_lowercase().as_str() {
             "true" | "1" | "yes" => Ok(toml::Value::Boolean(true)),
             "false" | "0" | "no" => Ok(toml::Value::Boolean(false)),

@@ -18,6 +18,7 @@ use std::time::Duration;
 
 use crate::constants as C;
 pub use crate::diagnostic::{Diagnostic, Diagnostics};
+pub use crate::telemetry::{LogFormat, OnFull};
 
 /// The whole checked configuration.
 #[derive(Debug, Clone)]
@@ -30,6 +31,8 @@ pub struct Config {
     pub auth: AuthConfig,
     pub policy: PolicyConfig,
     pub forward: ForwardConfig,
+    pub log: LogConfig,
+    pub telemetry: TelemetryConfig,
 }
 
 #[derive(Debug, Clone)]
@@ -135,6 +138,47 @@ pub struct PolicyConfig {
 pub struct ForwardConfig {
     /// claim name -> header name, e.g. `"https://saasco/tenant" = "X-Auth-Tenant"`.
     pub claims: Vec<(String, http::HeaderName)>,
+}
+
+/// `[log]`: the access/audit log (restart-only).
+#[derive(Debug, Clone, PartialEq)]
+pub struct LogConfig {
+    /// Write to this file (appended to, reopened on SIGUSR1) instead of stderr.
+    pub file: Option<PathBuf>,
+    /// `[log] format`, which `--log-format` overrides.
+    pub format: LogFormat,
+    pub on_full: OnFull,
+    /// Bytes of lines waiting for the writer, at most.
+    pub buffer: usize,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self {
+            file: None,
+            format: LogFormat::default(),
+            on_full: OnFull::default(),
+            buffer: C::LOG_BUFFER as usize,
+        }
+    }
+}
+
+/// `[telemetry]`: OpenTelemetry traces (restart-only).
+#[derive(Debug, Clone, PartialEq)]
+pub struct TelemetryConfig {
+    /// The OTLP/HTTP (protobuf) traces URL; a bare origin gets `/v1/traces`. `None`: no traces.
+    pub otlp_endpoint: Option<String>,
+    /// Share of new traces sampled, 0.0 to 1.0 (parent-based: a caller's choice is kept).
+    pub sample_ratio: f64,
+}
+
+impl Default for TelemetryConfig {
+    fn default() -> Self {
+        Self {
+            otlp_endpoint: None,
+            sample_ratio: C::TRACE_SAMPLE_RATIO,
+        }
+    }
 }
 
 impl Config {

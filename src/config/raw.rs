@@ -28,6 +28,10 @@ pub struct RawConfig {
     pub policy: RawPolicy,
     #[serde(default)]
     pub forward: RawForward,
+    #[serde(default)]
+    pub log: RawLog,
+    #[serde(default)]
+    pub telemetry: RawTelemetry,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -88,11 +92,29 @@ pub struct RawForward {
     pub claims: BTreeMap<Spanned<String>, Spanned<toml::Value>>,
 }
 
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawLog {
+    pub file: Field,
+    pub format: Field,
+    pub on_full: Field,
+    pub buffer: Field,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTelemetry {
+    pub otlp_endpoint: Field,
+    pub sample_ratio: Field,
+}
+
 /// The kind of value a key takes, for environment overrides (which arrive as text).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
     Text,
     Integer,
+    /// A whole or decimal number (`sample_ratio = 0.01`).
+    Number,
     Bool,
     List,
 }
@@ -142,6 +164,22 @@ pub const KEYS: &[(&str, &[(&str, Kind)])] = &[
     ),
     ("policy", &[("file", Kind::Text)]),
     ("forward", &[]),
+    (
+        "log",
+        &[
+            ("file", Kind::Text),
+            ("format", Kind::Text),
+            ("on_full", Kind::Text),
+            ("buffer", Kind::Text),
+        ],
+    ),
+    (
+        "telemetry",
+        &[
+            ("otlp_endpoint", Kind::Text),
+            ("sample_ratio", Kind::Number),
+        ],
+    ),
 ];
 
 /// One unknown key: its byte span, the key, the known keys at that level.

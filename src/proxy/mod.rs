@@ -26,7 +26,7 @@ use arc_swap::ArcSwap;
 use crate::auth::Authenticator;
 use crate::config::{Config, Diagnostics, ForwardConfig};
 use crate::policy::Policy;
-use crate::telemetry::{Metrics, RequestMetrics};
+use crate::telemetry::{AccessLog, Metrics, RequestMetrics, Tracing};
 
 /// What a reload replaces, all at once.
 pub struct Snapshot {
@@ -62,6 +62,10 @@ pub struct Gateway {
     pub limiter: ratelimit::RateLimiter,
     pub metrics: Arc<Metrics>,
     pub requests: Arc<RequestMetrics>,
+    /// The access/audit log's writer; `None` when there is nowhere to write (telemetry).
+    pub access_log: Option<AccessLog>,
+    /// OpenTelemetry spans; `None` without `[telemetry] otlp_endpoint`.
+    pub tracing: Option<Tracing>,
 }
 
 impl Gateway {
@@ -70,6 +74,13 @@ impl Gateway {
     pub fn new(config: &Config) -> Result<Gateway, crate::StartError> {
         let snapshot = Snapshot::load(config)?;
         let metrics = Arc::new(Metrics::default());
+        let requests = Arc::new(RequestMetrics::default());
+        let access_log =
+            crate::telemetry::start_access_log(&config.log, requests.access_log_dropped.clone())
+                .map_err(|source| crate::StartError::AccessLog {
+                    file: config.log.file.clone(),
+                    source,
+                })?;
         Ok(Gateway {
             snapshot: ArcSwap::from_pointee(snapshot),
             settings: Settings {
@@ -80,7 +91,9 @@ impl Gateway {
             upstream: upstream::Upstream::new(&config.upstream)?,
             limiter: ratelimit::RateLimiter::default(),
             metrics,
-            requests: Arc::new(RequestMetrics::default()),
+            requests,
+            access_log,
+            tracing: Tracing::start(&config.telemetry)?,
         })
     }
 }

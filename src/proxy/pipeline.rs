@@ -38,7 +38,8 @@ use crate::policy::{self, Decision, Route};
 use crate::proxy::body::{self, Body};
 use crate::proxy::headers;
 use crate::proxy::{ConnInfo, Gateway, Snapshot};
-use crate::telemetry::{self, AccessRecord, RequestLabels, UpstreamErrorLabels};
+use crate::telemetry::access_log::Line;
+use crate::telemetry::{self, AccessRecord, RequestLabels, RequestSpan, UpstreamErrorLabels};
 
 /// What the pipeline knows about one request as it goes: where it came from, its id, and the
 /// audit record the phases fill in for `logging`.
@@ -52,6 +53,8 @@ pub struct Exchange {
     pub raw_path: String,
     pub started: Instant,
     pub record: AccessRecord,
+    /// The request's OpenTelemetry span, when tracing is on.
+    pub trace: Option<RequestSpan>,
 }
 
 impl Exchange {
@@ -73,6 +76,7 @@ impl Exchange {
             raw_path: uri.path().to_owned(),
             started: Instant::now(),
             record: AccessRecord::default(),
+            trace: None,
         }
     }
 }
@@ -92,9 +96,11 @@ pub async fn handle(
 ) -> Response<Body> {
     let snapshot = gateway.snapshot.load_full();
     let mut exchange = Exchange::new(conn, &request);
+    exchange.trace = (gateway.tracing.as_ref())
+        .map(|tracing| tracing.request_span(request.method(), request.headers()));
     let result = process(gateway, &snapshot, &mut exchange, request).await;
     let response = respond(result, &mut exchange);
-    logging(gateway, &exchange, response.status());
+    logging(gateway, &mut exchange, response.status());
     response
 }
 
@@ -286,6 +292,9 @@ pub fn upstream_request_filter(
         host,
     );
     headers.insert(headers::X_REQUEST_ID, exchange.request_id.clone());
+    if let Some(span) = &exchange.trace {
+        span.propagate(headers);
+    }
     if let Some(protocol) = &upgrade {
         headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
         headers.insert(header::UPGRADE, protocol.clone());
@@ -386,10 +395,12 @@ fn respond(
     response
 }
 
-/// Phase 10: the access/audit line and the request metrics, written from the record the phases
-/// filled in. Runs for every request, whatever its outcome.
-fn logging(gateway: &Gateway, exchange: &Exchange, status: StatusCode) {
+/// Phase 10: the access/audit line, the request metrics and the span's end, written from the
+/// record the phases filled in. Runs for every request, whatever its outcome. The line is only
+/// queued here: `telemetry::log_writer` writes it off the request path.
+fn logging(gateway: &Gateway, exchange: &mut Exchange, status: StatusCode) {
     let elapsed = exchange.started.elapsed();
+    let span = exchange.trace.take();
     let record = &exchange.record;
     let status = status.as_u16();
     gateway
@@ -404,14 +415,21 @@ fn logging(gateway: &Gateway, exchange: &Exchange, status: StatusCode) {
         })
         .inc();
     gateway.requests.duration.observe(elapsed.as_secs_f64());
-    telemetry::log_access(
-        exchange.request_id.to_str().unwrap_or("-"),
-        &exchange.method,
-        &exchange.raw_path,
-        status,
-        elapsed,
-        record,
-    );
+    let request_id = exchange.request_id.to_str().unwrap_or("-");
+    if let Some(log) = &gateway.access_log {
+        log.log(&Line {
+            request_id,
+            method: exchange.method.as_str(),
+            path: &exchange.raw_path,
+            record,
+            status,
+            elapsed,
+            trace_id: span.as_ref().map(RequestSpan::trace_id),
+        });
+    }
+    if let Some(span) = span {
+        span.finish(request_id, &exchange.raw_path, record, status);
+    }
 }
 
 /// The `Upgrade` protocol of a request that asks for one (`Connection: upgrade`), e.g. WebSocket.

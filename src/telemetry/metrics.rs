@@ -1,4 +1,4 @@
-//! Telemetry: the Prometheus metrics registry and the access/audit log line.
+//! The Prometheus metrics: what the gateway counts, registered on the admin listener's `/metrics`.
 //!
 //! Every counter the gateway exposes on `/metrics` is a field of `Metrics`, so what is measured is
 //! visible in one place. Label values are bounded: route patterns, never raw paths or subjects.
@@ -62,9 +62,7 @@ impl Metrics {
     }
 }
 
-// ---- Data-plane request metrics and the access log (owned by the proxy) ----
-
-use std::time::Duration;
+// ---- Data-plane request metrics (owned by the proxy) ----
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::family::Family;
@@ -101,6 +99,8 @@ pub struct RequestMetrics {
     pub refused_connections: Counter,
     pub policy_reloads: Counter,
     pub policy_reload_failures: Counter,
+    /// Access lines lost: the buffer was full (`[log] on_full = "drop"`) or the write failed.
+    pub access_log_dropped: Counter,
 }
 
 impl Default for RequestMetrics {
@@ -114,6 +114,7 @@ impl Default for RequestMetrics {
             refused_connections: Counter::default(),
             policy_reloads: Counter::default(),
             policy_reload_failures: Counter::default(),
+            access_log_dropped: Counter::default(),
         }
     }
 }
@@ -160,6 +161,11 @@ impl RequestMetrics {
             "Policy reloads rejected because the new file had errors",
             self.policy_reload_failures.clone(),
         );
+        registry.register(
+            "gateway_access_log_dropped",
+            "Access log lines lost because the log buffer was full or the write failed",
+            self.access_log_dropped.clone(),
+        );
     }
 }
 
@@ -177,77 +183,4 @@ pub fn method_label(method: &http::Method) -> &'static str {
         "TRACE" => "TRACE",
         _ => "OTHER",
     }
-}
-
-/// One request's audit record, filled in as the pipeline decides.
-#[derive(Debug)]
-pub struct AccessRecord {
-    pub route: Option<String>,
-    pub subject: Option<String>,
-    pub client_id: Option<String>,
-    /// `allow`, `deny`, `shadow_deny` (shadow mode: denied but forwarded) or `upstream_error`
-    /// (a 502/504: the policy allowed the request, the upstream failed it).
-    pub decision: &'static str,
-    pub reason: &'static str,
-    /// The description of a denial or failure, for the log only.
-    pub detail: Option<String>,
-}
-
-impl Default for AccessRecord {
-    fn default() -> Self {
-        Self {
-            route: None,
-            subject: None,
-            client_id: None,
-            decision: "allow",
-            reason: "allowed",
-            detail: None,
-        }
-    }
-}
-
-impl AccessRecord {
-    /// Shadow mode forwarded a request enforcement would have refused with `error`.
-    pub fn shadow_deny(&mut self, error: &crate::error::GatewayError) {
-        self.decision = "shadow_deny";
-        self.reason = error.reason();
-        self.detail = Some(error.to_string());
-    }
-
-    /// The request ended in `error`: refused (`deny`), or failed by the upstream.
-    pub fn refused(&mut self, error: &crate::error::GatewayError) {
-        self.decision = if error.is_upstream_failure() {
-            "upstream_error"
-        } else {
-            "deny"
-        };
-        self.reason = error.reason();
-        self.detail = Some(error.to_string());
-    }
-}
-
-/// Writes the access/audit log line. Tokens are never part of it.
-pub fn log_access(
-    request_id: &str,
-    method: &http::Method,
-    path: &str,
-    status: u16,
-    elapsed: Duration,
-    record: &AccessRecord,
-) {
-    tracing::info!(
-        target: "gateway::access",
-        request_id,
-        method = %method,
-        path,
-        route = record.route.as_deref().unwrap_or("-"),
-        subject = record.subject.as_deref().unwrap_or("-"),
-        client_id = record.client_id.as_deref().unwrap_or("-"),
-        decision = record.decision,
-        reason = record.reason,
-        detail = record.detail.as_deref().unwrap_or(""),
-        status,
-        duration_ms = elapsed.as_secs_f64() * 1000.0,
-        "request"
-    );
 }
