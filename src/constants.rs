@@ -33,7 +33,24 @@ pub const FORWARD_TOKEN: bool = false;
 pub const MAX_TOKEN_BYTES: u64 = 8 * 1024;
 pub const CACHE_MAX_ENTRIES: u64 = 100_000;
 
+// ---- [forward.assertion] ----
+pub const ASSERTION_HEADER: &str = "X-Auth-Assertion";
+/// An assertion proves one request: a minute covers clock skew and a slow upstream queue.
+pub const ASSERTION_LIFETIME: Duration = Duration::from_secs(60);
+/// The spec's ceiling: a captured assertion is replayable (on its own method and path) this
+/// long at most. The FastAPI package refuses longer lifetimes too.
+pub const ASSERTION_MAX_LIFETIME: Duration = Duration::from_secs(300);
+/// Off by default: every request gets its own assertion (and `jti`).
+pub const ASSERTION_REUSE: Duration = Duration::ZERO;
+/// The spec's ceiling on sharing one assertion between identical requests.
+pub const ASSERTION_MAX_REUSE: Duration = Duration::from_secs(5);
+
 // ---- limits that are not settings ----
+/// Assertions shared under `reuse` at most (one per distinct token + method + path in the
+/// window); beyond it the least useful entries are evicted and those requests sign afresh.
+pub const ASSERTION_REUSE_MAX_ENTRIES: u64 = 10_000;
+/// A PEM private key is a few hundred bytes; a larger `key_file` is the wrong file.
+pub const MAX_ASSERTION_KEY_FILE_BYTES: u64 = 64 * 1024;
 /// A JWKS document larger than this is refused (Auth0's holds two or three keys, a few KiB).
 pub const MAX_JWKS_BYTES: usize = 1024 * 1024;
 /// JWKS fetch: TCP + TLS connect, and the whole exchange.

@@ -66,6 +66,12 @@ enum Command {
     },
     /// Everything local: a development issuer, a demo backend and the gateway, then sample calls.
     Demo,
+    /// Print the public keys of [forward.assertion] as a JWKS (what the admin listener serves at
+    /// /.well-known/jwks.json), for backends that load the keys from a file.
+    #[command(after_help = "Example:\n  gateway assertion-jwks --config gateway.toml > assertion-jwks.json\n\n\
+        The FastAPI package reads it with GatewayAssertion(jwks_file=\"assertion-jwks.json\", ...).\n\
+        Run it again after changing key_file or previous_key_file, and replace the file by rename.")]
+    AssertionJwks,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -114,6 +120,7 @@ fn main() -> ExitCode {
             Command::Test { cases } => gateway::commands::cases::run(&config, &cases).await,
             Command::Token { credentials } => gateway::commands::token::run(&credentials).await,
             Command::Demo => gateway::commands::demo::run().await,
+            Command::AssertionJwks => gateway::commands::assertion_jwks::run(&config).await,
         }
     })
 }

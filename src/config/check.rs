@@ -10,6 +10,7 @@ use http::HeaderName;
 use jsonwebtoken::Algorithm;
 
 use super::env::{Fields, env_name};
+use assertion::AssertionValues;
 use super::raw::{self, Field, RawConfig};
 use super::{
     AdminConfig, AuthConfig, Config, Diagnostic, Diagnostics, ForwardConfig, PolicyConfig,
@@ -117,7 +118,7 @@ impl Checker<'_> {
     }
 
     fn missing(&mut self, key: &str, example: &str) {
-        let (section, name) = key.split_once('.').unwrap_or(("", key));
+        let (section, name) = key.rsplit_once('.').unwrap_or(("", key));
         self.at_span(
             None,
             format!(
@@ -127,7 +128,11 @@ impl Checker<'_> {
         );
     }
 
-    fn config(&mut self, raw: RawConfig, env: &dyn Fn(&str) -> Option<String>) -> Option<Config> {
+    fn config(
+        &mut self,
+        mut raw: RawConfig,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Option<Config> {
         let fields = Fields::new(env);
         let mut get =
             |section: &str, key: &str, field: Field| fields.get(self, section, key, field);
@@ -160,6 +165,16 @@ impl Checker<'_> {
         let max_token_bytes = get("auth", "max_token_bytes", a.max_token_bytes);
         let cache_max_entries = get("auth", "cache_max_entries", a.cache_max_entries);
         let policy_file = get("policy", "file", raw.policy.file);
+        let ra = std::mem::take(&mut raw.forward.assertion);
+        let assertion = AssertionValues {
+            header: get("forward.assertion", "header", ra.header),
+            key_file: get("forward.assertion", "key_file", ra.key_file),
+            previous_key_file: get("forward.assertion", "previous_key_file", ra.previous_key_file),
+            issuer: get("forward.assertion", "issuer", ra.issuer),
+            audience: get("forward.assertion", "audience", ra.audience),
+            lifetime: get("forward.assertion", "lifetime", ra.lifetime),
+            reuse: get("forward.assertion", "reuse", ra.reuse),
+        };
 
         let server = ServerConfig {
             listen: self.address(server_listen, "server.listen", C::SERVER_LISTEN),
@@ -252,7 +267,7 @@ impl Checker<'_> {
                 None
             }
         };
-        let forward = self.forward(raw.forward);
+        let forward = self.forward(raw.forward, assertion);
         Some(Config {
             source: self.path.to_path_buf(),
             server,
@@ -501,7 +516,7 @@ impl Checker<'_> {
         }
     }
 
-    fn forward(&mut self, raw: raw::RawForward) -> ForwardConfig {
+    fn forward(&mut self, raw: raw::RawForward, assertion: AssertionValues) -> ForwardConfig {
         let mut claims = Vec::new();
         for (claim, header) in raw.claims {
             let value = Value {
@@ -519,7 +534,8 @@ impl Checker<'_> {
                 Err(_) => self.at(&value, &key, format!("`{name}` is not a valid header name")),
             }
         }
-        ForwardConfig { claims }
+        let assertion = self.assertion(assertion, &claims);
+        ForwardConfig { claims, assertion }
     }
 }
 
@@ -560,5 +576,6 @@ fn algorithm(name: &str) -> Result<Algorithm, String> {
     }
 }
 
+mod assertion;
 #[cfg(test)]
 mod tests;
