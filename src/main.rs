@@ -68,9 +68,11 @@ enum Command {
     Demo,
     /// Print the public keys of [forward.assertion] as a JWKS (what the admin listener serves at
     /// /.well-known/jwks.json), for backends that load the keys from a file.
-    #[command(after_help = "Example:\n  gateway assertion-jwks --config gateway.toml > assertion-jwks.json\n\n\
+    #[command(
+        after_help = "Example:\n  gateway assertion-jwks --config gateway.toml > assertion-jwks.json\n\n\
         The FastAPI package reads it with GatewayAssertion(jwks_file=\"assertion-jwks.json\", ...).\n\
-        Run it again after changing key_file or previous_key_file, and replace the file by rename.")]
+        Run it again after changing key_file or previous_key_file, and replace the file by rename."
+    )]
     AssertionJwks,
 }
 

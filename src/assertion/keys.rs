@@ -10,8 +10,8 @@ use std::path::Path;
 
 use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::signature::{
-    ECDSA_P256_SHA256_FIXED_SIGNING, ECDSA_P384_SHA384_FIXED_SIGNING, EcdsaKeyPair,
-    Ed25519KeyPair, KeyPair, RsaKeyPair,
+    ECDSA_P256_SHA256_FIXED_SIGNING, ECDSA_P384_SHA384_FIXED_SIGNING, EcdsaKeyPair, Ed25519KeyPair,
+    KeyPair, RsaKeyPair,
 };
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -164,14 +164,18 @@ fn pkcs8_der(pem: &[u8]) -> Result<Vec<u8>, KeyError> {
     for item in rustls_pemfile::read_all(&mut reader) {
         match item {
             Ok(Item::Pkcs8Key(key)) => keys.push(key.secret_pkcs8_der().to_vec()),
-            Ok(Item::Sec1Key(_)) => other = Some(
-                "an `EC PRIVATE KEY` (SEC1); convert it to PKCS#8 with \
+            Ok(Item::Sec1Key(_)) => {
+                other = Some(
+                    "an `EC PRIVATE KEY` (SEC1); convert it to PKCS#8 with \
                  `openssl pkcs8 -topk8 -nocrypt -in old.pem -out assertion-key.pem`",
-            ),
-            Ok(Item::Pkcs1Key(_)) => other = Some(
-                "an `RSA PRIVATE KEY`; assertions are signed with Ed25519 (EdDSA) or P-256 \
+                )
+            }
+            Ok(Item::Pkcs1Key(_)) => {
+                other = Some(
+                    "an `RSA PRIVATE KEY`; assertions are signed with Ed25519 (EdDSA) or P-256 \
                  (ES256): `openssl genpkey -algorithm ed25519 -out assertion-key.pem`",
-            ),
+                )
+            }
             Ok(Item::X509Certificate(_) | Item::SubjectPublicKeyInfo(_)) => {
                 other = Some("a certificate or public key; the gateway needs the private key");
             }
@@ -224,7 +228,9 @@ fn public_jwk(pair: &Pair) -> Result<PublicJwk, KeyError> {
             // Uncompressed SEC1 point: 0x04 || X || Y, 32 bytes each.
             let point = pair.public_key().as_ref();
             if point.len() != 65 || point[0] != 4 {
-                return Err(KeyError("the P-256 public key has an unexpected form".into()));
+                return Err(KeyError(
+                    "the P-256 public key has an unexpected form".into(),
+                ));
             }
             let (x, y) = (b64(&point[1..33]), b64(&point[33..]));
             let kid = thumbprint(&format!(
@@ -285,7 +291,10 @@ mod tests {
             key.public().jwk["x"],
             "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"
         );
-        assert_eq!(key.public().kid, "kPrK_qmxVWaYVA9wwBF6Iuo3vVzz7TxHCTwXBygrS4k");
+        assert_eq!(
+            key.public().kid,
+            "kPrK_qmxVWaYVA9wwBF6Iuo3vVzz7TxHCTwXBygrS4k"
+        );
     }
 
     #[test]

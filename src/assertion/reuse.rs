@@ -64,7 +64,10 @@ impl Reuse {
 
     fn key(&self, binding: &Binding<'_>) -> u64 {
         let mut hasher = self.hasher.build_hasher();
-        binding.identity.map_or(0, |i| Arc::as_ptr(i) as usize).hash(&mut hasher);
+        binding
+            .identity
+            .map_or(0, |i| Arc::as_ptr(i) as usize)
+            .hash(&mut hasher);
         binding.method.as_str().hash(&mut hasher);
         binding.htp.hash(&mut hasher);
         binding.route.hash(&mut hasher);

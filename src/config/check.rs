@@ -10,7 +10,6 @@ use http::HeaderName;
 use jsonwebtoken::Algorithm;
 
 use super::env::{Fields, env_name};
-use assertion::AssertionValues;
 use super::raw::{self, Field, RawConfig};
 use super::{
     AdminConfig, AuthConfig, Config, Diagnostic, Diagnostics, ForwardConfig, PolicyConfig,
@@ -19,6 +18,7 @@ use super::{
 use crate::constants as C;
 use crate::diagnostic::{did_you_mean, line_column};
 use crate::units::{parse_duration, parse_size};
+use assertion::AssertionValues;
 
 /// Where a value came from: a span of the file, or an environment variable.
 #[derive(Debug, Clone)]
@@ -169,7 +169,11 @@ impl Checker<'_> {
         let assertion = AssertionValues {
             header: get("forward.assertion", "header", ra.header),
             key_file: get("forward.assertion", "key_file", ra.key_file),
-            previous_key_file: get("forward.assertion", "previous_key_file", ra.previous_key_file),
+            previous_key_file: get(
+                "forward.assertion",
+                "previous_key_file",
+                ra.previous_key_file,
+            ),
             issuer: get("forward.assertion", "issuer", ra.issuer),
             audience: get("forward.assertion", "audience", ra.audience),
             lifetime: get("forward.assertion", "lifetime", ra.lifetime),

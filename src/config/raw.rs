@@ -226,7 +226,8 @@ fn table_unknown_keys(
     };
     let mut known: Vec<&'static str> = keys.iter().map(|(k, _)| *k).collect();
     known.extend(KEYS.iter().filter_map(|(s, _)| {
-        s.strip_prefix(section).and_then(|rest| rest.strip_prefix('.'))
+        s.strip_prefix(section)
+            .and_then(|rest| rest.strip_prefix('.'))
     }));
     if section == "forward" {
         known.push("claims");
