@@ -1,4 +1,5 @@
-//! Live reload of the policy and `[forward]`: on SIGHUP and when the files change on disk.
+//! Live reload of the policy and `[forward]` (claims, and the assertion key files re-read): on
+//! SIGHUP and when the files change on disk.
 //!
 //! A reload parses and checks everything first and then swaps one `Snapshot`: every request sees
 //! either the old policy or the new one, never a mix. A broken file is rejected with its
@@ -83,8 +84,13 @@ pub async fn watch_files(
 ) {
     use notify::{RecursiveMode, Watcher};
 
-    let watched: Vec<std::path::PathBuf> =
+    let mut watched: Vec<std::path::PathBuf> =
         vec![running.source.clone(), running.policy.file.clone()];
+    // The assertion keys too: replacing a key file (or the Secret holding it) re-signs with it.
+    if let Some(assertion) = &running.forward.assertion {
+        watched.push(assertion.key_file.clone());
+        watched.extend(assertion.previous_key_file.clone());
+    }
     let (events, mut changes) = tokio::sync::mpsc::unbounded_channel::<()>();
     let names = watched.clone();
     let watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
@@ -111,6 +117,7 @@ pub async fn watch_files(
     };
     let mut folders: Vec<&std::path::Path> =
         watched.iter().filter_map(|file| file.parent()).collect();
+    folders.sort();
     folders.dedup();
     for folder in folders {
         if let Err(error) = watcher.watch(folder, RecursiveMode::NonRecursive) {
