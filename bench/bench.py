@@ -41,7 +41,7 @@ import tokens as token_material  # noqa: E402  (bench/tokens.py, beside this fil
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 ALL_ROWS = [
-    "direct", "nginx", "haproxy", "gateway",
+    "direct", "nginx", "haproxy", "gateway", "gateway-assertion", "gateway-assertion-reuse",
     "haproxy-distinct", "gateway-distinct",
     "haproxy-cold", "gateway-cold",
     "fastapi-pyjwt", "fastapi-gateway", "fastapi-plain",
@@ -49,7 +49,12 @@ ALL_ROWS = [
 COLD_ROWS = {"haproxy-cold", "gateway-cold"}
 # Rows also measured below saturation (wrk/paced.lua) for the added-latency target.
 PACED_ROWS = {"direct", "nginx", "haproxy", "gateway"}
-GATEWAY_ROWS = {"gateway", "gateway-distinct", "gateway-cold", "fastapi-gateway"}
+GATEWAY_ROWS = {"gateway", "gateway-distinct", "gateway-cold", "fastapi-gateway",
+                "gateway-assertion", "gateway-assertion-reuse"}
+# The cached-token row with `[forward.assertion]` on (issue 16): a fresh Ed25519 assertion per
+# request, and `reuse = "5s"` (identical token + method + path share one). Each maps to the lines
+# appended to the section; the key is made by `openssl genpkey` in the row's folder.
+ASSERTION_ROWS = {"gateway-assertion": "", "gateway-assertion-reuse": 'reuse = "5s"\n'}
 
 
 # --------------------------------------------------------------------------------------------
@@ -509,7 +514,10 @@ def measure(env: Env, row: Row, port: int, pids_of, token_list: str | None,
             row.error = f"{row.paced.non_2xx} non-2xx responses under paced load"
 
 
-def gateway_config(env: Env, name: str, upstream_port: int) -> tuple[Path, int, int]:
+def gateway_config(env: Env, name: str, upstream_port: int,
+                   assertion: str | None = None) -> tuple[Path, int, int]:
+    """The gateway's folder and config; `assertion` (lines for `[forward.assertion]`, see
+    ASSERTION_ROWS) turns the signed assertion on with a fresh Ed25519 key."""
     port, admin = free_port(), free_port()
     folder = env.run / name
     folder.mkdir(exist_ok=True)
@@ -518,12 +526,20 @@ def gateway_config(env: Env, name: str, upstream_port: int) -> tuple[Path, int, 
         "GATEWAY_PORT": port, "ADMIN_PORT": admin, "UPSTREAM_PORT": upstream_port,
         "WORKERS": env.s.workers, "ISSUER": env.issuer, "AUDIENCE": token_material.AUDIENCE,
     })
+    if assertion is not None:
+        subprocess.run(["openssl", "genpkey", "-algorithm", "ed25519",
+                        "-out", str(folder / "assertion-key.pem")], check=True, capture_output=True)
+        with conf.open("a") as out:
+            out.write('\n[forward.assertion]\nkey_file = "assertion-key.pem"\n'
+                      'issuer = "https://gateway.saasco.internal/"\n'
+                      f'audience = "saasco-backend"\n{assertion}')
     return conf, port, admin
 
 
 def start_gateway(env: Env, name: str, upstream_port: int,
-                  prefix: list[str] | None = None) -> tuple[subprocess.Popen, int, int]:
-    conf, port, admin = gateway_config(env, name, upstream_port)
+                  prefix: list[str] | None = None,
+                  assertion: str | None = None) -> tuple[subprocess.Popen, int, int]:
+    conf, port, admin = gateway_config(env, name, upstream_port, assertion)
     # Access logs off, as for nginx (access_log off) and HAProxy (no log): the comparison is the
     # proxying and the checks, not writing log lines. BENCH_GATEWAY_LOG overrides.
     extra = {"GATEWAY_LOG": os.environ.get("BENCH_GATEWAY_LOG", "warn")}
@@ -597,11 +613,24 @@ def row_haproxy(env: Env, kind: str) -> Row:
     return row
 
 
-def row_gateway(env: Env, kind: str) -> Row:
-    key = f"gateway-{kind}" if kind else "gateway"
+def row_gateway(env: Env, kind: str, assertion_row: str | None = None) -> Row:
+    """The gateway with `kind` tokens; `assertion_row` (a key of ASSERTION_ROWS) turns on the
+    signed assertion for the cached-token load."""
+    key = assertion_row or (f"gateway-{kind}" if kind else "gateway")
     label = f"gateway, {token_label(env, kind)}"
+    if assertion_row:
+        label += (", assertion on (Ed25519, reuse 5s)" if ASSERTION_ROWS[assertion_row]
+                  else ", assertion on (Ed25519, signed per request)")
     row = Row(key, label, "gateway")
-    proc, port, admin = start_gateway(env, key, env.backend_port)
+    assertion = ASSERTION_ROWS[assertion_row] if assertion_row else None
+    proc, port, admin = start_gateway(env, key, env.backend_port, assertion=assertion)
+    if assertion is not None:
+        # The assertion is on: its keys are published (nginx cannot show what it received).
+        status, _, _ = http_get(admin, "/.well-known/jwks.json")
+        if status != 200:
+            stop(proc)
+            raise RuntimeError(f"assertion JWKS answered {status}; is [forward.assertion] on?")
+        row.checks.append("assertion keys published: 200")
     def around():
         hits0, misses0 = cache_counters(admin)
 
@@ -770,17 +799,18 @@ def profile(env: Env, distinct: bool) -> str:
     return "\n".join(lines) + "\n"
 
 
-def callgrind(env: Env) -> str:
+def callgrind(env: Env, assertion_row: str | None = None) -> str:
     """User-space instructions per request, counted by valgrind's callgrind over a measured run
     with the cached token. Unlike req/s and CPU time, the count does not move with whatever else
     the machine is doing, so it compares two builds even on a busy machine. Kernel work (the
     syscalls) is not counted. Callgrind runs aws-lc's SHA-256 without the SHA extensions, so
     the token hash counts far more here than on the real CPU (see the profile for that)."""
     s = env.s
-    name = "callgrind"
-    out_file = env.run / "callgrind.out"
+    name = f"callgrind-{assertion_row}" if assertion_row else "callgrind"
+    out_file = env.run / f"{name}.out"
     prefix = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out_file}"]
-    proc, port, _ = start_gateway(env, name, env.backend_port, prefix)
+    proc, port, _ = start_gateway(env, name, env.backend_port, prefix,
+                                  ASSERTION_ROWS[assertion_row] if assertion_row else None)
     try:
         run_wrk(s, port, "token.lua", env.tok / "token.txt", s.warmup, env.run / f"{name}.warmup.txt")
         subprocess.run(["callgrind_control", "-z", str(proc.pid)], check=True, capture_output=True)
@@ -791,13 +821,14 @@ def callgrind(env: Env) -> str:
         stop(proc)
     # `callgrind_control -d` writes `callgrind.out.1` (the measured run); `callgrind.out` itself
     # is what ran between that dump and the exit.
-    dump = env.run / "callgrind.out.1"
+    dump = env.run / f"{name}.out.1"
     if not dump.exists():
         raise RuntimeError(f"callgrind wrote no dump at {dump}")
     own = callgrind_self_costs(dump)
     total = sum(own.values())
     per = total / max(result.requests, 1)
-    lines = [f"**one cached token** under callgrind ({result.requests:,} requests measured): "
+    load = "one cached token" + (f", {assertion_row}" if assertion_row else "")
+    lines = [f"**{load}** under callgrind ({result.requests:,} requests measured): "
              f"**{per:,.0f} user-space instructions per request**. Top functions by their own "
              f"instructions:", "", "| instr/req | % | function |", "|---:|---:|---|"]
     for function, cost in sorted(own.items(), key=lambda kv: -kv[1])[:15]:
@@ -947,6 +978,11 @@ def report(s: Settings, rows: dict[str, Row], soak_result: dict | None, started:
     gd, hd = rows.get("gateway-distinct"), rows.get("haproxy-distinct")
     fp, fg = rows.get("fastapi-pyjwt"), rows.get("fastapi-gateway")
     target("gateway / nginx plain proxy (cached token)", ratio(g, n), 1.0)
+    for key, name in (("gateway-assertion", "signed per request"),
+                      ("gateway-assertion-reuse", "reuse 5s")):
+        if key in rows:
+            target(f"gateway with assertion ({name}) / gateway (cached token)",
+                   ratio(rows[key], g), 0.8)
     target("gateway / HAProxy jwt_verify (cached token)", ratio(g, h), 2.0)
     target("gateway / HAProxy jwt_verify (distinct tokens)", ratio(gd, hd), 1.2)
     gc, hc = rows.get("gateway-cold"), rows.get("haproxy-cold")
@@ -1034,6 +1070,8 @@ def main() -> int:
         "nginx": lambda: row_nginx(env),
         "haproxy": lambda: row_haproxy(env, ""),
         "gateway": lambda: row_gateway(env, ""),
+        "gateway-assertion": lambda: row_gateway(env, "", "gateway-assertion"),
+        "gateway-assertion-reuse": lambda: row_gateway(env, "", "gateway-assertion-reuse"),
         "haproxy-distinct": lambda: row_haproxy(env, "distinct"),
         "gateway-distinct": lambda: row_gateway(env, "distinct"),
         "haproxy-cold": lambda: row_haproxy(env, "cold"),
@@ -1068,6 +1106,13 @@ def main() -> int:
         if pairs:
             rows["gateway"].note += ("; gateway / nginx per round: "
                                      + ", ".join(f"{p:.2f}×" for p in pairs))
+    for key in ASSERTION_ROWS:
+        if repeat > 1 and key in rounds and "gateway" in rounds:
+            pairs = [a.wrk.rps / g.wrk.rps for a, g in zip(rounds[key], rounds["gateway"])
+                     if a.wrk and g.wrk]
+            if pairs:
+                rows[key].note += ("; / gateway per round: "
+                                   + ", ".join(f"{p:.2f}×" for p in pairs))
     soak_result = None
     if s.soak:
         print(f"soak: gateway with distinct tokens up to {2 * s.soak_requests:,} requests ...",
@@ -1084,11 +1129,15 @@ def main() -> int:
                 profiles.append(f"profile failed: {error}\n")
     counted = None
     if s.callgrind:
-        print("callgrind: gateway, cached token ...", flush=True)
-        try:
-            counted = callgrind(env)
-        except (RuntimeError, OSError, subprocess.SubprocessError) as error:
-            counted = f"callgrind failed: {error}\n"
+        parts = []
+        for assertion_row in [None] + [r for r in ASSERTION_ROWS if r in s.rows]:
+            print(f"callgrind: gateway, cached token{', ' + assertion_row if assertion_row else ''}"
+                  " ...", flush=True)
+            try:
+                parts.append(callgrind(env, assertion_row))
+            except (RuntimeError, OSError, subprocess.SubprocessError) as error:
+                parts.append(f"callgrind failed: {error}\n")
+        counted = "\n".join(parts)
     section = report(s, rows, soak_result, started)
     (s.out / "results.md").write_text(section)
     (s.out / "results.json").write_text(json.dumps({
