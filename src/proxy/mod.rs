@@ -4,9 +4,10 @@
 //! (`body`), the upstream and its connection pool (`upstream`), and per-client limits
 //! (`ratelimit`).
 //!
-//! `Gateway` is the state every request reads. What may change at run time (the policy and the
-//! `[forward]` rules) lives in one `Snapshot` behind an `ArcSwap`: a request loads it once, so a
-//! reload is a single swap and no request ever sees half of one.
+//! `Gateway` is the state every request reads. What may change at run time (the policy, the
+//! `[forward]` rules and the assertion signer with its keys) lives in one `Snapshot` behind an
+//! `ArcSwap`: a request loads it once, so a reload is a single swap and no request ever sees half
+//! of one.
 
 pub mod body;
 pub mod client_stream;

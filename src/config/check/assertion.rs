@@ -106,12 +106,14 @@ impl Checker<'_> {
             "forward.assertion.lifetime",
             C::ASSERTION_LIFETIME,
             C::ASSERTION_MAX_LIFETIME,
+            true,
         );
         let reuse = self.bounded_duration(
             v.reuse.clone(),
             "forward.assertion.reuse",
             C::ASSERTION_REUSE,
             C::ASSERTION_MAX_REUSE,
+            false,
         );
         if let Some(value) = &v.reuse
             && !reuse.is_zero()
@@ -181,25 +183,25 @@ impl Checker<'_> {
         Some(name)
     }
 
-    /// A duration between one second and `max` (`lifetime` must be whole seconds: JWT times
-    /// are); `default` when absent or wrong (wrong is reported).
+    /// A duration up to `max`; with `whole_seconds`, at least one second and whole (JWT times
+    /// are seconds). `default` when absent or wrong (wrong is reported).
     fn bounded_duration(
         &mut self,
         value: Option<Value>,
         key: &str,
         default: std::time::Duration,
         max: std::time::Duration,
+        whole_seconds: bool,
     ) -> std::time::Duration {
         let Some(v) = value.clone() else {
             return default;
         };
         let parsed = self.duration(value, key, default);
-        let lifetime = key.ends_with("lifetime");
         if parsed > max {
             self.at(&v, key, format!("must be at most {}s", max.as_secs()));
             return default;
         }
-        if lifetime && (parsed.is_zero() || parsed.subsec_nanos() != 0) {
+        if whole_seconds && (parsed.is_zero() || parsed.subsec_nanos() != 0) {
             self.at(
                 &v,
                 key,
