@@ -43,7 +43,10 @@ fn kubernetes_sidecar_config_loads_and_its_policy_is_the_repository_policy() {
     // The Secret's mount, here a folder of `dir`.
     let mount = "/etc/gateway-assertion/";
     let toml = data["gateway.toml"].as_str().unwrap();
-    assert!(toml.contains(mount), "the ConfigMap's key_file is in the Secret's mount");
+    assert!(
+        toml.contains(mount),
+        "the ConfigMap's key_file is in the Secret's mount"
+    );
     let secret = dir.path().join("secret");
     std::fs::create_dir(&secret).unwrap();
     std::fs::write(
@@ -66,7 +69,10 @@ fn kubernetes_sidecar_config_loads_and_its_policy_is_the_repository_policy() {
         Some("127.0.0.1"),
         "a sidecar reaches its backend over the pod's loopback"
     );
-    assert!(config.forward.assertion.is_some(), "the sidecar signs assertions");
+    assert!(
+        config.forward.assertion.is_some(),
+        "the sidecar signs assertions"
+    );
 
     let shipped: Value =
         serde_norway::from_str(&std::fs::read_to_string(repo("policies/clientco.yaml")).unwrap())
@@ -181,11 +187,17 @@ fn edge_config_loads_once_its_tls_files_are_mounted() {
     let text = std::fs::read_to_string(repo("docs/deploy/edge/gateway.toml"))
         .unwrap()
         .replace("/etc/gateway/", &format!("{}/", dir.path().display()))
-        .replace("/run/secrets/", &format!("{}/secrets/", dir.path().display()));
+        .replace(
+            "/run/secrets/",
+            &format!("{}/secrets/", dir.path().display()),
+        );
     std::fs::write(dir.path().join("gateway.toml"), text).unwrap();
 
     let config = gateway::config::Config::load(&dir.path().join("gateway.toml"))
         .unwrap_or_else(|d| panic!("docs/deploy/edge/gateway.toml does not load:\n{d}"));
     assert!(config.server.tls.is_some(), "the edge terminates TLS");
-    assert!(config.forward.assertion.is_some(), "the edge signs assertions");
+    assert!(
+        config.forward.assertion.is_some(),
+        "the edge signs assertions"
+    );
 }
