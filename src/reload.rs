@@ -20,12 +20,14 @@ pub fn reload(gateway: &Gateway, running: &Config) -> Result<(), Diagnostics> {
     });
     match result {
         Ok(snapshot) => {
+            let snapshot = Arc::new(snapshot);
+            // Swap first, then say so: whoever reads the line may rely on the new policy.
+            gateway.snapshot.store(Arc::clone(&snapshot));
             tracing::info!(
                 policy = %snapshot.policy.source.display(),
                 sha256 = %snapshot.policy.sha256,
                 "policy reloaded"
             );
-            gateway.snapshot.store(Arc::new(snapshot));
             gateway.requests.policy_reloads.inc();
             Ok(())
         }
