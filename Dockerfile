@@ -9,7 +9,7 @@
 # (GATEWAY_UPSTREAM_URL=http://api:8000). docs/deploy/README.md has the table.
 #
 #   docker build -t gateway .
-#   docker build -t saasco-api examples/fastapi_app && docker run -d --name api -p 8080:8080 saasco-api
+#   docker build -t saasco-api -f examples/fastapi_app/Dockerfile . && docker run -d --name api -p 8080:8080 saasco-api
 #   docker run --rm --network container:api \
 #     -v "$PWD/gateway.toml:/etc/gateway/gateway.toml:ro" -v "$PWD/policies:/etc/gateway/policies:ro" \
 #     -e GATEWAY_AUTH_ISSUER=https://YOUR_TENANT.auth0.com/ \

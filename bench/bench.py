@@ -44,6 +44,8 @@ ALL_ROWS = [
     "direct", "nginx", "haproxy", "gateway",
     # Issue 19: the same with each one's access log on, and the gateway with tracing.
     "nginx-log", "haproxy-log", "gateway-log", "gateway-trace", "gateway-trace-all",
+    # Issue 16: the cached-token row with the signed assertion on.
+    "gateway-assertion", "gateway-assertion-reuse",
     "haproxy-distinct", "gateway-distinct",
     "haproxy-cold", "gateway-cold",
     "fastapi-pyjwt", "fastapi-gateway", "fastapi-plain",
@@ -52,11 +54,23 @@ COLD_ROWS = {"haproxy-cold", "gateway-cold"}
 # Rows also measured below saturation (wrk/paced.lua) for the added-latency target.
 PACED_ROWS = {"direct", "nginx", "haproxy", "gateway", "gateway-log"}
 GATEWAY_ROWS = {"gateway", "gateway-distinct", "gateway-cold", "fastapi-gateway", "gateway-log",
-                "gateway-trace", "gateway-trace-all"}
+                "gateway-trace", "gateway-trace-all", "gateway-assertion", "gateway-assertion-reuse"}
 # What the gateway rows add to bench/gateway.toml (issue 19): the access log to a file with the
 # default buffer and on_full = "drop", or traces to the backend nginx's OTLP sink.
 GATEWAY_LOG_TOML = '[log]\nfile = "access.log"\n'
 GATEWAY_TRACE_TOML = '[telemetry]\notlp_endpoint = "{issuer}v1/traces"\nsample_ratio = {ratio}\n'
+
+
+def assertion_toml(folder: Path, extra: str) -> str:
+    """`[forward.assertion]` (issue 16) with a fresh Ed25519 key made in the row's folder: a
+    fresh assertion per request, or `extra` (e.g. `reuse = "5s"`: identical token + method +
+    path share one)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    subprocess.run(["openssl", "genpkey", "-algorithm", "ed25519",
+                    "-out", str(folder / "assertion-key.pem")], check=True, capture_output=True)
+    return ('[forward.assertion]\nkey_file = "assertion-key.pem"\n'
+            'issuer = "https://gateway.saasco.internal/"\n'
+            f'audience = "saasco-backend"\n{extra}')
 
 
 # --------------------------------------------------------------------------------------------
@@ -650,13 +664,18 @@ def metric_total(admin: int, name: str) -> float:
                                              body.decode(errors="replace"), re.M))
 
 
-# The issue-19 variants of the gateway row: (label suffix, gateway.toml tail).
+# The variants of the gateway row: (label suffix, gateway.toml tail made from the env and the
+# row's folder). Issue 19: the access log and traces; issue 16: the signed assertion.
 GATEWAY_VARIANTS = {
-    "log": (", access log on (to a file)", lambda env: GATEWAY_LOG_TOML),
+    "log": (", access log on (to a file)", lambda env, folder: GATEWAY_LOG_TOML),
     "trace": (", traces sampled at 0.01 (OTLP to a local sink)",
-              lambda env: GATEWAY_TRACE_TOML.format(issuer=env.issuer, ratio="0.01")),
+              lambda env, folder: GATEWAY_TRACE_TOML.format(issuer=env.issuer, ratio="0.01")),
     "trace-all": (", traces sampled at 1.0 (OTLP to a local sink)",
-                  lambda env: GATEWAY_TRACE_TOML.format(issuer=env.issuer, ratio="1.0")),
+                  lambda env, folder: GATEWAY_TRACE_TOML.format(issuer=env.issuer, ratio="1.0")),
+    "assertion": (", assertion on (Ed25519, signed per request)",
+                  lambda env, folder: assertion_toml(folder, "")),
+    "assertion-reuse": (", assertion on (Ed25519, reuse 5s)",
+                        lambda env, folder: assertion_toml(folder, 'reuse = "5s"\n')),
 }
 
 
@@ -667,13 +686,20 @@ def row_gateway(env: Env, kind: str, variant: str = "") -> Row:
     if variant:
         suffix, make_tail = GATEWAY_VARIANTS[variant]
         label += suffix
-        tail = make_tail(env)
+        tail = make_tail(env, env.run / key)
     elif not kind:
         label += ", access log off"
     row = Row(key, label, "gateway")
     log_file = env.run / key / "access.log"
     log_file.unlink(missing_ok=True)  # BENCH_REPEAT: each round counts its own lines
     proc, port, admin = start_gateway(env, key, env.backend_port, tail=tail)
+    if variant.startswith("assertion"):
+        # The assertion is on: its keys are published (nginx cannot show what it received).
+        status, _, _ = http_get(admin, "/.well-known/jwks.json")
+        if status != 200:
+            stop(proc)
+            raise RuntimeError(f"assertion JWKS answered {status}; is [forward.assertion] on?")
+        row.checks.append("assertion keys published: 200")
     def around():
         hits0, misses0 = cache_counters(admin)
 
@@ -855,7 +881,9 @@ def profile(env: Env, distinct: bool) -> str:
 
 
 CALLGRIND_VARIANTS = {"off": "access log off", "log": "access log on (to a file)",
-                      "trace": "traces at 0.01", "trace-all": "traces at 1.0"}
+                      "trace": "traces at 0.01", "trace-all": "traces at 1.0",
+                      "assertion": "assertion signed per request",
+                      "assertion-reuse": "assertion with reuse 5s"}
 
 
 def callgrind(env: Env, variant: str = "off") -> str:
@@ -868,7 +896,7 @@ def callgrind(env: Env, variant: str = "off") -> str:
     name = "callgrind" if variant == "off" else f"callgrind-{variant}"
     out_file = env.run / f"{name}.out"
     prefix = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out_file}"]
-    tail = GATEWAY_VARIANTS[variant][1](env) if variant in GATEWAY_VARIANTS else ""
+    tail = GATEWAY_VARIANTS[variant][1](env, env.run / name) if variant in GATEWAY_VARIANTS else ""
     proc, port, _ = start_gateway(env, name, env.backend_port, prefix, tail=tail)
     try:
         run_wrk(s, port, "token.lua", env.tok / "token.txt", s.warmup, env.run / f"{name}.warmup.txt")
@@ -1037,6 +1065,11 @@ def report(s: Settings, rows: dict[str, Row], soak_result: dict | None, started:
     gd, hd = rows.get("gateway-distinct"), rows.get("haproxy-distinct")
     fp, fg = rows.get("fastapi-pyjwt"), rows.get("fastapi-gateway")
     target("gateway / nginx plain proxy (cached token)", ratio(g, n), 1.0)
+    for key, name in (("gateway-assertion", "signed per request"),
+                      ("gateway-assertion-reuse", "reuse 5s")):
+        if key in rows:
+            target(f"gateway with assertion ({name}) / gateway (cached token)",
+                   ratio(rows[key], g), 0.8)
     target("gateway / HAProxy jwt_verify (cached token)", ratio(g, h), 2.0)
     target("gateway / HAProxy jwt_verify (distinct tokens)", ratio(gd, hd), 1.2)
     gc, hc = rows.get("gateway-cold"), rows.get("haproxy-cold")
@@ -1144,6 +1177,8 @@ def main() -> int:
         "gateway-log": lambda: row_gateway(env, "", "log"),
         "gateway-trace": lambda: row_gateway(env, "", "trace"),
         "gateway-trace-all": lambda: row_gateway(env, "", "trace-all"),
+        "gateway-assertion": lambda: row_gateway(env, "", "assertion"),
+        "gateway-assertion-reuse": lambda: row_gateway(env, "", "assertion-reuse"),
         "haproxy-distinct": lambda: row_haproxy(env, "distinct"),
         "gateway-distinct": lambda: row_gateway(env, "distinct"),
         "haproxy-cold": lambda: row_haproxy(env, "cold"),
@@ -1178,6 +1213,13 @@ def main() -> int:
         if pairs:
             rows["gateway"].note += ("; gateway / nginx per round: "
                                      + ", ".join(f"{p:.2f}×" for p in pairs))
+    for key in ASSERTION_ROWS:
+        if repeat > 1 and key in rounds and "gateway" in rounds:
+            pairs = [a.wrk.rps / g.wrk.rps for a, g in zip(rounds[key], rounds["gateway"])
+                     if a.wrk and g.wrk]
+            if pairs:
+                rows[key].note += ("; / gateway per round: "
+                                   + ", ".join(f"{p:.2f}×" for p in pairs))
     soak_result = None
     if s.soak:
         print(f"soak: gateway with distinct tokens up to {2 * s.soak_requests:,} requests ...",

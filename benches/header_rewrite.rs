@@ -2,6 +2,10 @@
 //! hop-by-hop and spoofed identity headers, set the verified identity and `[forward.claims]`,
 //! append `X-Forwarded-*`, set the request id, `Host` and the upstream target, on a realistic
 //! request. The permit comes from the production `authorise` phase.
+//!
+//! The same with `[forward.assertion]` on: signing a fresh assertion per request (Ed25519 and
+//! ES256, `reuse = "0s"`), and with `reuse = "5s"` (the same token, method and path share one),
+//! so the price of the signature is the difference between these and the first.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::hint::black_box;
@@ -9,6 +13,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use criterion::{Criterion, criterion_group, criterion_main};
+use gateway::assertion::Algorithm;
+use gateway::assertion::keys::generate_pem;
 use gateway::auth::TokenSource;
 use gateway::config::Config;
 use gateway::identity::{Claims, Identity, Scopes};
@@ -65,15 +71,48 @@ fn identity() -> Identity {
     }
 }
 
+/// `[forward.assertion]` lines appended to `CONFIG` for each measured variant.
+const VARIANTS: &[(&str, Option<Algorithm>, &str)] = &[
+    ("header rewrite (upstream_request_filter)", None, ""),
+    (
+        "header rewrite + assertion, Ed25519 per request",
+        Some(Algorithm::EdDsa),
+        "",
+    ),
+    (
+        "header rewrite + assertion, ES256 per request",
+        Some(Algorithm::Es256),
+        "",
+    ),
+    (
+        "header rewrite + assertion, Ed25519, reuse 5s",
+        Some(Algorithm::EdDsa),
+        "reuse = \"5s\"\n",
+    ),
+];
+
 fn header_rewrite(c: &mut Criterion) {
+    for (name, algorithm, extra) in VARIANTS {
+        variant(c, name, *algorithm, extra);
+    }
+}
+
+fn variant(c: &mut Criterion, name: &str, algorithm: Option<Algorithm>, extra: &str) {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(
         dir.path().join("policy.yaml"),
         include_str!("../policies/clientco.yaml"),
     )
     .unwrap();
+    let mut toml = CONFIG.to_owned();
+    if let Some(algorithm) = algorithm {
+        std::fs::write(dir.path().join("key.pem"), generate_pem(algorithm).unwrap()).unwrap();
+        toml.push_str(&format!(
+            "[forward.assertion]\nkey_file = \"key.pem\"\nissuer = \"https://gateway.saasco.internal/\"\naudience = \"saasco-backend\"\n{extra}"
+        ));
+    }
     let config_path = dir.path().join("gateway.toml");
-    std::fs::write(&config_path, CONFIG).unwrap();
+    std::fs::write(&config_path, toml).unwrap();
     let config = Config::load(&config_path).expect("bench config loads");
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -101,7 +140,7 @@ fn header_rewrite(c: &mut Criterion) {
         &mut exchange,
     )
     .expect("the bench identity may read the forecast");
-    c.bench_function("header rewrite (upstream_request_filter)", |b| {
+    c.bench_function(name, |b| {
         b.iter_batched(
             || request().into_parts().0,
             |mut parts| {

@@ -1,4 +1,5 @@
-//! The admin listener: `/healthz`, `/readyz`, `/metrics`, `/policy`. Never on the data plane.
+//! The admin listener: `/healthz`, `/readyz`, `/metrics`, `/policy`, and with
+//! `[forward.assertion]` the assertion keys at `/.well-known/jwks.json`. Never on the data plane.
 //!
 //! Bind it to loopback or a private interface: `/metrics` and `/policy` describe the deployment.
 
@@ -105,10 +106,24 @@ fn answer(gateway: &Gateway, registry: &Registry, request: &Request<Incoming>) -
             });
             text(StatusCode::OK, "application/json", json.to_string())
         }
+        "/.well-known/jwks.json" => match &gateway.snapshot.load().assertion {
+            // RFC 7517 §8.5's media type; the current snapshot's keys, so a reload that
+            // rotated them shows at once.
+            Some(signer) => text(
+                StatusCode::OK,
+                "application/jwk-set+json",
+                signer.jwks().to_owned(),
+            ),
+            None => text(
+                StatusCode::NOT_FOUND,
+                "text/plain",
+                "no [forward.assertion] is configured, so the gateway signs nothing\n".into(),
+            ),
+        },
         _ => text(
             StatusCode::NOT_FOUND,
             "text/plain",
-            "admin endpoints: /healthz /readyz /metrics /policy\n".into(),
+            "admin endpoints: /healthz /readyz /metrics /policy /.well-known/jwks.json\n".into(),
         ),
     }
 }

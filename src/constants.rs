@@ -55,8 +55,24 @@ pub const TRACE_EXPORT_INTERVAL: Duration = Duration::from_secs(5);
 pub const TRACE_QUEUE_SPANS: usize = 2048;
 /// An OTLP receiver's answer is a small protobuf; more than this is refused.
 pub const TRACE_RESPONSE_MAX_BYTES: usize = 64 * 1024;
+// ---- [forward.assertion] ----
+pub const ASSERTION_HEADER: &str = "X-Auth-Assertion";
+/// An assertion proves one request: a minute covers clock skew and a slow upstream queue.
+pub const ASSERTION_LIFETIME: Duration = Duration::from_secs(60);
+/// The spec's ceiling: a captured assertion is replayable (on its own method and path) this
+/// long at most. The FastAPI package refuses longer lifetimes too.
+pub const ASSERTION_MAX_LIFETIME: Duration = Duration::from_secs(300);
+/// Off by default: every request gets its own assertion (and `jti`).
+pub const ASSERTION_REUSE: Duration = Duration::ZERO;
+/// The spec's ceiling on sharing one assertion between identical requests.
+pub const ASSERTION_MAX_REUSE: Duration = Duration::from_secs(5);
 
 // ---- limits that are not settings ----
+/// Assertions shared under `reuse` at most (one per distinct token + method + path in the
+/// window); beyond it the least useful entries are evicted and those requests sign afresh.
+pub const ASSERTION_REUSE_MAX_ENTRIES: u64 = 10_000;
+/// A PEM private key is a few hundred bytes; a larger `key_file` is the wrong file.
+pub const MAX_ASSERTION_KEY_FILE_BYTES: u64 = 64 * 1024;
 /// A JWKS document larger than this is refused (Auth0's holds two or three keys, a few KiB).
 pub const MAX_JWKS_BYTES: usize = 1024 * 1024;
 /// JWKS fetch: TCP + TLS connect, and the whole exchange.

@@ -66,6 +66,10 @@ pub enum GatewayError {
     /// No answer within `connect_timeout` / `request_timeout`.
     #[error("upstream did not answer within {0:?}")]
     UpstreamTimeout(Duration),
+    /// `[forward.assertion]` is set but this request's assertion could not be signed: the
+    /// request is not forwarded without it.
+    #[error("the gateway could not sign the identity assertion")]
+    AssertionFailed,
 }
 
 impl GatewayError {
@@ -123,6 +127,7 @@ impl GatewayError {
             Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::UpstreamUnavailable(_) => StatusCode::BAD_GATEWAY,
             Self::UpstreamTimeout(_) => StatusCode::GATEWAY_TIMEOUT,
+            Self::AssertionFailed => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
@@ -143,6 +148,7 @@ impl GatewayError {
             Self::RateLimited { .. } => "rate_limited",
             Self::UpstreamUnavailable(_) => "bad_gateway",
             Self::UpstreamTimeout(_) => "gateway_timeout",
+            Self::AssertionFailed => "internal_error",
         }
     }
 
@@ -351,6 +357,7 @@ mod tests {
                 "gateway_timeout",
                 None,
             ),
+            (GatewayError::AssertionFailed, 500, "internal_error", None),
         ];
         for (error, status, code, challenge) in cases {
             let description = error.to_string();

@@ -9,6 +9,7 @@
 //! `127.0.0.1:0` and read back the ports it got.
 
 pub mod admin;
+pub mod assertion;
 pub mod auth;
 pub mod commands;
 pub mod config;

@@ -132,6 +132,17 @@ enum Command {
     /// Everything local: a development issuer, a demo backend and the gateway, then sample calls.
     #[command(after_help = "Example:\n  cargo run --release -- demo")]
     Demo,
+    /// Print the public keys of [forward.assertion] as a JWKS (what the admin listener serves at
+    /// /.well-known/jwks.json), for backends that load the keys from a file.
+    #[command(
+        after_help = "Example:\n  gateway assertion-jwks --config gateway.toml > assertion-jwks.json\n\n\
+        The FastAPI package reads it with GatewayAssertion(jwks_file=\"assertion-jwks.json\", ...).\n\
+        Run it again after changing key_file or previous_key_file, and replace the file by rename."
+    )]
+    AssertionJwks {
+        #[command(flatten)]
+        config: ConfigFile,
+    },
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -229,6 +240,9 @@ fn main() -> ExitCode {
             }
             Command::Token { credentials } => gateway::commands::token::run(&credentials).await,
             Command::Demo => gateway::commands::demo::run().await,
+            Command::AssertionJwks { config } => {
+                gateway::commands::assertion_jwks::run(&config_of(config)).await
+            }
         }
     })
 }

@@ -1,4 +1,5 @@
-//! Live reload of the policy and `[forward]`: on SIGHUP and when the files change on disk.
+//! Live reload of the policy and `[forward]` (claims, and the assertion key files re-read): on
+//! SIGHUP and when the files change on disk.
 //!
 //! A reload parses and checks everything first and then swaps one `Snapshot`: every request sees
 //! either the old policy or the new one, never a mix. A broken file is rejected with its
@@ -19,12 +20,14 @@ pub fn reload(gateway: &Gateway, running: &Config) -> Result<(), Diagnostics> {
     });
     match result {
         Ok(snapshot) => {
+            let snapshot = Arc::new(snapshot);
+            // Swap first, then say so: whoever reads the line may rely on the new policy.
+            gateway.snapshot.store(Arc::clone(&snapshot));
             tracing::info!(
                 policy = %snapshot.policy.source.display(),
                 sha256 = %snapshot.policy.sha256,
                 "policy reloaded"
             );
-            gateway.snapshot.store(Arc::new(snapshot));
             gateway.requests.policy_reloads.inc();
             Ok(())
         }
@@ -91,8 +94,13 @@ pub async fn watch_files(
 ) {
     use notify::{RecursiveMode, Watcher};
 
-    let watched: Vec<std::path::PathBuf> =
+    let mut watched: Vec<std::path::PathBuf> =
         vec![running.source.clone(), running.policy.file.clone()];
+    // The assertion keys too: replacing a key file (or the Secret holding it) re-signs with it.
+    if let Some(assertion) = &running.forward.assertion {
+        watched.push(assertion.key_file.clone());
+        watched.extend(assertion.previous_key_file.clone());
+    }
     let (events, mut changes) = tokio::sync::mpsc::unbounded_channel::<()>();
     let names = watched.clone();
     let watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
@@ -119,6 +127,7 @@ pub async fn watch_files(
     };
     let mut folders: Vec<&std::path::Path> =
         watched.iter().filter_map(|file| file.parent()).collect();
+    folders.sort();
     folders.dedup();
     for folder in folders {
         if let Err(error) = watcher.watch(folder, RecursiveMode::NonRecursive) {

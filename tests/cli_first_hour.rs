@@ -258,7 +258,16 @@ fn help_describes_every_argument_and_shows_config_only_where_it_is_read() {
     );
     assert!(!token.contains("--config"), "{token}");
     assert!(!help(&["demo"]).contains("--config"));
-    for subcommand in ["serve", "check", "explain", "docs", "test", "token", "demo"] {
+    for subcommand in [
+        "serve",
+        "check",
+        "explain",
+        "docs",
+        "test",
+        "token",
+        "demo",
+        "assertion-jwks",
+    ] {
         let text = help(&[subcommand]);
         assert!(
             text.contains("Example"),

@@ -2,6 +2,7 @@
 //! Kubernetes ConfigMap's gateway.toml and policy load with the real loaders, its policy is the
 //! repository's ClientCo policy, the backend container binds loopback only and the Service never
 //! exposes the backend or the admin port; the edge gateway.toml loads once its TLS files exist.
+//! Both sign assertions with a key mounted from a Secret into the gateway alone.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::Path;
@@ -39,6 +40,25 @@ fn kubernetes_sidecar_config_loads_and_its_policy_is_the_repository_policy() {
     .unwrap();
     let policy_text = data["policy.yaml"].as_str().unwrap();
     std::fs::write(dir.path().join("policy.yaml"), policy_text).unwrap();
+    // The Secret's mount, here a folder of `dir`.
+    let mount = "/etc/gateway-assertion/";
+    let toml = data["gateway.toml"].as_str().unwrap();
+    assert!(
+        toml.contains(mount),
+        "the ConfigMap's key_file is in the Secret's mount"
+    );
+    let secret = dir.path().join("secret");
+    std::fs::create_dir(&secret).unwrap();
+    std::fs::write(
+        secret.join("assertion-key.pem"),
+        gateway::assertion::keys::generate_pem(gateway::assertion::Algorithm::EdDsa).unwrap(),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("gateway.toml"),
+        toml.replace(mount, &format!("{}/", secret.display())),
+    )
+    .unwrap();
 
     let config = gateway::config::Config::load(&dir.path().join("gateway.toml"))
         .unwrap_or_else(|d| panic!("the ConfigMap's gateway.toml does not load:\n{d}"));
@@ -48,6 +68,10 @@ fn kubernetes_sidecar_config_loads_and_its_policy_is_the_repository_policy() {
         config.upstream.url.host(),
         Some("127.0.0.1"),
         "a sidecar reaches its backend over the pod's loopback"
+    );
+    assert!(
+        config.forward.assertion.is_some(),
+        "the sidecar signs assertions"
     );
 
     let shipped: Value =
@@ -112,6 +136,28 @@ fn kubernetes_sidecar_exposes_only_the_gateway() {
         .find(|p| p["name"].as_str() == Some("http"))
         .unwrap();
     assert_eq!(http["containerPort"].as_u64(), Some(8080));
+
+    // The signing key: a Secret, mounted into the gateway container and nowhere else.
+    let secret_volume = pod["volumes"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .find(|v| v.get("secret").is_some())
+        .expect("the assertion key comes from a Secret");
+    let name = secret_volume["name"].as_str().unwrap();
+    let mounts = |container: &Value| -> Vec<String> {
+        container["volumeMounts"]
+            .as_sequence()
+            .map(|m| {
+                m.iter()
+                    .filter(|m| m["name"].as_str() == Some(name))
+                    .map(|m| m["mountPath"].as_str().unwrap().to_owned())
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    assert_eq!(mounts(gateway), ["/etc/gateway-assertion"]);
+    assert!(mounts(api).is_empty(), "the app never sees the private key");
 }
 
 #[test]
@@ -124,6 +170,12 @@ fn edge_config_loads_once_its_tls_files_are_mounted() {
         .self_signed(&key)
         .unwrap();
     std::fs::create_dir(dir.path().join("tls")).unwrap();
+    std::fs::create_dir(dir.path().join("secrets")).unwrap();
+    std::fs::write(
+        dir.path().join("secrets/assertion_key"),
+        gateway::assertion::keys::generate_pem(gateway::assertion::Algorithm::EdDsa).unwrap(),
+    )
+    .unwrap();
     std::fs::write(dir.path().join("tls/cert.pem"), cert.pem()).unwrap();
     std::fs::write(dir.path().join("tls/key.pem"), key.serialize_pem()).unwrap();
     std::fs::copy(
@@ -134,10 +186,18 @@ fn edge_config_loads_once_its_tls_files_are_mounted() {
     // The container mounts everything under /etc/gateway; here that folder is `dir`.
     let text = std::fs::read_to_string(repo("docs/deploy/edge/gateway.toml"))
         .unwrap()
-        .replace("/etc/gateway/", &format!("{}/", dir.path().display()));
+        .replace("/etc/gateway/", &format!("{}/", dir.path().display()))
+        .replace(
+            "/run/secrets/",
+            &format!("{}/secrets/", dir.path().display()),
+        );
     std::fs::write(dir.path().join("gateway.toml"), text).unwrap();
 
     let config = gateway::config::Config::load(&dir.path().join("gateway.toml"))
         .unwrap_or_else(|d| panic!("docs/deploy/edge/gateway.toml does not load:\n{d}"));
     assert!(config.server.tls.is_some(), "the edge terminates TLS");
+    assert!(
+        config.forward.assertion.is_some(),
+        "the edge signs assertions"
+    );
 }

@@ -1,9 +1,15 @@
 //! End to end with the real SaaSCo FastAPI app (examples/fastapi_app) under uvicorn, the
 //! gateway, and the development issuer, all on loopback ephemeral ports. The founding workflow:
 //! token (through `gateway token`) -> ingest -> forecast -> inventory -> restricted modelling
-//! refused -> forged tokens refused -> the backend never saw a forged identity.
+//! refused -> forged tokens refused -> the backend never saw a forged identity. Then the second
+//! wall: the gateway signs an assertion (`[forward.assertion]`, a key generated into the test's
+//! folder, its JWKS written by the real `gateway assertion-jwks`) that the app verifies with the
+//! repository's package (integrations/fastapi), so a request sent around the gateway is refused
+//! by the app: forged `X-Auth-*` headers, a captured assertion replayed on another path or
+//! method, or after it expired.
 //!
-//! Needs Python with the pinned FastAPI and uvicorn: `scripts/e2e-setup` creates .venv-e2e and
+//! Needs Python with the pinned FastAPI and uvicorn and the package: `scripts/e2e-setup` creates
+//! .venv-e2e and
 //! `scripts/test` sets E2E_PYTHON to its python and runs this ignored test explicitly
 //! (`--include-ignored`). Run that way without E2E_PYTHON, or with it pointing at a missing
 //! interpreter, it fails: it never passes without having run.
@@ -33,6 +39,8 @@ use gateway::dev::issuer::{DevClient, DevIssuer, DevIssuerConfig};
 const POLICY: &str = include_str!("../policies/clientco.yaml");
 
 const SECRET: &str = "e2e-secret-for-clientco";
+const ASSERTION_ISSUER: &str = "https://gateway.saasco.internal/";
+const ASSERTION_AUDIENCE: &str = "saasco-backend";
 const INGEST_BODY: &str = r#"{"rows":[{"sku":"SKU-1","sold":12}]}"#;
 
 /// The uvicorn process; killed when the test ends, whatever happens.
@@ -49,13 +57,22 @@ impl Drop for Uvicorn {
 }
 
 impl Uvicorn {
-    fn start(python: &Path, seen_log: &Path) -> Uvicorn {
+    /// The app, verifying assertions with the keys in `jwks_file`; `env` adds settings.
+    fn start(python: &Path, seen_log: &Path, jwks_file: &Path, env: &[(&str, &str)]) -> Uvicorn {
         let app_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/fastapi_app");
-        let mut child = Command::new(python)
+        let mut command = Command::new(python);
+        command
             .arg("app.py")
             .args(["--host", "127.0.0.1", "--port", "0"])
             .current_dir(&app_dir)
             .env("SAASCO_SEEN_LOG", seen_log)
+            .env("GATEWAY_ASSERTION_ISSUER", ASSERTION_ISSUER)
+            .env("GATEWAY_ASSERTION_AUDIENCE", ASSERTION_AUDIENCE)
+            .env("GATEWAY_ASSERTION_JWKS_FILE", jwks_file);
+        for (name, value) in env {
+            command.env(name, value);
+        }
+        let mut child = command
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -106,8 +123,14 @@ async fn gateway_token(credentials: &Path) -> String {
     String::from_utf8(output.stdout).unwrap().trim().to_owned()
 }
 
-async fn start_gateway(dir: &Path, issuer: &DevIssuer, upstream: &str) -> gateway::Running {
+/// Writes the policy, a fresh Ed25519 assertion key and gateway.toml (forwarding to
+/// `upstream`, `assertion_extra` appended to `[forward.assertion]`) into `dir`.
+fn write_config(dir: &Path, issuer: &DevIssuer, upstream: &str, assertion_extra: &str) -> PathBuf {
     std::fs::write(dir.join("policy.yaml"), POLICY).unwrap();
+    if !dir.join("assertion-key.pem").exists() {
+        let key = gateway::assertion::keys::generate_pem(gateway::assertion::Algorithm::EdDsa);
+        std::fs::write(dir.join("assertion-key.pem"), key.unwrap()).unwrap();
+    }
     let config_file = dir.join("gateway.toml");
     std::fs::write(
         &config_file,
@@ -125,12 +148,52 @@ audience = "https://clientco/api"
 jwks_url = "{jwks}"
 [policy]
 file = "policy.yaml"
+[forward.assertion]
+key_file = "assertion-key.pem"
+issuer = "{ASSERTION_ISSUER}"
+audience = "{ASSERTION_AUDIENCE}"
+{assertion_extra}
 "#,
             issuer = issuer.issuer_url(),
             jwks = issuer.jwks_url(),
         ),
     )
     .unwrap();
+    config_file
+}
+
+/// What a backend that loads keys from a file gets: `gateway assertion-jwks` (the real binary)
+/// on the config in `dir`, written to `dir/assertion-jwks.json`. The upstream is not known yet
+/// (the app starts after its keys exist), and the command does not need it.
+async fn assertion_jwks(dir: &Path, issuer: &DevIssuer, assertion_extra: &str) -> PathBuf {
+    let config = write_config(dir, issuer, "http://127.0.0.1:9", assertion_extra);
+    let output = tokio::task::spawn_blocking(move || {
+        Command::new(env!("CARGO_BIN_EXE_gateway"))
+            .args(["assertion-jwks", "--config"])
+            .arg(&config)
+            .env("GATEWAY_LOG", "warn")
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    assert!(
+        output.status.success(),
+        "gateway assertion-jwks failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let file = dir.join("assertion-jwks.json");
+    std::fs::write(&file, &output.stdout).unwrap();
+    file
+}
+
+async fn start_gateway(
+    dir: &Path,
+    issuer: &DevIssuer,
+    upstream: &str,
+    assertion_extra: &str,
+) -> gateway::Running {
+    let config_file = write_config(dir, issuer, upstream, assertion_extra);
     let config = gateway::config::Config::load(&config_file)
         .unwrap_or_else(|d| panic!("the e2e config does not load:\n{d}"));
     let running = gateway::start(config).await.unwrap();
@@ -213,12 +276,13 @@ async fn clientco_workflow_through_the_gateway_to_fastapi() {
     })
     .await
     .unwrap();
-    let backend = Uvicorn::start(&python, &seen_log);
-    let running = start_gateway(dir.path(), &issuer, &backend.url).await;
+    let jwks_file = assertion_jwks(dir.path(), &issuer, "").await;
+    let backend = Uvicorn::start(&python, &seen_log, &jwks_file, &[]);
+    let running = start_gateway(dir.path(), &issuer, &backend.url, "").await;
     let gateway = format!("http://{}", running.data_addr());
     let http = reqwest::Client::new();
 
-    // The backend itself refuses a request without the gateway's identity headers.
+    // The backend itself refuses a request without the gateway's signed assertion.
     let direct = http
         .get(format!("{}/forecast", backend.url))
         .send()
@@ -384,10 +448,158 @@ async fn clientco_workflow_through_the_gateway_to_fastapi() {
             header("authorization").is_empty(),
             "the token must not reach the backend"
         );
+        assert_eq!(header("x-auth-assertion").len(), 1, "{through_gateway:?}");
     }
+    assert!(
+        seen[0].headers.is_empty(),
+        "the direct probe carried nothing"
+    );
+
+    // The file the app verifies with is what the admin listener serves.
+    let served: serde_json::Value = http
+        .get(format!(
+            "http://{}/.well-known/jwks.json",
+            running.admin_addr()
+        ))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let file: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&jwks_file).unwrap()).unwrap();
+    assert_eq!(served, file);
 
     running.shutdown().await;
     attacker.shutdown().await;
+    issuer.shutdown().await;
+    drop(backend);
+}
+
+/// A direct request to the app: its status and JSON body.
+async fn direct(
+    http: &reqwest::Client,
+    method: reqwest::Method,
+    url: String,
+    headers: &[(&str, &str)],
+) -> (u16, serde_json::Value) {
+    let mut request = http.request(method, url);
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or_default())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs Python with FastAPI: scripts/test runs it with E2E_PYTHON set"]
+async fn requests_around_the_gateway_are_refused_by_the_app() {
+    let python = python();
+    let dir = tempfile::tempdir().unwrap();
+    let seen_log = dir.path().join("seen.jsonl");
+    let issuer = DevIssuer::start(DevIssuerConfig::default()).await.unwrap();
+    // A short lifetime and no leeway in the app, so expiry comes within the test.
+    let lifetime = "lifetime = \"5s\"";
+    let jwks_file = assertion_jwks(dir.path(), &issuer, lifetime).await;
+    let backend = Uvicorn::start(
+        &python,
+        &seen_log,
+        &jwks_file,
+        &[("GATEWAY_ASSERTION_LEEWAY", "0")],
+    );
+    let running = start_gateway(dir.path(), &issuer, &backend.url, lifetime).await;
+    let http = reqwest::Client::new();
+    let app = |path: &str| format!("{}{path}", backend.url);
+
+    // Forged identity headers straight to the app: no assertion, refused.
+    let forged = [
+        ("X-Auth-Subject", "clientco@clients"),
+        ("X-Auth-Client-Id", "clientco"),
+        ("X-Auth-Scopes", "ingest:data read:forecast read:inventory"),
+        ("X-Auth-Issuer", "https://YOUR_TENANT.auth0.com/"),
+    ];
+    let (status, body) = direct(&http, reqwest::Method::GET, app("/forecast"), &forged).await;
+    assert_eq!(status, 401, "{body}");
+    assert_eq!(body["error"], "missing_assertion", "{body}");
+    // The exempt OpenAPI document stays reachable, and lists the scopes.
+    let (status, openapi) = direct(&http, reqwest::Method::GET, app("/openapi.json"), &[]).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        openapi["paths"]["/forecast"]["get"]["security"],
+        serde_json::json!([{"GatewayAssertion": ["read:forecast"]}])
+    );
+
+    // Through the gateway: allowed, and the app saw a valid assertion.
+    let token = issuer.mint(&issuer.standard_claims(&["read:forecast", "read:inventory"]));
+    let through = http
+        .get(format!("http://{}/forecast", running.data_addr()))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(through.status(), 200);
+    let seen = read_seen(&seen_log);
+    let captured = seen.last().unwrap().headers["x-auth-assertion"][0].clone();
+
+    // Replayed straight to the app on its own method and path, within its lifetime, the
+    // assertion still works: it is the binding that refuses the others, not its age.
+    let with = |forged: &[(&'static str, &'static str)]| {
+        let mut headers: Vec<(&'static str, String)> =
+            forged.iter().map(|(n, v)| (*n, (*v).to_owned())).collect();
+        headers.push(("X-Auth-Assertion", captured.clone()));
+        headers
+    };
+    let call =
+        |method: reqwest::Method, path: &'static str, headers: Vec<(&'static str, String)>| {
+            let http = &http;
+            let url = app(path);
+            async move {
+                let borrowed: Vec<(&str, &str)> =
+                    headers.iter().map(|(n, v)| (*n, v.as_str())).collect();
+                direct(http, method, url, &borrowed).await
+            }
+        };
+    let (status, body) = call(reqwest::Method::GET, "/forecast", with(&[])).await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = call(reqwest::Method::GET, "/inventory", with(&forged)).await;
+    assert_eq!(status, 401, "another path: {body}");
+    assert_eq!(body["error"], "invalid_assertion");
+    assert!(
+        body["error_description"].as_str().unwrap().contains("htp"),
+        "{body}"
+    );
+    let (status, body) = call(reqwest::Method::POST, "/forecast", with(&[])).await;
+    assert_eq!(status, 401, "another method: {body}");
+    assert!(
+        body["error_description"].as_str().unwrap().contains("htm"),
+        "{body}"
+    );
+
+    // After its lifetime the same replay is refused too.
+    let expired = support::wait::poll(
+        "the captured assertion to expire",
+        Duration::from_secs(30),
+        || {
+            let call = call(reqwest::Method::GET, "/forecast", with(&[]));
+            async move {
+                let (status, body) = call.await;
+                (status == 401).then_some(body)
+            }
+        },
+    )
+    .await;
+    assert_eq!(expired["error"], "invalid_assertion");
+    assert!(
+        expired["error_description"]
+            .as_str()
+            .unwrap()
+            .contains("expired"),
+        "{expired}"
+    );
+
+    running.shutdown().await;
     issuer.shutdown().await;
     drop(backend);
 }

@@ -1,19 +1,37 @@
 """SaaSCo's API, as it runs behind the gateway.
 
-The gateway has already verified the caller's Auth0 token and checked the route's scopes; it
-forwards the verified identity in X-Auth-* headers and removes any X-Auth-* header a client sent.
-This app therefore trusts those headers and nothing else, through one FastAPI dependency
-(`gateway_identity`). That trust is only sound when the app cannot be reached except through the
-gateway: bind it to 127.0.0.1 (sidecar) or a private network the gateway alone can reach. This
-is why `python app.py` refuses any other host unless told --allow-remote.
+The gateway verifies the caller's Auth0 token and the route's scopes, then forwards, with every
+request, a short-lived assertion it signed (`X-Auth-Assertion`, `[forward.assertion]` in
+gateway.toml) naming the caller and bound to that request's method and path. This app trusts
+nothing else: the `gateway_fastapi` middleware (integrations/fastapi) refuses with 401 any
+request without a valid assertion for itself, so a request that reached the app around the
+gateway, with forged X-Auth-* headers, or with an assertion captured from another request (other
+path, other method, expired), never reaches an endpoint. Network isolation stays the first wall
+(`python app.py` binds 127.0.0.1 and refuses other hosts unless told --allow-remote); the
+signature is the second, for the day a misconfigured Service or a neighbour on the private
+network reaches the app anyway.
 
-Each endpoint re-checks its scope (defence in depth: a policy mistake in the gateway should not
-turn into a data leak here).
+Each endpoint re-checks its scope with `require_scope` (defence in depth: a policy mistake in the
+gateway should not turn into a data leak here), declared through FastAPI's `Security`, so
+`/openapi.json` lists every operation's scopes for `gateway coverage` and `gateway init`.
+
+Two paths skip the assertion (`EXEMPT_PATHS`): `/healthz`, which the kubelet probes straight at
+the container, and `/openapi.json`, so `gateway coverage --openapi http://app/openapi.json` can
+read the operations and their scopes without going through the gateway (the document describes
+the API; it grants nothing, and every operation in it still needs an assertion).
+
+Settings (environment, read by `GatewayAssertion.from_env`): GATEWAY_ASSERTION_ISSUER and
+GATEWAY_ASSERTION_AUDIENCE (= `[forward.assertion]` issuer and audience; defaults below), one of
+GATEWAY_ASSERTION_JWKS_URL (default: the gateway's admin listener in the same pod,
+http://127.0.0.1:9901/.well-known/jwks.json, fetched on first use) or GATEWAY_ASSERTION_JWKS_FILE
+(what `gateway assertion-jwks` prints), and optionally GATEWAY_ASSERTION_LEEWAY (seconds, default
+5). Give these to the app's process only: the gateway treats any GATEWAY_* variable it does not
+know as a configuration error.
 
 SAASCO_SEEN_LOG=path makes the app append one JSON line per request with the method, path and
-every X-Auth-* / Authorization header it received, so the end-to-end test can prove that no
-forged identity and no restricted call ever reached it. It is a file, not an endpoint, so it is
-not reachable over HTTP at all.
+every X-Auth-* / Authorization header it received (the assertion included), recorded before the
+assertion is checked, so the end-to-end test can prove that no forged identity and no restricted
+call ever reached it. It is a file, not an endpoint, so it is not reachable over HTTP at all.
 
 Run:  python app.py [--host 127.0.0.1] [--port 8000]
       (--port 0 picks a free port; "listening on http://127.0.0.1:PORT" is printed once that
@@ -30,19 +48,60 @@ import os
 import socket
 import sys
 import threading
-from dataclasses import dataclass
 from typing import Any
 
-from fastapi import Depends, FastAPI, HTTPException, Request
+from fastapi import FastAPI, Request
+
+from gateway_fastapi import (
+    Caller,
+    CurrentCaller,
+    GatewayAssertion,
+    GatewayOAuth2,
+    install,
+)
 
 # uvicorn's own default backlog, so the pre-opened socket queues as much as uvicorn would.
 LISTEN_BACKLOG = 2048
 
-app = FastAPI(title="SaaSCo API", description="Served behind the gateway; trusts X-Auth-* only.")
+#: What `[forward.assertion]` says in the repository's gateway.toml and docs/deploy/.
+DEFAULT_ISSUER = "https://gateway.saasco.internal/"
+DEFAULT_AUDIENCE = "saasco-backend"
+DEFAULT_JWKS_URL = "http://127.0.0.1:9901/.well-known/jwks.json"
+#: Reachable without an assertion; see the module docstring for why each.
+EXEMPT_PATHS = ("/healthz", "/openapi.json")
+SCOPES = {
+    "ingest:data": "ClientCo pushes data",
+    "read:forecast": "Retrieve demand forecast",
+    "read:inventory": "Retrieve inventory optimization",
+}
+
+
+def assertion_from_env(environ: dict[str, str] | None = None) -> GatewayAssertion:
+    """The assertion settings: GATEWAY_ASSERTION_* over this app's defaults."""
+    env = dict(os.environ if environ is None else environ)
+    env.setdefault("GATEWAY_ASSERTION_ISSUER", DEFAULT_ISSUER)
+    env.setdefault("GATEWAY_ASSERTION_AUDIENCE", DEFAULT_AUDIENCE)
+    env.setdefault("GATEWAY_ASSERTION_EXEMPT_PATHS", " ".join(EXEMPT_PATHS))
+    if not any(env.get(f"GATEWAY_ASSERTION_JWKS_{k}", "").strip() for k in ("URL", "FILE")):
+        env["GATEWAY_ASSERTION_JWKS_URL"] = DEFAULT_JWKS_URL
+    return GatewayAssertion.from_env(env)
+
+
+app = FastAPI(
+    title="SaaSCo API",
+    description="Served behind the gateway; trusts only the gateway's signed assertion.",
+)
+install(app, assertion_from_env())
+gateway = GatewayOAuth2(
+    token_url=os.environ.get("SAASCO_TOKEN_URL", "https://YOUR_TENANT.auth0.com/oauth/token"),
+    scopes=SCOPES,
+)
+require_scope = gateway.require_scope
 
 _seen_lock = threading.Lock()
 
 
+# Added after install(), so it wraps the assertion middleware and records refused requests too.
 @app.middleware("http")
 async def record_identity_headers(request: Request, call_next):
     """Appends what identity this request carried to SAASCO_SEEN_LOG, before anything else runs."""
@@ -59,55 +118,14 @@ async def record_identity_headers(request: Request, call_next):
     return await call_next(request)
 
 
-@dataclass(frozen=True)
-class Caller:
-    """The identity the gateway verified."""
-
-    subject: str
-    client_id: str
-    scopes: frozenset[str]
-    issuer: str
-
-
-def gateway_identity(request: Request) -> Caller:
-    """The caller, from the gateway's X-Auth-* headers; 401 when they are absent or ambiguous."""
-
-    def one(name: str) -> str:
-        values = request.headers.getlist(name)
-        if len(values) != 1 or not values[0]:
-            raise HTTPException(
-                status_code=401,
-                detail=f"missing or repeated {name}: this API is only reachable through the gateway",
-            )
-        return values[0]
-
-    return Caller(
-        subject=one("x-auth-subject"),
-        client_id=one("x-auth-client-id"),
-        scopes=frozenset(request.headers.get("x-auth-scopes", "").split()),
-        issuer=one("x-auth-issuer"),
-    )
-
-
-def require_scope(scope: str):
-    """A dependency: the caller, if the gateway granted `scope`; 403 otherwise."""
-
-    def check(caller: Caller = Depends(gateway_identity)) -> Caller:
-        if scope not in caller.scopes:
-            raise HTTPException(status_code=403, detail=f"missing scope {scope}")
-        return caller
-
-    return check
-
-
 @app.post("/ingest")
-async def ingest(request: Request, caller: Caller = Depends(require_scope("ingest:data"))):
+async def ingest(request: Request, caller: Caller = require_scope("ingest:data")):
     body = await request.body()
     return {"accepted_bytes": len(body), "client_id": caller.client_id, "subject": caller.subject}
 
 
 @app.get("/forecast")
-def forecast(caller: Caller = Depends(require_scope("read:forecast"))) -> dict[str, Any]:
+def forecast(caller: Caller = require_scope("read:forecast")) -> dict[str, Any]:
     return {
         "client_id": caller.client_id,
         "forecast": [{"week": w, "units": 100 + 7 * w} for w in range(1, 5)],
@@ -115,7 +133,7 @@ def forecast(caller: Caller = Depends(require_scope("read:forecast"))) -> dict[s
 
 
 @app.get("/inventory")
-def inventory(caller: Caller = Depends(require_scope("read:inventory"))) -> dict[str, Any]:
+def inventory(caller: Caller = require_scope("read:inventory")) -> dict[str, Any]:
     return {
         "client_id": caller.client_id,
         "reorder": [{"sku": "SKU-1", "quantity": 40}, {"sku": "SKU-7", "quantity": 12}],
@@ -123,7 +141,7 @@ def inventory(caller: Caller = Depends(require_scope("read:inventory"))) -> dict
 
 
 @app.post("/models/train")
-def train(caller: Caller = Depends(gateway_identity)) -> dict[str, Any]:
+def train(caller: CurrentCaller) -> dict[str, Any]:
     # Internal: the gateway's policy marks /models/** restricted, so this only ever runs when
     # called from inside (e.g. the pipeline), never by ClientCo.
     return {"training": "started", "requested_by": caller.subject}
@@ -146,8 +164,9 @@ def main() -> None:
     args = parser.parse_args()
     if not args.allow_remote and not ipaddress.ip_address(args.host).is_loopback:
         sys.exit(
-            f"error: refusing to listen on {args.host}: this app trusts X-Auth-* headers, so only "
-            "the gateway may reach it. Bind 127.0.0.1, or pass --allow-remote on a private network."
+            f"error: refusing to listen on {args.host}: only the gateway should reach this app "
+            "(network isolation is the first wall, the signed assertion the second). Bind "
+            "127.0.0.1, or pass --allow-remote on a private network."
         )
 
     import uvicorn

@@ -1,5 +1,6 @@
 //! The subcommands other than `serve`: each a function `main.rs` calls, returning the exit code.
 
+pub mod assertion_jwks;
 pub mod cases;
 pub mod check;
 pub mod demo;

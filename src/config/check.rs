@@ -19,6 +19,7 @@ use super::{
 use crate::constants as C;
 use crate::diagnostic::{did_you_mean, line_column};
 use crate::units::{parse_duration, parse_size};
+use assertion::AssertionValues;
 
 /// Where a value came from: a span of the file, or an environment variable.
 #[derive(Debug, Clone)]
@@ -116,7 +117,7 @@ impl Checker<'_> {
     }
 
     fn missing(&mut self, key: &str, example: &str) {
-        let (section, name) = key.split_once('.').unwrap_or(("", key));
+        let (section, name) = key.rsplit_once('.').unwrap_or(("", key));
         self.at_span(
             None,
             format!(
@@ -126,7 +127,11 @@ impl Checker<'_> {
         );
     }
 
-    fn config(&mut self, raw: RawConfig, env: &dyn Fn(&str) -> Option<String>) -> Option<Config> {
+    fn config(
+        &mut self,
+        mut raw: RawConfig,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Option<Config> {
         let fields = Fields::new(env);
         let mut get =
             |section: &str, key: &str, field: Field| fields.get(self, section, key, field);
@@ -165,6 +170,20 @@ impl Checker<'_> {
         let log_buffer = get("log", "buffer", raw.log.buffer);
         let otlp_endpoint = get("telemetry", "otlp_endpoint", raw.telemetry.otlp_endpoint);
         let sample_ratio = get("telemetry", "sample_ratio", raw.telemetry.sample_ratio);
+        let ra = std::mem::take(&mut raw.forward.assertion);
+        let assertion = AssertionValues {
+            header: get("forward.assertion", "header", ra.header),
+            key_file: get("forward.assertion", "key_file", ra.key_file),
+            previous_key_file: get(
+                "forward.assertion",
+                "previous_key_file",
+                ra.previous_key_file,
+            ),
+            issuer: get("forward.assertion", "issuer", ra.issuer),
+            audience: get("forward.assertion", "audience", ra.audience),
+            lifetime: get("forward.assertion", "lifetime", ra.lifetime),
+            reuse: get("forward.assertion", "reuse", ra.reuse),
+        };
 
         let server = ServerConfig {
             listen: self.address(server_listen, "server.listen", C::SERVER_LISTEN),
@@ -257,7 +276,7 @@ impl Checker<'_> {
                 None
             }
         };
-        let forward = self.forward(raw.forward);
+        let forward = self.forward(raw.forward, assertion);
         let log = self.log(log_file, log_format, on_full, log_buffer);
         let telemetry = self.telemetry(otlp_endpoint, sample_ratio);
         Some(Config {
@@ -520,7 +539,7 @@ impl Checker<'_> {
         }
     }
 
-    fn forward(&mut self, raw: raw::RawForward) -> ForwardConfig {
+    fn forward(&mut self, raw: raw::RawForward, assertion: AssertionValues) -> ForwardConfig {
         let mut claims = Vec::new();
         for (claim, header) in raw.claims {
             let value = Value {
@@ -538,7 +557,8 @@ impl Checker<'_> {
                 Err(_) => self.at(&value, &key, format!("`{name}` is not a valid header name")),
             }
         }
-        ForwardConfig { claims }
+        let assertion = self.assertion(assertion, &claims);
+        ForwardConfig { claims, assertion }
     }
 }
 
@@ -579,6 +599,7 @@ fn algorithm(name: &str) -> Result<Algorithm, String> {
     }
 }
 
+mod assertion;
 mod telemetry;
 #[cfg(test)]
 mod tests;

@@ -89,11 +89,12 @@ pub(super) fn unknown_overrides<'a>(
     Diagnostics(problems)
 }
 
-/// `GATEWAY_AUTH_AUDIENCE` for `auth.audience`.
+/// `GATEWAY_AUTH_AUDIENCE` for `auth.audience`; `GATEWAY_FORWARD_ASSERTION_KEY_FILE` for
+/// `forward.assertion.key_file`.
 pub fn env_name(section: &str, key: &str) -> String {
     format!(
         "GATEWAY_{}_{}",
-        section.to_ascii_uppercase(),
+        section.to_ascii_uppercase().replace('.', "_"),
         key.to_ascii_uppercase()
     )
 }

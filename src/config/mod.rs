@@ -138,6 +138,27 @@ pub struct PolicyConfig {
 pub struct ForwardConfig {
     /// claim name -> header name, e.g. `"https://saasco/tenant" = "X-Auth-Tenant"`.
     pub claims: Vec<(String, http::HeaderName)>,
+    /// `[forward.assertion]`, when set: the signed identity every forwarded request carries.
+    pub assertion: Option<AssertionConfig>,
+}
+
+/// `[forward.assertion]` (docs/configuration.md). The key files are read by
+/// `assertion::Signer::load` (and once by the checker, so `gateway check` reports a bad key).
+#[derive(Debug, Clone)]
+pub struct AssertionConfig {
+    pub header: http::HeaderName,
+    /// PKCS#8 PEM, Ed25519 or P-256: signs.
+    pub key_file: PathBuf,
+    /// Published in the JWKS beside the signing key, never used to sign (rotation).
+    pub previous_key_file: Option<PathBuf>,
+    /// The assertion's `iss`.
+    pub issuer: String,
+    /// The assertion's `aud`.
+    pub audience: String,
+    /// `exp - iat`, whole seconds, at most `ASSERTION_MAX_LIFETIME`.
+    pub lifetime: Duration,
+    /// How long identical requests share one assertion; zero = never.
+    pub reuse: Duration,
 }
 
 /// `[log]`: the access/audit log (restart-only).

@@ -90,6 +90,20 @@ pub struct RawPolicy {
 pub struct RawForward {
     #[serde(default)]
     pub claims: BTreeMap<Spanned<String>, Spanned<toml::Value>>,
+    #[serde(default)]
+    pub assertion: RawAssertion,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAssertion {
+    pub header: Field,
+    pub key_file: Field,
+    pub previous_key_file: Field,
+    pub issuer: Field,
+    pub audience: Field,
+    pub lifetime: Field,
+    pub reuse: Field,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -120,7 +134,8 @@ pub enum Kind {
 }
 
 /// Every `section.key` the file may contain, with its kind. `forward.claims` is a table and
-/// has no single environment override.
+/// has no single environment override. A dotted section (`forward.assertion`) is a table inside
+/// its parent, overridden as `GATEWAY_FORWARD_ASSERTION_<KEY>`.
 pub const KEYS: &[(&str, &[(&str, Kind)])] = &[
     (
         "server",
@@ -165,6 +180,18 @@ pub const KEYS: &[(&str, &[(&str, Kind)])] = &[
     ("policy", &[("file", Kind::Text)]),
     ("forward", &[]),
     (
+        "forward.assertion",
+        &[
+            ("header", Kind::Text),
+            ("key_file", Kind::Text),
+            ("previous_key_file", Kind::Text),
+            ("issuer", Kind::Text),
+            ("audience", Kind::Text),
+            ("lifetime", Kind::Text),
+            ("reuse", Kind::Text),
+        ],
+    ),
+    (
         "log",
         &[
             ("file", Kind::Text),
@@ -193,12 +220,17 @@ pub struct UnknownKey {
 /// Finds every key the file has that the gateway does not know, and every section that is not
 /// a table, and cuts the unknown keys out of `document`, so stage two can still check every
 /// known value in the same run (an unknown key must not hide a bad value beside it).
-/// `forward.claims` is free-form (claim names).
+/// `forward.claims` is free-form (claim names); a dotted section of `KEYS` is checked as the
+/// table of that name inside its parent.
 pub fn take_unknown_keys(document: &mut toml::de::DeTable<'_>) -> Vec<UnknownKey> {
-    let sections: Vec<&'static str> = KEYS.iter().map(|(s, _)| *s).collect();
+    let sections: Vec<&'static str> = KEYS
+        .iter()
+        .map(|(s, _)| *s)
+        .filter(|s| !s.contains('.'))
+        .collect();
     let mut out = Vec::new();
     for (name, value) in document.iter() {
-        let Some((section, keys)) = KEYS.iter().find(|(s, _)| *s == name.get_ref().as_ref()) else {
+        let Some((section, _)) = KEYS.iter().find(|(s, _)| *s == name.get_ref().as_ref()) else {
             out.push(UnknownKey {
                 span: name.span(),
                 key: name.get_ref().to_string(),
@@ -210,20 +242,7 @@ pub fn take_unknown_keys(document: &mut toml::de::DeTable<'_>) -> Vec<UnknownKey
         let Some(table) = value.get_ref().as_table() else {
             continue; // reported as a type error by stage one's deserialisation
         };
-        let mut known: Vec<&'static str> = keys.iter().map(|(k, _)| *k).collect();
-        if *section == "forward" {
-            known.push("claims");
-        }
-        for (key, _) in table {
-            if !known.contains(&key.get_ref().as_ref()) {
-                out.push(UnknownKey {
-                    span: key.span(),
-                    key: key.get_ref().to_string(),
-                    section: Some(section),
-                    known: known.clone(),
-                });
-            }
-        }
+        table_unknown_keys(section, table, &mut out);
     }
     for unknown in &out {
         match unknown.section {
@@ -231,13 +250,66 @@ pub fn take_unknown_keys(document: &mut toml::de::DeTable<'_>) -> Vec<UnknownKey
                 document.remove(unknown.key.as_str());
             }
             Some(section) => {
-                if let Some(value) = document.get_mut(section)
-                    && let toml::de::DeValue::Table(table) = value.get_mut()
-                {
+                if let Some(table) = table_at_mut(document, section) {
                     table.remove(unknown.key.as_str());
                 }
             }
         }
     }
     out
+}
+
+/// The table a (possibly dotted) section names, for cutting a key out of it.
+fn table_at_mut<'d, 'i>(
+    document: &'d mut toml::de::DeTable<'i>,
+    section: &str,
+) -> Option<&'d mut toml::de::DeTable<'i>> {
+    let mut table = document;
+    for part in section.split('.') {
+        match table.get_mut(part)?.get_mut() {
+            toml::de::DeValue::Table(inner) => table = inner,
+            _ => return None,
+        }
+    }
+    Some(table)
+}
+
+/// The unknown keys of `section`'s table, and of its dotted sub-sections' tables.
+fn table_unknown_keys(
+    section: &'static str,
+    table: &toml::de::DeTable<'_>,
+    out: &mut Vec<UnknownKey>,
+) {
+    let keys = KEYS
+        .iter()
+        .find(|(s, _)| *s == section)
+        .map_or(&[][..], |(_, keys)| *keys);
+    let nested = |key: &str| {
+        KEYS.iter().map(|(s, _)| *s).find(|s| {
+            s.strip_prefix(section)
+                .and_then(|rest| rest.strip_prefix('.'))
+                == Some(key)
+        })
+    };
+    let mut known: Vec<&'static str> = keys.iter().map(|(k, _)| *k).collect();
+    known.extend(KEYS.iter().filter_map(|(s, _)| {
+        s.strip_prefix(section)
+            .and_then(|rest| rest.strip_prefix('.'))
+    }));
+    if section == "forward" {
+        known.push("claims");
+    }
+    for (key, value) in table {
+        let name = key.get_ref().as_ref();
+        if let (Some(sub), Some(subtable)) = (nested(name), value.get_ref().as_table()) {
+            table_unknown_keys(sub, subtable, out);
+        } else if !known.contains(&name) {
+            out.push(UnknownKey {
+                span: key.span(),
+                key: key.get_ref().to_string(),
+                section: Some(section),
+                known: known.clone(),
+            });
+        }
+    }
 }

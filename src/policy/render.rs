@@ -116,6 +116,22 @@ pub fn render_docs(policy: &Policy, policy_name: &str) -> String {
          (except on public routes). A path no route matches is refused with 404, a method the \
          route does not list with 405, a missing scope with 403."
     );
+    let _ = writeln!(out);
+    let _ = writeln!(out, "## What the backend trusts: two walls");
+    let _ = writeln!(out);
+    let _ = writeln!(
+        out,
+        "The backend trusts only the identity the gateway forwards, behind two walls. The first \
+         is the network: the backend listens where nothing but the gateway can reach it \
+         (loopback in the gateway's pod, or a private network only the gateway shares). The \
+         second is a signature: with `[forward.assertion]` every forwarded request carries a \
+         short-lived JWT the gateway signs (`X-Auth-Assertion`), naming the caller and its \
+         scopes and bound to that request's method and upstream path, which the backend verifies \
+         against the gateway's public keys (`integrations/fastapi`). A request that reaches the \
+         backend around the gateway, with forged `X-Auth-*` headers or an assertion captured \
+         from another request or expired, is refused by the backend itself (docs/security.md, \
+         \"Two walls\")."
+    );
     out
 }
 

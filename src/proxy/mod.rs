@@ -4,9 +4,10 @@
 //! (`body`), the upstream and its connection pool (`upstream`), and per-client limits
 //! (`ratelimit`).
 //!
-//! `Gateway` is the state every request reads. What may change at run time (the policy and the
-//! `[forward]` rules) lives in one `Snapshot` behind an `ArcSwap`: a request loads it once, so a
-//! reload is a single swap and no request ever sees half of one.
+//! `Gateway` is the state every request reads. What may change at run time (the policy, the
+//! `[forward]` rules and the assertion signer with its keys) lives in one `Snapshot` behind an
+//! `ArcSwap`: a request loads it once, so a reload is a single swap and no request ever sees half
+//! of one.
 
 pub mod body;
 pub mod client_stream;
@@ -23,8 +24,9 @@ use std::time::{Duration, SystemTime};
 
 use arc_swap::ArcSwap;
 
+use crate::assertion::Signer;
 use crate::auth::Authenticator;
-use crate::config::{Config, Diagnostics, ForwardConfig};
+use crate::config::{Config, Diagnostic, Diagnostics, ForwardConfig};
 use crate::policy::Policy;
 use crate::telemetry::{AccessLog, Metrics, RequestMetrics, Tracing};
 
@@ -32,15 +34,31 @@ use crate::telemetry::{AccessLog, Metrics, RequestMetrics, Tracing};
 pub struct Snapshot {
     pub policy: Policy,
     pub forward: ForwardConfig,
+    /// `[forward.assertion]`'s signer, its key files read when this snapshot was loaded.
+    pub assertion: Option<Signer>,
     /// When it was loaded (for `GET /policy` on admin; the file and hash are the policy's).
     pub loaded_at: SystemTime,
 }
 
 impl Snapshot {
-    /// Loads the policy named by `config` and takes `config`'s `[forward]` rules.
+    /// Loads the policy named by `config`, takes `config`'s `[forward]` rules and reads the
+    /// assertion key files.
     pub fn load(config: &Config) -> Result<Snapshot, Diagnostics> {
+        let policy = Policy::load(&config.policy.file)?;
+        let assertion = match &config.forward.assertion {
+            Some(assertion) => Some(Signer::load(assertion).map_err(|error| {
+                Diagnostics(vec![Diagnostic {
+                    file: config.source.clone(),
+                    line: 0,
+                    column: 0,
+                    message: format!("[forward.assertion]: {error}"),
+                }])
+            })?),
+            None => None,
+        };
         Ok(Snapshot {
-            policy: Policy::load(&config.policy.file)?,
+            policy,
+            assertion,
             forward: config.forward.clone(),
             loaded_at: SystemTime::now(),
         })

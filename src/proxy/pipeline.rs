@@ -13,7 +13,8 @@
 //!    `Permit`, which phases 6-8 require;
 //! 6. `admit`: the per-client rate limit (429) and a declared body over `max_body` (413);
 //! 7. `upstream_request_filter`: the header rules and the upstream target (what the upstream
-//!    receives, and what it never receives);
+//!    receives, and what it never receives), then the signed assertion bound to that target
+//!    when `[forward.assertion]` is set;
 //! 8. `forward`: wait for the body's first frame (400/413 if it is malformed, without contacting
 //!    the upstream), send, stream the answer back (502/504);
 //! 9. `respond`: an error becomes its response (`GatewayError::into_response`); every response
@@ -31,6 +32,7 @@ use http::{Method, Request, Response, StatusCode, Version};
 use hyper::body::Incoming;
 use hyper::upgrade::OnUpgrade;
 
+use crate::assertion;
 use crate::auth::{self, TokenSource};
 use crate::error::GatewayError;
 use crate::identity::Identity;
@@ -86,6 +88,11 @@ pub struct Permit<'s> {
     route: &'s Route,
     /// `None` only on public routes.
     identity: Option<(Arc<Identity>, TokenSource)>,
+    /// What the policy said: `Allow`, or a shadow-mode denial forwarded anyway (the signed
+    /// assertion says so).
+    decision: Decision,
+    /// The denial's reason code when `decision` is a shadow denial.
+    shadow_reason: Option<&'static str>,
 }
 
 /// Runs one request through the whole pipeline. Never fails: every error becomes a response.
@@ -188,9 +195,11 @@ pub fn authorise<'s>(
             path: path.to_owned(),
         });
     };
+    let mut shadow_reason = None;
     if let Decision::ShadowDeny(denial) = &decision {
         let error = denied(denial.clone());
         exchange.record.shadow_deny(&error);
+        shadow_reason = Some(error.reason());
         tracing::warn!(
             route = %route.pattern,
             subject = exchange.record.subject.as_deref().unwrap_or("-"),
@@ -199,7 +208,12 @@ pub fn authorise<'s>(
             "shadow mode: request would be denied ({error}); forwarding anyway"
         );
     }
-    Ok(Permit { route, identity })
+    Ok(Permit {
+        route,
+        identity,
+        decision,
+        shadow_reason,
+    })
 }
 
 /// Phase 6, per-route admission: the client's rate limit (429) and a declared body over
@@ -272,6 +286,10 @@ pub fn upstream_request_filter(
     let headers = &mut parts.headers;
     headers::strip_hop_by_hop(headers);
     headers::strip_identity(headers);
+    if let Some(signer) = &snapshot.assertion {
+        // Named like the assertion header: stripped like X-Auth-* (every copy, any case).
+        headers.remove(signer.header());
+    }
     if !gateway.settings.forward_token {
         headers.remove(header::AUTHORIZATION);
     }
@@ -301,6 +319,26 @@ pub fn upstream_request_filter(
     }
     headers.insert(header::HOST, gateway.upstream.host().clone());
     parts.uri = gateway.upstream.target(path, parts.uri.query())?;
+    if let Some(signer) = &snapshot.assertion {
+        // `htp` is the path of the request line the upstream is about to receive.
+        let binding = assertion::Binding {
+            method: &parts.method,
+            htp: parts.uri.path(),
+            route: &permit.route.pattern,
+            identity: permit.identity.as_ref().map(|(identity, _)| identity),
+            shadow_deny: match permit.decision {
+                Decision::ShadowDeny(_) => permit.shadow_reason,
+                Decision::Allow => None,
+            },
+        };
+        let value = signer
+            .assertion(&binding, &snapshot.forward.claims)
+            .map_err(|error| {
+                tracing::error!(%error, "cannot sign the identity assertion; refusing to forward");
+                GatewayError::AssertionFailed
+            })?;
+        parts.headers.insert(signer.header().clone(), value);
+    }
     // The upstream connection is HTTP/1.1 whatever the client spoke.
     parts.version = Version::HTTP_11;
     Ok(upgrade.is_some())
