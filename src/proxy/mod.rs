@@ -12,6 +12,7 @@ pub mod body;
 pub mod client_stream;
 pub mod framing;
 pub mod headers;
+pub mod host;
 pub mod pipeline;
 pub mod ratelimit;
 pub mod server;
