@@ -161,7 +161,7 @@ async fn identity_lookalikes_are_stripped_on_public_routes_too() {
 }
 
 #[tokio::test]
-async fn h2_cookie_crumbs_are_joined_and_the_token_cookie_removed() {
+async fn the_token_cookie_is_found_and_removed_among_h2_cookie_crumbs() {
     let world = World::start_with(|o| o.auth_extra.push_str("token_cookie = \"access_token\"\n")).await;
     let url = format!("http://{}/forecast", world.gateway.addr);
     let response = h2_get(
