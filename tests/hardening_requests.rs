@@ -33,7 +33,12 @@ async fn get(world: &World, path: &str, extra: &str) -> String {
 async fn websocket_on_a_route_that_did_not_opt_in_is_forwarded_as_a_plain_request() {
     let world = World::start().await;
     // The echo backend would switch protocols if `Upgrade: websocket` reached it.
-    let answer = get(&world, "/forecast", "Connection: Upgrade\r\nUpgrade: websocket\r\n").await;
+    let answer = get(
+        &world,
+        "/forecast",
+        "Connection: Upgrade\r\nUpgrade: websocket\r\n",
+    )
+    .await;
     assert_eq!(status(&answer), 200, "{answer}");
     let seen = world.backend.last();
     assert!(seen.headers.get("upgrade").is_none());
@@ -44,7 +49,10 @@ async fn websocket_on_a_route_that_did_not_opt_in_is_forwarded_as_a_plain_reques
 async fn only_websocket_is_tunnelled_even_on_a_websocket_route() {
     let world = World::start().await;
     for (what, extra) in [
-        ("another protocol", "Connection: Upgrade\r\nUpgrade: echo\r\n"),
+        (
+            "another protocol",
+            "Connection: Upgrade\r\nUpgrade: echo\r\n",
+        ),
         (
             "h2c",
             "Connection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABk\r\n",
@@ -91,7 +99,14 @@ async fn x_forwarded_host_carries_only_the_validated_authority() {
     )
     .await;
     assert_eq!(status(&answer), 200, "{answer}");
-    assert!(world.backend.last().headers.get("x-forwarded-host").is_none());
+    assert!(
+        world
+            .backend
+            .last()
+            .headers
+            .get("x-forwarded-host")
+            .is_none()
+    );
 
     // A userinfo in the absolute-form target is refused, not forwarded.
     let answer = get(&world, "http://evil@api.saasco.example/forecast", "").await;
@@ -100,7 +115,9 @@ async fn x_forwarded_host_carries_only_the_validated_authority() {
 
 /// An HTTP/2 GET on a fresh prior-knowledge connection with these extra headers.
 async fn h2_get(world: &World, url: &str, headers: &[(&str, String)]) -> http::Response<Bytes> {
-    let stream = tokio::net::TcpStream::connect(world.gateway.addr).await.unwrap();
+    let stream = tokio::net::TcpStream::connect(world.gateway.addr)
+        .await
+        .unwrap();
     let (mut sender, connection) = hyper::client::conn::http2::handshake(
         hyper_util::rt::TokioExecutor::new(),
         hyper_util::rt::TokioIo::new(stream),
@@ -124,9 +141,17 @@ async fn h2_get(world: &World, url: &str, headers: &[(&str, String)]) -> http::R
 #[tokio::test]
 async fn an_h2_host_that_disagrees_with_authority_is_400() {
     let world = World::start().await;
-    let auth = ("authorization", format!("Bearer {}", world.token("read:forecast")));
+    let auth = (
+        "authorization",
+        format!("Bearer {}", world.token("read:forecast")),
+    );
     let url = format!("http://{}/forecast", world.gateway.addr);
-    let response = h2_get(&world, &url, &[auth.clone(), ("host", "evil.example".into())]).await;
+    let response = h2_get(
+        &world,
+        &url,
+        &[auth.clone(), ("host", "evil.example".into())],
+    )
+    .await;
     assert_eq!(response.status(), 400);
     assert!(String::from_utf8_lossy(response.body()).contains(":authority"));
     assert!(world.backend.seen().is_empty());
@@ -140,7 +165,10 @@ async fn an_h2_host_that_disagrees_with_authority_is_400() {
     )
     .await;
     assert_eq!(response.status(), 200);
-    assert_eq!(world.backend.last().headers["x-forwarded-host"], "api.saasco.example");
+    assert_eq!(
+        world.backend.last().headers["x-forwarded-host"],
+        "api.saasco.example"
+    );
 }
 
 #[tokio::test]
@@ -154,7 +182,9 @@ async fn identity_lookalikes_are_stripped_on_public_routes_too() {
     assert_eq!(status(&answer), 200, "{answer}");
     let seen = world.backend.last();
     assert!(
-        seen.headers.keys().all(|name| !name.as_str().replace('_', "-").starts_with("x-auth-")),
+        seen.headers
+            .keys()
+            .all(|name| !name.as_str().replace('_', "-").starts_with("x-auth-")),
         "{:?}",
         seen.headers
     );
@@ -162,41 +192,65 @@ async fn identity_lookalikes_are_stripped_on_public_routes_too() {
 
 #[tokio::test]
 async fn the_token_cookie_is_found_and_removed_among_h2_cookie_crumbs() {
-    let world = World::start_with(|o| o.auth_extra.push_str("token_cookie = \"access_token\"\n")).await;
+    let world =
+        World::start_with(|o| o.auth_extra.push_str("token_cookie = \"access_token\"\n")).await;
     let url = format!("http://{}/forecast", world.gateway.addr);
     let response = h2_get(
         &world,
         &url,
         &[
             ("cookie", "theme=dark".into()),
-            ("cookie", format!("access_token={}", world.token("read:forecast"))),
+            (
+                "cookie",
+                format!("access_token={}", world.token("read:forecast")),
+            ),
             ("cookie", "lang=en".into()),
         ],
     )
     .await;
     assert_eq!(response.status(), 200);
-    let cookies: Vec<_> = world.backend.last().headers.get_all("cookie").iter().cloned().collect();
+    let cookies: Vec<_> = world
+        .backend
+        .last()
+        .headers
+        .get_all("cookie")
+        .iter()
+        .cloned()
+        .collect();
     assert_eq!(cookies, ["theme=dark; lang=en"]);
 }
 
 #[tokio::test]
 async fn the_admin_listener_refuses_connections_beyond_its_cap() {
     let world = World::start().await;
-    let admin: std::net::SocketAddr = world.gateway.admin.trim_start_matches("http://").parse().unwrap();
+    let admin: std::net::SocketAddr = world
+        .gateway
+        .admin
+        .trim_start_matches("http://")
+        .parse()
+        .unwrap();
     let mut held = Vec::new();
     for _ in 0..gateway::constants::ADMIN_MAX_CONNECTIONS {
         held.push(tokio::net::TcpStream::connect(admin).await.unwrap());
     }
     // Accepted in order after the held ones: over the cap, closed without an answer.
     let mut over = tokio::net::TcpStream::connect(admin).await.unwrap();
-    over.write_all(b"GET /healthz HTTP/1.1\r\nHost: admin\r\n\r\n").await.ok();
+    over.write_all(b"GET /healthz HTTP/1.1\r\nHost: admin\r\n\r\n")
+        .await
+        .ok();
     let mut answer = Vec::new();
     let _ = tokio::time::timeout(support::wait::DEADLINE, over.read_to_end(&mut answer)).await;
     assert!(answer.is_empty(), "{}", String::from_utf8_lossy(&answer));
     drop(held);
-    support::wait::poll("the admin listener to answer again", support::wait::DEADLINE, || async {
-        let response = reqwest::get(format!("{}/healthz", world.gateway.admin)).await.ok()?;
-        (response.status() == 200).then_some(())
-    })
+    support::wait::poll(
+        "the admin listener to answer again",
+        support::wait::DEADLINE,
+        || async {
+            let response = reqwest::get(format!("{}/healthz", world.gateway.admin))
+                .await
+                .ok()?;
+            (response.status() == 200).then_some(())
+        },
+    )
     .await;
 }

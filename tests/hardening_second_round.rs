@@ -101,12 +101,19 @@ async fn a_missing_repeated_or_invalid_host_is_400_before_anything_else() {
     // No token on any of them: Host is judged before authentication (which would say 401).
     for (what, head) in [
         ("missing", "GET /forecast HTTP/1.1\r\n"),
-        ("repeated", "GET /forecast HTTP/1.1\r\nHost: a\r\nHost: b\r\n"),
+        (
+            "repeated",
+            "GET /forecast HTTP/1.1\r\nHost: a\r\nHost: b\r\n",
+        ),
         ("userinfo", "GET /forecast HTTP/1.1\r\nHost: user@a\r\n"),
         ("comma", "GET /forecast HTTP/1.1\r\nHost: a,b\r\n"),
         ("bad port", "GET /forecast HTTP/1.1\r\nHost: a:99999\r\n"),
     ] {
-        let answer = raw_http(served.data, format!("{head}Connection: close\r\n\r\n").as_bytes()).await;
+        let answer = raw_http(
+            served.data,
+            format!("{head}Connection: close\r\n\r\n").as_bytes(),
+        )
+        .await;
         assert_eq!(status(&answer), 400, "{what}: {answer}");
         assert!(answer.contains("Host"), "{what}: {answer}");
     }
@@ -140,10 +147,16 @@ async fn identity_lookalikes_scope_tokens_and_unforwardable_claims() {
     assert_eq!(seen.headers["x-auth-subject"], "clientco@clients");
 
     let refused: [(&str, &dyn Fn(&mut serde_json::Value)); 4] = [
-        ("scope", &|c| c["scope"] = "read:forecast\tno:execute_modeling".into()),
-        ("permissions", &|c| c["permissions"] = serde_json::json!(["read:forecast admin"])),
+        ("scope", &|c| {
+            c["scope"] = "read:forecast\tno:execute_modeling".into()
+        }),
+        ("permissions", &|c| {
+            c["permissions"] = serde_json::json!(["read:forecast admin"])
+        }),
         ("sub", &|c| c["sub"] = "evil\r\nX-Auth-Scopes: admin".into()),
-        ("https://saasco/tenant", &|c| c["https://saasco/tenant"] = "acme\u{7f}".into()),
+        ("https://saasco/tenant", &|c| {
+            c["https://saasco/tenant"] = "acme\u{7f}".into()
+        }),
     ];
     for (claim, edit) in refused {
         let before = backend.seen().len();
@@ -154,12 +167,21 @@ async fn identity_lookalikes_scope_tokens_and_unforwardable_claims() {
             .await
             .unwrap();
         assert_eq!(response.status(), 401, "{claim}");
-        let challenge = response.headers()["www-authenticate"].to_str().unwrap().to_owned();
-        assert!(challenge.contains("error=\"invalid_token\""), "{claim}: {challenge}");
+        let challenge = response.headers()["www-authenticate"]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        assert!(
+            challenge.contains("error=\"invalid_token\""),
+            "{claim}: {challenge}"
+        );
         let body: serde_json::Value = response.json().await.unwrap();
         assert_eq!(body["error"], "invalid_token", "{claim}");
         let description = body["error_description"].as_str().unwrap();
-        assert!(description.contains(&format!("claim {claim} ")), "{claim}: {description}");
+        assert!(
+            description.contains(&format!("claim {claim} ")),
+            "{claim}: {description}"
+        );
         assert_eq!(backend.seen().len(), before, "{claim}: reached the backend");
     }
 }
@@ -178,7 +200,12 @@ async fn connection_cannot_remove_the_request_id_and_h2_cookie_crumbs_arrive_as_
     )
     .await;
     assert_eq!(status(&answer), 200, "{answer}");
-    assert!(answer.to_ascii_lowercase().contains("x-request-id: trace-1\r\n"), "{answer}");
+    assert!(
+        answer
+            .to_ascii_lowercase()
+            .contains("x-request-id: trace-1\r\n"),
+        "{answer}"
+    );
     assert_eq!(backend.last().headers["x-request-id"], "trace-1");
 
     // HTTP/2 (prior knowledge) with the cookie split into crumbs, RFC 9113 §8.2.3.
@@ -200,7 +227,13 @@ async fn connection_cannot_remove_the_request_id_and_h2_cookie_crumbs_arrive_as_
     let response = sender.send_request(request).await.unwrap();
     assert_eq!(response.status(), 200);
     let _ = response.into_body().collect().await;
-    let cookies: Vec<_> = backend.last().headers.get_all("cookie").iter().cloned().collect();
+    let cookies: Vec<_> = backend
+        .last()
+        .headers
+        .get_all("cookie")
+        .iter()
+        .cloned()
+        .collect();
     assert_eq!(cookies, ["theme=dark; lang=en; session=abc"]);
 }
 
@@ -209,14 +242,18 @@ async fn idle_and_slowloris_admin_connections_are_closed() {
     let (_issuer, _backend, served) = serving("").await;
     let mut idle = tokio::net::TcpStream::connect(served.admin).await.unwrap();
     let mut slow = tokio::net::TcpStream::connect(served.admin).await.unwrap();
-    slow.write_all(b"GET /metrics HTTP/1.1\r\nHost: admin\r\nX-Dribble: ").await.unwrap();
+    slow.write_all(b"GET /metrics HTTP/1.1\r\nHost: admin\r\nX-Dribble: ")
+        .await
+        .unwrap();
     for stream in [&mut idle, &mut slow] {
         let mut buf = [0u8; 256];
         let read = tokio::time::timeout(support::wait::DEADLINE, stream.read(&mut buf)).await;
         assert!(read.is_ok(), "an admin connection was never closed");
     }
     // Meanwhile and afterwards the admin listener still answers.
-    let response = reqwest::get(format!("http://{}/healthz", served.admin)).await.unwrap();
+    let response = reqwest::get(format!("http://{}/healthz", served.admin))
+        .await
+        .unwrap();
     assert_eq!(response.status(), 200);
 }
 
@@ -237,7 +274,12 @@ async fn a_jwks_redirect_to_another_origin_is_not_followed() {
     let failure = served.next_line("the JWKS fetch to fail", |l| {
         l.to_string().contains("another origin")
     });
-    assert!(failure.to_string().contains(&issuer.issuer_url().trim_end_matches('/').to_owned()), "{failure}");
+    assert!(
+        failure
+            .to_string()
+            .contains(&issuer.issuer_url().trim_end_matches('/').to_owned()),
+        "{failure}"
+    );
     assert_eq!(issuer.jwks_requests(), 0, "the redirect was followed");
     let token = issuer.mint(&claims(&issuer.issuer_url(), "read:forecast"));
     let response = reqwest::Client::new()

@@ -39,8 +39,16 @@ async fn scope_is_split_on_spaces_only_and_every_entry_must_be_a_scope_token() {
         ("scope", json!("read:\"forecast\""), None),
         ("scope", json!("read:fore\\cast"), None),
         ("scope", json!("caf\u{e9}"), None),
-        ("permissions", json!(""), Some(json!(["read:forecast admin"]))),
-        ("permissions", json!(""), Some(json!(["read:forecast\nadmin"]))),
+        (
+            "permissions",
+            json!(""),
+            Some(json!(["read:forecast admin"])),
+        ),
+        (
+            "permissions",
+            json!(""),
+            Some(json!(["read:forecast\nadmin"])),
+        ),
         ("permissions", json!(""), Some(json!([""]))),
     ] {
         let error = auth.verify(&with(scope, permissions)).await.unwrap_err();
@@ -78,7 +86,16 @@ async fn claims_that_would_become_headers_must_be_header_safe() {
     claims.as_object_mut().unwrap().remove("azp");
     claims["client_id"] = "client\nco".into();
     let error = auth.verify(&issuer.mint(&claims)).await.unwrap_err();
-    assert!(matches!(error, AuthError::InvalidClaim { claim: "client_id", .. }), "{error:?}");
+    assert!(
+        matches!(
+            error,
+            AuthError::InvalidClaim {
+                claim: "client_id",
+                ..
+            }
+        ),
+        "{error:?}"
+    );
     // Refused before the cache: nothing was ever cached to hit.
     assert_eq!(metrics.token_cache_hits.get(), 0);
 }
@@ -98,7 +115,11 @@ async fn started(config: &AuthConfig) -> (Arc<Authenticator>, Arc<Metrics>) {
 
 /// The issuer's published key with another `kid` and `edit` applied: the same key material, so
 /// a token signed by the issuer under that `kid` verifies if, and only if, the key is used.
-fn copy_of(issuer: &gateway::dev::issuer::DevIssuer, kid: &str, edit: impl Fn(&mut Value)) -> Value {
+fn copy_of(
+    issuer: &gateway::dev::issuer::DevIssuer,
+    kid: &str,
+    edit: impl Fn(&mut Value),
+) -> Value {
     let mut key = issuer.jwks()["keys"][0].clone();
     key["kid"] = kid.into();
     edit(&mut key);
@@ -109,7 +130,9 @@ fn copy_of(issuer: &gateway::dev::issuer::DevIssuer, kid: &str, edit: impl Fn(&m
 async fn small_exponents_and_keys_not_for_verify_are_never_used() {
     let issuer = spawn_issuer().await;
     let sign_only = copy_of(&issuer, "sign-only", |k| k["key_ops"] = json!(["sign"]));
-    let listed = copy_of(&issuer, "verify-listed", |k| k["key_ops"] = json!(["verify"]));
+    let listed = copy_of(&issuer, "verify-listed", |k| {
+        k["key_ops"] = json!(["verify"])
+    });
     let e3 = copy_of(&issuer, "e3", |k| k["e"] = "Aw".into());
     let real = issuer.jwks()["keys"][0].clone();
     let host = KeyHost::start(json!({"keys": [real, sign_only, listed, e3]})).await;
@@ -138,7 +161,9 @@ async fn a_document_naming_a_kid_twice_is_refused_and_the_last_good_set_keeps_se
 
     // The issuer adds a key, but the document it publishes names the old kid twice.
     let old_kid = issuer.current_kid();
-    let new_kid = issuer.rotate(gateway::dev::issuer::KeyKind::Rsa2048).unwrap();
+    let new_kid = issuer
+        .rotate(gateway::dev::issuer::KeyKind::Rsa2048)
+        .unwrap();
     let mut document = issuer.jwks();
     let twin = copy_of(&issuer, &old_kid, |_| {});
     document["keys"].as_array_mut().unwrap().push(twin);
@@ -152,7 +177,10 @@ async fn a_document_naming_a_kid_twice_is_refused_and_the_last_good_set_keeps_se
     );
     assert_eq!(metrics.jwks_fetch_failures.get(), failures + 1);
     assert_eq!(metrics.jwks_stale.get(), 1);
-    assert!(auth.verify_uncached(&good).await.is_ok(), "the last good set was replaced");
+    assert!(
+        auth.verify_uncached(&good).await.is_ok(),
+        "the last good set was replaced"
+    );
 }
 
 #[tokio::test]
@@ -160,12 +188,19 @@ async fn jwks_redirects_are_followed_within_the_origin_only() {
     let issuer = spawn_issuer().await;
     let host = KeyHost::start(issuer.jwks()).await;
     let (auth, _) = ready_authenticator(&via(&issuer, host.url("/moved"))).await;
-    assert!(auth.verify(&issuer.mint(&issuer.standard_claims(&[]))).await.is_ok());
+    assert!(
+        auth.verify(&issuer.mint(&issuer.standard_claims(&[])))
+            .await
+            .is_ok()
+    );
 
     // To another origin (the issuer's own JWKS, another port): not followed, never ready.
     host.redirect_to(&issuer.jwks_url());
     let (auth, metrics) = started(&via(&issuer, host.url("/elsewhere"))).await;
-    support::wait::until("a fetch has failed", || metrics.jwks_fetch_failures.get() >= 1).await;
+    support::wait::until("a fetch has failed", || {
+        metrics.jwks_fetch_failures.get() >= 1
+    })
+    .await;
     assert!(!auth.is_ready());
     assert_eq!(issuer.jwks_requests(), 0);
 }

@@ -1,6 +1,7 @@
 //! The data plane: listeners (`server`), the stream each client connection is read through
 //! (`client_stream`: opening-bytes deadline and the HTTP/1 framing watch, `framing`), the
-//! request pipeline (`pipeline`), the header rules (`headers`), request and response bodies
+//! request pipeline (`pipeline`), the request's authority (`host`: `Host` and `:authority`,
+//! checked in phase 1), the header rules (`headers`), request and response bodies
 //! (`body`), the upstream and its connection pool (`upstream`), and per-client limits
 //! (`ratelimit`).
 //!

@@ -130,7 +130,13 @@ impl Serving {
     /// Writes `gateway.toml` (data and admin on 127.0.0.1:0, `[upstream] url`, `[auth]` for
     /// `issuer` with `jwks_url`, then `extra` verbatim) and `policy.yaml`, starts the binary and
     /// waits for its "gateway listening" line.
-    pub fn start(issuer: &str, jwks_url: &str, upstream: &str, policy: &str, extra: &str) -> Serving {
+    pub fn start(
+        issuer: &str,
+        jwks_url: &str,
+        upstream: &str,
+        policy: &str,
+        extra: &str,
+    ) -> Serving {
         let dir = tempfile::tempdir().expect("temp dir");
         std::fs::write(dir.path().join("policy.yaml"), policy).expect("write policy");
         let toml = format!(
@@ -172,7 +178,9 @@ impl Serving {
             admin: "0.0.0.0:0".parse().expect("an address"),
             dir,
         };
-        let listening = serving.next_line("the gateway to listen", |l| l["message"] == "gateway listening");
+        let listening = serving.next_line("the gateway to listen", |l| {
+            l["message"] == "gateway listening"
+        });
         let address = |key: &str| {
             listening[key]
                 .as_str()
@@ -209,10 +217,14 @@ impl Serving {
     pub async fn wait_ready(&self) {
         let client = reqwest::Client::new();
         let readyz = format!("http://{}/readyz", self.admin);
-        super::wait::poll("the gateway to become ready", super::wait::DEADLINE, || async {
-            let response = client.get(&readyz).send().await.ok()?;
-            (response.status() == 200).then_some(())
-        })
+        super::wait::poll(
+            "the gateway to become ready",
+            super::wait::DEADLINE,
+            || async {
+                let response = client.get(&readyz).send().await.ok()?;
+                (response.status() == 200).then_some(())
+            },
+        )
         .await
     }
 }
