@@ -20,6 +20,9 @@ use support::gateway::{claims, raw_http, test_policy};
 use support::issuer::spawn_issuer;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+/// A change to a token's claims.
+type ClaimEdit = dyn Fn(&mut serde_json::Value);
+
 /// An issuer, a recording backend and the binary in front of them, ready.
 async fn serving(extra: &str) -> (gateway::dev::issuer::DevIssuer, Backend, Serving) {
     let issuer = spawn_issuer().await;
@@ -125,7 +128,7 @@ async fn identity_lookalikes_scope_tokens_and_unforwardable_claims() {
     let tail = "[forward.claims]\n\"https://saasco/tenant\" = \"X-Auth-Tenant\"\n";
     let (issuer, backend, served) = serving(tail).await;
     let client = reqwest::Client::new();
-    let mint = |edit: &dyn Fn(&mut serde_json::Value)| {
+    let mint = |edit: &ClaimEdit| {
         let mut claims = claims(&issuer.issuer_url(), "read:forecast");
         edit(&mut claims);
         issuer.mint(&claims)
@@ -146,7 +149,7 @@ async fn identity_lookalikes_scope_tokens_and_unforwardable_claims() {
     assert!(seen.headers.get("x-auth_scopes").is_none());
     assert_eq!(seen.headers["x-auth-subject"], "clientco@clients");
 
-    let refused: [(&str, &dyn Fn(&mut serde_json::Value)); 4] = [
+    let refused: [(&str, &ClaimEdit); 4] = [
         ("scope", &|c| {
             c["scope"] = "read:forecast\tno:execute_modeling".into()
         }),

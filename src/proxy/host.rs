@@ -187,10 +187,10 @@ pub fn request_authority(
         })
         .transpose()?;
     match (version, host_authority, target) {
-        (Version::HTTP_2 | Version::HTTP_3, Some(host), Some(target)) => {
-            if !host.same_as(&target, uri.scheme_str()) {
-                return Err(HostError::Disagree);
-            }
+        (Version::HTTP_2 | Version::HTTP_3, Some(host), Some(target))
+            if !host.same_as(&target, uri.scheme_str()) =>
+        {
+            return Err(HostError::Disagree);
         }
         // RFC 9113 §8.3.1: an http(s) request carries :authority or Host.
         (Version::HTTP_2 | Version::HTTP_3, None, None) => return Err(HostError::Missing),
