@@ -9,9 +9,8 @@
 //! line holding every crumb.
 #![no_main]
 
-use gateway::proxy::headers::{
-    UpgradeRequest, join_cookie_crumbs, requested_upgrade, strip_hop_by_hop, strip_identity,
-};
+use gateway::proxy::headers::{join_cookie_crumbs, strip_hop_by_hop, strip_identity};
+use gateway::proxy::upgrade::{UpgradeRequest, requested_upgrade};
 use http::{HeaderMap, HeaderName, HeaderValue, header};
 use libfuzzer_sys::fuzz_target;
 

@@ -687,39 +687,28 @@ impl Loader<'_> {
 
 impl Loader<'_> {
     /// Restricted means never reachable: a route that would win over a restricted one for some
-    /// request (more specific for a path under it, overlapping methods) is a load error at the
-    /// inner route naming both (`subtree::reopening`).
+    /// request is a load error at the inner route naming both (`subtree::reopenings`).
     fn restricted_subtrees(
         &mut self,
         routes: &[Route],
         segments: &[Vec<PatternSegment>],
         file_index: &[usize],
     ) {
-        for (r, restricted) in routes.iter().enumerate() {
-            let Access::Restricted(restriction) = &restricted.access else {
-                continue;
+        for found in subtree::reopenings(routes, segments) {
+            let (restricted, inner) = (&routes[found.restricted], &routes[found.inner]);
+            let restriction = match &restricted.access {
+                Access::Restricted(name) => name.as_str(),
+                Access::Scopes(_) => "",
             };
-            for (s, inner) in routes.iter().enumerate() {
-                if matches!(inner.access, Access::Restricted(_))
-                    || !methods_overlap(restricted.methods.as_deref(), inner.methods.as_deref())
-                {
-                    continue;
-                }
-                let Some(example) = subtree::reopening(&segments[r], &segments[s]) else {
-                    continue;
-                };
-                let (line, _) = locate(
-                    self.source,
-                    &[v("routes"), Step::Index(file_index[r]), v("path")],
-                );
-                self.error(
-                    &[v("routes"), Step::Index(file_index[s]), v("path")],
-                    format!(
-                        "route `{}` reopens the restricted route `{}` (line {line}, restricted: {restriction}): it is more specific for requests such as `{example}`, so it would win and make a never-reachable path reachable; remove it, make it `restricted` too, or give it `methods` the restricted route does not cover",
-                        inner.pattern, restricted.pattern
-                    ),
-                );
-            }
+            let at = |id: usize| [v("routes"), Step::Index(file_index[id]), v("path")];
+            let (line, _) = locate(self.source, &at(found.restricted));
+            self.error(
+                &at(found.inner),
+                format!(
+                    "route `{}` reopens the restricted route `{}` (line {line}, restricted: {restriction}): it is more specific for requests such as `{}`, so it would win and make a never-reachable path reachable; remove it, make it `restricted` too, or give it `methods` the restricted route does not cover",
+                    inner.pattern, restricted.pattern, found.example
+                ),
+            );
         }
     }
 }

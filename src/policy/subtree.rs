@@ -16,6 +16,44 @@
 //! brute force over every short path, using the real trie to decide who wins.
 
 use super::matcher::PatternSegment;
+use super::pattern::methods_overlap;
+use super::{Access, Route};
+
+/// A route (`inner`) that would win over a restricted one (`restricted`) for `example`; indices
+/// into the routes given to `reopenings`.
+pub(super) struct Reopening {
+    pub restricted: usize,
+    pub inner: usize,
+    pub example: String,
+}
+
+/// Every pair of a restricted route and a route that is not restricted, with overlapping
+/// methods, where the second would win for some path (`segments[i]` is `routes[i]`'s pattern).
+pub(super) fn reopenings(routes: &[Route], segments: &[Vec<PatternSegment>]) -> Vec<Reopening> {
+    let restricted = |route: &Route| matches!(route.access, Access::Restricted(_));
+    let mut found = Vec::new();
+    for (r, outer) in routes
+        .iter()
+        .enumerate()
+        .filter(|(_, route)| restricted(route))
+    {
+        for (i, inner) in routes.iter().enumerate() {
+            if restricted(inner)
+                || !methods_overlap(outer.methods.as_deref(), inner.methods.as_deref())
+            {
+                continue;
+            }
+            if let Some(example) = reopening(&segments[r], &segments[i]) {
+                found.push(Reopening {
+                    restricted: r,
+                    inner: i,
+                    example,
+                });
+            }
+        }
+    }
+    found
+}
 
 /// One position of the path being built.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

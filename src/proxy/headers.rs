@@ -8,9 +8,9 @@
 //! read and before the identity is set, a client cannot use `Connection: X-Auth-Subject` to make
 //! the gateway drop a header it set itself.
 //!
-//! Also here, as pure functions the pipeline, the unit tests and the fuzz targets share: which
-//! protocol a request asks to upgrade to (`requested_upgrade`, RFC 9110 §7.8), and the joining
-//! of HTTP/2 cookie crumbs into one `Cookie` line for the HTTP/1.1 upstream (RFC 9113 §8.2.3).
+//! Also here, as a pure function the pipeline, the unit tests and the fuzz target share: the
+//! joining of HTTP/2 cookie crumbs into one `Cookie` line for the HTTP/1.1 upstream (RFC 9113
+//! §8.2.3). Which protocol a request asks to upgrade to is `proxy::upgrade`.
 
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -31,7 +31,8 @@ const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host")
 
 /// RFC 9110 §7.6.1 plus the de-facto `Keep-Alive` and `Proxy-Connection`, and `HTTP2-Settings`
 /// (RFC 9113 §3.1 deprecates the h2c upgrade it belongs to; RFC 7540 §3.2.1 made it hop-by-hop):
-/// an `Upgrade: h2c` request is forwarded, if at all, as a plain HTTP/1.1 request.
+/// an `Upgrade: h2c` request is forwarded, if at all, as a plain HTTP/1.1 request. A WebSocket
+/// upgrade the pipeline tunnels gets its `Connection` and `Upgrade` set again afterwards.
 const HOP_BY_HOP: [HeaderName; 10] = [
     header::CONNECTION,
     HeaderName::from_static("keep-alive"),
@@ -108,43 +109,6 @@ fn normalised_name_byte(b: u8) -> u8 {
         b'_' => b'-',
         other => other.to_ascii_lowercase(),
     }
-}
-
-/// What a request asks to upgrade to (RFC 9110 §7.8): nothing unless `Connection` lists
-/// `upgrade`; WebSocket when `Upgrade` lists the `websocket` protocol (RFC 6455 §4.1, any case);
-/// anything else (`h2c`, `TLS/1.0`, a protocol the gateway does not know) is `Other`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum UpgradeRequest {
-    None,
-    WebSocket,
-    Other,
-}
-
-/// The upgrade a request asks for, from its `Connection` and `Upgrade` fields (every line of
-/// each, comma-separated lists, optional whitespace around elements).
-pub fn requested_upgrade(headers: &HeaderMap) -> UpgradeRequest {
-    let asks =
-        list_elements(headers, &header::CONNECTION).any(|t| t.eq_ignore_ascii_case("upgrade"));
-    if !asks || !headers.contains_key(header::UPGRADE) {
-        return UpgradeRequest::None;
-    }
-    if list_elements(headers, &header::UPGRADE).any(|p| p.eq_ignore_ascii_case("websocket")) {
-        UpgradeRequest::WebSocket
-    } else {
-        UpgradeRequest::Other
-    }
-}
-
-/// The non-empty elements of a comma-separated list field, over all its lines (RFC 9110 §5.6.1).
-/// A line that is not visible ASCII contributes nothing.
-fn list_elements<'h>(headers: &'h HeaderMap, name: &HeaderName) -> impl Iterator<Item = &'h str> {
-    headers
-        .get_all(name)
-        .iter()
-        .filter_map(|value| value.to_str().ok())
-        .flat_map(|value| value.split(','))
-        .map(|element| element.trim_matches([' ', '\t']))
-        .filter(|element| !element.is_empty())
 }
 
 /// RFC 9113 §8.2.3: an HTTP/2 client may split `Cookie` into one field per cookie ("crumbs");
@@ -402,56 +366,6 @@ mod tests {
         assert!(!names_alike("x.auth.assertion", "x-auth-assertion"));
         assert!(name_starts_like("X_Auth_", "x-auth-"));
         assert!(!name_starts_like("x-aut", "x-auth-"));
-    }
-
-    #[test]
-    fn only_connection_upgrade_with_websocket_listed_is_a_websocket_upgrade() {
-        let ask = |pairs: &[(&str, &str)]| requested_upgrade(&map(pairs));
-        use UpgradeRequest::{None as No, Other, WebSocket};
-        assert_eq!(
-            ask(&[("connection", "Upgrade"), ("upgrade", "websocket")]),
-            WebSocket
-        );
-        assert_eq!(
-            ask(&[
-                ("connection", "keep-alive, UPGRADE"),
-                ("upgrade", "WebSocket")
-            ]),
-            WebSocket
-        );
-        assert_eq!(
-            ask(&[("connection", "upgrade"), ("upgrade", "h2c, websocket")]),
-            WebSocket
-        );
-        assert_eq!(
-            ask(&[
-                ("connection", "x"),
-                ("connection", "upgrade"),
-                ("upgrade", "websocket")
-            ]),
-            WebSocket
-        );
-        assert_eq!(
-            ask(&[
-                ("connection", "Upgrade, HTTP2-Settings"),
-                ("upgrade", "h2c")
-            ]),
-            Other
-        );
-        assert_eq!(
-            ask(&[
-                ("connection", "upgrade"),
-                ("upgrade", "websocket/13x, TLS/1.0")
-            ]),
-            Other
-        );
-        assert_eq!(ask(&[("upgrade", "websocket")]), No);
-        assert_eq!(ask(&[("connection", "upgrade")]), No);
-        assert_eq!(
-            ask(&[("connection", "upgraded"), ("upgrade", "websocket")]),
-            No
-        );
-        assert_eq!(ask(&[]), No);
     }
 
     #[test]

@@ -40,8 +40,9 @@ use crate::error::GatewayError;
 use crate::identity::Identity;
 use crate::policy::{self, Decision, Route};
 use crate::proxy::body::{self, Body};
-use crate::proxy::headers::{self, UpgradeRequest};
+use crate::proxy::headers;
 use crate::proxy::host;
+use crate::proxy::upgrade::{self, UpgradeRequest};
 use crate::proxy::{ConnInfo, Gateway, Snapshot};
 use crate::telemetry::{self, AccessRecord, RequestLabels, UpstreamErrorLabels};
 
@@ -272,7 +273,7 @@ pub fn upstream_request_filter(
     let tunnel = permit.route.websocket
         && parts.method == Method::GET
         && parts.version == Version::HTTP_11
-        && headers::requested_upgrade(&parts.headers) == UpgradeRequest::WebSocket;
+        && upgrade::requested_upgrade(&parts.headers) == UpgradeRequest::WebSocket;
     let client_version = parts.version;
     let headers = &mut parts.headers;
     headers::strip_hop_by_hop(headers);
@@ -356,7 +357,7 @@ async fn forward(
         // RFC 9110 §15.2.2: the 101 names the protocol switched to; only the WebSocket upgrade
         // this gateway forwarded may be relayed (h2c smuggling needs an unrequested 101).
         let switched_to_websocket =
-            headers::requested_upgrade(response.headers()) == UpgradeRequest::WebSocket;
+            upgrade::requested_upgrade(response.headers()) == UpgradeRequest::WebSocket;
         let refused = match client_upgrade {
             Some(client_upgrade) if switched_to_websocket => {
                 let upstream_upgrade = hyper::upgrade::on(&mut response);
