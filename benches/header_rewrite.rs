@@ -130,6 +130,8 @@ fn variant(c: &mut Criterion, name: &str, algorithm: Option<Algorithm>, extra: &
     let template = request();
     let mut exchange =
         Exchange::from_head(conn, template.method(), template.uri(), template.headers());
+    // Phase 1 records the validated Host, which becomes X-Forwarded-Host.
+    pipeline::well_formed(&mut exchange, &template).expect("the bench request is well formed");
     let route = snapshot.policy.route_for("/forecast", &Method::GET);
     let permit = pipeline::authorise(
         &snapshot,

@@ -2,6 +2,13 @@
 //! `[forward.assertion]` the assertion keys at `/.well-known/jwks.json`. Never on the data plane.
 //!
 //! Bind it to loopback or a private interface: `/metrics` and `/policy` describe the deployment.
+//!
+//! It has the data plane's connection guards with smaller limits (`constants::ADMIN_*`): the
+//! opening bytes and every request head must arrive within `ADMIN_HEADER_READ_TIMEOUT` (which
+//! also closes idle HTTP/1 keep-alive connections), HTTP/2 connections are pinged after
+//! `ADMIN_IDLE_TIMEOUT` of silence, and beyond `ADMIN_MAX_CONNECTIONS` open connections a new
+//! one is closed at once with a warning, so idle or slowloris clients of the admin port cannot
+//! hold the descriptors the data plane shares with it.
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -11,14 +18,20 @@ use http::header::CONTENT_TYPE;
 use http::{Method, Request, Response, StatusCode};
 use hyper::body::Incoming;
 use hyper::service::service_fn;
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use prometheus_client::registry::Registry;
 use tokio::net::TcpListener;
-use tokio::sync::watch;
+use tokio::sync::{Semaphore, watch};
 
+use crate::constants::{
+    ADMIN_HEADER_READ_TIMEOUT, ADMIN_IDLE_TIMEOUT, ADMIN_MAX_CONCURRENT_STREAMS,
+    ADMIN_MAX_CONNECTIONS, ADMIN_MAX_HEADER_BYTES,
+};
 use crate::proxy::Gateway;
 use crate::proxy::body::{self, Body};
+use crate::proxy::client_stream::ClientStream;
+use crate::proxy::framing::{Refusals, Scanner};
 
 /// Serves admin requests until `shutdown` turns true.
 pub async fn serve(
@@ -27,11 +40,12 @@ pub async fn serve(
     registry: Arc<Registry>,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    let http = Arc::new(auto::Builder::new(TokioExecutor::new()));
+    let http = Arc::new(guarded_builder());
+    let slots = Arc::new(Semaphore::new(ADMIN_MAX_CONNECTIONS));
     loop {
-        let stream = tokio::select! {
+        let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => stream,
+                Ok(accepted) => accepted,
                 Err(error) => {
                     tracing::warn!(%error, "admin accept failed");
                     tokio::time::sleep(std::time::Duration::from_millis(50)).await;
@@ -39,6 +53,15 @@ pub async fn serve(
                 }
             },
             () = crate::proxy::server::stopped(&mut shutdown) => return,
+        };
+        let Ok(slot) = slots.clone().try_acquire_owned() else {
+            tracing::warn!(
+                %peer,
+                max_connections = ADMIN_MAX_CONNECTIONS,
+                "admin connection refused: too many open admin connections"
+            );
+            drop(stream);
+            continue;
         };
         let gateway = gateway.clone();
         let registry = registry.clone();
@@ -48,11 +71,36 @@ pub async fn serve(
                 let response = answer(&gateway, &registry, &request);
                 async move { Ok::<_, Infallible>(response) }
             });
+            // The opening-bytes deadline: hyper-util's protocol detection has no timeout.
+            let stream = ClientStream::new(
+                stream,
+                ADMIN_HEADER_READ_TIMEOUT,
+                Scanner::off(),
+                Arc::new(Refusals::default()),
+            );
             if let Err(error) = http.serve_connection(TokioIo::new(stream), service).await {
                 tracing::debug!(%error, "admin connection ended with an error");
             }
+            drop(slot);
         });
     }
+}
+
+/// HTTP/1.1 and HTTP/2 with the admin limits: the request head within the header timeout (which
+/// also bounds keep-alive idleness), HTTP/2 keep-alive pings, small head and stream limits.
+fn guarded_builder() -> auto::Builder<TokioExecutor> {
+    let mut http = auto::Builder::new(TokioExecutor::new());
+    http.http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(ADMIN_HEADER_READ_TIMEOUT)
+        .max_buf_size(ADMIN_MAX_HEADER_BYTES);
+    http.http2()
+        .timer(TokioTimer::new())
+        .max_header_list_size(u32::try_from(ADMIN_MAX_HEADER_BYTES).unwrap_or(u32::MAX))
+        .keep_alive_interval(ADMIN_IDLE_TIMEOUT)
+        .keep_alive_timeout(ADMIN_HEADER_READ_TIMEOUT)
+        .max_concurrent_streams(ADMIN_MAX_CONCURRENT_STREAMS);
+    http
 }
 
 fn answer(gateway: &Gateway, registry: &Registry, request: &Request<Incoming>) -> Response<Body> {

@@ -17,6 +17,18 @@ pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
 
 // ---- [admin] ----
 pub const ADMIN_LISTEN: &str = "127.0.0.1:9901";
+/// The admin listener's guards: the data plane's (opening bytes and request head within a
+/// deadline, idle keep-alive closed, a connection cap), with limits sized for what talks to it (a
+/// Prometheus scraper and the kubelet's probes answer in milliseconds and hold a handful of
+/// connections), so slow or idle clients cannot pile up descriptors the data plane needs.
+pub const ADMIN_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(5);
+/// HTTP/2 admin connections are pinged after this much silence and closed if the ping goes
+/// unanswered (HTTP/1 keep-alive idleness is bounded by the header read timeout).
+pub const ADMIN_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
+pub const ADMIN_MAX_CONNECTIONS: usize = 64;
+/// Admin requests are a path and a few headers.
+pub const ADMIN_MAX_HEADER_BYTES: usize = 16 * 1024;
+pub const ADMIN_MAX_CONCURRENT_STREAMS: u32 = 16;
 
 // ---- [upstream] ----
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
@@ -78,6 +90,8 @@ pub const MAX_JWKS_BYTES: usize = 1024 * 1024;
 /// JWKS fetch: TCP + TLS connect, and the whole exchange.
 pub const JWKS_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 pub const JWKS_TOTAL_TIMEOUT: Duration = Duration::from_secs(10);
+/// Redirects followed for the key set, and only within `jwks_url`'s origin (docs/security.md).
+pub const MAX_JWKS_REDIRECTS: usize = 3;
 /// Until the first key set loads, retry from this interval, doubling up to the cap.
 pub const JWKS_FIRST_RETRY: Duration = Duration::from_millis(250);
 pub const JWKS_MAX_RETRY: Duration = Duration::from_secs(30);

@@ -21,11 +21,20 @@ impl Scopes {
         Self::default()
     }
 
-    /// Adds every space-separated entry of an OAuth `scope` string (RFC 6749 §3.3).
-    pub fn extend_from_scope_claim(&mut self, scope: &str) {
-        for entry in scope.split(' ').filter(|s| !s.is_empty()) {
+    /// Adds every entry of an OAuth `scope` string (RFC 6749 §3.3), split on SP only (repeated
+    /// spaces are tolerated, as they always were). `Err` (and nothing added) when an entry is
+    /// not a scope-token: a tab, a quote, a backslash or any other character outside
+    /// %x21 / %x23-5B / %x5D-7E would let a backend that splits on other whitespace see a scope
+    /// the gateway never judged.
+    pub fn extend_from_scope_claim(&mut self, scope: &str) -> Result<(), NotAScopeToken> {
+        let entries = || scope.split(' ').filter(|s| !s.is_empty());
+        if !entries().all(is_scope_token) {
+            return Err(NotAScopeToken);
+        }
+        for entry in entries() {
             self.insert(entry);
         }
+        Ok(())
     }
 
     pub fn insert(&mut self, scope: impl Into<String>) {
@@ -48,6 +57,25 @@ impl Scopes {
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
+}
+
+/// A `scope` entry or a `permissions` entry that is not an RFC 6749 §3.3 scope-token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NotAScopeToken;
+
+/// RFC 6749 §3.3: `scope-token = 1*( %x21 / %x23-5B / %x5D-7E )`: visible ASCII without `"` and
+/// `\`, and never whitespace.
+pub fn is_scope_token(entry: &str) -> bool {
+    !entry.is_empty()
+        && entry
+            .bytes()
+            .all(|b| matches!(b, 0x21 | 0x23..=0x5B | 0x5D..=0x7E))
+}
+
+/// Whether a claim value can be an HTTP header value as it is (no CR, LF, NUL, DEL or other
+/// control character but HTAB; RFC 9110 §5.5).
+pub fn is_header_safe(value: &str) -> bool {
+    HeaderValue::from_str(value).is_ok()
 }
 
 impl<S: Into<String>> FromIterator<S> for Scopes {
@@ -183,18 +211,47 @@ impl Identity {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
     #[test]
     fn scope_claim_and_permissions_union_sorted() {
         let mut scopes = Scopes::new();
-        scopes.extend_from_scope_claim("read:inventory  ingest:data ");
+        scopes
+            .extend_from_scope_claim("read:inventory  ingest:data ")
+            .unwrap();
         scopes.insert("read:forecast");
         scopes.insert("ingest:data");
         assert_eq!(
             scopes.to_string(),
             "ingest:data read:forecast read:inventory"
         );
+    }
+
+    #[test]
+    fn scope_entries_must_be_rfc6749_scope_tokens() {
+        for bad in [
+            "read:forecast\tadmin",
+            "a\"b",
+            "a\\b",
+            "caf\u{e9}",
+            "a\u{7f}",
+            "a\nb",
+        ] {
+            let mut scopes = Scopes::new();
+            assert_eq!(
+                scopes.extend_from_scope_claim(bad),
+                Err(NotAScopeToken),
+                "{bad:?}"
+            );
+            assert!(scopes.is_empty(), "{bad:?} granted something");
+            assert!(!is_scope_token(bad), "{bad:?}");
+        }
+        for good in ["read:forecast", "!", "a#[]b", "~"] {
+            assert!(is_scope_token(good), "{good:?}");
+        }
+        assert!(!is_scope_token(""));
+        assert!(!is_scope_token("a b"));
     }
 }

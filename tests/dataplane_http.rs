@@ -398,16 +398,18 @@ async fn shutdown_drains_in_flight_requests_and_stops_accepting() {
     );
 }
 
+/// Second round (SPEC): only WebSocket, and only on a route with `websocket: true` (`/live` in
+/// the test policy), is tunnelled; the first round tunnelled any upgrade on any allowed route.
 #[tokio::test]
-async fn upgrade_requests_on_an_allowed_route_are_tunnelled() {
+async fn websocket_upgrades_on_a_websocket_route_are_tunnelled() {
     let world = World::start().await;
     let token = world.token("read:forecast");
     let mut stream = tokio::net::TcpStream::connect(world.gateway.addr)
         .await
         .unwrap();
     let head = format!(
-        "GET /forecast HTTP/1.1\r\nHost: g\r\nAuthorization: Bearer {token}\r\n\
-         Connection: Upgrade\r\nUpgrade: echo\r\n\r\n"
+        "GET /live HTTP/1.1\r\nHost: g\r\nAuthorization: Bearer {token}\r\n\
+         Connection: Upgrade\r\nUpgrade: websocket\r\n\r\n"
     );
     stream.write_all(head.as_bytes()).await.unwrap();
     let mut answer = Vec::new();
@@ -436,12 +438,12 @@ async fn upgrade_requests_on_an_allowed_route_are_tunnelled() {
     assert_eq!(&echoed, b"ping through the tunnel");
     let seen = world.backend.last();
     assert_eq!(seen.headers["x-auth-subject"], "clientco@clients");
-    assert_eq!(seen.headers["upgrade"], "echo");
+    assert_eq!(seen.headers["upgrade"], "websocket");
 
     // Without a token, no tunnel.
     let answer = raw_http(
         world.gateway.addr,
-        b"GET /forecast HTTP/1.1\r\nHost: g\r\nConnection: Upgrade, close\r\nUpgrade: echo\r\n\r\n",
+        b"GET /live HTTP/1.1\r\nHost: g\r\nConnection: Upgrade, close\r\nUpgrade: websocket\r\n\r\n",
     )
     .await;
     assert!(answer.starts_with("HTTP/1.1 401"), "{answer}");

@@ -71,6 +71,13 @@ pub enum AuthError {
     NotYetValid { in_secs: u64 },
     #[error("token was issued {in_secs} s in the future (iat)")]
     IssuedInFuture { in_secs: u64 },
+    /// A `[forward.claims]` claim whose value cannot travel in an HTTP header (CR, LF, NUL, DEL
+    /// or another control character): only known when the headers are set. `sub`, `azp` and
+    /// the scopes are checked at verification (`InvalidClaim`), so the cache never holds them.
+    #[error(
+        "claim {0} cannot be carried in an HTTP header (it contains a control character); ask the token issuer to fix the claim"
+    )]
+    UnforwardableClaim(String),
 }
 
 impl AuthError {
@@ -100,6 +107,7 @@ impl AuthError {
             AuthError::TokenExpired { .. } => "token_expired",
             AuthError::NotYetValid { .. } => "not_yet_valid",
             AuthError::IssuedInFuture { .. } => "issued_in_future",
+            AuthError::UnforwardableClaim(_) => "invalid_claim",
         }
     }
 }

@@ -7,11 +7,18 @@
 //! there instead of fetching again. A failed fetch never replaces the set (stale-if-error); a
 //! successful one replaces it whole, so a key that left the JWKS is gone at once.
 //!
-//! Parsing is per key: a JWK with an unsupported `kty`, `use` other than `sig`, an `alg` that
-//! contradicts its `kty`/`crv`, or broken parameters is skipped with a warning (RFC 7517 §5:
-//! "implementations SHOULD ignore JWKs within a JWK Set that use kty values that are not
-//! understood"). A document that is not a JWK Set, or whose keys are all unusable, is a failed
-//! fetch.
+//! Parsing is per key: a JWK with an unsupported `kty`, `use` other than `sig`, `key_ops`
+//! without `verify` (RFC 7517 §4.3), an `alg` that contradicts its `kty`/`crv`, an RSA public
+//! exponent below 65537 (e = 3 is the exponent of the signature-forgery attacks on lax
+//! verifiers; RFC 8017 allows it, but current JOSE libraries and NIST SP 800-56B refuse it), or
+//! broken parameters is skipped with a warning (RFC 7517 §5: "implementations SHOULD ignore JWKs
+//! within a JWK Set that use kty values that are not understood"). A document that is not a JWK
+//! Set, whose keys are all unusable, or that names one `kid` twice (which key would a token's
+//! `kid` choose?) is a failed fetch: the last good set keeps serving.
+//!
+//! The document is fetched from `jwks_url` and redirects are followed only within its origin
+//! (scheme, host and port; at most `MAX_JWKS_REDIRECTS`): whoever controls a redirect on the
+//! issuer's host must not choose the keys, so a redirect to another origin fails the fetch.
 
 use std::collections::HashMap;
 use std::str::FromStr;
@@ -30,7 +37,7 @@ use crate::telemetry::Metrics;
 /// JWKS documents are a few KiB; refuse anything beyond this while streaming.
 use crate::constants::{
     JWKS_CONNECT_TIMEOUT, JWKS_FIRST_RETRY, JWKS_MAX_RETRY, JWKS_MIN_REFRESH, JWKS_TOTAL_TIMEOUT,
-    MAX_JWKS_BYTES,
+    MAX_JWKS_BYTES, MAX_JWKS_REDIRECTS,
 };
 
 /// One verification key from the JWKS.
@@ -101,6 +108,18 @@ pub fn parse_jwks(body: &[u8]) -> Result<HashMap<String, Arc<VerifyKey>>, String
     let Some(entries) = doc.get("keys").and_then(Value::as_array) else {
         return Err("JWKS is not a JWK Set (no \"keys\" array)".to_owned());
     };
+    let mut kids = std::collections::HashSet::new();
+    for kid in entries
+        .iter()
+        .filter_map(|e| e.get("kid").and_then(Value::as_str))
+    {
+        if !kids.insert(kid) {
+            return Err(format!(
+                "JWKS names kid {} twice; refusing the whole document (a kid must choose one key)",
+                super::error::quote(kid)
+            ));
+        }
+    }
     let mut keys = HashMap::new();
     for (index, entry) in entries.iter().enumerate() {
         let parsed = entry
@@ -108,9 +127,6 @@ pub fn parse_jwks(body: &[u8]) -> Result<HashMap<String, Arc<VerifyKey>>, String
             .ok_or_else(|| "not a JSON object".to_owned())
             .and_then(parse_jwk);
         match parsed {
-            Ok(key) if keys.contains_key(&key.kid) => {
-                warn!(kid = %key.kid, "JWKS: duplicate kid; keeping the first key");
-            }
             Ok(key) => {
                 keys.insert(key.kid.clone(), Arc::new(key));
             }
@@ -137,6 +153,15 @@ fn parse_jwk(jwk: &Map<String, Value>) -> Result<VerifyKey, String> {
     {
         return Err(format!("kid {kid}: use is {usage}, not \"sig\""));
     }
+    // RFC 7517 §4.3: a key whose permitted operations exclude verification is not for us.
+    match jwk.get("key_ops") {
+        None => {}
+        Some(Value::Array(ops)) if ops.iter().any(|op| op.as_str() == Some("verify")) => {}
+        Some(Value::Array(_)) => {
+            return Err(format!("kid {kid}: key_ops does not include \"verify\""));
+        }
+        Some(_) => return Err(format!("kid {kid}: key_ops is not an array")),
+    }
     let alg = match text("alg") {
         None => None,
         Some(name) => {
@@ -161,6 +186,11 @@ fn parse_jwk(jwk: &Map<String, Value>) -> Result<VerifyKey, String> {
             }
             if e.is_empty() {
                 return Err(format!("kid {kid}: empty RSA exponent"));
+            }
+            if let Some(small) = small_exponent(&e) {
+                return Err(format!(
+                    "kid {kid}: RSA exponent {small} is below 65537 (refused, as current JOSE libraries do)"
+                ));
             }
             let key = DecodingKey::from_rsa_raw_components(&n, &e);
             (
@@ -222,6 +252,18 @@ fn parse_jwk(jwk: &Map<String, Value>) -> Result<VerifyKey, String> {
     Ok(key)
 }
 
+/// The RSA public exponent (big-endian bytes) when it is below 65537, `None` otherwise.
+fn small_exponent(e: &[u8]) -> Option<u64> {
+    let significant: Vec<u8> = e.iter().copied().skip_while(|&b| b == 0).collect();
+    if significant.len() > 8 {
+        return None;
+    }
+    let value = significant
+        .iter()
+        .fold(0u64, |acc, &b| (acc << 8) | u64::from(b));
+    (value < 65537).then_some(value)
+}
+
 pub fn sha256(data: &[u8]) -> [u8; 32] {
     let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, data);
     let mut out = [0; 32];
@@ -241,7 +283,7 @@ impl Fetcher {
         let client = reqwest::Client::builder()
             .connect_timeout(JWKS_CONNECT_TIMEOUT)
             .timeout(JWKS_TOTAL_TIMEOUT)
-            .redirect(reqwest::redirect::Policy::limited(3))
+            .redirect(same_origin_redirects())
             .user_agent(concat!("gateway/", env!("CARGO_PKG_VERSION"), " jwks"))
             .build()
             .map_err(|e| format!("cannot build the HTTP client: {e}"));
@@ -287,6 +329,32 @@ impl Fetcher {
         }
         parse_jwks(&body)
     }
+}
+
+/// Redirects for the key set: followed only to the same origin (scheme, host, port) as the URL
+/// first asked, at most `MAX_JWKS_REDIRECTS` of them; one to another origin fails the fetch, naming it.
+fn same_origin_redirects() -> reqwest::redirect::Policy {
+    reqwest::redirect::Policy::custom(|attempt| {
+        let origin = |url: &reqwest::Url| {
+            (
+                url.scheme().to_owned(),
+                url.host_str().map(str::to_ascii_lowercase),
+                url.port_or_known_default(),
+            )
+        };
+        let first = attempt.previous().first().map(origin);
+        if first.is_some_and(|first| first != origin(attempt.url())) {
+            let error = format!(
+                "refused a redirect to another origin ({}): the key set is only taken from jwks_url's origin",
+                attempt.url().origin().ascii_serialization()
+            );
+            attempt.error(error)
+        } else if attempt.previous().len() > MAX_JWKS_REDIRECTS {
+            attempt.error("more than 3 redirects")
+        } else {
+            attempt.follow()
+        }
+    })
 }
 
 struct FetchState {
@@ -463,5 +531,62 @@ mod tests {
         assert!(!good.agrees_with(Algorithm::RS384));
         assert!(!good.agrees_with(Algorithm::HS256));
         assert!(!good.agrees_with(Algorithm::ES256));
+    }
+
+    fn rsa(kid: &str, e: &[u8]) -> Value {
+        serde_json::json!({"kty": "RSA", "kid": kid, "n": URL_SAFE_NO_PAD.encode([0xc1u8; 256]), "e": URL_SAFE_NO_PAD.encode(e)})
+    }
+
+    #[test]
+    fn rsa_exponents_below_65537_are_skipped() {
+        let doc = serde_json::json!({"keys": [
+            rsa("e3", &[3]),
+            rsa("e3-padded", &[0, 0, 3]),
+            rsa("e65535", &[0xff, 0xff]),
+            rsa("e65537", &[1, 0, 1]),
+            rsa("big", &[1, 0, 0, 0, 0, 0, 0, 0, 1]),
+        ]});
+        let keys = parse_jwks(doc.to_string().as_bytes()).unwrap();
+        let mut kids: Vec<_> = keys.keys().map(String::as_str).collect();
+        kids.sort_unstable();
+        assert_eq!(kids, ["big", "e65537"]);
+    }
+
+    #[test]
+    fn keys_whose_key_ops_exclude_verify_are_skipped() {
+        let with_ops = |kid: &str, ops: Value| {
+            let mut key = rsa(kid, &[1, 0, 1]);
+            key["key_ops"] = ops;
+            key
+        };
+        let doc = serde_json::json!({"keys": [
+            with_ops("sign-only", serde_json::json!(["sign"])),
+            with_ops("encrypt", serde_json::json!(["encrypt", "wrapKey"])),
+            with_ops("empty", serde_json::json!([])),
+            with_ops("not-a-list", serde_json::json!("verify")),
+            with_ops("verify", serde_json::json!(["sign", "verify"])),
+            rsa("no-ops", &[1, 0, 1]),
+        ]});
+        let keys = parse_jwks(doc.to_string().as_bytes()).unwrap();
+        let mut kids: Vec<_> = keys.keys().map(String::as_str).collect();
+        kids.sort_unstable();
+        assert_eq!(kids, ["no-ops", "verify"]);
+    }
+
+    #[test]
+    fn a_document_naming_one_kid_twice_is_refused_whole() {
+        let doc = serde_json::json!({"keys": [
+            rsa("k1", &[1, 0, 1]),
+            rsa("k2", &[1, 0, 1]),
+            rsa("k1", &[1, 0, 1]),
+        ]});
+        let error = parse_jwks(doc.to_string().as_bytes()).err().unwrap();
+        assert!(error.contains("kid k1 twice"), "{error}");
+        // Even when one of the two could not be used anyway.
+        let doc = serde_json::json!({"keys": [
+            {"kty": "oct", "kid": "k1", "k": "c2VjcmV0"},
+            rsa("k1", &[1, 0, 1]),
+        ]});
+        assert!(parse_jwks(doc.to_string().as_bytes()).is_err());
     }
 }

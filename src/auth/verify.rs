@@ -20,7 +20,7 @@ use super::AuthError;
 use super::error::quote;
 use super::jwks::{VerifyKey, is_acceptable_kid};
 use crate::config::AuthConfig;
-use crate::identity::{Identity, Scopes};
+use crate::identity::{Identity, Scopes, is_header_safe, is_scope_token};
 
 /// Header parameters that carry or point to a key (RFC 7515 §4.1.2-4.1.6). Keys come only from
 /// the configured JWKS; a token naming one is refused rather than silently trusted or ignored,
@@ -231,15 +231,22 @@ pub fn check_claims(parsed: Parsed<'_>, rules: &Rules, now: u64) -> Result<Ident
         });
     }
 
+    // What becomes a header is checked here, once, so the verified-token cache never holds an
+    // identity the data plane could not forward (RFC 9110 §5.5: no CR, LF, NUL or DEL).
     let subject = match claims.get("sub") {
         None => return Err(AuthError::MissingClaim("sub")),
+        Some(Value::String(sub)) if !is_header_safe(sub) => {
+            return Err(invalid("sub", NOT_HEADER_SAFE));
+        }
         Some(Value::String(sub)) => sub.clone(),
         Some(_) => return Err(invalid("sub", "is not a string")),
     };
     let mut scopes = Scopes::new();
     match claims.get("scope") {
         None => {}
-        Some(Value::String(scope)) => scopes.extend_from_scope_claim(scope),
+        Some(Value::String(scope)) => scopes
+            .extend_from_scope_claim(scope)
+            .map_err(|_| invalid("scope", NOT_SCOPE_TOKENS))?,
         Some(_) => return Err(invalid("scope", "is not a space-separated string")),
     }
     match claims.get("permissions") {
@@ -249,15 +256,23 @@ pub fn check_claims(parsed: Parsed<'_>, rules: &Rules, now: u64) -> Result<Ident
                 let permission = permission
                     .as_str()
                     .ok_or_else(|| invalid("permissions", "has a non-string entry"))?;
+                if !is_scope_token(permission) {
+                    return Err(invalid("permissions", NOT_SCOPE_TOKENS));
+                }
                 scopes.insert(permission);
             }
         }
         Some(_) => return Err(invalid("permissions", "is not an array")),
     }
-    let client_id = ["azp", "client_id"]
-        .iter()
-        .find_map(|name| claims.get(*name).and_then(Value::as_str))
-        .map(str::to_owned);
+    let client_id = match ["azp", "client_id"].into_iter().find_map(|name| {
+        claims
+            .get(name)
+            .and_then(Value::as_str)
+            .map(|id| (name, id))
+    }) {
+        Some((name, id)) if !is_header_safe(id) => return Err(invalid(name, NOT_HEADER_SAFE)),
+        found => found.map(|(_, id)| id.to_owned()),
+    };
     Ok(Identity {
         subject,
         client_id,
@@ -306,6 +321,9 @@ fn numeric_date(claims: &Map<String, Value>, name: &'static str) -> Result<Optio
             .ok_or_else(|| invalid(name, "is not a number of seconds")),
     }
 }
+
+const NOT_HEADER_SAFE: &str = "contains a character that cannot travel in an HTTP header (CR, LF, NUL, DEL or another control character)";
+const NOT_SCOPE_TOKENS: &str = "has an entry that is not an RFC 6749 scope-token (whitespace other than the separating spaces, a quote, a backslash, a control or a non-ASCII character)";
 
 fn invalid(claim: &'static str, why: &'static str) -> AuthError {
     AuthError::InvalidClaim { claim, why }

@@ -13,6 +13,7 @@ use serde_norway::{Mapping, Value};
 use super::locate::{Step, locate, within};
 use super::matcher::{PatternSegment, Trie};
 use super::pattern::{allow_header, methods_overlap, parse_pattern, same_shape};
+use super::subtree;
 use super::{Access, Mode, Policy, RateLimit, Route};
 use crate::diagnostic::{Diagnostic, Diagnostics, did_you_mean};
 use crate::units::parse_size;
@@ -24,6 +25,7 @@ const ROUTE_KEYS: &[&str] = &[
     "scopes",
     "restricted",
     "public",
+    "websocket",
     "mode",
     "max_body",
     "rate_limit",
@@ -331,6 +333,8 @@ impl Loader<'_> {
         let (value, here) = field("restricted");
         let restricted = self.restricted(value, &here, restriction_names);
         let access = self.access(map, &base, scopes, restricted, public);
+        let (value, here) = field("websocket");
+        let websocket = self.websocket(value, &here, methods.as_deref(), access.as_ref());
         let (value, here) = field("mode");
         let mode = self.mode(value, &here);
         let (value, here) = field("max_body");
@@ -350,6 +354,7 @@ impl Loader<'_> {
                 methods,
                 access: access?,
                 public,
+                websocket,
                 mode,
                 max_body,
                 rate_limit,
@@ -482,6 +487,33 @@ impl Loader<'_> {
                 None
             }
         }
+    }
+
+    /// `websocket:`, `false` when absent: the route tunnels WebSocket upgrades. Pointless on a
+    /// restricted route and impossible without GET (RFC 6455 §4.1: the handshake is a GET).
+    fn websocket(
+        &mut self,
+        value: Option<&Value>,
+        here: &[Step],
+        methods: Option<&[Method]>,
+        access: Option<&Access>,
+    ) -> bool {
+        let websocket = self.flag(value, here, "websocket");
+        if !websocket {
+            return false;
+        }
+        if matches!(access, Some(Access::Restricted(_))) {
+            self.error(
+                here,
+                "a restricted route is never reachable, so `websocket: true` would mean nothing; remove it",
+            );
+        } else if methods.is_some_and(|m| !m.contains(&Method::GET)) {
+            self.error(
+                here,
+                "`websocket: true` needs GET among `methods`: the WebSocket handshake is a GET (RFC 6455 §4.1)",
+            );
+        }
+        true
     }
 
     /// `mode:`: `enforce` (the default) or `shadow`.
@@ -650,6 +682,7 @@ impl Loader<'_> {
         let mut trie = Trie::default();
         let mut routes: Vec<Route> = Vec::with_capacity(drafts.len());
         let mut file_index: Vec<usize> = Vec::with_capacity(drafts.len());
+        let mut segments: Vec<Vec<PatternSegment>> = Vec::with_capacity(drafts.len());
         for draft in drafts {
             let id = routes.len();
             let same_shape = trie.insert(&draft.segments, id);
@@ -671,7 +704,9 @@ impl Loader<'_> {
             }
             routes.push(draft.route);
             file_index.push(draft.index);
+            segments.push(draft.segments);
         }
+        self.restricted_subtrees(&routes, &segments, &file_index);
         // Fill `allow` per group: routes sharing a trie node.
         let groups: Vec<Vec<usize>> = {
             let mut seen = vec![false; routes.len()];
@@ -697,6 +732,34 @@ impl Loader<'_> {
             }
         }
         (trie, routes)
+    }
+}
+
+impl Loader<'_> {
+    /// Restricted means never reachable: a route that would win over a restricted one for some
+    /// request is a load error at the inner route naming both (`subtree::reopenings`).
+    fn restricted_subtrees(
+        &mut self,
+        routes: &[Route],
+        segments: &[Vec<PatternSegment>],
+        file_index: &[usize],
+    ) {
+        for found in subtree::reopenings(routes, segments) {
+            let (restricted, inner) = (&routes[found.restricted], &routes[found.inner]);
+            let restriction = match &restricted.access {
+                Access::Restricted(name) => name.as_str(),
+                Access::Scopes(_) => "",
+            };
+            let at = |id: usize| [v("routes"), Step::Index(file_index[id]), v("path")];
+            let (line, _) = locate(self.source, &at(found.restricted));
+            self.error(
+                &at(found.inner),
+                format!(
+                    "route `{}` reopens the restricted route `{}` (line {line}, restricted: {restriction}): it is more specific for requests such as `{}`, so it would win and make a never-reachable path reachable; remove it, make it `restricted` too, or give it `methods` the restricted route does not cover",
+                    inner.pattern, restricted.pattern, found.example
+                ),
+            );
+        }
     }
 }
 

@@ -12,6 +12,7 @@ mod matcher;
 mod normalise;
 mod pattern;
 mod render;
+mod subtree;
 
 use std::path::{Path, PathBuf};
 
@@ -51,6 +52,9 @@ pub struct Route {
     pub access: Access,
     /// `public: true`: no token needed (identity headers still stripped).
     pub public: bool,
+    /// `websocket: true`: a WebSocket upgrade (RFC 6455) is tunnelled after the upstream's 101;
+    /// without it every upgrade is forwarded as a plain request.
+    pub websocket: bool,
     pub mode: Mode,
     /// 413 beyond this many body bytes.
     pub max_body: Option<u64>,

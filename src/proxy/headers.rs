@@ -2,10 +2,15 @@
 //!
 //! Applied to an authorised request just before forwarding, in this order: hop-by-hop headers go
 //! (RFC 9110 §7.6.1, including every name the client listed in `Connection`), every inbound
-//! `X-Auth-*` goes (any case, every copy), `Authorization` goes unless `forward_token`, the token
-//! cookie goes, then the gateway sets the verified identity and appends `X-Forwarded-*`. Because
-//! the strip happens after `Connection` is read and before the identity is set, a client cannot
-//! use `Connection: X-Auth-Subject` to make the gateway drop a header it set itself.
+//! `X-Auth-*` goes (any case, every copy, and every lookalike spelled with `_` for `-`),
+//! `Authorization` goes unless `forward_token`, the token cookie goes, then the gateway sets the
+//! verified identity and appends `X-Forwarded-*`. Because the strip happens after `Connection` is
+//! read and before the identity is set, a client cannot use `Connection: X-Auth-Subject` to make
+//! the gateway drop a header it set itself.
+//!
+//! Also here, as a pure function the pipeline, the unit tests and the fuzz target share: the
+//! joining of HTTP/2 cookie crumbs into one `Cookie` line for the HTTP/1.1 upstream (RFC 9113
+//! §8.2.3). Which protocol a request asks to upgrade to is `proxy::upgrade`.
 
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -24,8 +29,11 @@ const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
 const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
 
-/// RFC 9110 §7.6.1 plus the de-facto `Keep-Alive` and `Proxy-Connection`.
-const HOP_BY_HOP: [HeaderName; 9] = [
+/// RFC 9110 §7.6.1 plus the de-facto `Keep-Alive` and `Proxy-Connection`, and `HTTP2-Settings`
+/// (RFC 9113 §3.1 deprecates the h2c upgrade it belongs to; RFC 7540 §3.2.1 made it hop-by-hop):
+/// an `Upgrade: h2c` request is forwarded, if at all, as a plain HTTP/1.1 request. A WebSocket
+/// upgrade the pipeline tunnels gets its `Connection` and `Upgrade` set again afterwards.
+const HOP_BY_HOP: [HeaderName; 10] = [
     header::CONNECTION,
     HeaderName::from_static("keep-alive"),
     HeaderName::from_static("proxy-connection"),
@@ -35,6 +43,7 @@ const HOP_BY_HOP: [HeaderName; 9] = [
     header::TRAILER,
     header::TRANSFER_ENCODING,
     header::UPGRADE,
+    HeaderName::from_static("http2-settings"),
 ];
 
 /// Removes hop-by-hop headers and every header named in `Connection` (RFC 9110 §7.6.1).
@@ -60,15 +69,66 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
 }
 
 /// Removes every inbound `X-Auth-*` header: only the gateway speaks for identity. `HeaderMap`
-/// names are lower-case, so one prefix test covers every spelling and `remove` every copy.
+/// names are lower-case, so one prefix test covers every spelling and `remove` every copy; a name
+/// spelled with `_` for `-` (`X_Auth_Subject`) goes too, because CGI/WSGI-style backends map both
+/// to the same variable (`HTTP_X_AUTH_SUBJECT`) and would read it as the real header (nginx drops
+/// underscore headers by default for the same reason).
 pub fn strip_identity(headers: &mut HeaderMap) {
     let spoofed: Vec<HeaderName> = headers
         .keys()
-        .filter(|name| name.as_str().starts_with("x-auth-"))
+        .filter(|name| name_starts_like(name.as_str(), "x-auth-"))
         .cloned()
         .collect();
     for name in spoofed {
         headers.remove(name);
+    }
+}
+
+/// Whether `name`, compared as a CGI/WSGI backend would (ASCII case ignored, `_` read as `-`),
+/// starts with `prefix`. `prefix` is lower-case with `-`.
+pub fn name_starts_like(name: &str, prefix: &str) -> bool {
+    name.len() >= prefix.len()
+        && name
+            .bytes()
+            .zip(prefix.bytes())
+            .all(|(a, b)| normalised_name_byte(a) == b)
+}
+
+/// Whether two header names are the same to a CGI/WSGI backend (ASCII case ignored, `_` read as
+/// `-`): e.g. `X_Auth_Assertion` and `x-auth-assertion`. For stripping a configurable header the
+/// gateway sets, such as the signed assertion's.
+pub fn names_alike(a: &str, b: &str) -> bool {
+    a.len() == b.len()
+        && a.bytes()
+            .zip(b.bytes())
+            .all(|(x, y)| normalised_name_byte(x) == normalised_name_byte(y))
+}
+
+fn normalised_name_byte(b: u8) -> u8 {
+    match b {
+        b'_' => b'-',
+        other => other.to_ascii_lowercase(),
+    }
+}
+
+/// RFC 9113 §8.2.3: an HTTP/2 client may split `Cookie` into one field per cookie ("crumbs");
+/// before the request goes to an HTTP/1.1 upstream they are joined with `"; "` into one line, as
+/// RFC 6265 §5.4 wants (a backend reading only the first `Cookie` line would lose the rest).
+pub fn join_cookie_crumbs(headers: &mut HeaderMap) {
+    let mut crumbs = headers.get_all(header::COOKIE).iter();
+    if crumbs.next().is_none() || crumbs.next().is_none() {
+        return;
+    }
+    let mut joined: Vec<u8> = Vec::new();
+    for crumb in headers.get_all(header::COOKIE) {
+        if !joined.is_empty() {
+            joined.extend_from_slice(b"; ");
+        }
+        joined.extend_from_slice(crumb.as_bytes());
+    }
+    // Joined from valid values with "; ", so still a valid value.
+    if let Ok(value) = HeaderValue::from_bytes(&joined) {
+        headers.insert(header::COOKIE, value);
     }
 }
 
@@ -269,7 +329,8 @@ mod tests {
             ("x-other", "1"),
             ("te", "trailers"),
             ("transfer-encoding", "chunked"),
-            ("upgrade", "websocket"),
+            ("upgrade", "h2c"),
+            ("http2-settings", "AAMAAABkAAQCAAAAAAIAAAAA"),
             ("proxy-authorization", "Basic x"),
             ("accept", "*/*"),
         ]);
@@ -286,10 +347,39 @@ mod tests {
             ("X-AUTH-SCOPES", "no:execute_modeling"),
             ("x-auth-anything-else", "1"),
             ("x-authority", "kept: not the X-Auth- prefix"),
+            ("X_Auth_Subject", "admin"),
+            ("x-auth_scopes", "no:execute_modeling"),
+            ("X_AUTH_CLIENT_ID", "root"),
+            ("x_authority", "kept: not the prefix either"),
         ]);
         strip_identity(&mut headers);
-        let left: Vec<&str> = headers.keys().map(HeaderName::as_str).collect();
-        assert_eq!(left, ["x-authority"]);
+        let mut left: Vec<&str> = headers.keys().map(HeaderName::as_str).collect();
+        left.sort_unstable();
+        assert_eq!(left, ["x-authority", "x_authority"]);
+    }
+
+    #[test]
+    fn names_compare_as_cgi_backends_read_them() {
+        assert!(names_alike("X_Auth_Assertion", "x-auth-assertion"));
+        assert!(names_alike("x-auth-assertion", "X-AUTH_ASSERTION"));
+        assert!(!names_alike("x-auth-assertions", "x-auth-assertion"));
+        assert!(!names_alike("x.auth.assertion", "x-auth-assertion"));
+        assert!(name_starts_like("X_Auth_", "x-auth-"));
+        assert!(!name_starts_like("x-aut", "x-auth-"));
+    }
+
+    #[test]
+    fn http2_cookie_crumbs_become_one_line() {
+        let mut headers = map(&[("cookie", "a=1"), ("cookie", "b=2"), ("cookie", "c=3")]);
+        join_cookie_crumbs(&mut headers);
+        let cookies: Vec<_> = headers.get_all(header::COOKIE).iter().collect();
+        assert_eq!(cookies, ["a=1; b=2; c=3"]);
+        let mut one = map(&[("cookie", "a=1")]);
+        join_cookie_crumbs(&mut one);
+        assert_eq!(one[header::COOKIE], "a=1");
+        let mut none = HeaderMap::new();
+        join_cookie_crumbs(&mut none);
+        assert!(none.is_empty());
     }
 
     #[test]

@@ -1,6 +1,8 @@
 //! The data plane: listeners (`server`), the stream each client connection is read through
 //! (`client_stream`: opening-bytes deadline and the HTTP/1 framing watch, `framing`), the
-//! request pipeline (`pipeline`), the header rules (`headers`), request and response bodies
+//! request pipeline (`pipeline`), the request's authority (`host`: `Host` and `:authority`,
+//! checked in phase 1), the header rules (`headers`), which upgrade a request asks for
+//! (`upgrade`), request and response bodies
 //! (`body`), the upstream and its connection pool (`upstream`), and per-client limits
 //! (`ratelimit`).
 //!
@@ -13,9 +15,11 @@ pub mod body;
 pub mod client_stream;
 pub mod framing;
 pub mod headers;
+pub mod host;
 pub mod pipeline;
 pub mod ratelimit;
 pub mod server;
+pub mod upgrade;
 pub mod upstream;
 
 use std::net::SocketAddr;

@@ -4,8 +4,9 @@
 //! `Result<_, GatewayError>`), then `respond` (9) and `logging` (10). The numbering is the one
 //! docs/architecture.md uses:
 //!
-//! 1. `well_framed`: 400 when the framing watch refused the request (both `Content-Length` and
-//!    `Transfer-Encoding`), before anything else runs;
+//! 1. `well_formed`: 400 when the framing watch refused the request (both `Content-Length` and
+//!    `Transfer-Encoding`) or its authority is missing, repeated or invalid (`proxy::host`:
+//!    `Host`, the absolute-form target, HTTP/2's `:authority`), before anything else runs;
 //! 2. `normalise` the path (400 on anything unsafe);
 //! 3. `match_route`: the most specific route (only so that `public` routes can skip 4);
 //! 4. `authenticate`: extract and verify the token (401 / 400 / 503), unless public;
@@ -13,10 +14,12 @@
 //!    `Permit`, which phases 6-8 require;
 //! 6. `admit`: the per-client rate limit (429) and a declared body over `max_body` (413);
 //! 7. `upstream_request_filter`: the header rules and the upstream target (what the upstream
-//!    receives, and what it never receives), then the signed assertion bound to that target
-//!    when `[forward.assertion]` is set;
+//!    receives, and what it never receives), whether the request is a WebSocket upgrade to
+//!    tunnel (only on a route with `websocket: true`; any other upgrade is forwarded as a plain
+//!    request), then the signed assertion bound to that target when `[forward.assertion]` is set;
 //! 8. `forward`: wait for the body's first frame (400/413 if it is malformed, without contacting
-//!    the upstream), send, stream the answer back (502/504);
+//!    the upstream), send, stream the answer back (502/504); a `101` is relayed only to the
+//!    WebSocket upgrade the gateway forwarded, never to anything else (502);
 //! 9. `respond`: an error becomes its response (`GatewayError::into_response`); every response
 //!    carries the request id, and a 400 closes the connection;
 //! 10. `logging`: the access/audit line and the request metrics, from what the phases recorded.
@@ -39,6 +42,8 @@ use crate::identity::Identity;
 use crate::policy::{self, Decision, Route};
 use crate::proxy::body::{self, Body};
 use crate::proxy::headers;
+use crate::proxy::host;
+use crate::proxy::upgrade::{self, UpgradeRequest};
 use crate::proxy::{ConnInfo, Gateway, Snapshot};
 use crate::telemetry::access_log::Line;
 use crate::telemetry::{self, AccessRecord, RequestLabels, RequestSpan, UpstreamErrorLabels};
@@ -53,6 +58,9 @@ pub struct Exchange {
     pub method: Method,
     /// The path as the client sent it (the log shows what was asked, not what was judged).
     pub raw_path: String,
+    /// The request's authority as phase 1 validated it (`proxy::host`); `None` before phase 1
+    /// and for an HTTP/1.0 request that named none. The only value `X-Forwarded-Host` carries.
+    pub authority: Option<HeaderValue>,
     pub started: Instant,
     pub record: AccessRecord,
     /// The request's OpenTelemetry span, when tracing is on.
@@ -76,6 +84,7 @@ impl Exchange {
             request_id: headers::request_id(headers),
             method: method.clone(),
             raw_path: uri.path().to_owned(),
+            authority: None,
             started: Instant::now(),
             record: AccessRecord::default(),
             trace: None,
@@ -118,7 +127,7 @@ async fn process(
     exchange: &mut Exchange,
     mut request: Request<Incoming>,
 ) -> Result<Response<Body>, GatewayError> {
-    well_framed(&exchange.conn)?;
+    well_formed(exchange, &request)?;
     let path = normalise(&request)?;
     let route = match_route(snapshot, &path, request.method(), exchange);
     let identity = match route {
@@ -135,13 +144,18 @@ async fn process(
 }
 
 /// Phase 1, the request is malformed: its head carried both `Content-Length` and
-/// `Transfer-Encoding` (RFC 9112 §6.1), which hyper would frame by the latter and let through;
-/// `proxy::framing` saw it in the bytes hyper read.
-fn well_framed(conn: &ConnInfo) -> Result<(), GatewayError> {
-    match conn.framing {
-        Some(refusal) => Err(GatewayError::BadRequest(refusal.message().to_owned())),
-        None => Ok(()),
+/// `Transfer-Encoding` (RFC 9112 §6.1), which hyper would frame by the latter and let through
+/// (`proxy::framing` saw it in the bytes hyper read), or its `Host` / target authority /
+/// `:authority` is missing, repeated, invalid or contradictory (RFC 9112 §3.2, RFC 9113
+/// §8.3.1; `proxy::host`). Records the validated authority for `X-Forwarded-Host`.
+pub fn well_formed<B>(exchange: &mut Exchange, request: &Request<B>) -> Result<(), GatewayError> {
+    if let Some(refusal) = exchange.conn.framing {
+        return Err(GatewayError::BadRequest(refusal.message().to_owned()));
     }
+    exchange.authority =
+        host::request_authority(request.version(), request.uri(), request.headers())
+            .map_err(|e| GatewayError::BadRequest(e.to_string()))?;
+    Ok(())
 }
 
 /// Phase 2: RFC 3986 normalisation; the upstream receives exactly this path. `OPTIONS *` and
@@ -261,7 +275,12 @@ fn admit(
 
 /// Phase 7, what the upstream receives (proxy::headers has the rules and their order): the
 /// request head is rewritten in place and aimed at the upstream. Returns whether the request is
-/// an upgrade to tunnel after a `101`.
+/// a WebSocket upgrade to tunnel after a `101`: only on a route with `websocket: true`, for a
+/// GET over HTTP/1.1 whose `Connection` asks to upgrade and whose `Upgrade` lists `websocket`
+/// (RFC 6455 §4.1); it then goes upstream as `Upgrade: websocket` alone. Every other upgrade
+/// (`h2c`, which RFC 9113 §3.1 deprecates, or WebSocket where the route did not opt in) loses
+/// `Upgrade` and `HTTP2-Settings` with the other hop-by-hop headers and travels as a plain
+/// request, as Envoy does without `upgrade_configs`.
 pub fn upstream_request_filter(
     gateway: &Gateway,
     snapshot: &Snapshot,
@@ -270,25 +289,20 @@ pub fn upstream_request_filter(
     path: &str,
     parts: &mut http::request::Parts,
 ) -> Result<bool, GatewayError> {
-    let upgrade = upgrade_protocol(&parts.headers);
-    // Only a visible-ASCII Host travels on as `X-Forwarded-Host`.
-    let host = parts
-        .headers
-        .get(header::HOST)
-        .filter(|v| v.to_str().is_ok())
-        .cloned()
-        .or_else(|| {
-            parts
-                .uri
-                .authority()
-                .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
-        });
+    let tunnel = permit.route.websocket
+        && parts.method == Method::GET
+        && parts.version == Version::HTTP_11
+        && upgrade::requested_upgrade(&parts.headers) == UpgradeRequest::WebSocket;
+    let client_version = parts.version;
     let headers = &mut parts.headers;
     headers::strip_hop_by_hop(headers);
     headers::strip_identity(headers);
     if let Some(signer) = &snapshot.assertion {
         // Named like the assertion header: stripped like X-Auth-* (every copy, any case).
         headers.remove(signer.header());
+    }
+    if client_version >= Version::HTTP_2 {
+        headers::join_cookie_crumbs(headers);
     }
     if !gateway.settings.forward_token {
         headers.remove(header::AUTHORIZATION);
@@ -299,23 +313,26 @@ pub fn upstream_request_filter(
         {
             headers::remove_cookie(headers, cookie);
         }
-        headers::set_identity(headers, identity, &snapshot.forward.claims).map_err(|e| {
-            GatewayError::BadRequest(format!("{e}; ask the token issuer to fix the claim"))
-        })?;
+        // sub, azp and iss were checked at verification; a `[forward.claims]` value is only
+        // known here. Either way the token is unusable: 401 invalid_token naming the claim.
+        headers::set_identity(headers, identity, &snapshot.forward.claims)
+            .map_err(|e| auth::AuthError::UnforwardableClaim(e.claim))?;
     }
     headers::append_forwarded(
         headers,
         exchange.conn.peer.ip(),
         if exchange.conn.tls { "https" } else { "http" },
-        host,
+        exchange.authority.clone(),
     );
+    // After the hop-by-hop strip, so `Connection: X-Request-Id` cannot remove it: client, log
+    // and backend always share the id.
     headers.insert(headers::X_REQUEST_ID, exchange.request_id.clone());
     if let Some(span) = &exchange.trace {
         span.propagate(headers);
     }
-    if let Some(protocol) = &upgrade {
+    if tunnel {
         headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
-        headers.insert(header::UPGRADE, protocol.clone());
+        headers.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
     }
     headers.insert(header::HOST, gateway.upstream.host().clone());
     parts.uri = gateway.upstream.target(path, parts.uri.query())?;
@@ -341,7 +358,7 @@ pub fn upstream_request_filter(
     }
     // The upstream connection is HTTP/1.1 whatever the client spoke.
     parts.version = Version::HTTP_11;
-    Ok(upgrade.is_some())
+    Ok(tunnel)
 }
 
 /// Phase 8: send the rewritten request with its body and stream the answer back. After a `101`
@@ -382,13 +399,29 @@ async fn forward(
         .upstream_duration
         .observe(sent.elapsed().as_secs_f64());
     let mut response = result.inspect_err(|error| count_upstream_failure(gateway, error))?;
-    if response.status() == StatusCode::SWITCHING_PROTOCOLS
-        && let Some(client_upgrade) = client_upgrade
-    {
-        let upstream_upgrade = hyper::upgrade::on(&mut response);
-        tokio::spawn(tunnel(client_upgrade, upstream_upgrade));
-        let (parts, _) = response.into_parts();
-        return Ok(Response::from_parts(parts, body::empty()));
+    if response.status() == StatusCode::SWITCHING_PROTOCOLS {
+        // RFC 9110 §15.2.2: the 101 names the protocol switched to; only the WebSocket upgrade
+        // this gateway forwarded may be relayed (h2c smuggling needs an unrequested 101).
+        let switched_to_websocket =
+            upgrade::requested_upgrade(response.headers()) == UpgradeRequest::WebSocket;
+        let refused = match client_upgrade {
+            Some(client_upgrade) if switched_to_websocket => {
+                let upstream_upgrade = hyper::upgrade::on(&mut response);
+                tokio::spawn(tunnel(client_upgrade, upstream_upgrade));
+                let (parts, _) = response.into_parts();
+                return Ok(Response::from_parts(parts, body::empty()));
+            }
+            Some(_) => {
+                "the upstream answered the WebSocket upgrade with 101 Switching Protocols to another protocol; not relayed"
+            }
+            None => {
+                "the upstream answered 101 Switching Protocols to a request the gateway did not forward as an upgrade; not relayed"
+            }
+        };
+        // Dropping the response closes that upstream connection: a 101 never returns to the pool.
+        let error = GatewayError::UpstreamUnavailable(refused.to_owned());
+        count_upstream_failure(gateway, &error);
+        return Err(error);
     }
     let (mut parts, incoming) = response.into_parts();
     headers::strip_hop_by_hop(&mut parts.headers);
@@ -467,21 +500,6 @@ fn logging(gateway: &Gateway, exchange: &mut Exchange, status: StatusCode) {
     }
     if let Some(span) = span {
         span.finish(request_id, &exchange.raw_path, record, status);
-    }
-}
-
-/// The `Upgrade` protocol of a request that asks for one (`Connection: upgrade`), e.g. WebSocket.
-fn upgrade_protocol(headers: &http::HeaderMap) -> Option<HeaderValue> {
-    let asks = headers
-        .get_all(header::CONNECTION)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .any(|token| token.trim().eq_ignore_ascii_case("upgrade"));
-    if asks {
-        headers.get(header::UPGRADE).cloned()
-    } else {
-        None
     }
 }
 

@@ -2,7 +2,10 @@
 //! headers, body size) so tests can assert what the gateway forwarded, and it can misbehave on
 //! request (header `x-test-behaviour`: `slow`, `reset`, `garbage`, and the mid-response faults
 //! `head-then-close`, `partial-then-close`, `partial-then-stall`, and `stall`: no answer at all
-//! until the gateway gives up) for fault tests.
+//! until the gateway gives up) for fault tests. `switch` answers `101 Switching Protocols` to
+//! `h2c` whatever was asked and then echoes bytes (the h2c-smuggling backend), and a request
+//! carrying `Upgrade: echo` or `Upgrade: websocket` is answered with a 101 for that protocol and
+//! echoed.
 //!
 //! Every behaviour but `slow` works on the raw socket and so only on a fresh connection; each of
 //! them kills its connection, so a gateway that sends only misbehaving requests always opens a
@@ -89,6 +92,10 @@ impl Backend {
                     let head = String::from_utf8_lossy(&head[..n]).to_ascii_lowercase();
                     if head.contains("x-test-behaviour: garbage") {
                         let _ = stream.write_all(b"this is not HTTP\r\n\r\n").await;
+                        return;
+                    }
+                    if head.contains("x-test-behaviour: switch") {
+                        switch_unasked(stream).await;
                         return;
                     }
                     if head.contains("x-test-behaviour: reset") {
@@ -184,7 +191,7 @@ async fn record(
     if request
         .headers()
         .get("upgrade")
-        .is_some_and(|v| v == "echo")
+        .is_some_and(|v| v == "echo" || v == "websocket")
     {
         return Ok(echo_upgrade(&seen, &mut request));
     }
@@ -290,7 +297,31 @@ async fn mid_response_fault(mut stream: TcpStream, fault: &str, stalls: &Stalls)
     let _ = tokio::time::timeout(Duration::from_secs(10), stream.read(&mut buf)).await;
 }
 
-/// Answers `Upgrade: echo` with 101 and then echoes every byte back on the upgraded connection.
+/// `switch`: reads the request head, answers 101 to `h2c` whether or not the request asked, then
+/// echoes whatever arrives (a backend that accepts h2c and would take smuggled requests).
+async fn switch_unasked(mut stream: TcpStream) {
+    let mut request = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+        match stream.read(&mut buf).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => request.extend_from_slice(&buf[..n]),
+        }
+    }
+    let head = b"HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n";
+    if stream.write_all(head).await.is_err() {
+        return;
+    }
+    let (mut reader, mut writer) = stream.split();
+    let _ = tokio::time::timeout(
+        Duration::from_secs(30),
+        tokio::io::copy(&mut reader, &mut writer),
+    )
+    .await;
+}
+
+/// Answers `Upgrade: echo` (or `websocket`) with 101 for that protocol and then echoes every byte
+/// back on the upgraded connection.
 fn echo_upgrade(
     seen: &Arc<Mutex<Vec<Seen>>>,
     request: &mut Request<Incoming>,
@@ -301,6 +332,7 @@ fn echo_upgrade(
         headers: request.headers().clone(),
         body_len: 0,
     });
+    let protocol = request.headers()["upgrade"].clone();
     let upgrade = hyper::upgrade::on(request);
     tokio::spawn(async move {
         if let Ok(upgraded) = upgrade.await {
@@ -311,7 +343,7 @@ fn echo_upgrade(
     Response::builder()
         .status(StatusCode::SWITCHING_PROTOCOLS)
         .header("connection", "upgrade")
-        .header("upgrade", "echo")
+        .header("upgrade", protocol)
         .body(Full::new(Bytes::new()))
         .unwrap()
 }

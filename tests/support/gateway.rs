@@ -21,6 +21,10 @@ const EXTRA_ROUTES: &str = r#"  - path: /public/**
   - path: /stream
     methods: [POST]
     scopes: [ingest:data]
+  - path: /live
+    methods: [GET]
+    scopes: [read:forecast]
+    websocket: true
 "#;
 
 /// The policy most tests use: the shipped ClientCo contract (with a 1 MiB body limit on
