@@ -1,18 +1,19 @@
 //! The one decision: may this caller do this on this route? (spec, "Decisions, in order", steps
 //! 2-4 as far as the policy knows them).
 //!
-//! [`decide`] is pure: a matched route (or none), the method and the verified identity (or none)
-//! in, [`Decision`] or [`Denial`] out. The data plane's `authorise` phase, `gateway test` and
+//! [`decide`] is pure: a matched route (or none), the method, the normalised path and the
+//! verified identity (or none) in, [`Decision`] or [`Denial`] out. The data plane's `authorise` phase, `gateway test` and
 //! `gateway explain` all call it, and turn a `Denial` into a status through the one error
 //! mapping (`GatewayError`), so the three cannot disagree.
 //!
 //! Order: a route that needs a token but got no identity (only offline callers get here: the
 //! data plane authenticates first) -> no route (404) -> method (405) -> restricted (403) ->
-//! missing scope (403). A `mode: shadow` route turns a denial into `Decision::ShadowDeny`: the
+//! missing scope (403) -> a `when:` condition that does not hold (403 `access_denied`). A `mode: shadow` route turns a denial into `Decision::ShadowDeny`: the
 //! request is forwarded, and the denial logged and counted.
 
 use http::Method;
 
+use super::conditions::Outcome;
 use super::{Access, Mode, Policy, Route};
 use crate::identity::Identity;
 
@@ -48,15 +49,25 @@ pub enum Denial {
         required: Vec<String>,
         missing: Vec<String>,
     },
+    /// 403 `access_denied`; a `when:` condition of the route does not hold. The description
+    /// names the claim and what it must be, never a value written in the policy.
+    #[error("condition failed: claim `{claim}` must {requirement}, and {cause}")]
+    ConditionFailed {
+        claim: String,
+        requirement: String,
+        cause: String,
+    },
 }
 
-/// Decides one request. `route` is `policy.route_for(normalised path, method)`; `identity` is
+/// Decides one request. `route` is `policy.route_for(normalised_path, method)`; `identity` is
 /// the verified token's identity, `None` when no token was verified (public routes never read
-/// one, so their identity is ignored).
+/// one, so their identity is ignored). `normalised_path` gives the route's `{name}` values to
+/// its conditions.
 pub fn decide(
     policy: &Policy,
     route: Option<&Route>,
     method: &Method,
+    normalised_path: &str,
     identity: Option<&Identity>,
 ) -> Result<Decision, Denial> {
     let needs_token = route.is_none_or(|route| !route.public);
@@ -66,18 +77,19 @@ pub fn decide(
     let Some(route) = route else {
         return Err(Denial::NoRoute);
     };
-    match judge(policy, route, method, identity) {
+    match judge(policy, route, method, normalised_path, identity) {
         Ok(()) => Ok(Decision::Allow),
         Err(denial) if route.mode == Mode::Shadow => Ok(Decision::ShadowDeny(denial)),
         Err(denial) => Err(denial),
     }
 }
 
-/// A matched route's own checks, in order: method, restriction, scopes.
+/// A matched route's own checks, in order: method, restriction, scopes, conditions.
 fn judge(
     policy: &Policy,
     route: &Route,
     method: &Method,
+    normalised_path: &str,
     identity: Option<&Identity>,
 ) -> Result<(), Denial> {
     if !route.allows_method(method) {
@@ -110,5 +122,30 @@ fn judge(
                 })
             }
         }
+    }?;
+    conditions(route, normalised_path, identity)
+}
+
+/// Every `when:` condition, in file order; the first that does not hold denies. Without an
+/// identity (public routes, which cannot have conditions) there is nothing to check.
+fn conditions(
+    route: &Route,
+    normalised_path: &str,
+    identity: Option<&Identity>,
+) -> Result<(), Denial> {
+    let Some(identity) = identity.filter(|_| !route.conditions.is_empty()) else {
+        return Ok(());
+    };
+    let claims = identity.claims.map();
+    for condition in &route.conditions {
+        let outcome = condition.evaluate(claims, normalised_path);
+        if outcome != Outcome::Holds {
+            return Err(Denial::ConditionFailed {
+                claim: condition.claim.clone(),
+                requirement: condition.requirement(),
+                cause: outcome.cause(&condition.claim),
+            });
+        }
     }
+    Ok(())
 }
