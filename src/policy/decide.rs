@@ -149,3 +149,125 @@ fn conditions(
     }
     Ok(())
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use std::path::Path;
+
+    use serde_json::json;
+
+    use super::*;
+    use crate::identity::Scopes;
+    use crate::policy::normalise;
+
+    const TENANTS: &str = "\
+permissions: {read:forecast: read}
+routes:
+  - path: /tenants/{tenant}/forecast
+    scopes: [read:forecast]
+    when:
+      - {claim: 'https://saasco/tenant', equals: '{tenant}'}
+      - {claim: azp, in: [acme-prod, globex-prod]}
+";
+
+    /// What `method path` gets from a token with `read:forecast` and these claims.
+    fn decision(path: &str, claims: serde_json::Value) -> Result<Decision, Denial> {
+        let policy = Policy::from_yaml_str(TENANTS, Path::new("p.yaml")).unwrap();
+        let path = normalise(path).unwrap();
+        let identity = Identity::for_policy_test(["read:forecast"].into_iter().collect::<Scopes>())
+            .with_claims(claims.as_object().unwrap());
+        let route = policy.route_for(&path, &Method::GET);
+        decide(&policy, route, &Method::GET, &path, Some(&identity))
+    }
+
+    fn acme() -> serde_json::Value {
+        json!({"https://saasco/tenant": "acme", "azp": "acme-prod"})
+    }
+
+    #[test]
+    fn the_tenant_is_the_normalised_segment() {
+        assert_eq!(
+            decision("/tenants/acme/forecast", acme()),
+            Ok(Decision::Allow)
+        );
+        assert_eq!(
+            decision("/tenants/ac%6De/forecast", acme()),
+            Ok(Decision::Allow)
+        );
+        assert_eq!(
+            decision("/tenants/globex/../acme/forecast", acme()),
+            Ok(Decision::Allow)
+        );
+        assert!(decision("/tenants/acme/../globex/forecast", acme()).is_err());
+        assert!(decision("/tenants/acme/%2e%2e/globex/forecast", acme()).is_err());
+    }
+
+    /// RFC 3986 §6.2.2.1: an escape of a reserved character is kept, in upper-case hex, so
+    /// `%3a` and `%3A` are the same tenant, and neither is `:`.
+    #[test]
+    fn reserved_escapes_compare_in_upper_case_hex() {
+        let tenant = |t: &str| json!({"https://saasco/tenant": t, "azp": "acme-prod"});
+        assert_eq!(
+            decision("/tenants/a%3ab/forecast", tenant("a%3Ab")),
+            Ok(Decision::Allow)
+        );
+        assert_eq!(
+            decision("/tenants/a%3Ab/forecast", tenant("a%3Ab")),
+            Ok(Decision::Allow)
+        );
+        assert!(decision("/tenants/a%3ab/forecast", tenant("a%3ab")).is_err());
+        assert!(decision("/tenants/a%3Ab/forecast", tenant("a:b")).is_err());
+    }
+
+    #[test]
+    fn a_failed_condition_names_the_claim_and_never_a_value() {
+        let denial = decision("/tenants/globex/forecast", acme()).unwrap_err();
+        let text = denial.to_string();
+        assert_eq!(
+            text,
+            "condition failed: claim `https://saasco/tenant` must equal `{tenant}` (from the path), \
+             and the token's `https://saasco/tenant` claim does not"
+        );
+        let denial = decision(
+            "/tenants/acme/forecast",
+            json!({"https://saasco/tenant": "acme", "azp": "initech"}),
+        )
+        .unwrap_err();
+        let text = denial.to_string();
+        assert!(
+            text.contains("claim `azp` must be one of the 2 values"),
+            "{text}"
+        );
+        for secret in ["globex", "acme-prod", "initech"] {
+            assert!(!text.contains(secret), "{text}");
+        }
+    }
+
+    #[test]
+    fn missing_and_mistyped_claims_fail() {
+        let missing = decision("/tenants/acme/forecast", json!({"azp": "acme-prod"}));
+        assert!(
+            matches!(&missing, Err(Denial::ConditionFailed { cause, .. }) if cause.contains("has no")),
+            "{missing:?}"
+        );
+        let list = json!({"https://saasco/tenant": ["acme"], "azp": "acme-prod"});
+        assert!(decision("/tenants/acme/forecast", list).is_err());
+        let number = json!({"https://saasco/tenant": 42, "azp": "acme-prod"});
+        assert!(decision("/tenants/42/forecast", number).is_err());
+    }
+
+    /// Decision order: the scope is checked before the conditions.
+    #[test]
+    fn a_missing_scope_is_reported_before_a_condition() {
+        let policy = Policy::from_yaml_str(TENANTS, Path::new("p.yaml")).unwrap();
+        let identity =
+            Identity::for_policy_test(Scopes::new()).with_claims(acme().as_object().unwrap());
+        let path = "/tenants/globex/forecast";
+        let route = policy.route_for(path, &Method::GET);
+        assert!(matches!(
+            decide(&policy, route, &Method::GET, path, Some(&identity)),
+            Err(Denial::InsufficientScope { .. })
+        ));
+    }
+}

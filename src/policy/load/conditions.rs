@@ -335,3 +335,134 @@ fn param_index(segments: &[PatternSegment], pattern: &str, name: &str) -> Result
         "`{{{name}}}` is not a parameter of path `{pattern}`{hint}"
     ))
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use std::path::Path;
+
+    use crate::policy::{Operator, Policy};
+
+    fn problems(src: &str) -> Vec<String> {
+        Policy::from_yaml_str(src, Path::new("p.yaml"))
+            .unwrap_err()
+            .0
+            .iter()
+            .map(ToString::to_string)
+            .collect()
+    }
+
+    #[test]
+    fn every_condition_mistake_is_reported_with_its_position() {
+        let src = "\
+permissions: {r: read}
+restrictions: {no:x: never}
+clients:
+  clientco-prod: ClientCo production
+routes:
+  - path: /tenants/{tenant}/a
+    scopes: [r]
+    when:
+      - claim: t
+        equals: \"{tenant}\"
+      - claim: t
+        equals: \"{tenat}\"
+      - claim: t
+        equal: x
+      - claim: t
+        equals: a
+        in: [a]
+      - claim: t
+        in: []
+      - claim: azp
+        in: [clientco-prd, clientco-prod]
+      - claim: t
+        equals: \"{tenant\"
+      - equals: x
+      - claim: t
+      - claim: t
+        equals: 42
+  - path: /open
+    public: true
+    when:
+      - {claim: t, equals: x}
+  - path: /never/**
+    restricted: no:x
+    when:
+      - {claim: t, equals: x}
+";
+        let errs = problems(src);
+        let expect = [
+            "p.yaml:12:17: `{tenat}` is not a parameter of path `/tenants/{tenant}/a`; did you mean `{tenant}`?",
+            "p.yaml:14:9: unknown operator `equal` in a condition; did you mean `equals`?",
+            "p.yaml:17:9: a condition has one operator, this one has `equals` and `in`",
+            "p.yaml:19:13: an empty `in` never holds",
+            "p.yaml:21:14: `clientco-prd` is not a client declared under `clients`; did you mean `clientco-prod`?",
+            "p.yaml:23:17: `{tenant` opens a `{` that is never closed",
+            "p.yaml:24:9: this condition names no claim",
+            "p.yaml:25:9: this condition has no operator",
+            // The condition of line 14 has no operator either (its only one is misspelt).
+            "p.yaml:13:9: this condition has no operator",
+            "p.yaml:27:17: the value of `equals` must be text: claims are compared as strings; quote it (`\"42\"`)",
+            "p.yaml:30:5: a public route cannot have `when` conditions",
+            "p.yaml:34:5: a restricted route cannot have `when` conditions",
+        ];
+        for e in expect {
+            assert!(
+                errs.iter().any(|got| got.starts_with(e)),
+                "missing {e:?} in {errs:#?}"
+            );
+        }
+        assert_eq!(errs.len(), expect.len(), "{errs:#?}");
+    }
+
+    #[test]
+    fn a_parameter_missing_from_a_path_without_parameters_says_so() {
+        let errs = problems(
+            "permissions: {r: read}\nroutes:\n  - path: /a\n    scopes: [r]\n    when: [{claim: t, equals: \"{t}\"}]\n",
+        );
+        assert_eq!(errs.len(), 1, "{errs:?}");
+        assert!(
+            errs[0].contains(
+                "`{t}` is not a parameter of path `/a` (it has none; write `{{` for a literal `{`)"
+            ),
+            "{errs:?}"
+        );
+    }
+
+    #[test]
+    fn without_a_clients_register_any_client_id_may_be_named() {
+        let p = Policy::from_yaml_str(
+            "permissions: {r: read}\nroutes:\n  - path: /a\n    scopes: [r]\n    when: [{claim: azp, in: [anyone]}]\n",
+            Path::new("p.yaml"),
+        )
+        .unwrap();
+        assert!(p.clients.is_empty());
+        assert!(matches!(p.routes[0].conditions[0].operator, Operator::In(ref v) if v.len() == 1));
+    }
+
+    #[test]
+    fn clients_register_values_are_checked_for_equals_too_and_literals_only() {
+        let src = "permissions: {r: read}\nclients: {clientco: ClientCo}\nroutes:\n  - path: '/c/{client}'\n    scopes: [r]\n    when:\n      - {claim: azp, equals: \"{client}\"}\n      - {claim: client_id, equals: globex}\n";
+        let errs = problems(src);
+        assert_eq!(errs.len(), 1, "{errs:?}");
+        assert!(
+            errs[0].starts_with(
+                "p.yaml:8:36: `globex` is not a client declared under `clients`; declare it"
+            ),
+            "{errs:?}"
+        );
+    }
+
+    /// The first-round policy has none of the new keys, and loads as before.
+    #[test]
+    fn the_first_round_policy_has_no_conditions_and_no_clients() {
+        let p = Policy::from_yaml_str(
+            include_str!("../../../policies/clientco.yaml"),
+            Path::new("p.yaml"),
+        )
+        .unwrap();
+        assert!(p.clients.is_empty());
+        assert!(p.routes.iter().all(|r| r.conditions.is_empty()));
+    }
+}
