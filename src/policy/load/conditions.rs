@@ -133,7 +133,7 @@ impl Loader<'_> {
             return None;
         };
         let problems_before = self.problems.len();
-        self.condition_keys(map, here);
+        let misspelt = self.condition_keys(map, here);
         let claim = match map.get("claim") {
             Some(Value::String(claim)) if !claim.is_empty() => Some(claim.clone()),
             Some(_) => {
@@ -154,6 +154,8 @@ impl Loader<'_> {
             .filter(|op| map.contains_key(*op))
             .collect();
         let operator = match operators.as_slice() {
+            // A misspelt operator was reported as unknown; saying "no operator" too is noise.
+            [] if misspelt => None,
             [] => {
                 self.error(
                     here,
@@ -182,8 +184,9 @@ impl Loader<'_> {
         (self.problems.len() == problems_before).then_some(condition)
     }
 
-    /// Unknown keys of a condition: most are a misspelt operator.
-    fn condition_keys(&mut self, map: &Mapping, here: &[Step]) {
+    /// Unknown keys of a condition (most are a misspelt operator); whether there was one.
+    fn condition_keys(&mut self, map: &Mapping, here: &[Step]) -> bool {
+        let mut unknown = false;
         for key in map.keys() {
             let Some(k) = key_text(key) else {
                 self.error(here, "a condition has a key that is not a plain name");
@@ -192,6 +195,7 @@ impl Loader<'_> {
             if CONDITION_KEYS.contains(&k.as_str()) {
                 continue;
             }
+            unknown = true;
             let hint = did_you_mean(&k, CONDITION_KEYS.iter().copied());
             self.error(
                 &at(here, Step::Key(k.clone())),
@@ -201,6 +205,7 @@ impl Loader<'_> {
                 ),
             );
         }
+        unknown
     }
 
     fn operator(
@@ -401,8 +406,6 @@ routes:
             "p.yaml:23:17: `{tenant` opens a `{` that is never closed",
             "p.yaml:24:9: this condition names no claim",
             "p.yaml:25:9: this condition has no operator",
-            // The condition of line 14 has no operator either (its only one is misspelt).
-            "p.yaml:13:9: this condition has no operator",
             "p.yaml:27:17: the value of `equals` must be text: claims are compared as strings; quote it (`\"42\"`)",
             "p.yaml:30:5: a public route cannot have `when` conditions",
             "p.yaml:34:5: a restricted route cannot have `when` conditions",
