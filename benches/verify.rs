@@ -1,4 +1,8 @@
 //! The cost of decision 3: a full verification (RS256, ES256) against a verified-token cache hit.
+//! Beside the cache hit, the same hit followed by the authorisation phase (normalise, route
+//! lookup, `policy::decide`) for the same token on two routes of the same shape, one without
+//! conditions and one with 3 `when:` conditions (tenant from the path, `gty`, `azp` in a list):
+//! their difference is what the conditions cost a request.
 //!
 //! Keys come from a live development issuer on 127.0.0.1:0, fetched once before measuring; the
 //! measured calls never touch the network.
@@ -12,7 +16,9 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use gateway::auth::Authenticator;
 use gateway::config::AuthConfig;
 use gateway::dev::issuer::{DevIssuer, DevIssuerConfig, KeyKind};
+use gateway::policy::{Policy, decide, normalise};
 use gateway::telemetry::Metrics;
+use http::Method;
 use jsonwebtoken::Algorithm;
 use serde_json::json;
 
@@ -46,6 +52,32 @@ fn bench_verify(c: &mut Criterion) {
         (issuer, auth, rs256, es256)
     });
 
+    // The claims of the tenant route's conditions; `standard_claims` has `gty` and `azp`.
+    let mut claims = issuer.standard_claims(&["read:forecast", "ingest:data"]);
+    claims["https://saasco/tenant"] = json!("acme");
+    let tenant_token = issuer.mint(&claims);
+    let policy = Policy::from_yaml_str(
+        "permissions: {read:forecast: read}
+routes:
+  - {path: '/open/{tenant}/forecast', methods: [GET], scopes: [read:forecast]}
+  - path: /tenants/{tenant}/forecast
+    methods: [GET]
+    scopes: [read:forecast]
+    when:
+      - {claim: 'https://saasco/tenant', equals: '{tenant}'}
+      - {claim: gty, equals: client-credentials}
+      - {claim: azp, in: [acme-prod, acme-staging, dev-client]}
+",
+        std::path::Path::new("bench.yaml"),
+    )
+    .unwrap();
+    // Cached, and its claims parsed once, as a second request would find them.
+    runtime.block_on(async {
+        let identity = auth.verify(&tenant_token).await.unwrap();
+        let path = "/tenants/acme/forecast";
+        let route = policy.route_for(path, &Method::GET);
+        decide(&policy, route, &Method::GET, path, Some(&identity)).unwrap();
+    });
     let mut group = c.benchmark_group("verify");
     group.bench_function("cold_rs256", |b| {
         b.to_async(&runtime)
@@ -59,9 +91,46 @@ fn bench_verify(c: &mut Criterion) {
         b.to_async(&runtime)
             .iter(|| async { black_box(auth.verify(black_box(&rs256)).await.unwrap()) })
     });
+    group.bench_function("route without conditions", |b| {
+        b.to_async(&runtime)
+            .iter(|| authorise(&auth, &policy, &tenant_token, "/open/acme/forecast"))
+    });
+    group.bench_function("route with 3 conditions", |b| {
+        b.to_async(&runtime)
+            .iter(|| authorise(&auth, &policy, &tenant_token, "/tenants/acme/forecast"))
+    });
     group.finish();
-    drop(auth);
+
+    // The decision alone (no verification, no normalisation): the conditions' own cost.
+    let identity = runtime.block_on(auth.verify(&tenant_token)).unwrap();
+    let mut group = c.benchmark_group("decide");
+    for (label, path) in [
+        ("route without conditions", "/open/acme/forecast"),
+        ("route with 3 conditions", "/tenants/acme/forecast"),
+    ] {
+        let route = policy.route_for(path, &Method::GET);
+        group.bench_function(label, |b| {
+            b.iter(|| {
+                black_box(decide(
+                    &policy,
+                    black_box(route),
+                    &Method::GET,
+                    black_box(path),
+                    Some(&identity),
+                ))
+            })
+        });
+    }
+    group.finish();
     drop(issuer);
+}
+
+/// A cached token's verification, then what the data plane's authorise phase does with it.
+async fn authorise(auth: &Authenticator, policy: &Policy, token: &str, path: &str) -> bool {
+    let identity = auth.verify(black_box(token)).await.unwrap();
+    let normalised = normalise(black_box(path)).unwrap();
+    let route = policy.route_for(&normalised, &Method::GET);
+    decide(policy, route, &Method::GET, &normalised, Some(&identity)).is_ok()
 }
 
 criterion_group!(benches, bench_verify);

@@ -51,6 +51,14 @@ pub enum GatewayError {
         required: Vec<String>,
         missing: Vec<String>,
     },
+    /// Decision 4: a `when:` condition of the route does not hold for the token's claims
+    /// (403 `access_denied`, no scope challenge: no other scope would help).
+    #[error("condition failed: claim `{claim}` must {requirement}, and {cause}")]
+    ConditionFailed {
+        claim: String,
+        requirement: String,
+        cause: String,
+    },
     /// The route's `max_body` is exceeded.
     #[error("request body exceeds this route's limit of {limit} bytes")]
     PayloadTooLarge { limit: u64 },
@@ -103,6 +111,15 @@ impl GatewayError {
             Denial::InsufficientScope { required, missing } => {
                 Self::InsufficientScope { required, missing }
             }
+            Denial::ConditionFailed {
+                claim,
+                requirement,
+                cause,
+            } => Self::ConditionFailed {
+                claim,
+                requirement,
+                cause,
+            },
         }
     }
 
@@ -122,7 +139,9 @@ impl GatewayError {
             Self::Auth(_) => StatusCode::UNAUTHORIZED,
             Self::NoRoute { .. } => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
-            Self::Restricted { .. } | Self::InsufficientScope { .. } => StatusCode::FORBIDDEN,
+            Self::Restricted { .. }
+            | Self::InsufficientScope { .. }
+            | Self::ConditionFailed { .. } => StatusCode::FORBIDDEN,
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::UpstreamUnavailable(_) => StatusCode::BAD_GATEWAY,
@@ -144,6 +163,7 @@ impl GatewayError {
             Self::MethodNotAllowed { .. } => "method_not_allowed",
             Self::Restricted { .. } => "restricted",
             Self::InsufficientScope { .. } => "insufficient_scope",
+            Self::ConditionFailed { .. } => "access_denied",
             Self::PayloadTooLarge { .. } => "payload_too_large",
             Self::RateLimited { .. } => "rate_limited",
             Self::UpstreamUnavailable(_) => "bad_gateway",
@@ -156,6 +176,7 @@ impl GatewayError {
     pub fn reason(&self) -> &'static str {
         match self {
             Self::Auth(auth) => auth.reason(),
+            Self::ConditionFailed { .. } => "condition_failed",
             other => other.code(),
         }
     }
@@ -331,6 +352,16 @@ mod tests {
                 Some(r#"Bearer error="insufficient_scope", scope="read:forecast""#),
             ),
             (
+                GatewayError::ConditionFailed {
+                    claim: "https://saasco/tenant".into(),
+                    requirement: "equal `{tenant}` (from the path)".into(),
+                    cause: "the token's `https://saasco/tenant` claim does not".into(),
+                },
+                403,
+                "access_denied",
+                None,
+            ),
+            (
                 GatewayError::PayloadTooLarge { limit: 10 },
                 413,
                 "payload_too_large",
@@ -387,6 +418,22 @@ mod tests {
         assert_eq!(
             header(&response, WWW_AUTHENTICATE).unwrap(),
             r#"Bearer realm="gateway", error="invalid_token", error_description="token is malformed: bad 'sig' ?""#
+        );
+    }
+
+    /// The body says `access_denied`; logs and metrics say which denial it was.
+    #[test]
+    fn a_failed_condition_is_logged_as_condition_failed() {
+        let error = GatewayError::ConditionFailed {
+            claim: "gty".into(),
+            requirement: "equal the value this route requires".into(),
+            cause: "the token has no `gty` claim".into(),
+        };
+        assert_eq!(error.reason(), "condition_failed");
+        assert_eq!(error.code(), "access_denied");
+        assert_eq!(
+            error.to_string(),
+            "condition failed: claim `gty` must equal the value this route requires, and the token has no `gty` claim"
         );
     }
 

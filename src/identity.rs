@@ -139,6 +139,20 @@ impl Identity {
             rendered: OnceLock::new(),
         }
     }
+
+    /// The same identity carrying `claims` (a `gateway test` case's `claims:`, or what
+    /// `gateway explain` shows would pass a route's conditions). `sub` and `azp` / `client_id`
+    /// follow the claims, as they do for a verified token.
+    pub fn with_claims(mut self, claims: &serde_json::Map<String, serde_json::Value>) -> Identity {
+        let text = |name: &str| claims.get(name).and_then(|v| v.as_str()).map(str::to_owned);
+        if let Some(subject) = text("sub") {
+            self.subject = subject;
+        }
+        self.client_id = text("azp").or_else(|| text("client_id"));
+        self.claims = Claims::new(claims);
+        self.rendered = OnceLock::new();
+        self
+    }
 }
 
 /// A token's claim set, kept as its compact JSON text and parsed only when a claim is read.

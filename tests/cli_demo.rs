@@ -91,6 +91,23 @@ fn demo_prints_the_seven_outcomes_and_stops_cleanly_on_sigterm() {
     assert!(text.contains("never saw a restricted path"), "{text}");
     assert!(text.contains("no spoofed X-Auth-*"), "{text}");
     assert!(text.contains("7 of 7 outcomes as expected"), "{text}");
+    // Tenant isolation: the own tenant's path is forwarded, another tenant's refused.
+    assert_eq!(
+        [status_of(&lines, 8), status_of(&lines, 9)],
+        ["200", "403"],
+        "{text}"
+    );
+    assert!(text.contains("access_denied: condition failed"), "{text}");
+    assert!(text.contains("2 of 2 tenant-isolation outcomes"), "{text}");
+    let received = text
+        .lines()
+        .find(|l| l.contains("The backend received"))
+        .unwrap_or_else(|| panic!("no backend report:\n{text}"));
+    assert!(
+        received.contains("GET /tenants/clientco/forecast"),
+        "{text}"
+    );
+    assert!(!received.contains("globex"), "never forwarded: {text}");
     assert!(text.contains("DEVELOPMENT ONLY"), "{text}");
 
     // The printed credentials file works with `gateway token` while the demo runs.

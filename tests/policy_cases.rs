@@ -1,6 +1,8 @@
 //! Every case of the shipped policy test files, replayed through a real gateway: the data plane
 //! answers exactly what `gateway test` says it answers (and what the case expects), because both
-//! go through the one decision function and the one error mapping.
+//! go through the one decision function and the one error mapping. A case's `claims:` become
+//! the minted token's claims (beside `iss`, `sub`, `aud`, `iat`, `exp` and `scope`), so the
+//! routes' `when:` conditions read the same values in both.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod support;
@@ -22,11 +24,18 @@ struct Case {
     method: String,
     path: String,
     scopes: Option<Vec<String>>,
+    claims: Option<serde_json::Map<String, serde_json::Value>>,
     status: u16,
 }
 
 /// The shipped policies and their case files, repository-relative.
-const SUITES: &[(&str, &str)] = &[("policies/clientco.yaml", "policies/clientco.tests.yaml")];
+const SUITES: &[(&str, &str)] = &[
+    ("policies/clientco.yaml", "policies/clientco.tests.yaml"),
+    (
+        "policies/clientco-tenants.yaml",
+        "policies/clientco-tenants.tests.yaml",
+    ),
+];
 
 #[tokio::test]
 async fn every_shipped_case_gets_the_same_status_from_the_data_plane_and_gateway_test() {
@@ -42,18 +51,32 @@ async fn every_shipped_case_gets_the_same_status_from_the_data_plane_and_gateway
         for case in &cases {
             let label = case.name.as_deref().unwrap_or(&case.path);
             let method = Method::from_bytes(case.method.as_bytes()).unwrap();
-            let identity = case
-                .scopes
-                .as_ref()
-                .map(|s| Identity::for_policy_test(s.iter().cloned().collect::<Scopes>()));
+            // Claims without scopes: a token with those claims and no scope.
+            let scopes = match (&case.scopes, &case.claims) {
+                (None, None) => None,
+                (scopes, _) => Some(scopes.clone().unwrap_or_default()),
+            };
+            let identity = scopes.as_ref().map(|s| {
+                let identity = Identity::for_policy_test(s.iter().cloned().collect::<Scopes>());
+                match &case.claims {
+                    Some(claims) => identity.with_claims(claims),
+                    None => identity,
+                }
+            });
             let offline = judge(&policy, &method, &case.path, identity.as_ref()).status();
 
-            let authorization = match &case.scopes {
+            let authorization = match &scopes {
                 None => String::new(),
                 Some(scopes) => {
-                    let token = world
-                        .issuer
-                        .mint(&claims(&world.issuer.issuer_url(), &scopes.join(" ")));
+                    let mut minted = claims(&world.issuer.issuer_url(), &scopes.join(" "));
+                    if let (Some(extra), Some(minted)) = (&case.claims, minted.as_object_mut()) {
+                        // Only the case's claims beside the registered ones: the conditions
+                        // must not see a default `azp` or `gty` the offline judgement lacks.
+                        minted.remove("azp");
+                        minted.remove("gty");
+                        minted.extend(extra.clone());
+                    }
+                    let token = world.issuer.mint(&minted);
                     format!("Authorization: Bearer {token}\r\n")
                 }
             };

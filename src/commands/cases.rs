@@ -1,8 +1,11 @@
 //! `gateway test`: run policy test cases and print `N passed, N failed`.
 //!
-//! A cases file is a YAML list of `{name?, method, path, scopes?, status}`. `scopes` omitted
-//! means no token was sent (so non-public routes answer 401); `scopes: []` means a valid token
-//! granting nothing. Each case is judged by `judge`, the data plane's decision order.
+//! A cases file is a YAML list of `{name?, method, path, scopes?, claims?, status}`. `scopes`
+//! and `claims` both omitted means no token was sent (so non-public routes answer 401);
+//! `scopes: []` means a valid token granting nothing. `claims: {name: value, ...}` are the
+//! token's other claims, read by the routes' `when:` conditions (claims without scopes: a valid
+//! token with those claims and no scope). Each case is judged by `judge`, the data plane's
+//! decision order.
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -14,7 +17,7 @@ use super::check::{load_all, report};
 use super::judge::judge;
 use crate::diagnostic::{Diagnostic, Diagnostics, did_you_mean};
 use crate::identity::{Identity, Scopes};
-use crate::policy::yaml_syntax_error;
+use crate::policy::{Step, locate, yaml_syntax_error};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -23,8 +26,12 @@ struct Case {
     method: String,
     path: String,
     scopes: Option<Vec<String>>,
+    claims: Option<serde_json::Map<String, serde_json::Value>>,
     status: u16,
 }
+
+/// Claims a case cannot set through `claims:`: the scopes have their own key.
+const SCOPE_CLAIMS: &[&str] = &["scope", "permissions"];
 
 pub async fn run(config: &Path, cases: &Path) -> ExitCode {
     let (_config, policy) = match load_all(config) {
@@ -47,18 +54,34 @@ pub async fn run(config: &Path, cases: &Path) -> ExitCode {
             .name
             .clone()
             .unwrap_or_else(|| format!("{} {}", case.method, case.path));
-        let scopes: Option<Scopes> = case.scopes.as_ref().map(|s| s.iter().cloned().collect());
-        let granted = match &scopes {
+        let scopes: Option<Scopes> = match (&case.scopes, &case.claims) {
+            (Some(s), _) => Some(s.iter().cloned().collect()),
+            (None, Some(_)) => Some(Scopes::new()),
+            (None, None) => None,
+        };
+        let mut granted = match &scopes {
             None => "no token".to_owned(),
             Some(s) if s.is_empty() => "a token with no scopes".to_owned(),
             Some(s) => format!("scopes [{s}]"),
         };
+        if let Some(claims) = &case.claims {
+            granted.push_str(&format!(
+                " and claims {}",
+                serde_json::Value::from(claims.clone())
+            ));
+        }
         let Ok(method) = Method::from_bytes(case.method.as_bytes()) else {
             failed += 1;
             println!("FAIL {label}: `{}` is not an HTTP method", case.method);
             continue;
         };
-        let identity = scopes.map(Identity::for_policy_test);
+        let identity = scopes.map(|scopes| {
+            let identity = Identity::for_policy_test(scopes);
+            match &case.claims {
+                Some(claims) => identity.with_claims(claims),
+                None => identity,
+            }
+        });
         let judgement = judge(&policy, &method, &case.path, identity.as_ref());
         if judgement.status() == case.status {
             passed += 1;
@@ -83,7 +106,10 @@ pub async fn run(config: &Path, cases: &Path) -> ExitCode {
 }
 
 /// The keys a case may have, for "did you mean" on a typo.
-const CASE_KEYS: &[&str] = &["name", "method", "path", "scopes", "status"];
+const CASE_KEYS: &[&str] = &["name", "method", "path", "scopes", "claims", "status"];
+
+/// A case's shape, for the messages.
+const CASE_SHAPE: &str = "{name?, method, path, scopes?, claims?, status}";
 
 fn read_cases(path: &Path) -> Result<Vec<Case>, Diagnostics> {
     let text = std::fs::read_to_string(path).map_err(|e| {
@@ -94,7 +120,7 @@ fn read_cases(path: &Path) -> Result<Vec<Case>, Diagnostics> {
             message: format!("cannot read the test cases: {e}"),
         }])
     })?;
-    serde_norway::from_str(&text).map_err(|e| {
+    let cases: Vec<Case> = serde_norway::from_str(&text).map_err(|e| {
         let mut problem = yaml_syntax_error(&text, path, &e);
         let message = e.to_string();
         if let Some(field) = message
@@ -103,7 +129,7 @@ fn read_cases(path: &Path) -> Result<Vec<Case>, Diagnostics> {
         {
             // A typo, not a syntax error: name it and the key meant.
             problem.message = format!(
-                "{}unknown field `{field}`{}; each case is `{{name?, method, path, scopes?, status}}`",
+                "{}unknown field `{field}`{}; each case is `{CASE_SHAPE}`",
                 case_number(&message),
                 did_you_mean(field, CASE_KEYS.iter().copied())
             );
@@ -116,12 +142,39 @@ fn read_cases(path: &Path) -> Result<Vec<Case>, Diagnostics> {
                 if path.starts_with(".[") { rest } else { detail }
             });
             problem.message = format!(
-                "{}{detail}; each case is `{{name?, method, path, scopes?, status}}`",
+                "{}{detail}; each case is `{CASE_SHAPE}`",
                 case_number(&message)
             );
         }
         Diagnostics(vec![problem])
-    })
+    })?;
+    let mut problems = Vec::new();
+    for (i, case) in cases.iter().enumerate() {
+        let claims = case.claims.iter().flat_map(|c| c.keys());
+        for claim in claims.filter(|c| SCOPE_CLAIMS.contains(&c.as_str())) {
+            let (line, column) = locate(
+                &text,
+                &[
+                    Step::Index(i),
+                    Step::Value("claims".into()),
+                    Step::Key(claim.clone()),
+                ],
+            );
+            problems.push(Diagnostic {
+                file: path.to_path_buf(),
+                line,
+                column,
+                message: format!(
+                    "`{claim}` is not set through `claims`: list the token's scopes under `scopes: [...]`"
+                ),
+            });
+        }
+    }
+    if problems.is_empty() {
+        Ok(cases)
+    } else {
+        Err(Diagnostics(problems))
+    }
 }
 
 /// "case 3: " for serde's ".[2]..." document path, so the operator can count to it.

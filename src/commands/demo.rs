@@ -1,6 +1,6 @@
 //! `gateway demo`: a development issuer, a demo backend and the gateway on loopback, then the
-//! seven sample calls with their outcomes, then the curl lines to try by hand, serving until
-//! Ctrl-C. The moving parts live in `crate::dev::demo`; this prints.
+//! seven sample calls with their outcomes, the two tenant-isolation calls, then the curl lines to
+//! try by hand, serving until Ctrl-C. The moving parts live in `crate::dev::demo`; this prints.
 //!
 //! Exit code: 0 after Ctrl-C when every sample call came out as expected, 1 when the demo could
 //! not start or an outcome was wrong (the demo still keeps serving, so it can be investigated).
@@ -28,15 +28,30 @@ pub async fn run() -> ExitCode {
     for outcome in &outcomes {
         println!("  {outcome}");
     }
+    println!(
+        "\nTenant isolation (each token carries its tenant in `{}`; the policy's `when:` \
+         compares it with the tenant the path names):\n",
+        crate::dev::demo::TENANT_CLAIM
+    );
+    let tenant_outcomes = demo.tenant_calls().await;
+    for outcome in &tenant_outcomes {
+        println!("  {outcome}");
+    }
     let backend_clean = print_backend_report(&demo);
     let good = outcomes.iter().filter(|o| o.as_expected()).count();
-    let all_good = good == outcomes.len() && backend_clean;
+    let tenants_good = tenant_outcomes.iter().filter(|o| o.as_expected()).count();
+    let all_good = good == outcomes.len() && tenants_good == tenant_outcomes.len() && backend_clean;
     if all_good {
-        println!("\n{good} of {} outcomes as expected.", outcomes.len());
+        println!(
+            "\n{good} of {} outcomes as expected, and {tenants_good} of {} tenant-isolation outcomes.",
+            outcomes.len(),
+            tenant_outcomes.len()
+        );
     } else {
         println!(
-            "\nPROBLEM: {good} of {} outcomes as expected{}; the demo keeps running so you can look.",
+            "\nPROBLEM: {good} of {} outcomes and {tenants_good} of {} tenant-isolation outcomes as expected{}; the demo keeps running so you can look.",
             outcomes.len(),
+            tenant_outcomes.len(),
             if backend_clean {
                 ""
             } else {
@@ -163,6 +178,10 @@ fn print_try_by_hand(demo: &Demo) {
     println!("  curl -i {gateway}/forecast                                      # 401: no token");
     println!(
         "  curl -i -X DELETE {gateway}/forecast -H \"Authorization: Bearer $TOKEN\"   # 405 with Allow"
+    );
+    println!(
+        "  curl -i {gateway}/tenants/{}/forecast -H \"Authorization: Bearer $TOKEN\"   # 403: another tenant (access_denied)",
+        crate::dev::demo::OTHER_TENANT
     );
     if let Some(client) = readonly {
         println!(

@@ -2,7 +2,8 @@
 //!
 //! Uses `judge`, the data plane's decision order, so what `explain` says is what a request would
 //! get. With `--token`, the token is verified by `auth::explain_token`
-//! (the data plane's checks, one JWKS fetch) and its scopes are judged. Exit 0 when an
+//! (the data plane's checks, one JWKS fetch) and its scopes are judged, and each of the route's
+//! `when:` conditions is printed with its outcome for that token. Exit 0 when an
 //! explanation was printed, whatever the decision; 1 when the config, policy or arguments are
 //! unusable.
 
@@ -14,7 +15,7 @@ use http::Method;
 use super::check::{load_all, report};
 use super::judge::judge;
 use crate::identity::{Identity, Scopes};
-use crate::policy::{Access, Route, normalise};
+use crate::policy::{Access, ConditionOutcome, Route, normalise};
 
 pub async fn run(config: &Path, method: &str, path: &str, token: Option<&str>) -> ExitCode {
     let Ok(method) = Method::from_bytes(method.to_ascii_uppercase().as_bytes()) else {
@@ -38,7 +39,7 @@ pub async fn run(config: &Path, method: &str, path: &str, token: Option<&str>) -
     };
     println!("normalised: {normalised}");
     match policy.route_for(&normalised, &method) {
-        Some(route) => describe(route),
+        Some(route) => describe(route, &normalised),
         None => println!(
             "route:      none (no route matches this path: 404 for an authenticated caller)"
         ),
@@ -55,14 +56,21 @@ pub async fn run(config: &Path, method: &str, path: &str, token: Option<&str>) -
                 }
                 _ => (Scopes::new(), "any scopes".to_owned()),
             };
-            let best_case = judge(
-                &policy,
-                &method,
-                path,
-                Some(&Identity::for_policy_test(best)),
-            );
+            // ... and whose claims meet the route's conditions on this path.
+            let conditions = anonymous.route.map_or(&[][..], |r| r.conditions.as_slice());
+            let claims: serde_json::Map<String, serde_json::Value> = conditions
+                .iter()
+                .map(|c| (c.claim.clone(), c.satisfying_value(&normalised)))
+                .collect();
+            let best = Identity::for_policy_test(best).with_claims(&claims);
+            let best_case = judge(&policy, &method, path, Some(&best));
+            let meeting = match conditions.len() {
+                0 => String::new(),
+                1 => " whose claims meet the condition".to_owned(),
+                n => format!(" whose claims meet the {n} conditions"),
+            };
             println!(
-                "with token: {} {} (a valid token granting {granting}; try --token)",
+                "with token: {} {} (a valid token granting {granting}{meeting}; try --token)",
                 best_case.status(),
                 best_case.reason()
             );
@@ -82,6 +90,9 @@ pub async fn run(config: &Path, method: &str, path: &str, token: Option<&str>) -
             println!("claims:     {}", claims.replace('\n', "\n            "));
             println!("granted:    {}", granted_text(&identity.scopes));
             let judgement = judge(&policy, &method, path, Some(&identity));
+            if let Some(route) = judgement.route {
+                print_outcomes(route, &normalised, &identity);
+            }
             println!("decision:   {} {}", judgement.status(), judgement.reason());
         }
         // The data plane answers 503 (with Retry-After) while it has no key set; so does this.
@@ -115,7 +126,7 @@ fn granted_text(scopes: &Scopes) -> String {
     }
 }
 
-fn describe(route: &Route) {
+fn describe(route: &Route, normalised: &str) {
     println!("route:      {}", route.pattern);
     let methods = match &route.methods {
         None => "any".to_owned(),
@@ -131,5 +142,48 @@ fn describe(route: &Route) {
     println!("requires:   {requires}");
     if route.mode == crate::policy::Mode::Shadow {
         println!("mode:       shadow (denials are logged and counted, but forwarded)");
+    }
+    for (i, condition) in route.conditions.iter().enumerate() {
+        let label = if i == 0 { "when:" } else { "" };
+        println!(
+            "{label:<12}{}. {condition}{}",
+            i + 1,
+            on_this_path(condition, normalised)
+        );
+    }
+}
+
+/// `(= "acme" on this path)` for a condition whose values name path parameters.
+fn on_this_path(condition: &crate::policy::Condition, normalised: &str) -> String {
+    let values: Vec<String> = condition
+        .values()
+        .iter()
+        .filter(|v| v.has_params())
+        .map(|v| format!("{:?}", v.substitute(normalised)))
+        .collect();
+    if values.is_empty() {
+        String::new()
+    } else {
+        format!(" (= {} on this path)", values.join(", "))
+    }
+}
+
+/// Each of the route's conditions with its outcome for the verified token, in the order the
+/// decision checks them.
+fn print_outcomes(route: &Route, normalised: &str, identity: &Identity) {
+    let claims = identity.claims.map();
+    for (i, condition) in route.conditions.iter().enumerate() {
+        let label = if i == 0 { "conditions:" } else { "" };
+        let outcome = match condition.evaluate(claims, normalised) {
+            ConditionOutcome::Holds => "holds".to_owned(),
+            failed => {
+                let value = claims
+                    .get(&condition.claim)
+                    .map(|v| format!(" ({v})"))
+                    .unwrap_or_default();
+                format!("fails: {}{value}", failed.cause(&condition.claim))
+            }
+        };
+        println!("{label:<12}{}. {condition}: {outcome}", i + 1);
     }
 }

@@ -50,7 +50,7 @@ pub fn judge<'p>(
         }
     };
     let route = policy.route_for(&normalised, method);
-    let outcome = match decide(policy, route, method, identity) {
+    let outcome = match decide(policy, route, method, &normalised, identity) {
         Ok(decision) => Outcome::Forwarded(decision),
         Err(denial) => {
             let error = GatewayError::denied(denial.clone(), method, &normalised, route);
@@ -103,13 +103,18 @@ impl Judgement<'_> {
 }
 
 fn allowed_reason(route: &Route) -> String {
-    match &route.access {
+    let reason = match &route.access {
         Access::Scopes(_) if route.public => format!("public route {}", route.pattern),
         Access::Scopes(s) if s.is_empty() => {
             format!("route {} needs any valid token", route.pattern)
         }
         Access::Scopes(s) => format!("route {} needs {}: granted", route.pattern, s.join(" ")),
         Access::Restricted(r) => format!("restricted by {r}"),
+    };
+    match route.conditions.len() {
+        0 => reason,
+        1 => format!("{reason}; its condition holds"),
+        n => format!("{reason}; all {n} conditions hold"),
     }
 }
 
@@ -168,13 +173,25 @@ mod tests {
         let forecast = p.route_for("/forecast", &Method::GET);
         let inventory_only = caller(&["read:inventory"]);
         assert_eq!(
-            decide(&p, forecast, &Method::GET, Some(&inventory_only))
-                .unwrap_err()
-                .to_string(),
+            decide(
+                &p,
+                forecast,
+                &Method::GET,
+                "/forecast",
+                Some(&inventory_only)
+            )
+            .unwrap_err()
+            .to_string(),
             "missing scope read:forecast"
         );
         assert_eq!(
-            decide(&p, forecast, &Method::DELETE, Some(&caller(&[]))),
+            decide(
+                &p,
+                forecast,
+                &Method::DELETE,
+                "/forecast",
+                Some(&caller(&[]))
+            ),
             Err(Denial::MethodNotAllowed {
                 allow: "GET, HEAD".into()
             })

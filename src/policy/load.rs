@@ -3,7 +3,9 @@
 //! The YAML is parsed into a plain `serde_norway::Value` (syntax errors carry their position),
 //! then checked by hand rather than through `deny_unknown_fields`, so that one load reports
 //! *every* problem, not the first. Positions of semantic problems (an undeclared scope, an
-//! ambiguous route) come from `locate`.
+//! ambiguous route) come from `locate`. The `when:` and `clients:` readers are in `conditions`.
+
+mod conditions;
 
 use std::path::Path;
 
@@ -17,8 +19,15 @@ use super::subtree;
 use super::{Access, Mode, Policy, RateLimit, Route};
 use crate::diagnostic::{Diagnostic, Diagnostics, did_you_mean};
 use crate::units::parse_size;
+use conditions::RouteFacts;
 
-const TOP_KEYS: &[&str] = &["permissions", "restrictions", "rate_limit", "routes"];
+const TOP_KEYS: &[&str] = &[
+    "permissions",
+    "restrictions",
+    "clients",
+    "rate_limit",
+    "routes",
+];
 const ROUTE_KEYS: &[&str] = &[
     "path",
     "methods",
@@ -30,6 +39,7 @@ const ROUTE_KEYS: &[&str] = &[
     "max_body",
     "rate_limit",
     "description",
+    "when",
 ];
 const RATE_LIMIT_KEYS: &[&str] = &["per_second", "burst"];
 
@@ -220,6 +230,7 @@ impl Loader<'_> {
         self.known_keys(top, &[], TOP_KEYS, "the policy file");
         let permissions = self.declarations(top.get("permissions"), "permissions");
         let restrictions = self.declarations(top.get("restrictions"), "restrictions");
+        let clients = self.clients(top.get("clients"));
         let routes = match top.get("routes") {
             Some(Value::Sequence(routes)) => routes,
             Some(Value::Null) | None => {
@@ -239,10 +250,21 @@ impl Loader<'_> {
         };
         let scope_names: Vec<&str> = permissions.iter().map(|(k, _)| k.as_str()).collect();
         let restriction_names: Vec<&str> = restrictions.iter().map(|(k, _)| k.as_str()).collect();
+        let client_names: Option<Vec<&str>> = clients
+            .as_ref()
+            .map(|c| c.iter().map(|(k, _)| k.as_str()).collect());
         let drafts: Vec<Draft> = routes
             .iter()
             .enumerate()
-            .filter_map(|(i, r)| self.route(i, r, &scope_names, &restriction_names))
+            .filter_map(|(i, r)| {
+                self.route(
+                    i,
+                    r,
+                    &scope_names,
+                    &restriction_names,
+                    client_names.as_deref(),
+                )
+            })
             .collect();
         let (trie, mut routes) = self.build(drafts);
         // A top-level `rate_limit` is every route's default; a route's own one wins.
@@ -255,6 +277,7 @@ impl Loader<'_> {
             sha256: sha256_hex(self.source),
             permissions,
             restrictions,
+            clients: clients.unwrap_or_default(),
             routes,
             trie,
         })
@@ -313,6 +336,7 @@ impl Loader<'_> {
         value: &Value,
         scope_names: &[&str],
         restriction_names: &[&str],
+        client_names: Option<&[&str]>,
     ) -> Option<Draft> {
         let base = [v("routes"), Step::Index(index)];
         let Value::Mapping(map) = value else {
@@ -332,6 +356,14 @@ impl Loader<'_> {
         let scopes = self.scopes(value, &here, scope_names);
         let (value, here) = field("restricted");
         let restricted = self.restricted(value, &here, restriction_names);
+        let facts = RouteFacts {
+            pattern: &pattern,
+            segments: segments.as_deref(),
+            public,
+            restricted: map.contains_key("restricted"),
+            clients: client_names,
+        };
+        let conditions = self.when(map.get("when"), &base, &facts);
         let access = self.access(map, &base, scopes, restricted, public);
         let (value, here) = field("websocket");
         let websocket = self.websocket(value, &here, methods.as_deref(), access.as_ref());
@@ -353,6 +385,7 @@ impl Loader<'_> {
                 pattern,
                 methods,
                 access: access?,
+                conditions,
                 public,
                 websocket,
                 mode,

@@ -2,9 +2,10 @@
 //!
 //! Loaded from YAML (`load`), matched against normalised paths (`normalise`,
 //! `Policy::route_for`), and judged by `decide`, the one decision function the data plane,
-//! `gateway explain` and `gateway test` share. docs/policy.md is the reference for the file
+//! `gateway explain` and `gateway test` share; a route's `when:` conditions are `conditions`. docs/policy.md is the reference for the file
 //! format and the matching rules.
 
+mod conditions;
 mod decide;
 mod load;
 mod locate;
@@ -20,6 +21,7 @@ use http::Method;
 
 use crate::diagnostic::Diagnostics;
 
+pub use conditions::{Condition, Operator, Outcome as ConditionOutcome, Template};
 pub use decide::{Decision, Denial, decide};
 pub use load::yaml_syntax_error;
 pub use locate::{Step, locate};
@@ -37,6 +39,8 @@ pub struct Policy {
     pub permissions: Vec<(String, String)>,
     /// Declared restrictions and their descriptions, in file order.
     pub restrictions: Vec<(String, String)>,
+    /// The `clients:` register: client id -> description, in file order (empty when absent).
+    pub clients: Vec<(String, String)>,
     /// Every route, in file order.
     pub routes: Vec<Route>,
     trie: matcher::Trie,
@@ -50,6 +54,8 @@ pub struct Route {
     /// `None` = every method.
     pub methods: Option<Vec<Method>>,
     pub access: Access,
+    /// `when:`: every condition must hold after the scope check (403 `access_denied`).
+    pub conditions: Vec<Condition>,
     /// `public: true`: no token needed (identity headers still stripped).
     pub public: bool,
     /// `websocket: true`: a WebSocket upgrade (RFC 6455) is tunnelled after the upstream's 101;

@@ -207,3 +207,46 @@ fn route_descriptions_are_shown_in_the_generated_docs() {
     // A policy without descriptions renders no notes at all (the ClientCo page is unchanged).
     assert!(!render_docs(&policy(CLIENTCO), "p.yaml").contains("\n- `"));
 }
+
+#[test]
+fn docs_render_the_conditions_and_who_may_call_what() {
+    let p = policy(include_str!("../../policies/clientco-tenants.yaml"));
+    let doc = render_docs(&p, "policies/clientco-tenants.yaml");
+    assert!(doc.contains(
+        "| `/tenants/{tenant}/ingest` | POST | `ingest:data` | `https://saasco/tenant` = `{tenant}` and `gty` = `client-credentials` and `azp` in `clientco` | enforce | no |"
+    ), "{doc}");
+    assert!(
+        doc.contains("`https://saasco/regions` contains `eu`"),
+        "{doc}"
+    );
+    assert!(doc.contains("## Clients"), "{doc}");
+    // The read-only application is not named on the tenant ingest route, so it may not call it.
+    let readonly = doc
+        .lines()
+        .find(|l| l.starts_with("| `clientco-readonly` |"))
+        .unwrap();
+    assert!(
+        readonly.contains("`/tenants/{tenant}/forecast` (GET, HEAD)"),
+        "{readonly}"
+    );
+    assert!(!readonly.contains("/tenants/{tenant}/ingest"), "{readonly}");
+    let production = doc
+        .lines()
+        .find(|l| l.starts_with("| `clientco` |"))
+        .unwrap();
+    assert!(
+        production.contains("`/tenants/{tenant}/ingest` (POST)"),
+        "{production}"
+    );
+    assert!(!production.contains("/models/**"), "{production}");
+}
+
+/// A policy without conditions renders exactly as before they existed (no extra column).
+#[test]
+fn docs_of_a_policy_without_conditions_keep_their_shape() {
+    let doc = render_docs(&policy(CLIENTCO), "policies/clientco.yaml");
+    assert!(doc.contains("| route | methods | requires | mode | public |"));
+    assert!(!doc.contains("conditions"));
+    assert!(!doc.contains("## Clients"));
+    assert_eq!(doc, include_str!("../../docs/trust_boundaries.md"));
+}

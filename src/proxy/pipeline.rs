@@ -202,7 +202,7 @@ pub fn authorise<'s>(
 ) -> Result<Permit<'s>, GatewayError> {
     let caller = identity.as_ref().map(|(identity, _)| identity.as_ref());
     let denied = |denial| GatewayError::denied(denial, method, path, route);
-    let decision = policy::decide(&snapshot.policy, route, method, caller).map_err(denied)?;
+    let decision = policy::decide(&snapshot.policy, route, method, path, caller).map_err(denied)?;
     let Some(route) = route else {
         // `decide` never allows a request no route matches.
         return Err(GatewayError::NoRoute {

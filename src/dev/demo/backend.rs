@@ -1,5 +1,6 @@
 //! The demo backend: a stand-in for SaaSCo's FastAPI app that answers `/ingest`, `/forecast`,
-//! `/inventory` and the internal `/models/train` by echoing the identity the gateway forwarded in
+//! `/inventory`, their per-tenant forms `/tenants/{tenant}/...`, and the internal `/models/train`
+//! by echoing the identity the gateway forwarded in
 //! `X-Auth-*` headers, so the demo can show what reached the backend and what never did.
 //!
 //! It trusts those headers blindly, exactly like the real backend does, which is only sound
@@ -143,6 +144,34 @@ async fn answer(
     match received.lock() {
         Ok(mut list) => list.push(record),
         Err(poisoned) => poisoned.into_inner().push(record),
+    }
+    // `/tenants/{tenant}/forecast` is the forecast of that tenant (the gateway checked the caller
+    // belongs to it); the rest of the match reads the endpoint.
+    let (tenant, endpoint) = match path
+        .strip_prefix("/tenants/")
+        .and_then(|p| p.split_once('/'))
+    {
+        Some((tenant, endpoint)) => (Some(tenant.to_owned()), format!("/{endpoint}")),
+        None => (None, path.clone()),
+    };
+    if let Some(tenant) = tenant {
+        let known = matches!(endpoint.as_str(), "/ingest" | "/forecast" | "/inventory");
+        let (status, body) = if known {
+            (
+                StatusCode::OK,
+                json!({"endpoint": endpoint, "tenant": tenant, "saw": saw}),
+            )
+        } else {
+            (
+                StatusCode::NOT_FOUND,
+                json!({"error": "not_found", "path": path}),
+            )
+        };
+        let response = Response::builder()
+            .status(status)
+            .header("content-type", "application/json")
+            .body(Full::new(Bytes::from(body.to_string())));
+        return Ok(response.unwrap_or_else(|_| Response::new(Full::new(Bytes::new()))));
     }
     let (status, body) = match (method.as_str(), path.as_str()) {
         ("POST", "/ingest") => (

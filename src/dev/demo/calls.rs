@@ -1,7 +1,9 @@
 //! The seven sample calls of `gateway demo`, made over real HTTP against the running demo:
 //! a token request, the three allowed ClientCo calls, a missing scope, a restricted modelling
-//! call and a forged token. Each [`Outcome`] holds the status that actually came back and the
-//! reason the gateway (or the backend) gave; only the expected status is written down here.
+//! call and a forged token; then the two tenant-isolation calls ([`tenants`]): ClientCo's token
+//! on its own tenant's path, and on another tenant's. Each [`Outcome`] holds the status that
+//! actually came back and the reason the gateway (or the backend) gave; only the expected status
+//! is written down here.
 
 use std::fmt;
 use std::time::Duration;
@@ -174,6 +176,46 @@ pub async fn run(demo: &Demo) -> Vec<Outcome> {
         .await,
     );
     outcomes
+}
+
+/// Calls 8 and 9: the tenant comes from the token (the issuer sets `https://saasco/tenant`, as
+/// an Auth0 Action would), the path names a tenant, and the policy's `when:` compares the two.
+pub async fn tenants(demo: &Demo) -> Vec<Outcome> {
+    use super::{OTHER_TENANT, TENANT};
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap_or_default();
+    let gateway = demo.gateway_url();
+    let token = token_for(demo, "clientco")
+        .await
+        .map(|t| t.access_token)
+        .unwrap_or_default();
+    let own = http
+        .get(format!("{gateway}/tenants/{TENANT}/forecast"))
+        .bearer_auth(&token);
+    let other = http
+        .get(format!("{gateway}/tenants/{OTHER_TENANT}/forecast"))
+        .bearer_auth(&token);
+    vec![
+        call(
+            8,
+            "own tenant",
+            &format!("GET /tenants/{TENANT}/forecast as clientco"),
+            200,
+            own,
+        )
+        .await,
+        call(
+            9,
+            "another tenant",
+            &format!("GET /tenants/{OTHER_TENANT}/forecast as clientco"),
+            403,
+            other,
+        )
+        .await,
+    ]
 }
 
 async fn token_for(

@@ -6,6 +6,9 @@
 //! `gateway.toml` and a policy file written to a private temporary folder, exactly as an operator
 //! would write them. [`Demo::sample_calls`] then makes the seven calls of the first five minutes
 //! (`calls`) and reports what actually happened; nothing is hard-coded but the expectations.
+//! [`Demo::tenant_calls`] then shows tenant isolation: the issuer puts each client's tenant into
+//! its tokens (as an Auth0 credentials-exchange Action does), and the policy's `when:` condition
+//! refuses a call for another tenant's path.
 //! Beside the credentials it writes the httpyac environment that runs ClientCo's kit,
 //! `clientco/sample_requests.http`, against this demo (`kit`).
 //!
@@ -28,9 +31,16 @@ pub use calls::Outcome;
 /// The API identifier the demo issues tokens for, as in the Auth0 running example.
 pub const AUDIENCE: &str = "https://clientco/api";
 
-/// The ClientCo trust boundary the demo gateway enforces: the repository's own policy file,
-/// compiled in so the demo runs from any folder and never drifts from what ships.
-pub const POLICY: &str = include_str!("../../../policies/clientco.yaml");
+/// The ClientCo trust boundary the demo gateway enforces: the repository's multi-tenant policy
+/// file (the ClientCo routes plus per-tenant paths), compiled in so the demo runs from any folder
+/// and never drifts from what ships.
+pub const POLICY: &str = include_str!("../../../policies/clientco-tenants.yaml");
+
+/// The claim the policy's tenant conditions read, and the demo clients' tenant.
+pub const TENANT_CLAIM: &str = "https://saasco/tenant";
+pub const TENANT: &str = "clientco";
+/// Another SaaSCo customer: no demo client belongs to it.
+pub const OTHER_TENANT: &str = "globex";
 
 /// A demo client: its credentials file (the shape `gateway token` reads) and what it may do.
 #[derive(Debug, Clone)]
@@ -111,9 +121,23 @@ impl Demo {
             });
             secrets.push(secret);
         }
+        // What the Auth0 Action of docs/getting-started.md adds from each application's metadata.
+        let client_claims = specs
+            .iter()
+            .map(|(client_id, _)| {
+                let mut claims = serde_json::Map::new();
+                claims.insert(TENANT_CLAIM.to_owned(), TENANT.into());
+                claims.insert(
+                    "https://saasco/regions".to_owned(),
+                    serde_json::json!(["eu"]),
+                );
+                ((*client_id).to_owned(), claims)
+            })
+            .collect();
         let issuer = DevIssuer::start(DevIssuerConfig {
             audience: AUDIENCE.to_owned(),
             clients: dev_clients,
+            client_claims,
             ..DevIssuerConfig::default()
         })
         .await?;
@@ -216,6 +240,11 @@ impl Demo {
     /// Runs the seven sample calls and returns what happened.
     pub async fn sample_calls(&self) -> Vec<Outcome> {
         calls::run(self).await
+    }
+
+    /// The tenant-isolation calls (own tenant allowed, another tenant refused).
+    pub async fn tenant_calls(&self) -> Vec<Outcome> {
+        calls::tenants(self).await
     }
 
     /// Stops the gateway, the backend and the issuer, and removes the temporary folder.

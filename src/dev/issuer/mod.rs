@@ -9,6 +9,8 @@
 //! - [`DevIssuer::start`] with a [`DevIssuerConfig`] (default: `127.0.0.1:0`, audience
 //!   `https://clientco/api`, one RSA-2048 key, no clients); [`DevIssuer::issuer_url`] (with the
 //!   trailing slash Auth0 writes), [`DevIssuer::jwks_url`], [`DevIssuer::token_url`].
+//!   `client_claims` adds claims to one client's tokens, as an Auth0 credentials-exchange
+//!   Action does (e.g. the tenant claim `https://saasco/tenant`).
 //! - Minting for tests: [`DevIssuer::standard_claims`] / [`DevIssuer::client_claims`] give a
 //!   valid claim set, [`DevIssuer::mint`] signs any JSON with the current key,
 //!   [`DevIssuer::mint_with`] also overrides header fields (`null` removes one; a `kid` naming
@@ -82,6 +84,9 @@ pub struct DevIssuerConfig {
     /// The only `audience` `/oauth/token` accepts (Auth0 answers "Service not found" otherwise).
     pub audience: String,
     pub clients: Vec<DevClient>,
+    /// Extra claims per client id, added to every token issued to that client (what an Auth0
+    /// credentials-exchange Action sets with `api.accessToken.setCustomClaim`).
+    pub client_claims: HashMap<String, Map<String, Value>>,
     pub token_lifetime: Duration,
     /// The first key's kind.
     pub key: KeyKind,
@@ -95,6 +100,7 @@ impl Default for DevIssuerConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             audience: "https://clientco/api".to_owned(),
             clients: Vec::new(),
+            client_claims: HashMap::new(),
             token_lifetime: Duration::from_secs(3600),
             key: KeyKind::Rsa2048,
             allow_non_loopback: false,
@@ -122,6 +128,7 @@ struct Shared {
     issuer_url: String,
     audience: String,
     clients: HashMap<String, DevClient>,
+    client_claims: HashMap<String, Map<String, Value>>,
     token_lifetime: Duration,
     ring: Mutex<KeyRing>,
     jwks_mode: watch::Sender<JwksMode>,
@@ -146,7 +153,7 @@ impl Shared {
 
     fn client_claims(&self, client_id: &str, scope: &str) -> Value {
         let now = unix_now();
-        json!({
+        let mut claims = json!({
             "iss": self.issuer_url,
             "sub": format!("{client_id}@clients"),
             "aud": self.audience,
@@ -155,7 +162,13 @@ impl Shared {
             "exp": now + self.token_lifetime.as_secs(),
             "scope": scope,
             "gty": "client-credentials",
-        })
+        });
+        if let (Some(extra), Value::Object(claims)) =
+            (self.client_claims.get(client_id), &mut claims)
+        {
+            claims.extend(extra.clone());
+        }
+        claims
     }
 
     fn mint_with(&self, header_overrides: &Value, claims: &Value) -> String {
@@ -241,6 +254,7 @@ impl DevIssuer {
                 .into_iter()
                 .map(|c| (c.client_id.clone(), c))
                 .collect(),
+            client_claims: config.client_claims,
             token_lifetime: config.token_lifetime,
             ring: Mutex::new(ring),
             jwks_mode: watch::channel(JwksMode::Serve).0,

@@ -1,0 +1,269 @@
+//! Tenant isolation through the built binary: `gateway serve` on the shipped multi-tenant policy
+//! (a cross-tenant call refused and logged as `condition_failed`), `gateway check` pointing at
+//! every condition mistake with file:line:column, `gateway test` cases with `claims:`, and
+//! `gateway explain --token` printing each condition with its outcome.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use serde_json::json;
+use support::backend::Backend;
+use support::bin::{Project, repo_root, run_in};
+use support::gateway::claims;
+use support::issuer::spawn_issuer;
+
+const TENANTS_POLICY: &str = "policies/clientco-tenants.yaml";
+const TENANTS_CASES: &str = "policies/clientco-tenants.tests.yaml";
+const TENANT: &str = "https://saasco/tenant";
+
+/// A folder with a gateway.toml for `issuer` and `upstream` and the shipped tenants policy.
+fn tenants_project(issuer: &str, jwks: &str, upstream: &str) -> Project {
+    let project = Project::empty();
+    project.write(
+        "gateway.toml",
+        &format!(
+            "[server]\nlisten = \"127.0.0.1:0\"\n[admin]\nlisten = \"127.0.0.1:0\"\n\
+             [upstream]\nurl = \"{upstream}\"\n[auth]\nissuer = \"{issuer}\"\n\
+             audience = \"https://clientco/api\"\njwks_url = \"{jwks}\"\n\
+             [policy]\nfile = \"{TENANTS_POLICY}\"\n"
+        ),
+    );
+    for file in [TENANTS_POLICY, TENANTS_CASES] {
+        project.write(
+            file,
+            &std::fs::read_to_string(repo_root().join(file)).unwrap(),
+        );
+    }
+    project
+}
+
+struct Served {
+    child: Child,
+    lines: mpsc::Receiver<serde_json::Value>,
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Served {
+    /// The next JSON log line matching `pick`, within 10 s.
+    fn next_line(&self, pick: impl Fn(&serde_json::Value) -> bool) -> serde_json::Value {
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            let line = self
+                .lines
+                .recv_timeout(left)
+                .expect("the log line never came");
+            if pick(&line) {
+                return line;
+            }
+        }
+    }
+}
+
+fn serve(project: &Project) -> Served {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_gateway"))
+        .args(["serve", "--log-format", "json", "--config"])
+        .arg(project.path("gateway.toml"))
+        .env_remove("GATEWAY_CONFIG")
+        .env_remove("GATEWAY_POLICY_FILE")
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (send, lines) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines() {
+            let Ok(line) = line else { return };
+            let Ok(json) = serde_json::from_str(&line) else {
+                continue;
+            };
+            if send.send(json).is_err() {
+                return;
+            }
+        }
+    });
+    Served { child, lines }
+}
+
+#[tokio::test]
+async fn the_binary_refuses_a_cross_tenant_call_and_logs_condition_failed() {
+    let issuer = spawn_issuer().await;
+    let backend = Backend::start().await;
+    let project = tenants_project(&issuer.issuer_url(), &issuer.jwks_url(), &backend.url());
+    let served = serve(&project);
+    let listening = served.next_line(|l| l["message"] == "gateway listening");
+    let data = format!("http://{}", listening["data"].as_str().unwrap());
+    let admin = format!("http://{}", listening["admin"].as_str().unwrap());
+    let client = reqwest::Client::new();
+    support::wait::poll(
+        "the gateway to become ready",
+        support::wait::DEADLINE,
+        || async {
+            let response = client.get(format!("{admin}/readyz")).send().await.ok()?;
+            (response.status() == 200).then_some(())
+        },
+    )
+    .await;
+
+    let mut minted = claims(&issuer.issuer_url(), "read:forecast");
+    minted[TENANT] = json!("clientco");
+    let token = issuer.mint(&minted);
+
+    let own = client
+        .get(format!("{data}/tenants/clientco/forecast"))
+        .bearer_auth(&token)
+        .header("x-request-id", "own-tenant")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(own.status(), 200);
+    let line = served.next_line(|l| l["request_id"] == "own-tenant");
+    assert_eq!(line["decision"], "allow");
+
+    let other = client
+        .get(format!("{data}/tenants/globex/forecast"))
+        .bearer_auth(&token)
+        .header("x-request-id", "other-tenant")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(other.status(), 403);
+    let body: serde_json::Value = other.json().await.unwrap();
+    assert_eq!(body["error"], "access_denied", "{body}");
+    let line = served.next_line(|l| l["request_id"] == "other-tenant");
+    assert_eq!(line["decision"], "deny");
+    assert_eq!(line["reason"], "condition_failed");
+    assert_eq!(line["route"], "/tenants/{tenant}/forecast");
+    assert_eq!(line["status"], 403);
+    assert_eq!(
+        backend.seen().len(),
+        1,
+        "only the own-tenant call was forwarded"
+    );
+}
+
+#[test]
+fn check_points_at_every_condition_mistake() {
+    let project = Project::clientco();
+    project.edit(
+        "policies/clientco.yaml",
+        "    scopes: [read:inventory]\n",
+        "    scopes: [read:inventory]\n    when:\n      - {claim: azp, in: [clientco-prd]}\n      - {claim: t, equal: x}\n  - path: /tenants/{tenant}/forecast\n    scopes: [read:forecast]\n    when:\n      - {claim: t, equals: '{tenat}'}\n      - {claim: t, equals: a, contains: b}\n      - {claim: t, in: []}\n  - path: /status\n    public: true\n    when: [{claim: t, equals: x}]\n",
+    );
+    project.edit(
+        "policies/clientco.yaml",
+        "routes:\n",
+        "clients:\n  clientco-prod: ClientCo production\nroutes:\n",
+    );
+    let run = project.run(&["check", "--config", "gateway.toml"]);
+    assert_eq!(run.code, 1, "{run:?}");
+    for expected in [
+        "policies/clientco.yaml:22:27: `clientco-prd` is not a client declared under `clients`; did you mean `clientco-prod`?",
+        "policies/clientco.yaml:23:20: unknown operator `equal` in a condition; did you mean `equals`?",
+        "policies/clientco.yaml:27:28: `{tenat}` is not a parameter of path `/tenants/{tenant}/forecast`; did you mean `{tenant}`?",
+        "policies/clientco.yaml:28:31: a condition has one operator, this one has `equals` and `contains`",
+        "policies/clientco.yaml:29:24: an empty `in` never holds",
+        "policies/clientco.yaml:32:5: a public route cannot have `when` conditions",
+    ] {
+        assert!(
+            run.stderr.contains(expected),
+            "missing {expected:?}\n{run:?}"
+        );
+    }
+}
+
+#[test]
+fn the_shipped_tenant_cases_pass_and_claims_cannot_carry_scopes() {
+    let run = run_in(
+        &repo_root(),
+        &["test", "--config", "gateway.toml", TENANTS_CASES],
+        &[("GATEWAY_POLICY_FILE", TENANTS_POLICY)],
+    );
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(run.stdout.ends_with(" passed, 0 failed\n"), "{run:?}");
+
+    let project = tenants_project(
+        "https://issuer.test/",
+        "https://issuer.test/jwks.json",
+        "http://127.0.0.1:9",
+    );
+    project.write(
+        "cases.yaml",
+        "- {method: GET, path: /tenants/clientco/forecast, scopes: [read:forecast], claims: {\"https://saasco/tenant\": globex}, status: 200}\n\
+         - {method: GET, path: /tenants/clientco/forecast, claims: {scope: read:forecast}, status: 200}\n",
+    );
+    let run = project.run(&["test", "--config", "gateway.toml", "cases.yaml"]);
+    assert_eq!(run.code, 1, "{run:?}");
+    assert!(
+        run.stderr
+            .contains("cases.yaml:2:60: `scope` is not set through `claims`"),
+        "{run:?}"
+    );
+    project.write(
+        "cases.yaml",
+        "- {method: GET, path: /tenants/clientco/forecast, scopes: [read:forecast], claims: {\"https://saasco/tenant\": globex}, status: 200}\n",
+    );
+    let run = project.run(&["test", "--config", "gateway.toml", "cases.yaml"]);
+    assert_eq!(run.code, 1, "{run:?}");
+    assert!(
+        run.stdout
+            .contains("expected 200, got 403 (condition failed: claim `https://saasco/tenant`"),
+        "{run:?}"
+    );
+    assert!(run.stdout.ends_with("0 passed, 1 failed\n"), "{run:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn explain_prints_each_condition_with_its_outcome_for_the_token() {
+    let issuer = spawn_issuer().await;
+    let project = tenants_project(
+        &issuer.issuer_url(),
+        &issuer.jwks_url(),
+        "http://127.0.0.1:9",
+    );
+    let mut minted = claims(&issuer.issuer_url(), "read:forecast");
+    minted[TENANT] = json!("clientco");
+    minted["azp"] = json!("clientco-dev");
+    let token = issuer.mint(&minted);
+    let run = tokio::task::spawn_blocking(move || {
+        let run = project.run(&[
+            "explain",
+            "--config",
+            "gateway.toml",
+            "GET",
+            "/tenants/client%63o/../globex/forecast",
+            "--token",
+            &token,
+        ]);
+        drop(project);
+        run
+    })
+    .await
+    .unwrap();
+    assert_eq!(run.code, 0, "{run:?}");
+    for expected in [
+        "normalised: /tenants/globex/forecast",
+        "when:       1. https://saasco/tenant equals \"{tenant}\" (= \"globex\" on this path)",
+        "conditions: 1. https://saasco/tenant equals \"{tenant}\": fails: the token's `https://saasco/tenant` claim does not (\"clientco\")",
+        "            2. gty equals \"client-credentials\": holds",
+        "            3. azp in [\"clientco\", \"clientco-readonly\"]: fails: the token's `azp` claim does not (\"clientco-dev\")",
+        "decision:   403 condition failed: claim `https://saasco/tenant`",
+    ] {
+        assert!(
+            run.stdout.contains(expected),
+            "missing {expected:?}\n{run:?}"
+        );
+    }
+}
