@@ -1,6 +1,8 @@
-//! The cost of decision 3: a full verification (RS256, ES256) against a verified-token cache hit.
+//! The cost of decision 3: a full verification (RS256, ES256) against a verified-token cache hit,
+//! with one configured issuer and with five (the token's `iss` picks its issuer; neither the
+//! cache key nor the lookup may cost more with more issuers).
 //!
-//! Keys come from a live development issuer on 127.0.0.1:0, fetched once before measuring; the
+//! Keys come from live development issuers on 127.0.0.1:0, fetched once before measuring; the
 //! measured calls never touch the network.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -10,11 +12,60 @@ use std::time::{Duration, Instant};
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use gateway::auth::Authenticator;
-use gateway::config::AuthConfig;
+use gateway::config::{AuthConfig, IssuerConfig};
 use gateway::dev::issuer::{DevIssuer, DevIssuerConfig, KeyKind};
 use gateway::telemetry::Metrics;
 use jsonwebtoken::Algorithm;
 use serde_json::json;
+
+/// `count` issuers, an authenticator trusting all of them, and tokens from the last one.
+struct Setup {
+    _issuers: Vec<DevIssuer>,
+    auth: Arc<Authenticator>,
+    rs256: String,
+    es256: String,
+}
+
+async fn setup(count: usize) -> Setup {
+    let mut issuers = Vec::new();
+    for _ in 0..count {
+        issuers.push(DevIssuer::start(DevIssuerConfig::default()).await.unwrap());
+    }
+    let configs = issuers
+        .iter()
+        .enumerate()
+        .map(|(i, issuer)| IssuerConfig {
+            jwks_url: issuer.jwks_url(),
+            algorithms: vec![Algorithm::RS256, Algorithm::ES256],
+            jwks_refresh: Duration::from_secs(3600),
+            ..IssuerConfig::new(format!("tenant_{i}"), issuer.issuer_url(), issuer.audience())
+        })
+        .collect();
+    // The token's issuer is the last one, with its EC key published before the first fetch.
+    let issuer = issuers.last().unwrap();
+    let ec_kid = issuer.add_key(KeyKind::EcP256).unwrap();
+    let config = AuthConfig {
+        cache_max_entries: 10_000,
+        ..AuthConfig::with_issuers(configs)
+    };
+    let auth = Authenticator::start(&config, Arc::new(Metrics::default()));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !auth.is_ready() {
+        assert!(Instant::now() < deadline, "JWKS never loaded");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let claims = issuer.standard_claims(&["read:forecast", "ingest:data"]);
+    let rs256 = issuer.mint(&claims);
+    let es256 = issuer.mint_with(&json!({"kid": ec_kid, "alg": "ES256"}), &claims);
+    auth.verify(&rs256).await.unwrap();
+    auth.verify_uncached(&es256).await.unwrap();
+    Setup {
+        _issuers: issuers,
+        auth,
+        rs256,
+        es256,
+    }
+}
 
 fn bench_verify(c: &mut Criterion) {
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -22,46 +73,26 @@ fn bench_verify(c: &mut Criterion) {
         .enable_all()
         .build()
         .unwrap();
-    let (issuer, auth, rs256, es256) = runtime.block_on(async {
-        let issuer = DevIssuer::start(DevIssuerConfig::default()).await.unwrap();
-        let ec_kid = issuer.add_key(KeyKind::EcP256).unwrap();
-        let config = AuthConfig {
-            jwks_url: issuer.jwks_url(),
-            algorithms: vec![Algorithm::RS256, Algorithm::ES256],
-            jwks_refresh: Duration::from_secs(3600),
-            cache_max_entries: 10_000,
-            ..AuthConfig::new(issuer.issuer_url(), issuer.audience())
-        };
-        let auth = Authenticator::start(&config, Arc::new(Metrics::default()));
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while !auth.is_ready() {
-            assert!(Instant::now() < deadline, "JWKS never loaded");
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-        let claims = issuer.standard_claims(&["read:forecast", "ingest:data"]);
-        let rs256 = issuer.mint(&claims);
-        let es256 = issuer.mint_with(&json!({"kid": ec_kid, "alg": "ES256"}), &claims);
-        auth.verify(&rs256).await.unwrap();
-        auth.verify_uncached(&es256).await.unwrap();
-        (issuer, auth, rs256, es256)
-    });
-
-    let mut group = c.benchmark_group("verify");
-    group.bench_function("cold_rs256", |b| {
-        b.to_async(&runtime)
-            .iter(|| async { black_box(auth.verify_uncached(black_box(&rs256)).await.unwrap()) })
-    });
-    group.bench_function("cold_es256", |b| {
-        b.to_async(&runtime)
-            .iter(|| async { black_box(auth.verify_uncached(black_box(&es256)).await.unwrap()) })
-    });
-    group.bench_function("cache_hit", |b| {
-        b.to_async(&runtime)
-            .iter(|| async { black_box(auth.verify(black_box(&rs256)).await.unwrap()) })
-    });
-    group.finish();
-    drop(auth);
-    drop(issuer);
+    for (count, suffix) in [(1, ""), (5, "_5_issuers")] {
+        let s = runtime.block_on(setup(count));
+        let mut group = c.benchmark_group("verify");
+        group.bench_function(format!("cold_rs256{suffix}"), |b| {
+            b.to_async(&runtime).iter(|| async {
+                black_box(s.auth.verify_uncached(black_box(&s.rs256)).await.unwrap())
+            })
+        });
+        group.bench_function(format!("cold_es256{suffix}"), |b| {
+            b.to_async(&runtime).iter(|| async {
+                black_box(s.auth.verify_uncached(black_box(&s.es256)).await.unwrap())
+            })
+        });
+        group.bench_function(format!("cache_hit{suffix}"), |b| {
+            b.to_async(&runtime)
+                .iter(|| async { black_box(s.auth.verify(black_box(&s.rs256)).await.unwrap()) })
+        });
+        group.finish();
+        drop(s);
+    }
 }
 
 criterion_group!(benches, bench_verify);

@@ -45,6 +45,9 @@ pub enum GatewayError {
         restriction: String,
         description: String,
     },
+    /// Decision 4: the route's `issuers:` does not accept the token's issuer.
+    #[error("{route} does not accept tokens from issuer {issuer}")]
+    IssuerNotAllowed { route: String, issuer: String },
     /// Decision 4: the token lacks a scope the route requires.
     #[error("missing scope {}", missing.join(" "))]
     InsufficientScope {
@@ -96,6 +99,10 @@ impl GatewayError {
                 restriction,
                 description,
             },
+            Denial::IssuerNotAllowed { issuer } => Self::IssuerNotAllowed {
+                route: pattern(),
+                issuer,
+            },
             Denial::InsufficientScope { required, missing } => {
                 Self::InsufficientScope { required, missing }
             }
@@ -118,7 +125,9 @@ impl GatewayError {
             Self::Auth(_) => StatusCode::UNAUTHORIZED,
             Self::NoRoute { .. } => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
-            Self::Restricted { .. } | Self::InsufficientScope { .. } => StatusCode::FORBIDDEN,
+            Self::Restricted { .. }
+            | Self::IssuerNotAllowed { .. }
+            | Self::InsufficientScope { .. } => StatusCode::FORBIDDEN,
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::UpstreamUnavailable(_) => StatusCode::BAD_GATEWAY,
@@ -138,6 +147,7 @@ impl GatewayError {
             Self::NoRoute { .. } => "not_found",
             Self::MethodNotAllowed { .. } => "method_not_allowed",
             Self::Restricted { .. } => "restricted",
+            Self::IssuerNotAllowed { .. } => "access_denied",
             Self::InsufficientScope { .. } => "insufficient_scope",
             Self::PayloadTooLarge { .. } => "payload_too_large",
             Self::RateLimited { .. } => "rate_limited",
@@ -150,6 +160,7 @@ impl GatewayError {
     pub fn reason(&self) -> &'static str {
         match self {
             Self::Auth(auth) => auth.reason(),
+            Self::IssuerNotAllowed { .. } => "issuer_not_allowed",
             other => other.code(),
         }
     }
@@ -288,6 +299,17 @@ mod tests {
                 None,
             ),
             (
+                GatewayError::Auth(AuthError::UnknownIssuer {
+                    got: "https://staging.example/".into(),
+                    near_miss: false,
+                }),
+                401,
+                "invalid_token",
+                Some(
+                    r#"Bearer realm="gateway", error="invalid_token", error_description="unknown issuer https://staging.example/""#,
+                ),
+            ),
+            (
                 GatewayError::NoRoute {
                     path: "/nope".into(),
                 },
@@ -313,6 +335,15 @@ mod tests {
                 },
                 403,
                 "restricted",
+                None,
+            ),
+            (
+                GatewayError::IssuerNotAllowed {
+                    route: "/forecast".into(),
+                    issuer: "staging".into(),
+                },
+                403,
+                "access_denied",
                 None,
             ),
             (

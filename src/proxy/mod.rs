@@ -37,10 +37,17 @@ pub struct Snapshot {
 }
 
 impl Snapshot {
-    /// Loads the policy named by `config` and takes `config`'s `[forward]` rules.
+    /// Loads the policy named by `config` and takes `config`'s `[forward]` rules. A route's
+    /// `issuers:` must name issuers `config` has (checked here, so a reload keeps the check).
     pub fn load(config: &Config) -> Result<Snapshot, Diagnostics> {
+        let policy = Policy::load(&config.policy.file)?;
+        let configured: Vec<&str> = config.auth.issuers.iter().map(|i| i.name.as_str()).collect();
+        let unknown = policy.unknown_issuers(&configured);
+        if !unknown.0.is_empty() {
+            return Err(unknown);
+        }
         Ok(Snapshot {
-            policy: Policy::load(&config.policy.file)?,
+            policy,
             forward: config.forward.clone(),
             loaded_at: SystemTime::now(),
         })

@@ -157,7 +157,9 @@ async fn authenticate(
 ) -> Result<(Arc<Identity>, TokenSource), GatewayError> {
     let (token, source) =
         auth::extract(request.headers(), gateway.settings.token_cookie.as_deref())?;
-    let identity = gateway.auth.verify(token).await?;
+    let verification = gateway.auth.verify_for(token).await;
+    exchange.record.issuer = verification.issuer;
+    let identity = verification.result?;
     exchange.record.subject = Some(identity.subject.clone());
     exchange.record.client_id = identity.client_id.clone();
     Ok((identity, source))
@@ -401,6 +403,10 @@ fn logging(gateway: &Gateway, exchange: &Exchange, status: StatusCode) {
             decision: record.decision,
             reason: record.reason,
             status,
+            issuer: record
+                .issuer
+                .clone()
+                .unwrap_or_else(|| Arc::clone(&gateway.requests.no_issuer)),
         })
         .inc();
     gateway.requests.duration.observe(elapsed.as_secs_f64());
