@@ -177,19 +177,19 @@ async fn wrong_or_missing_issuer_audience_and_expiry_are_refused() {
         issuer.mint(&claims)
     };
 
+    // SPEC "More than one issuer": an `iss` no configured issuer has is `unknown issuer`
+    // (the first-round `[auth]` form is one issuer, so this is its wrong-issuer refusal).
     let err = reject(&auth, &with("iss", json!("https://evil.example/"))).await;
-    assert_eq!(
-        err.to_string(),
-        format!(
-            "issuer https://evil.example/ is not {}",
-            issuer.issuer_url()
-        )
-    );
-    // Auth0 writes the trailing slash; the comparison is exact.
+    assert_eq!(err.to_string(), "unknown issuer https://evil.example/");
+    assert_eq!(err.reason(), "unknown_issuer");
+    // Auth0 writes the trailing slash; the comparison is exact, and the refusal says so.
     let no_slash = issuer.issuer_url().trim_end_matches('/').to_owned();
     assert!(matches!(
         reject(&auth, &with("iss", json!(no_slash))).await,
-        AuthError::WrongIssuer { .. }
+        AuthError::UnknownIssuer {
+            near_miss: true,
+            ..
+        }
     ));
     assert_eq!(
         reject(&auth, &with("iss", Value::Null)).await,
