@@ -1,8 +1,11 @@
 //! `gateway test`: run policy test cases and print `N passed, N failed`.
 //!
-//! A cases file is a YAML list of `{name?, method, path, scopes?, status}`. `scopes` omitted
-//! means no token was sent (so non-public routes answer 401); `scopes: []` means a valid token
-//! granting nothing. Each case is judged by `judge`, the data plane's decision order.
+//! A cases file is a YAML list of `{name?, method, path, scopes?, issuer?, status}`. `scopes`
+//! omitted means no token was sent (so non-public routes answer 401); `scopes: []` means a valid
+//! token granting nothing. `issuer: NAME` says which configured issuer the token comes from
+//! (for routes with `issuers:`); omitted, it is the only issuer when there is one, and no
+//! issuer when there are several (so an `issuers:` route refuses it). Each case is judged by
+//! `judge`, the data plane's decision order.
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -12,7 +15,7 @@ use serde::Deserialize;
 
 use super::check::{load_all, report};
 use super::judge::judge;
-use crate::diagnostic::{Diagnostic, Diagnostics};
+use crate::diagnostic::{Diagnostic, Diagnostics, did_you_mean};
 use crate::identity::{Identity, Scopes};
 
 #[derive(Debug, Deserialize)]
@@ -22,11 +25,12 @@ struct Case {
     method: String,
     path: String,
     scopes: Option<Vec<String>>,
+    issuer: Option<String>,
     status: u16,
 }
 
 pub async fn run(config: &Path, cases: &Path) -> ExitCode {
-    let (_config, policy) = match load_all(config) {
+    let (config, policy) = match load_all(config) {
         Ok(loaded) => loaded,
         Err(problems) => {
             report(&problems);
@@ -57,7 +61,30 @@ pub async fn run(config: &Path, cases: &Path) -> ExitCode {
             println!("FAIL {label}: `{}` is not an HTTP method", case.method);
             continue;
         };
-        let identity = scopes.map(Identity::for_policy_test);
+        let issuers: Vec<&str> = config.auth.issuers.iter().map(|i| i.name.as_str()).collect();
+        let issuer = match (&case.issuer, issuers.as_slice()) {
+            (Some(name), _) if !issuers.contains(&name.as_str()) => {
+                failed += 1;
+                println!(
+                    "FAIL {label}: `issuer: {name}` is not an issuer of this gateway{} (configured: {})",
+                    did_you_mean(name, issuers.iter().copied()),
+                    issuers.join(", ")
+                );
+                continue;
+            }
+            (Some(name), _) => name.as_str(),
+            (None, [only]) => only,
+            (None, _) => "",
+        };
+        let granted = match (&case.issuer, &scopes) {
+            (Some(name), Some(_)) => format!("{granted} from issuer {name}"),
+            _ => granted,
+        };
+        let identity = scopes.map(|scopes| {
+            let mut identity = Identity::for_policy_test(scopes);
+            identity.issuer_name = issuer.into();
+            identity
+        });
         let judgement = judge(&policy, &method, &case.path, identity.as_ref());
         if judgement.status() == case.status {
             passed += 1;
@@ -97,7 +124,7 @@ fn read_cases(path: &Path) -> Result<Vec<Case>, Diagnostics> {
         problem(
             line,
             column,
-            format!("{e}; each case is `{{name?, method, path, scopes?, status}}`"),
+            format!("{e}; each case is `{{name?, method, path, scopes?, issuer?, status}}`"),
         )
     })
 }

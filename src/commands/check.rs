@@ -1,4 +1,5 @@
-//! `gateway check`: validate config and policy, print every problem, exit 0/1.
+//! `gateway check`: validate config and policy, print every problem, exit 0/1; with
+//! `[auth.issuers.*]`, also list the issuers the deploy trusts.
 //!
 //! Also home of `load_all`, which `explain`, `docs` and `test` share: they all need a valid
 //! config and policy first, and report problems the same way `check` does.
@@ -20,12 +21,43 @@ pub async fn run(config: &Path) -> ExitCode {
                 policy.permissions.len(),
                 policy.restrictions.len()
             );
+            list_issuers(&config);
             ExitCode::SUCCESS
         }
         Err(problems) => {
             report(&problems);
             ExitCode::FAILURE
         }
+    }
+}
+
+/// With `[auth.issuers.*]`, the issuers as loaded (environment overrides applied), so an
+/// operator sees which `iss` values, audiences and key URLs this deploy trusts. The one-issuer
+/// `[auth]` form prints nothing more than before.
+fn list_issuers(config: &Config) {
+    let issuers = &config.auth.issuers;
+    let one_issuer_form = matches!(issuers.as_slice(), [only] if only.name == crate::constants::DEFAULT_ISSUER_NAME);
+    if one_issuer_form {
+        return;
+    }
+    println!(
+        "{} issuers (a token's `iss` picks one; any other `iss` is refused):",
+        issuers.len()
+    );
+    let width = issuers.iter().map(|i| i.name.len()).max().unwrap_or(0);
+    for issuer in issuers {
+        let gate = if issuer.ready_gate {
+            ""
+        } else {
+            "; /readyz does not wait for it"
+        };
+        println!(
+            "  {:<width$}  {}  audience {}  jwks {}{gate}",
+            issuer.name,
+            issuer.issuer,
+            issuer.audiences.join(" | "),
+            issuer.jwks_url
+        );
     }
 }
 

@@ -28,11 +28,27 @@ pub async fn run() -> ExitCode {
     for outcome in &outcomes {
         println!("  {outcome}");
     }
+    println!(
+        "\nTwo tenants (production `prod` and staging `staging`, each its own issuer and keys;\n\
+         the ClientCo routes take production tokens only, `issuers: [prod]`):\n"
+    );
+    let tenants = demo.tenant_calls().await;
+    for outcome in &tenants {
+        println!("  {outcome}");
+    }
+    let tenants_good = tenants.iter().all(|o| o.as_expected());
     let backend_clean = print_backend_report(&demo);
     let good = outcomes.iter().filter(|o| o.as_expected()).count();
-    let all_good = good == outcomes.len() && backend_clean;
+    let all_good = good == outcomes.len() && backend_clean && tenants_good;
     if all_good {
-        println!("\n{good} of {} outcomes as expected.", outcomes.len());
+        println!(
+            "\n{good} of {} outcomes as expected; the staging token was refused on the production route.",
+            outcomes.len()
+        );
+    } else if !tenants_good {
+        println!(
+            "\nPROBLEM: the staging tenant's token was not refused on the production route as expected; the demo keeps running so you can look."
+        );
     } else {
         println!(
             "\nPROBLEM: {good} of {} outcomes as expected{}; the demo keeps running so you can look.",
@@ -64,18 +80,24 @@ pub async fn run() -> ExitCode {
 }
 
 fn print_services(demo: &Demo) {
-    println!(
-        "  development issuer  {}\n      DEVELOPMENT ONLY, not for production: an in-memory key that mints tokens for the\n      demo clients below; it refuses to bind anything but loopback. Use Auth0 for real.",
-        demo.issuer.issuer_url()
-    );
-    for client in &demo.clients {
+    let print_client = |client: &crate::dev::demo::DemoClient| {
         println!(
             "      client {:<18} scopes: {:<43} credentials: {}",
             client.credentials.client_id,
             client.scopes.join(" "),
             client.credentials_file.display()
         );
-    }
+    };
+    println!(
+        "  development issuer  {}   (tenant `prod`)\n      DEVELOPMENT ONLY, not for production: an in-memory key that mints tokens for the\n      demo clients below; it refuses to bind anything but loopback. Use Auth0 for real.",
+        demo.issuer.issuer_url()
+    );
+    demo.clients.iter().for_each(print_client);
+    println!(
+        "  development issuer  {}   (tenant `staging`: a second issuer with its own keys)",
+        demo.staging.issuer_url()
+    );
+    print_client(&demo.staging_client);
     println!(
         "  demo backend        {}   (stands in for SaaSCo's FastAPI app; echoes the X-Auth-* it receives)",
         demo.backend.url()
@@ -173,6 +195,14 @@ fn print_try_by_hand(demo: &Demo) {
             "  curl -i {gateway}/inventory -H \"Authorization: Bearer $READONLY\"   # 403: insufficient_scope"
         );
     }
+    let staging = &demo.staging_client;
+    println!(
+        "  export STAGING=$({exe} token --credentials {})",
+        staging.credentials_file.display()
+    );
+    println!(
+        "  curl -i {gateway}/forecast -H \"Authorization: Bearer $STAGING\"   # 403: access_denied, a staging token on a production route"
+    );
     println!(
         "  {exe} explain --config {} GET /inventory --token \"$READONLY\"",
         demo.dir.join("gateway.toml").display()

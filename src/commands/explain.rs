@@ -1,8 +1,10 @@
 //! `gateway explain`: which route matches, what it needs, and with a token the decision and why.
 //!
 //! Uses `judge`, the data plane's decision order, so what `explain` says is what a request would
-//! get. With `--token`, the token is verified by `auth::explain_token`
-//! (the data plane's checks, one JWKS fetch) and its scopes are judged. Exit 0 when an
+//! get. With `--token`, the token is verified by `auth::explain_token` (the data plane's checks,
+//! one fetch of the JWKS of the issuer its `iss` names, none for an unknown `iss`), the issuer
+//! that verified it is named (or the trusted ones listed when none has its `iss`), and its
+//! issuer and scopes are judged. Exit 0 when an
 //! explanation was printed, whatever the decision; 1 when the config, policy or arguments are
 //! unusable.
 
@@ -55,12 +57,17 @@ pub async fn run(config: &Path, method: &str, path: &str, token: Option<&str>) -
                 }
                 _ => (Scopes::new(), "any scopes".to_owned()),
             };
-            let best_case = judge(
-                &policy,
-                &method,
-                path,
-                Some(&Identity::for_policy_test(best)),
-            );
+            let mut best = Identity::for_policy_test(best);
+            // ... from an issuer the route accepts.
+            if let Some(issuer) = anonymous
+                .route
+                .and_then(|r| r.issuers.as_ref())
+                .and_then(|issuers| issuers.first())
+                .or_else(|| config.auth.issuers.first().map(|i| &i.name))
+            {
+                best.issuer_name = issuer.as_str().into();
+            }
+            let best_case = judge(&policy, &method, path, Some(&best));
             println!(
                 "with token: {} {} (a valid token granting {granting}; try --token)",
                 best_case.status(),
@@ -75,6 +82,10 @@ pub async fn run(config: &Path, method: &str, path: &str, token: Option<&str>) -
             let claims = serde_json::to_string_pretty(identity.claims.map())
                 .unwrap_or_else(|_| "(claims could not be printed)".to_owned());
             println!("token:      valid (key id {})", identity.key_id);
+            println!(
+                "issuer:     {} ({}), whose keys verified it",
+                identity.issuer_name, identity.issuer
+            );
             println!("subject:    {}", identity.subject);
             if let Some(client) = &identity.client_id {
                 println!("client id:  {client}");
@@ -86,6 +97,16 @@ pub async fn run(config: &Path, method: &str, path: &str, token: Option<&str>) -
         }
         Err(e) => {
             println!("token:      rejected: {e}");
+            if let crate::auth::AuthError::UnknownIssuer { .. } = e {
+                // The operator's tool may say what the data plane does not tell a client.
+                let trusted: Vec<String> = config
+                    .auth
+                    .issuers
+                    .iter()
+                    .map(|i| format!("{} ({})", i.name, i.issuer))
+                    .collect();
+                println!("issuers:    none verified it; this gateway trusts {}", trusted.join(", "));
+            }
             println!("decision:   401 (the token fails verification, so no route is consulted)");
         }
     }
@@ -114,6 +135,9 @@ fn describe(route: &Route) {
         Access::Scopes(s) => format!("every one of: {}", s.join(" ")),
     };
     println!("requires:   {requires}");
+    if let Some(issuers) = &route.issuers {
+        println!("issuers:    tokens from {} only", issuers.join(", "));
+    }
     if route.mode == crate::policy::Mode::Shadow {
         println!("mode:       shadow (denials are logged and counted, but forwarded)");
     }

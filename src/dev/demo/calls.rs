@@ -1,6 +1,7 @@
 //! The seven sample calls of `gateway demo`, made over real HTTP against the running demo:
 //! a token request, the three allowed ClientCo calls, a missing scope, a restricted modelling
-//! call and a forged token. Each [`Outcome`] holds the status that actually came back and the
+//! call and a forged token; then the two-tenant call (`run_tenants`): a staging token on a
+//! production route. Each [`Outcome`] holds the status that actually came back and the
 //! reason the gateway (or the backend) gave; only the expected status is written down here.
 
 use std::fmt;
@@ -174,6 +175,35 @@ pub async fn run(demo: &Demo) -> Vec<Outcome> {
         .await,
     );
     outcomes
+}
+
+/// The two-tenant call, numbered after the sample calls: the staging tenant's client gets a
+/// valid token granting every ClientCo scope, and the production-only `/forecast` refuses it
+/// for its issuer (403 `access_denied`), whatever its scopes.
+pub async fn run_tenants(demo: &Demo) -> Vec<Outcome> {
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap_or_default();
+    let client = &demo.staging_client;
+    let token = fetch_token(&client.credentials, &client.credentials_file)
+        .await
+        .map(|t| t.access_token)
+        .unwrap_or_default();
+    let staging = http
+        .get(format!("{}/forecast", demo.gateway_url()))
+        .bearer_auth(token);
+    vec![
+        call(
+            8,
+            "staging token",
+            "GET /forecast as clientco-staging (staging)",
+            403,
+            staging,
+        )
+        .await,
+    ]
 }
 
 async fn token_for(
