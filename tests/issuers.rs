@@ -405,3 +405,16 @@ async fn a_policy_naming_an_unconfigured_issuer_is_refused_at_start_and_on_reloa
     let refused = gateway::start(config).await.err().unwrap().to_string();
     assert!(refused.contains("`prood` is not an issuer"), "{refused}");
 }
+
+#[tokio::test]
+async fn the_same_client_id_at_two_tenants_has_two_rate_limits() {
+    let t = Tenants::start("", "", true).await;
+    // `/limited` allows a burst of 2 per client; both tenants call their client `clientco`.
+    let prod_token = token_of(&t.prod, "read:forecast");
+    for _ in 0..2 {
+        assert_eq!(t.get("/limited", &prod_token).await.status(), 200);
+    }
+    assert_eq!(t.get("/limited", &prod_token).await.status(), 429);
+    let staging_token = token_of(&t.staging, "read:forecast");
+    assert_eq!(t.get("/limited", &staging_token).await.status(), 200);
+}

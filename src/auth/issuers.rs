@@ -87,11 +87,11 @@ impl Issuers {
             .collect()
     }
 
-    /// The issuer whose `iss` is exactly `iss`, by index.
-    pub fn pick(&self, iss: &str) -> Result<usize, AuthError> {
+    /// The issuer whose `iss` is exactly `iss`, and its index (what the cache remembers).
+    pub fn pick(&self, iss: &str) -> Result<(usize, &Issuer), AuthError> {
         self.by_iss
             .get(iss)
-            .copied()
+            .and_then(|&index| Some((index, self.list.get(index)?)))
             .ok_or_else(|| unknown_issuer(iss, self.by_iss.keys().map(String::as_str)))
     }
 

@@ -123,7 +123,7 @@ impl Authenticator {
         self.metrics.token_cache_misses.inc();
         let (index, issuer, decoded) = match self.pick(token) {
             Ok(picked) => picked,
-            Err(refusal) => return refusal,
+            Err((label, error)) => return refused(label, error),
         };
         let name = Some(Arc::clone(&issuer.name));
         match verify_decoded(issuer, decoded, true).await {
@@ -150,28 +150,26 @@ impl Authenticator {
         if token.len() > self.max_token_bytes {
             return Err(too_large(token, self.max_token_bytes));
         }
-        let (_, issuer, decoded) = self.pick(token).map_err(|refusal| match refusal.result {
-            Err(error) => error,
-            Ok(_) => AuthError::Malformed("no issuer".to_owned()),
-        })?;
+        let (_, issuer, decoded) = self.pick(token).map_err(|(_, error)| error)?;
         verify_decoded(issuer, decoded, true)
             .await
             .map(|(identity, _)| identity)
     }
 
-    /// Decodes the token and picks its issuer by `iss`, before any key is looked up.
-    fn pick<'t>(&self, token: &'t str) -> Result<(usize, &Issuer, Decoded<'t>), Verification> {
-        let decoded =
-            verify::decode(token, self.max_token_bytes).map_err(|error| refused(None, error))?;
-        let unknown = || Some(Arc::clone(&self.issuers.unknown));
-        let index = decoded
+    /// Decodes the token and picks its issuer by `iss`, before any key is looked up. A refusal
+    /// carries the `issuer` label it concerned: none when the token does not decode, `unknown`
+    /// when no issuer has its `iss`.
+    #[allow(clippy::type_complexity)]
+    fn pick<'t>(
+        &self,
+        token: &'t str,
+    ) -> Result<(usize, &Issuer, Decoded<'t>), (Option<Arc<str>>, AuthError)> {
+        let decoded = verify::decode(token, self.max_token_bytes).map_err(|error| (None, error))?;
+        let (index, issuer) = decoded
             .issuer()
             .and_then(|iss| self.issuers.pick(iss))
-            .map_err(|error| refused(unknown(), error))?;
-        match self.issuers.get(index) {
-            Some(issuer) => Ok((index, issuer, decoded)),
-            None => Err(refused(unknown(), AuthError::Malformed("no issuer".to_owned()))),
-        }
+            .map_err(|error| (Some(Arc::clone(&self.issuers.unknown)), error))?;
+        Ok((index, issuer, decoded))
     }
 }
 

@@ -207,14 +207,13 @@ fn admit(
     request: &Request<Incoming>,
 ) -> Result<(), GatewayError> {
     if let Some(limit) = permit.route.rate_limit {
+        // Per issuer too: `clientco` at the staging tenant is not `clientco` at production.
         let client = permit
             .identity
             .as_ref()
             .map(|(identity, _)| {
-                identity
-                    .client_id
-                    .clone()
-                    .unwrap_or_else(|| identity.subject.clone())
+                let id = identity.client_id.as_deref().unwrap_or(&identity.subject);
+                format!("{}/{id}", identity.issuer_name)
             })
             .unwrap_or_else(|| "anonymous".to_owned());
         if let Err(retry_after) =
