@@ -61,6 +61,7 @@ fn identity() -> Identity {
         subject: "clientco@clients".into(),
         client_id: Some("clientco".into()),
         issuer: "https://saasco.eu.auth0.com/".into(),
+        issuer_name: "prod".into(),
         scopes: ["ingest:data", "read:forecast", "read:inventory"]
             .into_iter()
             .collect::<Scopes>(),

@@ -1,6 +1,9 @@
 //! The admin listener: `/healthz`, `/readyz`, `/metrics`, `/policy`, and with
 //! `[forward.assertion]` the assertion keys at `/.well-known/jwks.json`. Never on the data plane.
 //!
+//! `/readyz` is 200 once every issuer with `ready_gate` (the default) has loaded a key set;
+//! its 503 body names the issuers still waiting.
+//!
 //! Bind it to loopback or a private interface: `/metrics` and `/policy` describe the deployment.
 //!
 //! It has the data plane's connection guards with smaller limits (`constants::ADMIN_*`): the
@@ -114,14 +117,17 @@ fn answer(gateway: &Gateway, registry: &Registry, request: &Request<Incoming>) -
     match request.uri().path() {
         "/healthz" => text(StatusCode::OK, "text/plain", "ok\n".into()),
         "/readyz" => {
-            if gateway.auth.is_ready() {
+            let waiting: Vec<&str> = gateway.auth.not_ready().collect();
+            if waiting.is_empty() {
                 text(StatusCode::OK, "text/plain", "ready\n".into())
             } else {
                 text(
                     StatusCode::SERVICE_UNAVAILABLE,
                     "text/plain",
-                    "not ready: no JWKS key set has loaded yet (see the logs for the fetch error)\n"
-                        .into(),
+                    format!(
+                        "not ready: no JWKS key set has loaded yet for issuer {} (see the logs for the fetch error)\n",
+                        waiting.join(", ")
+                    ),
                 )
             }
         }

@@ -44,6 +44,15 @@ pub const JWKS_COOLDOWN: Duration = Duration::from_secs(30);
 pub const FORWARD_TOKEN: bool = false;
 pub const MAX_TOKEN_BYTES: u64 = 8 * 1024;
 pub const CACHE_MAX_ENTRIES: u64 = 100_000;
+/// The name of the one issuer the first-round `[auth] issuer` form configures.
+pub const DEFAULT_ISSUER_NAME: &str = "default";
+/// `[auth.issuers.NAME] ready_gate`: `/readyz` waits for this issuer's keys.
+pub const ISSUER_READY_GATE: bool = true;
+/// The `issuer` metric label of a token whose `iss` no issuer has, and of a request that
+/// names no issuer at all (no token, a public route, a token that does not decode). Issuer
+/// names may not take these values.
+pub const ISSUER_LABEL_UNKNOWN: &str = "unknown";
+pub const ISSUER_LABEL_NONE: &str = "none";
 
 // ---- [log] ----
 /// Bytes of access lines waiting for the writer; past this `on_full` applies. About 12,000

@@ -45,6 +45,9 @@ pub enum GatewayError {
         restriction: String,
         description: String,
     },
+    /// Decision 4: the route's `issuers:` does not accept the token's issuer.
+    #[error("{route} does not accept tokens from issuer {issuer}")]
+    IssuerNotAllowed { route: String, issuer: String },
     /// Decision 4: the token lacks a scope the route requires.
     #[error("missing scope {}", missing.join(" "))]
     InsufficientScope {
@@ -108,6 +111,10 @@ impl GatewayError {
                 restriction,
                 description,
             },
+            Denial::IssuerNotAllowed { issuer } => Self::IssuerNotAllowed {
+                route: pattern(),
+                issuer,
+            },
             Denial::InsufficientScope { required, missing } => {
                 Self::InsufficientScope { required, missing }
             }
@@ -140,6 +147,7 @@ impl GatewayError {
             Self::NoRoute { .. } => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             Self::Restricted { .. }
+            | Self::IssuerNotAllowed { .. }
             | Self::InsufficientScope { .. }
             | Self::ConditionFailed { .. } => StatusCode::FORBIDDEN,
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
@@ -162,6 +170,7 @@ impl GatewayError {
             Self::NoRoute { .. } => "not_found",
             Self::MethodNotAllowed { .. } => "method_not_allowed",
             Self::Restricted { .. } => "restricted",
+            Self::IssuerNotAllowed { .. } => "access_denied",
             Self::InsufficientScope { .. } => "insufficient_scope",
             Self::ConditionFailed { .. } => "access_denied",
             Self::PayloadTooLarge { .. } => "payload_too_large",
@@ -177,6 +186,7 @@ impl GatewayError {
         match self {
             Self::Auth(auth) => auth.reason(),
             Self::ConditionFailed { .. } => "condition_failed",
+            Self::IssuerNotAllowed { .. } => "issuer_not_allowed",
             other => other.code(),
         }
     }
@@ -315,6 +325,17 @@ mod tests {
                 None,
             ),
             (
+                GatewayError::Auth(AuthError::UnknownIssuer {
+                    got: "https://staging.example/".into(),
+                    near_miss: false,
+                }),
+                401,
+                "invalid_token",
+                Some(
+                    r#"Bearer realm="gateway", error="invalid_token", error_description="unknown issuer https://staging.example/""#,
+                ),
+            ),
+            (
                 GatewayError::NoRoute {
                     path: "/nope".into(),
                 },
@@ -340,6 +361,15 @@ mod tests {
                 },
                 403,
                 "restricted",
+                None,
+            ),
+            (
+                GatewayError::IssuerNotAllowed {
+                    route: "/forecast".into(),
+                    issuer: "staging".into(),
+                },
+                403,
+                "access_denied",
                 None,
             ),
             (

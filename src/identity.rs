@@ -5,7 +5,7 @@
 //! apart from both so neither depends on the other.
 
 use std::fmt;
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use http::HeaderValue;
 
@@ -111,8 +111,11 @@ pub struct Identity {
     pub subject: String,
     /// `azp`, else `client_id`.
     pub client_id: Option<String>,
-    /// `iss`, already checked equal to the configured issuer.
+    /// `iss`, already checked equal to the configured issuer's.
     pub issuer: String,
+    /// The configured issuer's name (`default` for the one-issuer form): what the policy's
+    /// `issuers:` and `X-Auth-Issuer-Name` use.
+    pub issuer_name: Arc<str>,
     pub scopes: Scopes,
     /// `exp`, seconds since the Unix epoch.
     pub expires_at: u64,
@@ -126,12 +129,14 @@ pub struct Identity {
 }
 
 impl Identity {
-    /// An identity no token stands behind: what `gateway test` judges a case's scopes as.
+    /// An identity no token stands behind: what `gateway test` judges a case's scopes as. It
+    /// comes from no issuer (empty `issuer_name`); set one for a case that names it.
     pub fn for_policy_test(scopes: Scopes) -> Identity {
         Identity {
             subject: "policy-test".to_owned(),
             client_id: None,
             issuer: String::new(),
+            issuer_name: Arc::from(""),
             scopes,
             expires_at: u64::MAX,
             key_id: String::new(),
@@ -188,13 +193,14 @@ impl Claims {
     }
 }
 
-/// The values of `X-Auth-Subject`, `-Client-Id`, `-Scopes` and `-Issuer`.
+/// The values of `X-Auth-Subject`, `-Client-Id`, `-Scopes`, `-Issuer` and `-Issuer-Name`.
 #[derive(Debug, Clone)]
 pub struct IdentityHeaders {
     pub subject: HeaderValue,
     pub client_id: Option<HeaderValue>,
     pub scopes: HeaderValue,
     pub issuer: HeaderValue,
+    pub issuer_name: HeaderValue,
 }
 
 impl Identity {
@@ -220,6 +226,8 @@ impl Identity {
                 .transpose()?,
             scopes: value("scope", &self.scopes.to_string())?,
             issuer: value("iss", &self.issuer)?,
+            // Issuer names are `[a-z][a-z0-9_]*` (config check): always a valid value.
+            issuer_name: value("iss", &self.issuer_name)?,
         })
     }
 }

@@ -114,7 +114,13 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         data = %data_addr,
         admin = %admin_addr,
         upstream = %config.upstream.url,
-        issuer = %config.auth.issuer,
+        issuers = %config
+            .auth
+            .issuers
+            .iter()
+            .map(|issuer| format!("{}={}", issuer.name, issuer.issuer))
+            .collect::<Vec<_>>()
+            .join(" "),
         policy = %config.policy.file.display(),
         "gateway listening"
     );

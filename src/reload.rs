@@ -68,10 +68,8 @@ fn warn_about_restart_only_changes(running: &Config, new: &Config) {
     if running.upstream.url != new.upstream.url {
         changed("[upstream]");
     }
-    if running.auth.issuer != new.auth.issuer
-        || running.auth.audience != new.auth.audience
-        || running.auth.jwks_url != new.auth.jwks_url
-    {
+    // Issuers, like the rest of [auth], change with a restart (replicas roll).
+    if running.auth.issuers != new.auth.issuers {
         changed("[auth]");
     }
     // `format` is left out: `--log-format` may have replaced the file's value at start.

@@ -67,7 +67,7 @@ async fn alg_none_in_any_casing_is_refused() {
 async fn hs256_signed_with_the_rsa_public_key_is_refused_even_if_allow_listed() {
     let issuer = spawn_issuer().await;
     let mut config = auth_config(&issuer);
-    config.algorithms.push(Algorithm::HS256);
+    config.issuers[0].algorithms.push(Algorithm::HS256);
     let (auth, _) = ready_authenticator(&config).await;
     let der = issuer.rsa_public_key_der(&issuer.current_kid()).unwrap();
     let jwks_n = issuer.jwks()["keys"][0]["n"].as_str().unwrap().to_owned();
@@ -149,7 +149,7 @@ async fn expired_and_future_tokens_are_refused_with_how_far_off() {
 async fn leeway_absorbs_small_clock_skew_only() {
     let issuer = spawn_issuer().await;
     let mut config = auth_config(&issuer);
-    config.leeway = std::time::Duration::from_secs(30);
+    config.issuers[0].leeway = std::time::Duration::from_secs(30);
     let (auth, _) = ready_authenticator(&config).await;
     let mut claims = issuer.standard_claims(&[]);
     claims["exp"] = json!(now() - 10);
@@ -177,19 +177,19 @@ async fn wrong_or_missing_issuer_audience_and_expiry_are_refused() {
         issuer.mint(&claims)
     };
 
+    // SPEC "More than one issuer": an `iss` no configured issuer has is `unknown issuer`
+    // (the first-round `[auth]` form is one issuer, so this is its wrong-issuer refusal).
     let err = reject(&auth, &with("iss", json!("https://evil.example/"))).await;
-    assert_eq!(
-        err.to_string(),
-        format!(
-            "issuer https://evil.example/ is not {}",
-            issuer.issuer_url()
-        )
-    );
-    // Auth0 writes the trailing slash; the comparison is exact.
+    assert_eq!(err.to_string(), "unknown issuer https://evil.example/");
+    assert_eq!(err.reason(), "unknown_issuer");
+    // Auth0 writes the trailing slash; the comparison is exact, and the refusal says so.
     let no_slash = issuer.issuer_url().trim_end_matches('/').to_owned();
     assert!(matches!(
         reject(&auth, &with("iss", json!(no_slash))).await,
-        AuthError::WrongIssuer { .. }
+        AuthError::UnknownIssuer {
+            near_miss: true,
+            ..
+        }
     ));
     assert_eq!(
         reject(&auth, &with("iss", Value::Null)).await,
@@ -351,7 +351,7 @@ async fn the_token_alg_must_agree_with_the_key() {
     let issuer = spawn_issuer_with(KeyKind::EcP256).await;
     let rsa_kid = issuer.add_key(KeyKind::Rsa2048).unwrap();
     let mut config = auth_config(&issuer);
-    config.algorithms = vec![Algorithm::RS256, Algorithm::ES256, Algorithm::RS384];
+    config.issuers[0].algorithms = vec![Algorithm::RS256, Algorithm::ES256, Algorithm::RS384];
     let (auth, _) = ready_authenticator(&config).await;
     let claims = issuer.standard_claims(&[]);
 

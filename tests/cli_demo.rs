@@ -1,5 +1,6 @@
-//! `gateway demo`, run as the built binary: the seven sample calls print the statuses a user
-//! must see, the backend report is clean, the curl lines name the demo's own ports and
+//! `gateway demo`, run as the built binary: the seven sample calls (and the staging tenant's
+//! token refused on a production route) print the statuses a user must see, the backend
+//! report is clean, the curl lines name the demo's own ports and
 //! credentials file, the httpyac environment for ClientCo's kit is written beside them (private,
 //! naming this demo's gateway and issuer), and SIGTERM stops it with exit 0 and removes its
 //! temporary folder.
@@ -79,6 +80,13 @@ fn demo_prints_the_seven_outcomes_and_stops_cleanly_on_sigterm() {
         ["200", "200", "200", "200", "403", "403", "401"],
         "{text}"
     );
+    // The second tenant: a valid staging token, every ClientCo scope, refused on a
+    // production route for its issuer.
+    assert_eq!(status_of(&lines, 10), "403", "{text}");
+    assert!(
+        text.contains("access_denied: /forecast does not accept tokens from issuer staging"),
+        "{text}"
+    );
     assert!(text.contains("insufficient_scope"), "{text}");
     assert!(text.contains("restricted: "), "{text}");
     assert!(text.contains("invalid_token"), "{text}");
@@ -99,6 +107,7 @@ fn demo_prints_the_seven_outcomes_and_stops_cleanly_on_sigterm() {
     );
     assert!(text.contains("access_denied: condition failed"), "{text}");
     assert!(text.contains("2 of 2 tenant-isolation outcomes"), "{text}");
+    assert!(text.contains("1 of 1 two-issuer outcomes"), "{text}");
     let received = text
         .lines()
         .find(|l| l.contains("The backend received"))

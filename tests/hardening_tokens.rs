@@ -10,6 +10,8 @@ use std::sync::Arc;
 use gateway::auth::{AuthError, Authenticator};
 use gateway::config::AuthConfig;
 use gateway::telemetry::Metrics;
+use gateway::telemetry::metrics::IssuerLabels;
+use prometheus_client::metrics::family::Family;
 use serde_json::{Value, json};
 use support::issuer::*;
 use support::keyhost::KeyHost;
@@ -102,10 +104,18 @@ async fn claims_that_would_become_headers_must_be_header_safe() {
 
 /// `[auth]` for `issuer`, fetching its keys from `jwks_url` instead.
 fn via(issuer: &gateway::dev::issuer::DevIssuer, jwks_url: String) -> AuthConfig {
-    AuthConfig {
-        jwks_url,
-        ..auth_config(issuer)
-    }
+    let mut config = auth_config(issuer);
+    config.issuers[0].jwks_url = jwks_url;
+    config
+}
+
+/// The value of an issuer-labelled metric for the one issuer of `auth_config` (`default`).
+fn of_default<M: Clone + Default>(family: &Family<IssuerLabels, M>) -> M {
+    family
+        .get_or_create(&IssuerLabels {
+            issuer: Arc::from("default"),
+        })
+        .clone()
 }
 
 async fn started(config: &AuthConfig) -> (Arc<Authenticator>, Arc<Metrics>) {
@@ -168,15 +178,15 @@ async fn a_document_naming_a_kid_twice_is_refused_and_the_last_good_set_keeps_se
     let twin = copy_of(&issuer, &old_kid, |_| {});
     document["keys"].as_array_mut().unwrap().push(twin);
     host.serve(document);
-    let failures = metrics.jwks_fetch_failures.get();
+    let failures = of_default(&metrics.jwks_fetch_failures).get();
 
     let fresh = issuer.mint(&claims);
     assert_eq!(
         auth.verify(&fresh).await.unwrap_err(),
         AuthError::UnknownKeyId(new_kid)
     );
-    assert_eq!(metrics.jwks_fetch_failures.get(), failures + 1);
-    assert_eq!(metrics.jwks_stale.get(), 1);
+    assert_eq!(of_default(&metrics.jwks_fetch_failures).get(), failures + 1);
+    assert_eq!(of_default(&metrics.jwks_stale).get(), 1);
     assert!(
         auth.verify_uncached(&good).await.is_ok(),
         "the last good set was replaced"
@@ -198,7 +208,7 @@ async fn jwks_redirects_are_followed_within_the_origin_only() {
     host.redirect_to(&issuer.jwks_url());
     let (auth, metrics) = started(&via(&issuer, host.url("/elsewhere"))).await;
     support::wait::until("a fetch has failed", || {
-        metrics.jwks_fetch_failures.get() >= 1
+        of_default(&metrics.jwks_fetch_failures).get() >= 1
     })
     .await;
     assert!(!auth.is_ready());

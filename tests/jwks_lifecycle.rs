@@ -22,7 +22,7 @@ async fn not_ready_until_the_first_fetch_succeeds_then_retries_until_it_does() {
     let token = issuer.mint(&issuer.standard_claims(&["read:forecast"]));
 
     support::wait::until("a first fetch has failed", || {
-        metrics.jwks_fetch_failures.get() >= 1
+        metrics.jwks("default").fetch_failures.get() >= 1
     })
     .await;
     assert!(!auth.is_ready());
@@ -34,7 +34,7 @@ async fn not_ready_until_the_first_fetch_succeeds_then_retries_until_it_does() {
     issuer.set_jwks_mode(JwksMode::Serve);
     support::wait::until("the retry loads the JWKS", || auth.is_ready()).await;
     assert!(auth.verify(&token).await.is_ok());
-    assert_eq!(metrics.jwks_keys.get(), 1);
+    assert_eq!(metrics.jwks("default").keys.get(), 1);
 }
 
 #[tokio::test]
@@ -71,7 +71,7 @@ async fn a_storm_of_100_unknown_kids_causes_at_most_one_fetch() {
     }
     let fetched = issuer.jwks_requests() - fetches_before;
     assert!(fetched <= 1, "{fetched} JWKS fetches for one storm");
-    assert!(metrics.jwks_fetches.get() <= 2);
+    assert!(metrics.jwks("default").fetches.get() <= 2);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -112,7 +112,7 @@ async fn unknown_kids_refetch_at_most_once_per_cooldown() {
 async fn an_issuer_outage_after_start_keeps_the_last_good_keys() {
     let issuer = spawn_issuer().await;
     let mut config = auth_config(&issuer);
-    config.jwks_refresh = Duration::from_millis(100);
+    config.issuers[0].jwks_refresh = Duration::from_millis(100);
     let (auth, metrics) = ready_authenticator(&config).await;
 
     for mode in [
@@ -120,13 +120,13 @@ async fn an_issuer_outage_after_start_keeps_the_last_good_keys() {
         JwksMode::Garbage,
         JwksMode::Oversized,
     ] {
-        let failures = metrics.jwks_fetch_failures.get();
+        let failures = metrics.jwks("default").fetch_failures.get();
         issuer.set_jwks_mode(mode);
         support::wait::until("a background refresh fails", || {
-            metrics.jwks_fetch_failures.get() > failures
+            metrics.jwks("default").fetch_failures.get() > failures
         })
         .await;
-        assert_eq!(metrics.jwks_stale.get(), 1, "{mode:?}");
+        assert_eq!(metrics.jwks("default").stale.get(), 1, "{mode:?}");
         assert!(auth.is_ready());
         // Fresh tokens (never cached) still verify with the stale set.
         let token = issuer.mint(&issuer.standard_claims(&["read:forecast"]));
@@ -134,7 +134,10 @@ async fn an_issuer_outage_after_start_keeps_the_last_good_keys() {
     }
 
     issuer.set_jwks_mode(JwksMode::Serve);
-    support::wait::until("a refresh succeeds again", || metrics.jwks_stale.get() == 0).await;
+    support::wait::until("a refresh succeeds again", || {
+        metrics.jwks("default").stale.get() == 0
+    })
+    .await;
 }
 
 #[tokio::test]
@@ -234,6 +237,6 @@ async fn a_storm_while_the_issuer_is_down_still_causes_at_most_one_fetch() {
         assert!(matches!(result.unwrap(), Err(AuthError::UnknownKeyId(_))));
     }
     assert_eq!(issuer.jwks_requests() - fetches_before, 1);
-    assert_eq!(metrics.jwks_stale.get(), 1);
+    assert_eq!(metrics.jwks("default").stale.get(), 1);
     assert!(auth.verify(&good).await.is_ok());
 }

@@ -1,6 +1,9 @@
 //! The verified-token cache: a hit skips the signature check, which is most of the cost.
 //!
-//! Keyed by SHA-256 of the whole token (a prefix would let two tokens share an entry). Bounded
+//! Keyed by SHA-256 of the whole token (a prefix would let two tokens share an entry), whatever
+//! the number of issuers: an entry remembers which issuer verified it, and a hit is checked
+//! against that issuer's key set only, so a key removed by one issuer invalidates that
+//! issuer's cached verifications and no other's. Bounded
 //! by `cache_max_entries` in weight units: an entry weighs 1 per started KiB of token, so the
 //! bound caps both the entry count and the memory a flood of bloated tokens can pin. An entry
 //! expires at the token's `exp` (moka `Expiry`), and a hit is still re-checked by the caller
@@ -19,6 +22,8 @@ use crate::identity::Identity;
 pub struct Verified {
     pub identity: Arc<Identity>,
     pub key_fingerprint: [u8; 32],
+    /// The issuer (index in the registry) whose key set must still hold that key.
+    pub issuer: usize,
     weight: u32,
 }
 
@@ -64,6 +69,7 @@ impl TokenCache {
         token_len: usize,
         identity: Arc<Identity>,
         key_fingerprint: [u8; 32],
+        issuer: usize,
     ) {
         let weight = u32::try_from(1 + token_len / 1024).unwrap_or(u32::MAX);
         self.entries.insert(
@@ -71,6 +77,7 @@ impl TokenCache {
             Arc::new(Verified {
                 identity,
                 key_fingerprint,
+                issuer,
                 weight,
             }),
         );

@@ -1,7 +1,8 @@
 //! Every way authentication can fail, with a client-facing description and a stable reason code.
 //!
 //! The data plane maps `InvalidRequest` to 400, `MissingToken` to 401 without `error=`,
-//! `KeysNotLoaded` to 503 with `Retry-After`, and every other variant to 401 `invalid_token`
+//! `KeysNotLoaded` (the token's issuer has no key set yet) to 503 with `Retry-After`, and every
+//! other variant, `UnknownIssuer` included, to 401 `invalid_token`
 //! (RFC 6750 §3.1). Display is the `error_description`: it says what was wrong and never echoes
 //! the token; claim values quoted in it are sanitised by [`quote`] so they are safe inside a
 //! `WWW-Authenticate` quoted-string.
@@ -15,9 +16,16 @@ pub enum AuthError {
     /// 401 without `error=` (RFC 6750 §3.1): no credentials were sent at all.
     #[error("no bearer token was sent")]
     MissingToken,
-    /// 503 with `Retry-After`: no key set has ever loaded.
+    /// 503 with `Retry-After`: the token's issuer has never loaded a key set.
     #[error("signing keys are not loaded yet; retry shortly")]
     KeysNotLoaded,
+    /// 401: no configured issuer has this `iss` (decided before any key lookup or fetch).
+    /// `near_miss`: a configured issuer differs only by a trailing `/`, the classic mistake.
+    #[error(
+        "unknown issuer {got}{}",
+        if *near_miss { " (a configured issuer differs only by its trailing slash; `iss` must match exactly)" } else { "" }
+    )]
+    UnknownIssuer { got: String, near_miss: bool },
     /// Only from `explain_token` (the one JWKS fetch failed) and `verify_with_jwks` (the
     /// document given is not a usable JWK Set).
     #[error("cannot load the signing keys: {0}")]
@@ -87,6 +95,7 @@ impl AuthError {
             AuthError::InvalidRequest(_) => "invalid_request",
             AuthError::MissingToken => "missing_token",
             AuthError::KeysNotLoaded => "keys_not_loaded",
+            AuthError::UnknownIssuer { .. } => "unknown_issuer",
             AuthError::KeysUnavailable(_) => "keys_unavailable",
             AuthError::UnusableCredentials(_) => "unusable_credentials",
             AuthError::TooLarge { .. } => "token_too_large",

@@ -1,6 +1,7 @@
-//! The JWKS cache: which keys may verify tokens right now.
+//! The JWKS cache: which keys may verify one issuer's tokens right now.
 //!
-//! `KeyStore` holds the last good key set (`ArcSwapOption`, one atomic load per request) and
+//! Each configured issuer has its own `KeyStore` and refresh task, so one issuer's outage,
+//! cool-down or key removal never touches another's. `KeyStore` holds the last good key set (`ArcSwapOption`, one atomic load per request) and
 //! serialises every fetch behind one async mutex. That mutex is the single flight: concurrent
 //! requests with an unknown `kid` queue on it, and whoever gets it after a fetch has replaced the
 //! set (generation changed) or within the cool-down of the last unknown-kid refetch uses what is
@@ -32,7 +33,7 @@ use jsonwebtoken::{Algorithm, AlgorithmFamily, DecodingKey};
 use serde_json::{Map, Value};
 use tracing::{info, warn};
 
-use crate::telemetry::Metrics;
+use crate::telemetry::metrics::JwksMetrics;
 
 /// JWKS documents are a few KiB; refuse anything beyond this while streaming.
 use crate::constants::{
@@ -363,18 +364,21 @@ struct FetchState {
     next_generation: u64,
 }
 
-/// The last good key set plus the machinery that replaces it.
+/// The last good key set of one issuer, plus the machinery that replaces it.
 pub struct KeyStore {
+    /// The issuer's name, for logs.
+    issuer: Arc<str>,
     fetcher: Fetcher,
     current: ArcSwapOption<KeySet>,
     fetch: tokio::sync::Mutex<FetchState>,
     cooldown: Duration,
-    metrics: Arc<Metrics>,
+    metrics: JwksMetrics,
 }
 
 impl KeyStore {
-    pub fn new(jwks_url: &str, cooldown: Duration, metrics: Arc<Metrics>) -> Self {
+    pub fn new(issuer: Arc<str>, jwks_url: &str, cooldown: Duration, metrics: JwksMetrics) -> Self {
         Self {
+            issuer,
             fetcher: Fetcher::new(jwks_url),
             current: ArcSwapOption::const_empty(),
             fetch: tokio::sync::Mutex::new(FetchState {
@@ -420,13 +424,14 @@ impl KeyStore {
     }
 
     async fn fetch_locked(&self, state: &mut FetchState) -> Result<(), String> {
-        self.metrics.jwks_fetches.inc();
+        self.metrics.fetches.inc();
+        let issuer = &*self.issuer;
         match self.fetcher.fetch().await {
             Ok(keys) => {
                 let previous = self.current();
                 if let Some(previous) = &previous {
                     for kid in previous.keys.keys().filter(|k| !keys.contains_key(*k)) {
-                        info!(kid = %kid, "JWKS: key removed; tokens signed with it now fail");
+                        info!(issuer, kid = %kid, "JWKS: key removed; tokens signed with it now fail");
                     }
                 }
                 let count = keys.len();
@@ -435,19 +440,19 @@ impl KeyStore {
                     generation: state.next_generation,
                 })));
                 state.next_generation += 1;
-                self.metrics.jwks_keys.set(count as i64);
-                self.metrics.jwks_stale.set(0);
-                self.metrics.jwks_last_success.set(unix_now() as i64);
-                info!(keys = count, url = %self.fetcher.url, "JWKS loaded");
+                self.metrics.keys.set(count as i64);
+                self.metrics.stale.set(0);
+                self.metrics.last_success.set(unix_now() as i64);
+                info!(issuer, keys = count, url = %self.fetcher.url, "JWKS loaded");
                 Ok(())
             }
             Err(why) => {
-                self.metrics.jwks_fetch_failures.inc();
+                self.metrics.fetch_failures.inc();
                 if self.current().is_some() {
-                    self.metrics.jwks_stale.set(1);
-                    warn!(reason = %why, "JWKS refresh failed; keeping the last good key set (stale-if-error)");
+                    self.metrics.stale.set(1);
+                    warn!(issuer, reason = %why, "JWKS refresh failed; keeping the last good key set (stale-if-error)");
                 } else {
-                    warn!(reason = %why, "JWKS fetch failed; no key set loaded yet");
+                    warn!(issuer, reason = %why, "JWKS fetch failed; no key set loaded yet");
                 }
                 Err(why)
             }

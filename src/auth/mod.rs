@@ -1,22 +1,27 @@
 //! Authentication: from "the request carries a token" to "this is who it is and what it may do".
 //!
-//! `extract` finds the token (decision 2), `Authenticator::verify` checks it against the JWKS
-//! (decision 3) through the verified-token cache. The JWKS cache fetches at start, refreshes in
-//! the background, refetches once per cool-down for unknown key ids, and keeps the last good set
-//! when the issuer is down.
+//! `extract` finds the token (decision 2), `Authenticator::verify` checks it (decision 3)
+//! through the verified-token cache. The token's `iss`, read from the payload before anything
+//! is trusted, picks one configured issuer (`issuers`); from then on only that issuer's rules
+//! and key set judge the token. Each issuer's JWKS cache fetches at start, refreshes in the
+//! background, refetches once per cool-down for unknown key ids, and keeps the last good set
+//! when that issuer is down.
 //!
-//! Contract for the data plane: [`extract`], [`Authenticator::start`] (spawns the JWKS task on
-//! the current Tokio runtime; dropping the `Authenticator` stops it), [`Authenticator::is_ready`],
-//! [`Authenticator::verify`], [`AuthError`] and [`AuthError::reason`]. `explain` uses
-//! [`explain_token`]; benches use [`Authenticator::verify_uncached`]; the fuzz targets use the
-//! offline path [`verify_with_jwks`].
+//! Contract for the data plane: [`extract`], [`Authenticator::start`] (spawns one JWKS task
+//! per issuer on the current Tokio runtime; dropping the `Authenticator` stops them),
+//! [`Authenticator::is_ready`], [`Authenticator::verify`] (and [`Authenticator::verify_for`],
+//! which also says which issuer the token concerned), [`AuthError`] and [`AuthError::reason`].
+//! `explain` uses [`explain_token`]; benches use [`Authenticator::verify_uncached`]; the fuzz
+//! targets use the offline path [`verify_with_jwks`].
 //!
-//! Layout: `extract` (decision 2), `verify` (structure, header, signature, claims), `jwks` (key
-//! set, fetch, single flight, stale-if-error), `cache` (verified tokens), `error`.
+//! Layout: `extract` (decision 2), `issuers` (the registry and the `iss` lookup), `verify`
+//! (structure, header, signature, claims), `jwks` (key set, fetch, single flight,
+//! stale-if-error), `cache` (verified tokens), `error`.
 
 mod cache;
 mod error;
 mod extract;
+mod issuers;
 mod jwks;
 mod verify;
 
@@ -28,179 +33,275 @@ pub use crate::constants::MAX_JWKS_BYTES;
 pub use error::AuthError;
 pub use extract::{TokenSource, extract};
 
-use crate::config::AuthConfig;
+use crate::config::{AuthConfig, IssuerConfig};
 use crate::identity::Identity;
 use crate::telemetry::Metrics;
 use cache::TokenCache;
-use jwks::{KeySet, KeyStore, sha256, unix_now};
-use verify::Rules;
+use issuers::{Issuer, Issuers, pick_config};
+use jwks::{KeySet, KeyStore, VerifyKey, sha256, unix_now};
+use verify::{Decoded, Parsed, Rules};
 
-/// Verifies tokens against a cached JWKS. Cheap to share (`Arc`).
+/// Verifies tokens against each issuer's cached JWKS. Cheap to share (`Arc`).
 pub struct Authenticator {
-    rules: Rules,
-    keys: Arc<KeyStore>,
+    issuers: Issuers,
+    max_token_bytes: usize,
     cache: TokenCache,
     metrics: Arc<Metrics>,
-    refresher: JoinHandle<()>,
+    refreshers: Vec<JoinHandle<()>>,
+}
+
+/// What one verification concluded, and which issuer it concerned.
+pub struct Verification {
+    /// The issuer's name once the token's `iss` picked one; `unknown` when no issuer has it
+    /// (or the token has none); `None` when the token did not even decode.
+    pub issuer: Option<Arc<str>>,
+    pub result: Result<Arc<Identity>, AuthError>,
 }
 
 impl Authenticator {
-    /// Builds the authenticator and spawns its background JWKS refresh. Does not wait for the
-    /// first fetch: `is_ready` turns true when a key set has loaded. Must run inside a Tokio
-    /// runtime.
+    /// Builds the authenticator and spawns one background JWKS task per issuer. Does not wait
+    /// for the first fetches: `is_ready` turns true when every `ready_gate` issuer has loaded a
+    /// key set. Must run inside a Tokio runtime.
     pub fn start(config: &AuthConfig, metrics: Arc<Metrics>) -> Arc<Authenticator> {
-        let keys = Arc::new(KeyStore::new(
-            &config.jwks_url,
-            config.jwks_cooldown,
-            Arc::clone(&metrics),
-        ));
-        let refresher = tokio::spawn(jwks::run_refresh(Arc::clone(&keys), config.jwks_refresh));
+        let issuers = Issuers::new(&config.issuers, &metrics);
+        let refreshers = issuers.spawn_refresh(&config.issuers);
         Arc::new(Authenticator {
-            rules: Rules::from_config(config),
-            keys,
+            issuers,
+            max_token_bytes: config.max_token_bytes,
             cache: TokenCache::new(config.cache_max_entries),
             metrics,
-            refresher,
+            refreshers,
         })
     }
 
-    /// True once a key set has loaded (for `/readyz`).
+    /// True once every issuer with `ready_gate` has loaded a key set (for `/readyz`).
     pub fn is_ready(&self) -> bool {
-        self.keys.current().is_some()
+        self.not_ready().next().is_none()
     }
 
-    /// Decision 3. A cache hit costs a SHA-256 of the token, a map lookup and two cheap checks.
+    /// The `ready_gate` issuers that have not loaded a key set yet.
+    pub fn not_ready(&self) -> impl Iterator<Item = &str> {
+        self.issuers
+            .iter()
+            .filter(|issuer| issuer.ready_gate && issuer.keys.current().is_none())
+            .map(|issuer| &*issuer.name)
+    }
+
+    /// Decision 3. A cache hit costs a SHA-256 of the token, a map lookup and two cheap checks,
+    /// whatever the number of issuers.
     pub async fn verify(&self, token: &str) -> Result<Arc<Identity>, AuthError> {
-        if token.len() > self.rules.max_token_bytes {
-            return Err(AuthError::TooLarge {
-                len: token.len(),
-                max: self.rules.max_token_bytes,
-            });
+        self.verify_for(token).await.result
+    }
+
+    /// `verify`, also saying which issuer the token concerned (the log line and the metrics
+    /// name it, refused or not).
+    pub async fn verify_for(&self, token: &str) -> Verification {
+        if token.len() > self.max_token_bytes {
+            return refused(None, too_large(token, self.max_token_bytes));
         }
-        let keys = self.keys.current().ok_or(AuthError::KeysNotLoaded)?;
         let token_hash = sha256(token.as_bytes());
-        if let Some(hit) = self.cache.get(&token_hash) {
+        if let Some(hit) = self.cache.get(&token_hash)
+            && let Some(issuer) = self.issuers.get(hit.issuer)
+        {
             let identity = &hit.identity;
-            // The key must still be in the JWKS, unchanged, and the token still unexpired:
-            // the cache may never be more lenient than a fresh verification.
-            let key_still_there = keys
-                .keys
-                .get(&identity.key_id)
-                .is_some_and(|key| key.fingerprint == hit.key_fingerprint);
-            if key_still_there && unix_now() < identity.expires_at + self.rules.leeway_secs {
+            // The key must still be in that issuer's JWKS, unchanged, and the token still
+            // unexpired: the cache may never be more lenient than a fresh verification.
+            let key_still_there = issuer.keys.current().is_some_and(|keys| {
+                keys.keys
+                    .get(&identity.key_id)
+                    .is_some_and(|key| key.fingerprint == hit.key_fingerprint)
+            });
+            if key_still_there && unix_now() < identity.expires_at + issuer.rules.leeway_secs {
                 self.metrics.token_cache_hits.inc();
-                return Ok(Arc::clone(identity));
+                return Verification {
+                    issuer: Some(Arc::clone(&issuer.name)),
+                    result: Ok(Arc::clone(identity)),
+                };
             }
             self.cache.remove(&token_hash);
         }
         self.metrics.token_cache_misses.inc();
-        let (identity, fingerprint) = self.verify_with(token, keys, true).await?;
-        let identity = Arc::new(identity);
-        self.cache
-            .insert(token_hash, token.len(), Arc::clone(&identity), fingerprint);
-        Ok(identity)
+        let (index, issuer, decoded) = match self.pick(token) {
+            Ok(picked) => picked,
+            Err((label, error)) => return refused(label, error),
+        };
+        let name = Some(Arc::clone(&issuer.name));
+        match verify_decoded(issuer, decoded, true).await {
+            Ok((identity, fingerprint)) => {
+                let identity = Arc::new(identity);
+                self.cache.insert(
+                    token_hash,
+                    token.len(),
+                    Arc::clone(&identity),
+                    fingerprint,
+                    index,
+                );
+                Verification {
+                    issuer: name,
+                    result: Ok(identity),
+                }
+            }
+            Err(error) => refused(name, error),
+        }
     }
 
     /// Every check, no cache (benchmarks; diagnosing).
     pub async fn verify_uncached(&self, token: &str) -> Result<Identity, AuthError> {
-        let keys = self.keys.current().ok_or(AuthError::KeysNotLoaded)?;
-        self.verify_with(token, keys, true)
+        if token.len() > self.max_token_bytes {
+            return Err(too_large(token, self.max_token_bytes));
+        }
+        let (_, issuer, decoded) = self.pick(token).map_err(|(_, error)| error)?;
+        verify_decoded(issuer, decoded, true)
             .await
             .map(|(identity, _)| identity)
     }
 
-    async fn verify_with(
+    /// Decodes the token and picks its issuer by `iss`, before any key is looked up. A refusal
+    /// carries the `issuer` label it concerned: none when the token does not decode, `unknown`
+    /// when no issuer has its `iss`.
+    #[allow(clippy::type_complexity)]
+    fn pick<'t>(
         &self,
-        token: &str,
-        keys: Arc<KeySet>,
-        may_refetch: bool,
-    ) -> Result<(Identity, [u8; 32]), AuthError> {
-        verify_token(&self.keys, &self.rules, token, keys, may_refetch).await
+        token: &'t str,
+    ) -> Result<(usize, &Issuer, Decoded<'t>), (Option<Arc<str>>, AuthError)> {
+        let decoded = verify::decode(token, self.max_token_bytes).map_err(|error| (None, error))?;
+        let (index, issuer) = decoded
+            .issuer()
+            .and_then(|iss| self.issuers.pick(iss))
+            .map_err(|error| (Some(Arc::clone(&self.issuers.unknown)), error))?;
+        Ok((index, issuer, decoded))
     }
 }
 
 impl Drop for Authenticator {
     fn drop(&mut self) {
-        self.refresher.abort();
+        for refresher in &self.refreshers {
+            refresher.abort();
+        }
     }
 }
 
-async fn verify_token(
-    store: &KeyStore,
-    rules: &Rules,
-    token: &str,
-    keys: Arc<KeySet>,
+fn refused(issuer: Option<Arc<str>>, error: AuthError) -> Verification {
+    Verification {
+        issuer,
+        result: Err(error),
+    }
+}
+
+fn too_large(token: &str, max: usize) -> AuthError {
+    AuthError::TooLarge {
+        len: token.len(),
+        max,
+    }
+}
+
+/// Everything after the issuer is known, with that issuer's rules and keys only.
+async fn verify_decoded(
+    issuer: &Issuer,
+    decoded: Decoded<'_>,
     may_refetch: bool,
 ) -> Result<(Identity, [u8; 32]), AuthError> {
-    let parsed = verify::parse(token, rules)?;
-    let key = match keys.keys.get(&parsed.kid) {
-        Some(key) => Arc::clone(key),
-        None if may_refetch => store
-            .refetch_for_unknown_kid(keys.generation)
-            .await
-            .and_then(|set| set.keys.get(&parsed.kid).cloned())
-            .ok_or_else(|| AuthError::UnknownKeyId(parsed.kid.clone()))?,
-        None => return Err(AuthError::UnknownKeyId(parsed.kid.clone())),
-    };
+    let parsed = verify::check_header(decoded, &issuer.rules)?;
+    verify_parsed(issuer, parsed, may_refetch).await
+}
+
+/// Key lookup, signature and claims of a token whose header passed.
+async fn verify_parsed(
+    issuer: &Issuer,
+    parsed: Parsed<'_>,
+    may_refetch: bool,
+) -> Result<(Identity, [u8; 32]), AuthError> {
+    let keys = issuer.keys.current().ok_or(AuthError::KeysNotLoaded)?;
+    let key = find_key(&issuer.keys, keys, &parsed.kid, may_refetch).await?;
     verify::check_signature(&parsed, &key)?;
-    let identity = verify::check_claims(parsed, rules, unix_now())?;
+    let identity = verify::check_claims(parsed, &issuer.rules, &issuer.name, unix_now())?;
     Ok((identity, key.fingerprint))
 }
 
-/// For `gateway explain --token`: fetch the JWKS once and verify `token` with the same checks as
-/// the data plane, without starting a background refresh.
+/// The key named `kid` in this issuer's set; an unknown one triggers at most one refetch of
+/// this issuer's JWKS per cool-down.
+async fn find_key(
+    store: &KeyStore,
+    keys: Arc<KeySet>,
+    kid: &str,
+    may_refetch: bool,
+) -> Result<Arc<VerifyKey>, AuthError> {
+    match keys.keys.get(kid) {
+        Some(key) => Ok(Arc::clone(key)),
+        None if may_refetch => store
+            .refetch_for_unknown_kid(keys.generation)
+            .await
+            .and_then(|set| set.keys.get(kid).cloned())
+            .ok_or_else(|| AuthError::UnknownKeyId(kid.to_owned())),
+        None => Err(AuthError::UnknownKeyId(kid.to_owned())),
+    }
+}
+
+/// For `gateway explain --token`: pick the token's issuer, fetch that issuer's JWKS once and
+/// verify `token` with the same checks as the data plane, without starting a background
+/// refresh. An `iss` no issuer has is refused without any fetch. The identity names the
+/// issuer that verified it (`issuer_name`).
 pub async fn explain_token(config: &AuthConfig, token: &str) -> Result<Identity, AuthError> {
-    let store = KeyStore::new(
-        &config.jwks_url,
-        config.jwks_cooldown,
-        Arc::new(Metrics::default()),
-    );
-    store.refresh().await.map_err(AuthError::KeysUnavailable)?;
-    let keys = store.current().ok_or(AuthError::KeysNotLoaded)?;
-    verify_token(&store, &Rules::from_config(config), token, keys, false)
+    let decoded = verify::decode(token, config.max_token_bytes)?;
+    let chosen = pick_config(&config.issuers, decoded.issuer()?)?;
+    let metrics = Metrics::default();
+    let issuer = Issuers::new(std::slice::from_ref(chosen), &metrics);
+    let issuer = issuer
+        .get(0)
+        .ok_or_else(|| AuthError::Malformed("no issuer".to_owned()))?;
+    // Header problems need no keys: say them without fetching.
+    let parsed = verify::check_header(decoded, &issuer.rules)?;
+    issuer
+        .keys
+        .refresh()
+        .await
+        .map_err(AuthError::KeysUnavailable)?;
+    verify_parsed(issuer, parsed, false)
         .await
         .map(|(identity, _)| identity)
 }
 
 /// For `gateway check`: fetch the JWKS once, as the data plane would; how many usable keys it
 /// holds, or why it cannot be had.
-pub async fn probe_jwks(config: &AuthConfig) -> Result<usize, String> {
+pub async fn probe_jwks(config: &IssuerConfig) -> Result<usize, String> {
     let store = KeyStore::new(
+        Arc::from(config.name.as_str()),
         &config.jwks_url,
         config.jwks_cooldown,
-        Arc::new(Metrics::default()),
+        Metrics::default().jwks(&config.name),
     );
     store.refresh().await?;
     Ok(store.current().map_or(0, |set| set.keys.len()))
 }
 
 /// The offline path: verify `token` against a JWKS document already in hand, with the same
-/// checks and in the same order as the data plane (length cap, structure, header, key lookup,
-/// key/alg agreement, signature, claims), but without the cache, the network or a runtime.
+/// checks and in the same order as the data plane (length cap, structure, issuer by `iss`,
+/// header, key lookup, key/alg agreement, signature, claims), but without the cache, the
+/// network or a runtime.
 ///
 /// `jwks_json` is parsed by the same key-set parser as a fetched JWKS (unusable keys skipped,
-/// a document that is not a JWK Set refused as `KeysUnavailable`). An unknown `kid` is refused
-/// at once: there is nothing to refetch. Used by the fuzz targets (fuzz/) and usable by
-/// `explain` when the JWKS is a file.
+/// a document that is not a JWK Set refused as `KeysUnavailable`) and stands for the key set
+/// of whichever configured issuer the token names. An unknown `kid` is refused at once: there
+/// is nothing to refetch. Used by the fuzz targets (fuzz/) and usable by `explain` when the
+/// JWKS is a file.
 pub fn verify_with_jwks(
     config: &AuthConfig,
     jwks_json: &str,
     token: &str,
 ) -> Result<Identity, AuthError> {
-    let rules = Rules::from_config(config);
-    if token.len() > rules.max_token_bytes {
-        return Err(AuthError::TooLarge {
-            len: token.len(),
-            max: rules.max_token_bytes,
-        });
+    if token.len() > config.max_token_bytes {
+        return Err(too_large(token, config.max_token_bytes));
     }
     let keys = jwks::parse_jwks(jwks_json.as_bytes()).map_err(AuthError::KeysUnavailable)?;
-    let parsed = verify::parse(token, &rules)?;
+    let decoded = verify::decode(token, config.max_token_bytes)?;
+    let issuer = pick_config(&config.issuers, decoded.issuer()?)?;
+    let rules = Rules::from_config(issuer);
+    let parsed = verify::check_header(decoded, &rules)?;
     let key = keys
         .get(&parsed.kid)
         .ok_or_else(|| AuthError::UnknownKeyId(parsed.kid.clone()))?;
     verify::check_signature(&parsed, key)?;
-    verify::check_claims(parsed, &rules, unix_now())
+    verify::check_claims(parsed, &rules, &Arc::from(issuer.name.as_str()), unix_now())
 }
 
 #[cfg(test)]
@@ -212,14 +313,17 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+    use crate::config::IssuerConfig;
     use crate::dev::issuer::{DevIssuer, DevIssuerConfig};
 
     fn config(issuer: &DevIssuer) -> AuthConfig {
         AuthConfig {
-            jwks_url: issuer.jwks_url(),
-            leeway: Duration::ZERO,
             cache_max_entries: 16,
-            ..AuthConfig::new(issuer.issuer_url(), issuer.audience())
+            ..AuthConfig::single(IssuerConfig {
+                jwks_url: issuer.jwks_url(),
+                leeway: Duration::ZERO,
+                ..IssuerConfig::new("default", issuer.issuer_url(), issuer.audience())
+            })
         }
     }
 

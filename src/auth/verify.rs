@@ -4,8 +4,11 @@
 //! (RFC 8725 §2-3): `crit`, refusing embedded keys, alg-vs-JWK agreement including the curve, and
 //! one error per failure. Only its signature primitive (`crypto::verify`, aws-lc-rs) is used.
 //!
-//! Order: length cap (before any decoding), 3 segments, strict base64url, JSON objects, header
-//! rules, key lookup, key/alg agreement, signature, then claims. Claims are only judged once the
+//! Order: length cap (before any decoding), 3 segments, strict base64url, JSON objects
+//! (`decode`); the payload's `iss`, read without trusting it, picks the issuer whose rules
+//! apply from here on (`Decoded::issuer`); header rules (`check_header`), key lookup in that
+//! issuer's key set, key/alg agreement, signature, then claims. Apart from `iss` (which only
+//! chooses the rules, and is checked again with them), claims are only judged once the
 //! signature holds, so an attacker learns nothing about claim checks from an unsigned token.
 
 use std::str::FromStr;
@@ -19,7 +22,7 @@ use serde_json::{Map, Value};
 use super::AuthError;
 use super::error::quote;
 use super::jwks::{VerifyKey, is_acceptable_kid};
-use crate::config::AuthConfig;
+use crate::config::IssuerConfig;
 use crate::identity::{Identity, Scopes, is_header_safe, is_scope_token};
 
 /// Header parameters that carry or point to a key (RFC 7515 §4.1.2-4.1.6). Keys come only from
@@ -27,30 +30,38 @@ use crate::identity::{Identity, Scopes, is_header_safe, is_scope_token};
 /// since no legitimate Auth0 access token carries them (RFC 8725 §3.10).
 const EMBEDDED_KEY_PARAMS: [&str; 4] = ["jku", "jwk", "x5u", "x5c"];
 
-/// The checks a token must pass, from `[auth]`.
+/// The checks a token from one issuer must pass, from its `[auth]` / `[auth.issuers.NAME]`.
 #[derive(Debug, Clone)]
 pub struct Rules {
     pub issuer: String,
-    pub audience: String,
+    /// `aud` must contain one of these.
+    pub audiences: Vec<String>,
     pub algorithms: Vec<Algorithm>,
     pub leeway_secs: u64,
-    pub max_token_bytes: usize,
 }
 
 impl Rules {
-    pub fn from_config(config: &AuthConfig) -> Self {
+    pub fn from_config(config: &IssuerConfig) -> Self {
         Self {
             issuer: config.issuer.clone(),
-            audience: config.audience.clone(),
+            audiences: config.audiences.clone(),
             algorithms: config.algorithms.clone(),
             leeway_secs: round_up_secs(config.leeway),
-            max_token_bytes: config.max_token_bytes,
         }
     }
 }
 
 fn round_up_secs(d: Duration) -> u64 {
     d.as_secs() + u64::from(d.subsec_nanos() > 0)
+}
+
+/// A token whose structure decoded (three segments of strict base64url, a JSON header object,
+/// a JSON payload); nothing in it is checked or trusted yet.
+pub struct Decoded<'t> {
+    header: Map<String, Value>,
+    payload: Value,
+    signing_input: &'t str,
+    signature: &'t str,
 }
 
 /// A token whose structure and header passed; signature and claims not yet checked.
@@ -62,12 +73,12 @@ pub struct Parsed<'t> {
     payload: Value,
 }
 
-/// Structure and header checks. Cheap; no key needed.
-pub fn parse<'t>(token: &'t str, rules: &Rules) -> Result<Parsed<'t>, AuthError> {
-    if token.len() > rules.max_token_bytes {
+/// Structure: the length cap (before any decoding), then segments and JSON. No key, no issuer.
+pub fn decode(token: &str, max_token_bytes: usize) -> Result<Decoded<'_>, AuthError> {
+    if token.len() > max_token_bytes {
         return Err(AuthError::TooLarge {
             len: token.len(),
-            max: rules.max_token_bytes,
+            max: max_token_bytes,
         });
     }
     let segments = token.split('.').count();
@@ -88,7 +99,40 @@ pub fn parse<'t>(token: &'t str, rules: &Rules) -> Result<Parsed<'t>, AuthError>
     URL_SAFE_NO_PAD
         .decode(signature)
         .map_err(|_| AuthError::Malformed("signature is not base64url".to_owned()))?;
+    Ok(Decoded {
+        header,
+        payload,
+        signing_input,
+        signature,
+    })
+}
 
+impl Decoded<'_> {
+    /// The payload's `iss`, unverified: it only picks which issuer's rules and keys judge the
+    /// token (SPEC "More than one issuer"); `check_claims` compares it again once the signature
+    /// holds.
+    pub fn issuer(&self) -> Result<&str, AuthError> {
+        let Value::Object(claims) = &self.payload else {
+            return Err(AuthError::Malformed(
+                "payload is not a JSON object".to_owned(),
+            ));
+        };
+        match claims.get("iss") {
+            None => Err(AuthError::MissingClaim("iss")),
+            Some(Value::String(iss)) => Ok(iss),
+            Some(_) => Err(invalid("iss", "is not a string")),
+        }
+    }
+}
+
+/// Header checks with the rules of the issuer the token names. Cheap; no key needed.
+pub fn check_header<'t>(decoded: Decoded<'t>, rules: &Rules) -> Result<Parsed<'t>, AuthError> {
+    let Decoded {
+        header,
+        payload,
+        signing_input,
+        signature,
+    } = decoded;
     let alg = check_alg(&header, rules)?;
     for param in EMBEDDED_KEY_PARAMS {
         if header.contains_key(param) {
@@ -187,8 +231,14 @@ pub fn check_signature(parsed: &Parsed<'_>, key: &VerifyKey) -> Result<(), AuthE
     }
 }
 
-/// Claims of a token whose signature holds, at Unix time `now`.
-pub fn check_claims(parsed: Parsed<'_>, rules: &Rules, now: u64) -> Result<Identity, AuthError> {
+/// Claims of a token whose signature holds, at Unix time `now`; `issuer_name` is the name of
+/// the issuer whose `rules` these are.
+pub fn check_claims(
+    parsed: Parsed<'_>,
+    rules: &Rules,
+    issuer_name: &std::sync::Arc<str>,
+    now: u64,
+) -> Result<Identity, AuthError> {
     let Value::Object(claims) = parsed.payload else {
         return Err(AuthError::Malformed(
             "payload is not a JSON object".to_owned(),
@@ -277,6 +327,7 @@ pub fn check_claims(parsed: Parsed<'_>, rules: &Rules, now: u64) -> Result<Ident
         subject,
         client_id,
         issuer: rules.issuer.clone(),
+        issuer_name: std::sync::Arc::clone(issuer_name),
         scopes,
         // A fractional exp counts from its whole second: never later than the token says.
         expires_at: exp.max(0.0).floor() as u64,
@@ -286,21 +337,23 @@ pub fn check_claims(parsed: Parsed<'_>, rules: &Rules, now: u64) -> Result<Ident
     })
 }
 
-/// RFC 7519 §4.1.3: `aud` is a string or an array of strings, one of which must be ours.
+/// RFC 7519 §4.1.3: `aud` is a string or an array of strings, one of which must be one of
+/// the issuer's audiences.
 fn check_audience(aud: Option<&Value>, rules: &Rules) -> Result<(), AuthError> {
     let wrong = |got: String| AuthError::WrongAudience {
         got,
-        expected: rules.audience.clone(),
+        expected: match rules.audiences.as_slice() {
+            [one] => one.clone(),
+            several => format!("one of {}", several.join(", ")),
+        },
     };
+    let ours = |aud: &str| rules.audiences.iter().any(|a| a == aud);
     match aud {
         None => Err(AuthError::MissingClaim("aud")),
-        Some(Value::String(aud)) if *aud == rules.audience => Ok(()),
+        Some(Value::String(aud)) if ours(aud) => Ok(()),
         Some(Value::String(aud)) => Err(wrong(quote(aud))),
         Some(Value::Array(list)) => {
-            if list
-                .iter()
-                .any(|a| a.as_str() == Some(rules.audience.as_str()))
-            {
+            if list.iter().filter_map(Value::as_str).any(ours) {
                 return Ok(());
             }
             let names: Vec<&str> = list.iter().filter_map(Value::as_str).collect();
@@ -339,11 +392,18 @@ mod tests {
     fn rules() -> Rules {
         Rules {
             issuer: "https://issuer/".into(),
-            audience: "https://clientco/api".into(),
+            audiences: vec!["https://clientco/api".into()],
             algorithms: vec![Algorithm::RS256, Algorithm::ES256],
             leeway_secs: 0,
-            max_token_bytes: 8192,
         }
+    }
+
+    fn parse<'t>(token: &'t str, rules: &Rules) -> Result<Parsed<'t>, AuthError> {
+        check_header(decode(token, 8192)?, rules)
+    }
+
+    fn check_claims(parsed: Parsed<'_>, rules: &Rules, now: u64) -> Result<Identity, AuthError> {
+        super::check_claims(parsed, rules, &std::sync::Arc::from("default"), now)
     }
 
     fn segment(json: &str) -> String {

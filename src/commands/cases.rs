@@ -1,11 +1,13 @@
 //! `gateway test`: run policy test cases and print `N passed, N failed`.
 //!
-//! A cases file is a YAML list of `{name?, method, path, scopes?, claims?, status}`. `scopes`
-//! and `claims` both omitted means no token was sent (so non-public routes answer 401);
+//! A cases file is a YAML list of `{name?, method, path, scopes?, claims?, issuer?, status}`.
+//! `scopes` and `claims` both omitted means no token was sent (so non-public routes answer 401);
 //! `scopes: []` means a valid token granting nothing. `claims: {name: value, ...}` are the
 //! token's other claims, read by the routes' `when:` conditions (claims without scopes: a valid
-//! token with those claims and no scope). Each case is judged by `judge`, the data plane's
-//! decision order.
+//! token with those claims and no scope). `issuer: NAME` says which configured issuer the token
+//! comes from (for routes with `issuers:`); omitted, it is the only issuer when there is one,
+//! and no issuer when there are several (so an `issuers:` route refuses it). Each case is judged
+//! by `judge`, the data plane's decision order.
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -27,6 +29,7 @@ struct Case {
     path: String,
     scopes: Option<Vec<String>>,
     claims: Option<serde_json::Map<String, serde_json::Value>>,
+    issuer: Option<String>,
     status: u16,
 }
 
@@ -34,7 +37,7 @@ struct Case {
 const SCOPE_CLAIMS: &[&str] = &["scope", "permissions"];
 
 pub async fn run(config: &Path, cases: &Path) -> ExitCode {
-    let (_config, policy) = match load_all(config) {
+    let (config, policy) = match load_all(config) {
         Ok(loaded) => loaded,
         Err(problems) => {
             report(&problems);
@@ -75,8 +78,33 @@ pub async fn run(config: &Path, cases: &Path) -> ExitCode {
             println!("FAIL {label}: `{}` is not an HTTP method", case.method);
             continue;
         };
+        let issuers: Vec<&str> = config
+            .auth
+            .issuers
+            .iter()
+            .map(|i| i.name.as_str())
+            .collect();
+        let issuer = match (&case.issuer, issuers.as_slice()) {
+            (Some(name), _) if !issuers.contains(&name.as_str()) => {
+                failed += 1;
+                println!(
+                    "FAIL {label}: `issuer: {name}` is not an issuer of this gateway{} (configured: {})",
+                    did_you_mean(name, issuers.iter().copied()),
+                    issuers.join(", ")
+                );
+                continue;
+            }
+            (Some(name), _) => name.as_str(),
+            (None, [only]) => only,
+            (None, _) => "",
+        };
+        let granted = match (&case.issuer, &scopes) {
+            (Some(name), Some(_)) => format!("{granted} from issuer {name}"),
+            _ => granted,
+        };
         let identity = scopes.map(|scopes| {
-            let identity = Identity::for_policy_test(scopes);
+            let mut identity = Identity::for_policy_test(scopes);
+            identity.issuer_name = issuer.into();
             match &case.claims {
                 Some(claims) => identity.with_claims(claims),
                 None => identity,
@@ -106,10 +134,12 @@ pub async fn run(config: &Path, cases: &Path) -> ExitCode {
 }
 
 /// The keys a case may have, for "did you mean" on a typo.
-const CASE_KEYS: &[&str] = &["name", "method", "path", "scopes", "claims", "status"];
+const CASE_KEYS: &[&str] = &[
+    "name", "method", "path", "scopes", "claims", "issuer", "status",
+];
 
 /// A case's shape, for the messages.
-const CASE_SHAPE: &str = "{name?, method, path, scopes?, claims?, status}";
+const CASE_SHAPE: &str = "{name?, method, path, scopes?, claims?, issuer?, status}";
 
 fn read_cases(path: &Path) -> Result<Vec<Case>, Diagnostics> {
     let text = std::fs::read_to_string(path).map_err(|e| {

@@ -1,4 +1,5 @@
-//! `gateway check`: validate config and policy, print every problem, exit 0/1.
+//! `gateway check`: validate config and policy, print every problem, exit 0/1; with
+//! `[auth.issuers.*]`, also list the issuers the deploy trusts.
 //!
 //! Also home of `load_all`, which `explain`, `docs` and `test` share: they all need a valid
 //! config and policy first, and report problems the same way `check` does.
@@ -26,21 +27,25 @@ pub async fn run(config: &Path, offline: bool) -> ExitCode {
                 policy.permissions.len(),
                 policy.restrictions.len()
             );
-            if config.auth.issuer.contains(PLACEHOLDER) {
-                eprintln!(
-                    "warning: [auth] issuer is still the placeholder `{}`; set your Auth0 tenant \
-                     (e.g. \"https://saasco.eu.auth0.com/\", with the trailing slash) or \
-                     GATEWAY_AUTH_ISSUER, or every token will be refused",
-                    config.auth.issuer
-                );
-            } else if !offline {
-                match crate::auth::probe_jwks(&config.auth).await {
-                    Ok(keys) => println!("ok: {keys} usable key(s) at {}", config.auth.jwks_url),
-                    Err(why) => eprintln!(
-                        "warning: the signing keys cannot be fetched from this machine: {why}; \
-                         the gateway answers 503 until they load (pass --offline to skip this \
-                         check)"
-                    ),
+            list_issuers(&config);
+            for issuer in &config.auth.issuers {
+                let section = issuer_section(&config, issuer);
+                if issuer.issuer.contains(PLACEHOLDER) {
+                    eprintln!(
+                        "warning: {section} issuer is still the placeholder `{}`; set your Auth0 \
+                         tenant (e.g. \"https://saasco.eu.auth0.com/\", with the trailing slash) \
+                         or GATEWAY_AUTH_ISSUER, or every token will be refused",
+                        issuer.issuer
+                    );
+                } else if !offline {
+                    match crate::auth::probe_jwks(issuer).await {
+                        Ok(keys) => println!("ok: {keys} usable key(s) at {}", issuer.jwks_url),
+                        Err(why) => eprintln!(
+                            "warning: the signing keys of {section} cannot be fetched from this \
+                             machine: {why}; the gateway answers 503 to its tokens until they \
+                             load (pass --offline to skip this check)"
+                        ),
+                    }
                 }
             }
             ExitCode::SUCCESS
@@ -49,6 +54,45 @@ pub async fn run(config: &Path, offline: bool) -> ExitCode {
             report(&problems);
             ExitCode::FAILURE
         }
+    }
+}
+
+/// With `[auth.issuers.*]`, the issuers as loaded (environment overrides applied), so an
+/// operator sees which `iss` values, audiences and key URLs this deploy trusts. The one-issuer
+/// `[auth]` form prints nothing more than before.
+/// Where an issuer is configured: `[auth]` in the one-issuer form, else `[auth.issuers.NAME]`.
+fn issuer_section(config: &Config, issuer: &crate::config::IssuerConfig) -> String {
+    match config.auth.issuers.as_slice() {
+        [only] if only.name == crate::constants::DEFAULT_ISSUER_NAME => "[auth]".to_owned(),
+        _ => format!("[auth.issuers.{}]", issuer.name),
+    }
+}
+
+fn list_issuers(config: &Config) {
+    let issuers = &config.auth.issuers;
+    let one_issuer_form =
+        matches!(issuers.as_slice(), [only] if only.name == crate::constants::DEFAULT_ISSUER_NAME);
+    if one_issuer_form {
+        return;
+    }
+    println!(
+        "{} issuers (a token's `iss` picks one; any other `iss` is refused):",
+        issuers.len()
+    );
+    let width = issuers.iter().map(|i| i.name.len()).max().unwrap_or(0);
+    for issuer in issuers {
+        let gate = if issuer.ready_gate {
+            ""
+        } else {
+            "; /readyz does not wait for it"
+        };
+        println!(
+            "  {:<width$}  {}  audience {}  jwks {}{gate}",
+            issuer.name,
+            issuer.issuer,
+            issuer.audiences.join(" | "),
+            issuer.jwks_url
+        );
     }
 }
 
@@ -69,6 +113,16 @@ pub fn load_all(config_path: &Path) -> Result<(Config, Policy), Diagnostics> {
     match Config::load(config_path) {
         Ok(config) => {
             let policy = Policy::load(&config.policy.file)?;
+            let configured: Vec<&str> = config
+                .auth
+                .issuers
+                .iter()
+                .map(|i| i.name.as_str())
+                .collect();
+            let unknown = policy.unknown_issuers(&configured);
+            if !unknown.0.is_empty() {
+                return Err(unknown);
+            }
             Ok((config, policy))
         }
         Err(mut problems) => {

@@ -1,5 +1,6 @@
 //! `gateway demo`: a development issuer, a demo backend and the gateway on loopback, then the
-//! seven sample calls with their outcomes, the two tenant-isolation calls, then the curl lines to
+//! seven sample calls with their outcomes, the two tenant-isolation calls, the two-issuer call,
+//! then the curl lines to
 //! try by hand, serving until Ctrl-C. The moving parts live in `crate::dev::demo`; this prints.
 //!
 //! Exit code: 0 after Ctrl-C when every sample call came out as expected, 1 when the demo could
@@ -8,6 +9,7 @@
 use std::process::ExitCode;
 
 use crate::dev::demo::Demo;
+use crate::dev::demo::calls::Outcome;
 
 pub async fn run() -> ExitCode {
     println!("gateway demo: the whole product on this machine; nothing leaves 127.0.0.1.\n");
@@ -28,30 +30,48 @@ pub async fn run() -> ExitCode {
     for outcome in &outcomes {
         println!("  {outcome}");
     }
-    println!(
-        "\nTenant isolation (each token carries its tenant in `{}`; the policy's `when:` \
-         compares it with the tenant the path names):\n",
-        crate::dev::demo::TENANT_CLAIM
-    );
-    let tenant_outcomes = demo.tenant_calls().await;
-    for outcome in &tenant_outcomes {
-        println!("  {outcome}");
+    let mut next = outcomes.len() + 1;
+    let mut sections = Vec::new();
+    let tenants = demo.tenant_calls(next).await;
+    next += tenants.len();
+    sections.push(Section {
+        title: format!(
+            "Tenant isolation (each token carries its tenant in `{}`; the policy's `when:` \
+             compares it with the tenant the path names):",
+            crate::dev::demo::TENANT_CLAIM
+        ),
+        outcomes: tenants,
+        counted_as: "tenant-isolation outcomes as expected: another tenant's path is refused",
+    });
+    let issuers = demo.issuer_calls(next).await;
+    sections.push(Section {
+        title: "Two issuers (production `prod` and staging `staging`, each its own tenant and \
+                keys;\nthe ClientCo routes take production tokens only, `issuers: [prod]`):"
+            .to_owned(),
+        outcomes: issuers,
+        counted_as: "two-issuer outcomes as expected: the staging token was refused on the production route",
+    });
+    let mut sections_good = true;
+    for section in &sections {
+        sections_good &= section.print();
     }
     let backend_clean = print_backend_report(&demo);
     let good = outcomes.iter().filter(|o| o.as_expected()).count();
-    let tenants_good = tenant_outcomes.iter().filter(|o| o.as_expected()).count();
-    let all_good = good == outcomes.len() && tenants_good == tenant_outcomes.len() && backend_clean;
+    let all_good = good == outcomes.len() && sections_good && backend_clean;
     if all_good {
         println!(
-            "\n{good} of {} outcomes as expected, and {tenants_good} of {} tenant-isolation outcomes.",
-            outcomes.len(),
-            tenant_outcomes.len()
+            "\n{good} of {} outcomes as expected in the sample calls, and every outcome after them.",
+            outcomes.len()
         );
     } else {
         println!(
-            "\nPROBLEM: {good} of {} outcomes and {tenants_good} of {} tenant-isolation outcomes as expected{}; the demo keeps running so you can look.",
+            "\nPROBLEM: {good} of {} outcomes as expected in the sample calls{}{}; the demo keeps running so you can look.",
             outcomes.len(),
-            tenant_outcomes.len(),
+            if sections_good {
+                ""
+            } else {
+                ", and a later section went wrong (above)"
+            },
             if backend_clean {
                 ""
             } else {
@@ -78,19 +98,45 @@ pub async fn run() -> ExitCode {
     }
 }
 
+/// A group of calls after the sample calls: what it shows, and how its summary counts.
+struct Section {
+    title: String,
+    outcomes: Vec<Outcome>,
+    counted_as: &'static str,
+}
+
+impl Section {
+    /// Prints the title, each outcome and the count; true when every outcome was as expected.
+    fn print(&self) -> bool {
+        println!("\n{}\n", self.title);
+        for outcome in &self.outcomes {
+            println!("  {outcome}");
+        }
+        let good = self.outcomes.iter().filter(|o| o.as_expected()).count();
+        println!("\n  {good} of {} {}.", self.outcomes.len(), self.counted_as);
+        good == self.outcomes.len()
+    }
+}
+
 fn print_services(demo: &Demo) {
-    println!(
-        "  development issuer  {}\n      DEVELOPMENT ONLY, not for production: an in-memory key that mints tokens for the\n      demo clients below; it refuses to bind anything but loopback. Use Auth0 for real.",
-        demo.issuer.issuer_url()
-    );
-    for client in &demo.clients {
+    let print_client = |client: &crate::dev::demo::DemoClient| {
         println!(
             "      client {:<18} scopes: {:<43} credentials: {}",
             client.credentials.client_id,
             client.scopes.join(" "),
             client.credentials_file.display()
         );
-    }
+    };
+    println!(
+        "  development issuer  {}   (tenant `prod`)\n      DEVELOPMENT ONLY, not for production: an in-memory key that mints tokens for the\n      demo clients below; it refuses to bind anything but loopback. Use Auth0 for real.",
+        demo.issuer.issuer_url()
+    );
+    demo.clients.iter().for_each(print_client);
+    println!(
+        "  development issuer  {}   (tenant `staging`: a second issuer with its own keys)",
+        demo.staging.issuer_url()
+    );
+    print_client(&demo.staging_client);
     println!(
         "  demo backend        {}   (stands in for SaaSCo's FastAPI app; echoes the X-Auth-* it receives)",
         demo.backend.url()
@@ -192,6 +238,14 @@ fn print_try_by_hand(demo: &Demo) {
             "  curl -i {gateway}/inventory -H \"Authorization: Bearer $READONLY\"   # 403: insufficient_scope"
         );
     }
+    let staging = &demo.staging_client;
+    println!(
+        "  export STAGING=$({exe} token --credentials {})",
+        staging.credentials_file.display()
+    );
+    println!(
+        "  curl -i {gateway}/forecast -H \"Authorization: Bearer $STAGING\"   # 403: access_denied, a staging token on a production route"
+    );
     println!(
         "  {exe} explain --config {} GET /inventory --token \"$READONLY\"",
         demo.dir.join("gateway.toml").display()

@@ -1,9 +1,11 @@
 //! `gateway explain`: which route matches, what it needs, and with a token the decision and why.
 //!
 //! Uses `judge`, the data plane's decision order, so what `explain` says is what a request would
-//! get. With `--token`, the token is verified by `auth::explain_token`
-//! (the data plane's checks, one JWKS fetch) and its scopes are judged, and each of the route's
-//! `when:` conditions is printed with its outcome for that token. Exit 0 when an
+//! get. With `--token`, the token is verified by `auth::explain_token` (the data plane's checks,
+//! one fetch of the JWKS of the issuer its `iss` names, none for an unknown `iss`), the issuer
+//! that verified it is named (or the trusted ones listed when none has its `iss`), its issuer
+//! and scopes are judged, and each of the route's `when:` conditions is printed with its
+//! outcome for that token. Exit 0 when an
 //! explanation was printed, whatever the decision; 1 when the config, policy or arguments are
 //! unusable.
 
@@ -56,13 +58,22 @@ pub async fn run(config: &Path, method: &str, path: &str, token: Option<&str>) -
                 }
                 _ => (Scopes::new(), "any scopes".to_owned()),
             };
-            // ... and whose claims meet the route's conditions on this path.
+            // ... and whose claims meet the route's conditions on this path ...
             let conditions = anonymous.route.map_or(&[][..], |r| r.conditions.as_slice());
             let claims: serde_json::Map<String, serde_json::Value> = conditions
                 .iter()
                 .map(|c| (c.claim.clone(), c.satisfying_value(&normalised)))
                 .collect();
-            let best = Identity::for_policy_test(best).with_claims(&claims);
+            let mut best = Identity::for_policy_test(best).with_claims(&claims);
+            // ... from an issuer the route accepts.
+            if let Some(issuer) = anonymous
+                .route
+                .and_then(|r| r.issuers.as_ref())
+                .and_then(|issuers| issuers.first())
+                .or_else(|| config.auth.issuers.first().map(|i| &i.name))
+            {
+                best.issuer_name = issuer.as_str().into();
+            }
             let best_case = judge(&policy, &method, path, Some(&best));
             let meeting = match conditions.len() {
                 0 => String::new(),
@@ -83,6 +94,10 @@ pub async fn run(config: &Path, method: &str, path: &str, token: Option<&str>) -
             let claims = serde_json::to_string_pretty(identity.claims.map())
                 .unwrap_or_else(|_| "(claims could not be printed)".to_owned());
             println!("token:      valid (key id {})", identity.key_id);
+            println!(
+                "issuer:     {} ({}), whose keys verified it",
+                identity.issuer_name, identity.issuer
+            );
             println!("subject:    {}", identity.subject);
             if let Some(client) = &identity.client_id {
                 println!("client id:  {client}");
@@ -110,6 +125,19 @@ pub async fn run(config: &Path, method: &str, path: &str, token: Option<&str>) -
                 .status()
                 .as_u16();
             println!("token:      rejected: {e}");
+            if let crate::auth::AuthError::UnknownIssuer { .. } = e {
+                // The operator's tool may say what the data plane does not tell a client.
+                let trusted: Vec<String> = config
+                    .auth
+                    .issuers
+                    .iter()
+                    .map(|i| format!("{} ({})", i.name, i.issuer))
+                    .collect();
+                println!(
+                    "issuers:    none verified it; this gateway trusts {}",
+                    trusted.join(", ")
+                );
+            }
             println!(
                 "decision:   {status} (the token fails verification, so no route is consulted)"
             );
@@ -140,6 +168,9 @@ fn describe(route: &Route, normalised: &str) {
         Access::Scopes(s) => format!("every one of: {}", s.join(" ")),
     };
     println!("requires:   {requires}");
+    if let Some(issuers) = &route.issuers {
+        println!("issuers:    tokens from {} only", issuers.join(", "));
+    }
     if route.mode == crate::policy::Mode::Shadow {
         println!("mode:       shadow (denials are logged and counted, but forwarded)");
     }

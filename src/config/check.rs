@@ -13,8 +13,8 @@ use serde::Deserialize;
 use super::env::{Fields, env_name};
 use super::raw::{self, Field, RawConfig};
 use super::{
-    AdminConfig, AuthConfig, Config, Diagnostic, Diagnostics, ForwardConfig, PolicyConfig,
-    ServerConfig, TlsConfig, UpstreamConfig, default_jwks_url,
+    AdminConfig, Config, Diagnostic, Diagnostics, ForwardConfig, PolicyConfig, ServerConfig,
+    TlsConfig, UpstreamConfig,
 };
 use crate::constants as C;
 use crate::diagnostic::{did_you_mean, line_column};
@@ -106,7 +106,7 @@ impl Checker<'_> {
         });
     }
 
-    fn at(&mut self, value: &Value, key: &str, message: impl std::fmt::Display) {
+    pub(super) fn at(&mut self, value: &Value, key: &str, message: impl std::fmt::Display) {
         match &value.origin {
             Origin::File(span) => self.at_span(Some(span.clone()), format!("`{key}`: {message}")),
             Origin::Env(var) => self.at_span(
@@ -116,7 +116,7 @@ impl Checker<'_> {
         }
     }
 
-    fn missing(&mut self, key: &str, example: &str) {
+    pub(super) fn missing(&mut self, key: &str, example: &str) {
         let (section, name) = key.rsplit_once('.').unwrap_or(("", key));
         self.at_span(
             None,
@@ -151,18 +151,6 @@ impl Checker<'_> {
         let url = get("upstream", "url", u.url);
         let connect_timeout = get("upstream", "connect_timeout", u.connect_timeout);
         let request_timeout = get("upstream", "request_timeout", u.request_timeout);
-        let a = raw.auth;
-        let issuer = get("auth", "issuer", a.issuer);
-        let audience = get("auth", "audience", a.audience);
-        let jwks_url = get("auth", "jwks_url", a.jwks_url);
-        let algorithms = get("auth", "algorithms", a.algorithms);
-        let leeway = get("auth", "leeway", a.leeway);
-        let jwks_refresh = get("auth", "jwks_refresh", a.jwks_refresh);
-        let jwks_cooldown = get("auth", "jwks_cooldown", a.jwks_cooldown);
-        let forward_token = get("auth", "forward_token", a.forward_token);
-        let token_cookie = get("auth", "token_cookie", a.token_cookie);
-        let max_token_bytes = get("auth", "max_token_bytes", a.max_token_bytes);
-        let cache_max_entries = get("auth", "cache_max_entries", a.cache_max_entries);
         let policy_file = get("policy", "file", raw.policy.file);
         let log_file = get("log", "file", raw.log.file);
         let log_format = get("log", "format", raw.log.format);
@@ -229,46 +217,7 @@ impl Checker<'_> {
                 C::REQUEST_TIMEOUT,
             ),
         };
-        let issuer =
-            self.required_text(issuer, "auth.issuer", "\"https://YOUR_TENANT.auth0.com/\"");
-        let audience = self.required_text(audience, "auth.audience", "\"https://clientco/api\"");
-        let jwks_url = match jwks_url {
-            Some(v) => self.http_url(&v, "auth.jwks_url").unwrap_or_default(),
-            None => issuer.as_deref().map(default_jwks_url).unwrap_or_default(),
-        };
-        let token_cookie = token_cookie.and_then(|v| {
-            let name = self.text(&v, "auth.token_cookie")?;
-            // RFC 6265 §4.1.1: a cookie name is an RFC 9110 token.
-            if name.is_empty() || HeaderName::from_bytes(name.as_bytes()).is_err() {
-                self.at(
-                    &v,
-                    "auth.token_cookie",
-                    "a cookie name is letters, digits and `-_.!#$%&'*+^`|~`",
-                );
-                return None;
-            }
-            Some(name)
-        });
-        let auth = AuthConfig {
-            issuer: issuer.clone().unwrap_or_default(),
-            audience: audience.clone().unwrap_or_default(),
-            jwks_url,
-            algorithms: self.algorithms(algorithms),
-            leeway: self.duration(leeway, "auth.leeway", C::LEEWAY),
-            jwks_refresh: self.duration(jwks_refresh, "auth.jwks_refresh", C::JWKS_REFRESH),
-            jwks_cooldown: self.duration(jwks_cooldown, "auth.jwks_cooldown", C::JWKS_COOLDOWN),
-            forward_token: self.boolean(forward_token, "auth.forward_token", C::FORWARD_TOKEN),
-            token_cookie,
-            max_token_bytes: self.size(max_token_bytes, "auth.max_token_bytes", C::MAX_TOKEN_BYTES)
-                as usize,
-            cache_max_entries: self
-                .count(
-                    cache_max_entries,
-                    "auth.cache_max_entries",
-                    C::CACHE_MAX_ENTRIES,
-                )
-                .unwrap_or(C::CACHE_MAX_ENTRIES),
-        };
+        let auth = self.auth(raw.auth, &fields);
         let policy_file = match policy_file {
             Some(v) => self.existing_file(&v, "policy.file"),
             None => {
@@ -284,16 +233,16 @@ impl Checker<'_> {
             server,
             admin,
             upstream,
-            auth,
+            auth: auth?,
             policy: PolicyConfig { file: policy_file? },
             forward,
             log,
             telemetry,
         })
-        .filter(|_| upstream_url.is_some() && issuer.is_some() && audience.is_some())
+        .filter(|_| upstream_url.is_some())
     }
 
-    fn text(&mut self, v: &Value, key: &str) -> Option<String> {
+    pub(super) fn text(&mut self, v: &Value, key: &str) -> Option<String> {
         match &v.value {
             toml::Value::String(s) => Some(s.clone()),
             other => {
@@ -307,7 +256,12 @@ impl Checker<'_> {
         }
     }
 
-    fn required_text(&mut self, v: Option<Value>, key: &str, example: &str) -> Option<String> {
+    pub(super) fn required_text(
+        &mut self,
+        v: Option<Value>,
+        key: &str,
+        example: &str,
+    ) -> Option<String> {
         let Some(v) = v else {
             self.missing(key, example);
             return None;
@@ -320,7 +274,7 @@ impl Checker<'_> {
         Some(text)
     }
 
-    fn duration(&mut self, v: Option<Value>, key: &str, default: Duration) -> Duration {
+    pub(super) fn duration(&mut self, v: Option<Value>, key: &str, default: Duration) -> Duration {
         let Some(v) = v else { return default };
         if let toml::Value::Integer(n) = v.value {
             // `leeway = 30`: seconds to some tools, milliseconds to others; make it explicit.
@@ -341,7 +295,7 @@ impl Checker<'_> {
         })
     }
 
-    fn size(&mut self, v: Option<Value>, key: &str, default: u64) -> u64 {
+    pub(super) fn size(&mut self, v: Option<Value>, key: &str, default: u64) -> u64 {
         let Some(v) = v else { return default };
         let parsed = match &v.value {
             toml::Value::String(s) => parse_size(s),
@@ -367,7 +321,7 @@ impl Checker<'_> {
     }
 
     /// A positive whole number; `None` when absent or wrong (wrong is reported).
-    fn count(&mut self, v: Option<Value>, key: &str, default: u64) -> Option<u64> {
+    pub(super) fn count(&mut self, v: Option<Value>, key: &str, default: u64) -> Option<u64> {
         let Some(v) = v else {
             return (default > 0).then_some(default);
         };
@@ -380,7 +334,7 @@ impl Checker<'_> {
         }
     }
 
-    fn boolean(&mut self, v: Option<Value>, key: &str, default: bool) -> bool {
+    pub(super) fn boolean(&mut self, v: Option<Value>, key: &str, default: bool) -> bool {
         let Some(v) = v else { return default };
         match &v.value {
             toml::Value::Boolean(b) => *b,
@@ -411,7 +365,7 @@ impl Checker<'_> {
         }
     }
 
-    fn http_url(&mut self, v: &Value, key: &str) -> Option<String> {
+    pub(super) fn http_url(&mut self, v: &Value, key: &str) -> Option<String> {
         let text = self.text(v, key)?;
         match text.parse::<http::Uri>() {
             Ok(uri)
@@ -448,17 +402,17 @@ impl Checker<'_> {
         Some(uri)
     }
 
-    fn algorithms(&mut self, v: Option<Value>) -> Vec<Algorithm> {
+    pub(super) fn algorithms(&mut self, v: Option<Value>, key: &str) -> Vec<Algorithm> {
         let default = C::ALGORITHMS.to_vec();
         let Some(v) = v else { return default };
         let toml::Value::Array(items) = &v.value else {
-            self.at(&v, "auth.algorithms", "expected a list such as [\"RS256\"]");
+            self.at(&v, key, "expected a list such as [\"RS256\"]");
             return default;
         };
         if items.is_empty() {
             self.at(
                 &v,
-                "auth.algorithms",
+                key,
                 "an empty allow-list would refuse every token; Auth0 signs with [\"RS256\"]",
             );
             return default;
@@ -468,7 +422,7 @@ impl Checker<'_> {
             let name = item.as_str().unwrap_or_default();
             match algorithm(name) {
                 Ok(a) => out.push(a),
-                Err(e) => self.at(&v, "auth.algorithms", e),
+                Err(e) => self.at(&v, key, e),
             }
         }
         out
@@ -567,6 +521,7 @@ const RESERVED: &[&str] = &[
     "x-auth-client-id",
     "x-auth-scopes",
     "x-auth-issuer",
+    "x-auth-issuer-name",
 ];
 
 fn algorithm(name: &str) -> Result<Algorithm, String> {
@@ -600,6 +555,9 @@ fn algorithm(name: &str) -> Result<Algorithm, String> {
 }
 
 mod assertion;
+mod auth;
+#[cfg(test)]
+mod issuer_tests;
 mod telemetry;
 #[cfg(test)]
 mod tests;

@@ -1,7 +1,10 @@
-//! Environment overrides: `GATEWAY_<SECTION>_<KEY>` wins over the file's `section.key`.
+//! Environment overrides: `GATEWAY_<SECTION>_<KEY>` wins over the file's `section.key`, and
+//! `GATEWAY_AUTH_ISSUERS_<NAME>_<KEY>` over `[auth.issuers.NAME] key` (names are
+//! `[a-z][a-z0-9_]*` and no issuer key ends with another one, so the split is unambiguous).
 //!
 //! Values arrive as text and are parsed as the key's type (docs/configuration.md), and a
-//! `GATEWAY_*` variable that names no key is an error, so a typo cannot go unnoticed.
+//! `GATEWAY_*` variable that names no key is an error, so a typo cannot go unnoticed. An
+//! override can change an issuer the file declares, not declare a new one.
 
 use std::path::Path;
 
@@ -31,13 +34,47 @@ impl Fields<'_> {
         key: &str,
         field: Field,
     ) -> Option<Value> {
+        let kind = raw::KEYS
+            .iter()
+            .find(|(s, _)| *s == section)
+            .and_then(|(_, keys)| keys.iter().find(|(k, _)| *k == key))
+            .map_or(Kind::Text, |(_, kind)| *kind);
         let var = env_name(section, key);
+        self.lookup(checker, var, &format!("{section}.{key}"), kind, field)
+    }
+
+    /// The value of `[auth.issuers.NAME] key`, with its `GATEWAY_AUTH_ISSUERS_<NAME>_<KEY>`
+    /// override.
+    pub(super) fn get_issuer(
+        &self,
+        checker: &mut Checker<'_>,
+        name: &str,
+        key: &str,
+        field: Field,
+    ) -> Option<Value> {
+        let kind = raw::ISSUER_KEYS
+            .iter()
+            .find(|(k, _)| *k == key)
+            .map_or(Kind::Text, |(_, kind)| *kind);
+        let var = issuer_env_name(name, key);
+        self.lookup(
+            checker,
+            var,
+            &format!("auth.issuers.{name}.{key}"),
+            kind,
+            field,
+        )
+    }
+
+    fn lookup(
+        &self,
+        checker: &mut Checker<'_>,
+        var: String,
+        shown: &str,
+        kind: Kind,
+        field: Field,
+    ) -> Option<Value> {
         if let Some(text) = (self.env)(&var) {
-            let kind = raw::KEYS
-                .iter()
-                .find(|(s, _)| *s == section)
-                .and_then(|(_, keys)| keys.iter().find(|(k, _)| *k == key))
-                .map_or(Kind::Text, |(_, kind)| *kind);
             return match env_value(&text, kind) {
                 Ok(value) => Some(Value {
                     value,
@@ -46,7 +83,7 @@ impl Fields<'_> {
                 Err(e) => {
                     checker.at_span(
                         None,
-                        format!("environment variable {var} (overrides `{section}.{key}`): {e}"),
+                        format!("environment variable {var} (overrides `{shown}`): {e}"),
                     );
                     None
                 }
@@ -60,33 +97,72 @@ impl Fields<'_> {
 }
 
 /// Variables that look like overrides but name no key: a typo such as `GATEWAY_AUTH_AUDEINCE`
-/// would otherwise be silently ignored, and the file's value used instead.
+/// would otherwise be silently ignored, and the file's value used instead. `issuers` are the
+/// names of the file's `[auth.issuers.NAME]` tables, whose keys may be overridden too.
 pub(super) fn unknown_overrides<'a>(
     path: &Path,
     names: impl Iterator<Item = &'a str>,
+    issuers: &[String],
 ) -> Diagnostics {
     /// Read by the binary itself, not overrides.
     const OTHER: &[&str] = &["GATEWAY_CONFIG", "GATEWAY_LOG"];
-    let known: Vec<String> = raw::KEYS
+    let mut known: Vec<String> = raw::KEYS
         .iter()
         .flat_map(|(section, keys)| keys.iter().map(move |(key, _)| env_name(section, key)))
         .collect();
+    for issuer in issuers {
+        known.extend(
+            raw::ISSUER_KEYS
+                .iter()
+                .map(|(key, _)| issuer_env_name(issuer, key)),
+        );
+    }
     let mut problems = Vec::new();
     for name in names.filter(|n| n.starts_with("GATEWAY_")) {
         if OTHER.contains(&name) || known.iter().any(|k| k == name) {
             continue;
         }
         let hint = did_you_mean(name, known.iter().map(String::as_str));
+        let form = if name.starts_with(ISSUERS_PREFIX) {
+            "GATEWAY_AUTH_ISSUERS_<NAME>_<KEY> for an issuer the file declares as [auth.issuers.NAME]"
+        } else {
+            "GATEWAY_<SECTION>_<KEY>"
+        };
         problems.push(Diagnostic {
             file: path.to_path_buf(),
             line: 0,
             column: 0,
             message: format!(
-                "environment variable {name} overrides no setting{hint}; unset it or fix its name (overrides are GATEWAY_<SECTION>_<KEY>, see docs/configuration.md)"
+                "environment variable {name} overrides no setting{hint}; unset it or fix its name (overrides are {form}, see docs/configuration.md)"
             ),
         });
     }
     Diagnostics(problems)
+}
+
+const ISSUERS_PREFIX: &str = "GATEWAY_AUTH_ISSUERS_";
+
+/// `GATEWAY_AUTH_ISSUERS_CUSTOM_DOMAIN_JWKS_URL` for `[auth.issuers.custom_domain] jwks_url`.
+pub fn issuer_env_name(name: &str, key: &str) -> String {
+    format!(
+        "{ISSUERS_PREFIX}{}_{}",
+        name.to_ascii_uppercase(),
+        key.to_ascii_uppercase()
+    )
+}
+
+/// The names of the `[auth.issuers.NAME]` tables in configuration text, read leniently (for
+/// the unknown-override check, which runs whether or not the file passes its checks).
+pub(super) fn issuer_names(source: &str) -> Vec<String> {
+    let Ok(table) = toml::from_str::<toml::Table>(source) else {
+        return Vec::new();
+    };
+    table
+        .get("auth")
+        .and_then(|auth| auth.get("issuers"))
+        .and_then(toml::Value::as_table)
+        .map(|issuers| issuers.keys().cloned().collect())
+        .unwrap_or_default()
 }
 
 /// `GATEWAY_AUTH_AUDIENCE` for `auth.audience`; `GATEWAY_FORWARD_ASSERTION_KEY_FILE` for
@@ -103,6 +179,8 @@ pub fn env_name(section: &str, key: &str) -> String {
 fn env_value(text: &str, kind: Kind) -> Result<toml::Value, String> {
     match kind {
         Kind::Text => Ok(toml::Value::String(text.to_owned())),
+        Kind::TextOrList if text.trim().starts_with('[') => env_value(text, Kind::List),
+        Kind::TextOrList => Ok(toml::Value::String(text.to_owned())),
         Kind::Integer => text
             .trim()
             .parse::<i64>()

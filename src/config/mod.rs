@@ -74,12 +74,33 @@ pub struct UpstreamConfig {
     pub request_timeout: Duration,
 }
 
+/// `[auth]`: the keys every issuer shares, and the issuers.
 #[derive(Debug, Clone)]
 pub struct AuthConfig {
+    /// Every trusted issuer: the first-round `[auth] issuer` form is one issuer named
+    /// `default`; `[auth.issuers.NAME]` tables are one each, in name order. Never empty.
+    pub issuers: Vec<IssuerConfig>,
+    /// Keep `Authorization` upstream.
+    pub forward_token: bool,
+    /// Also accept the token from this cookie.
+    pub token_cookie: Option<String>,
+    /// Tokens longer than this are refused before any decoding.
+    pub max_token_bytes: usize,
+    /// Verified-token cache capacity (entries), shared by every issuer.
+    pub cache_max_entries: u64,
+}
+
+/// One trusted issuer: whose tokens, for which audiences, verified with which keys.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IssuerConfig {
+    /// `default` for the first-round form, else the `NAME` of `[auth.issuers.NAME]`
+    /// (`[a-z][a-z0-9_]*`): the `issuer` metric label, `X-Auth-Issuer-Name`, the policy's
+    /// `issuers:` entries.
+    pub name: String,
     /// Exact `iss`.
     pub issuer: String,
-    /// Must appear in `aud`.
-    pub audience: String,
+    /// The token's `aud` must contain one of these. Never empty.
+    pub audiences: Vec<String>,
     /// Default: issuer + ".well-known/jwks.json".
     pub jwks_url: String,
     /// Allow-list; default `[RS256]`.
@@ -88,34 +109,59 @@ pub struct AuthConfig {
     pub jwks_refresh: Duration,
     /// Minimum time between two unknown-`kid` refetches.
     pub jwks_cooldown: Duration,
-    /// Keep `Authorization` upstream.
-    pub forward_token: bool,
-    /// Also accept the token from this cookie.
-    pub token_cookie: Option<String>,
-    /// Tokens longer than this are refused before any decoding.
-    pub max_token_bytes: usize,
-    /// Verified-token cache capacity (entries).
-    pub cache_max_entries: u64,
+    /// `/readyz` waits until this issuer's keys loaded once.
+    pub ready_gate: bool,
 }
 
-impl AuthConfig {
-    /// One issuer and audience with every other `[auth]` key at its default
+impl IssuerConfig {
+    /// An issuer named `name` with one audience and every other key at its default
     /// (docs/configuration.md); the JWKS is at the issuer's `.well-known/jwks.json`.
-    pub fn new(issuer: impl Into<String>, audience: impl Into<String>) -> Self {
+    pub fn new(
+        name: impl Into<String>,
+        issuer: impl Into<String>,
+        audience: impl Into<String>,
+    ) -> Self {
         let issuer = issuer.into();
         Self {
+            name: name.into(),
             jwks_url: default_jwks_url(&issuer),
             issuer,
-            audience: audience.into(),
+            audiences: vec![audience.into()],
             algorithms: C::ALGORITHMS.to_vec(),
             leeway: C::LEEWAY,
             jwks_refresh: C::JWKS_REFRESH,
             jwks_cooldown: C::JWKS_COOLDOWN,
+            ready_gate: C::ISSUER_READY_GATE,
+        }
+    }
+}
+
+impl AuthConfig {
+    /// The first-round form: one issuer named `default` with one audience, every other
+    /// `[auth]` key at its default (docs/configuration.md).
+    pub fn new(issuer: impl Into<String>, audience: impl Into<String>) -> Self {
+        Self::single(IssuerConfig::new(C::DEFAULT_ISSUER_NAME, issuer, audience))
+    }
+
+    /// One issuer as given, the shared keys at their defaults.
+    pub fn single(issuer: IssuerConfig) -> Self {
+        Self::with_issuers(vec![issuer])
+    }
+
+    /// These issuers, the shared keys at their defaults.
+    pub fn with_issuers(issuers: Vec<IssuerConfig>) -> Self {
+        Self {
+            issuers,
             forward_token: C::FORWARD_TOKEN,
             token_cookie: None,
             max_token_bytes: C::MAX_TOKEN_BYTES as usize,
             cache_max_entries: C::CACHE_MAX_ENTRIES,
         }
+    }
+
+    /// The issuer named `name`.
+    pub fn issuer(&self, name: &str) -> Option<&IssuerConfig> {
+        self.issuers.iter().find(|i| i.name == name)
     }
 }
 
@@ -214,7 +260,11 @@ impl Config {
                 let names: Vec<String> = std::env::vars_os()
                     .filter_map(|(name, _)| name.into_string().ok())
                     .collect();
-                let unknown = env::unknown_overrides(&absolute, names.iter().map(String::as_str));
+                let unknown = env::unknown_overrides(
+                    &absolute,
+                    names.iter().map(String::as_str),
+                    &env::issuer_names(&source),
+                );
                 match (loaded, unknown.0.is_empty()) {
                     (loaded, true) => loaded,
                     (Ok(_), false) => Err(unknown),

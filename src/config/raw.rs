@@ -77,6 +77,22 @@ pub struct RawAuth {
     pub token_cookie: Field,
     pub max_token_bytes: Field,
     pub cache_max_entries: Field,
+    /// `[auth.issuers.NAME]`, by name (`None` when there is no `[auth.issuers]` at all).
+    pub issuers: Option<BTreeMap<Spanned<String>, RawIssuer>>,
+}
+
+/// One `[auth.issuers.NAME]` table.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawIssuer {
+    pub issuer: Field,
+    pub audience: Field,
+    pub jwks_url: Field,
+    pub algorithms: Field,
+    pub leeway: Field,
+    pub jwks_refresh: Field,
+    pub jwks_cooldown: Field,
+    pub ready_gate: Field,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -131,11 +147,14 @@ pub enum Kind {
     Number,
     Bool,
     List,
+    /// One text, or a TOML list written `[...]` (`audience`).
+    TextOrList,
 }
 
 /// Every `section.key` the file may contain, with its kind. `forward.claims` is a table and
-/// has no single environment override. A dotted section (`forward.assertion`) is a table inside
-/// its parent, overridden as `GATEWAY_FORWARD_ASSERTION_<KEY>`.
+/// has no single environment override; `auth.issuers` is a table of issuers, each with
+/// `ISSUER_KEYS`. A dotted section (`forward.assertion`) is a table inside its parent,
+/// overridden as `GATEWAY_FORWARD_ASSERTION_<KEY>`.
 pub const KEYS: &[(&str, &[(&str, Kind)])] = &[
     (
         "server",
@@ -165,7 +184,7 @@ pub const KEYS: &[(&str, &[(&str, Kind)])] = &[
         "auth",
         &[
             ("issuer", Kind::Text),
-            ("audience", Kind::Text),
+            ("audience", Kind::TextOrList),
             ("jwks_url", Kind::Text),
             ("algorithms", Kind::List),
             ("leeway", Kind::Text),
@@ -209,19 +228,45 @@ pub const KEYS: &[(&str, &[(&str, Kind)])] = &[
     ),
 ];
 
+/// The keys of one `[auth.issuers.NAME]` table; overridden by
+/// `GATEWAY_AUTH_ISSUERS_<NAME>_<KEY>`.
+pub const ISSUER_KEYS: &[(&str, Kind)] = &[
+    ("issuer", Kind::Text),
+    ("audience", Kind::TextOrList),
+    ("jwks_url", Kind::Text),
+    ("algorithms", Kind::List),
+    ("leeway", Kind::Text),
+    ("jwks_refresh", Kind::Text),
+    ("jwks_cooldown", Kind::Text),
+    ("ready_gate", Kind::Bool),
+];
+
+/// The `[auth]` keys that describe one issuer: with `[auth.issuers.*]` they belong in each
+/// issuer's table instead.
+pub const ISSUER_KEYS_IN_AUTH: &[&str] = &[
+    "issuer",
+    "audience",
+    "jwks_url",
+    "algorithms",
+    "leeway",
+    "jwks_refresh",
+    "jwks_cooldown",
+];
+
 /// One unknown key: its byte span, the key, the known keys at that level.
 pub struct UnknownKey {
     pub span: std::ops::Range<usize>,
     pub key: String,
-    pub section: Option<&'static str>,
+    pub section: Option<String>,
     pub known: Vec<&'static str>,
 }
 
 /// Finds every key the file has that the gateway does not know, and every section that is not
 /// a table, and cuts the unknown keys out of `document`, so stage two can still check every
 /// known value in the same run (an unknown key must not hide a bad value beside it).
-/// `forward.claims` is free-form (claim names); a dotted section of `KEYS` is checked as the
-/// table of that name inside its parent.
+/// `forward.claims` is free-form (claim names); `auth.issuers` holds one table per issuer name,
+/// whose keys are `ISSUER_KEYS`; a dotted section of `KEYS` is checked as the table of that name
+/// inside its parent.
 pub fn take_unknown_keys(document: &mut toml::de::DeTable<'_>) -> Vec<UnknownKey> {
     let sections: Vec<&'static str> = KEYS
         .iter()
@@ -245,7 +290,7 @@ pub fn take_unknown_keys(document: &mut toml::de::DeTable<'_>) -> Vec<UnknownKey
         table_unknown_keys(section, table, &mut out);
     }
     for unknown in &out {
-        match unknown.section {
+        match &unknown.section {
             None => {
                 document.remove(unknown.key.as_str());
             }
@@ -299,17 +344,45 @@ fn table_unknown_keys(
     if section == "forward" {
         known.push("claims");
     }
+    if section == "auth" {
+        known.push("issuers");
+    }
     for (key, value) in table {
         let name = key.get_ref().as_ref();
         if let (Some(sub), Some(subtable)) = (nested(name), value.get_ref().as_table()) {
             table_unknown_keys(sub, subtable, out);
+        } else if section == "auth" && name == "issuers" {
+            unknown_issuer_keys(value.get_ref(), out);
         } else if !known.contains(&name) {
             out.push(UnknownKey {
                 span: key.span(),
                 key: key.get_ref().to_string(),
-                section: Some(section),
+                section: Some(section.to_owned()),
                 known: known.clone(),
             });
+        }
+    }
+}
+
+/// Unknown keys inside each `[auth.issuers.NAME]` table.
+fn unknown_issuer_keys(issuers: &toml::de::DeValue<'_>, out: &mut Vec<UnknownKey>) {
+    let Some(issuers) = issuers.as_table() else {
+        return; // a type error, reported by deserialisation
+    };
+    let known: Vec<&'static str> = ISSUER_KEYS.iter().map(|(k, _)| *k).collect();
+    for (name, issuer) in issuers {
+        let Some(issuer) = issuer.get_ref().as_table() else {
+            continue;
+        };
+        for (key, _) in issuer {
+            if !known.contains(&key.get_ref().as_ref()) {
+                out.push(UnknownKey {
+                    span: key.span(),
+                    key: key.get_ref().to_string(),
+                    section: Some(format!("auth.issuers.{}", name.get_ref())),
+                    known: known.clone(),
+                });
+            }
         }
     }
 }

@@ -8,7 +8,8 @@
 //!
 //! Order: a route that needs a token but got no identity (only offline callers get here: the
 //! data plane authenticates first) -> no route (404) -> method (405) -> restricted (403) ->
-//! missing scope (403) -> a `when:` condition that does not hold (403 `access_denied`). A `mode: shadow` route turns a denial into `Decision::ShadowDeny`: the
+//! issuer not allowed by the route's `issuers:` (403) -> missing scope (403) -> a `when:`
+//! condition that does not hold (403 `access_denied`). A `mode: shadow` route turns a denial into `Decision::ShadowDeny`: the
 //! request is forwarded, and the denial logged and counted.
 
 use http::Method;
@@ -43,6 +44,9 @@ pub enum Denial {
         restriction: String,
         description: String,
     },
+    /// 403 `access_denied`: the route's `issuers:` does not list the token's issuer (by name).
+    #[error("this route does not accept tokens from issuer {issuer}")]
+    IssuerNotAllowed { issuer: String },
     /// 403; every scope the route requires, and those the token lacks.
     #[error("missing scope {}", missing.join(" "))]
     InsufficientScope {
@@ -107,6 +111,7 @@ fn judge(
         }),
         Access::Scopes(_) if route.public => Ok(()),
         Access::Scopes(required) => {
+            issuer_allowed(route, identity)?;
             let granted = identity.map(|identity| &identity.scopes);
             let missing: Vec<String> = required
                 .iter()
@@ -148,6 +153,26 @@ fn conditions(
         }
     }
     Ok(())
+}
+
+/// The route's `issuers:` lists the configured issuer the token came from (SPEC "More than one
+/// issuer"): a staging token never works on a production route, whatever its scopes.
+fn issuer_allowed(route: &Route, identity: Option<&Identity>) -> Result<(), Denial> {
+    let Some(allowed) = &route.issuers else {
+        return Ok(());
+    };
+    let from = identity.map_or("", |identity| &*identity.issuer_name);
+    if allowed.iter().any(|name| name == from) {
+        Ok(())
+    } else {
+        Err(Denial::IssuerNotAllowed {
+            issuer: if from.is_empty() {
+                "(none)".to_owned()
+            } else {
+                from.to_owned()
+            },
+        })
+    }
 }
 
 #[cfg(test)]

@@ -16,7 +16,7 @@ use super::locate::{Step, locate, within};
 use super::matcher::{PatternSegment, Trie};
 use super::pattern::{allow_header, methods_overlap, parse_pattern, same_shape};
 use super::subtree;
-use super::{Access, Mode, Policy, RateLimit, Route};
+use super::{Access, IssuerRef, Mode, Policy, RateLimit, Route};
 use crate::diagnostic::{Diagnostic, Diagnostics, did_you_mean};
 use crate::units::parse_size;
 use conditions::RouteFacts;
@@ -38,6 +38,7 @@ const ROUTE_KEYS: &[&str] = &[
     "mode",
     "max_body",
     "rate_limit",
+    "issuers",
     "description",
     "when",
 ];
@@ -89,6 +90,7 @@ pub(super) fn parse(source: &str, file: &Path) -> Result<Policy, Diagnostics> {
         source,
         file,
         problems: Vec::new(),
+        issuer_refs: Vec::new(),
     };
     let document: Value = match serde_norway::from_str(source) {
         Ok(v) => v,
@@ -169,6 +171,8 @@ struct Loader<'s> {
     source: &'s str,
     file: &'s Path,
     problems: Vec<Diagnostic>,
+    /// Issuer names routes list, with their positions (checked against the config later).
+    issuer_refs: Vec<IssuerRef>,
 }
 
 fn v(key: &str) -> Step {
@@ -279,6 +283,7 @@ impl Loader<'_> {
             restrictions,
             clients: clients.unwrap_or_default(),
             routes,
+            issuer_refs: std::mem::take(&mut self.issuer_refs),
             trie,
         })
     }
@@ -373,6 +378,8 @@ impl Loader<'_> {
         let max_body = self.max_body(value, &here);
         let (value, here) = field("rate_limit");
         let rate_limit = self.rate_limit(value, &here);
+        let (value, here) = field("issuers");
+        let issuers = self.issuers(value, &here, public, access.as_ref());
         let (value, here) = field("description");
         let description = self.text(value, &here, "description");
         if self.problems.len() != problems_before {
@@ -391,6 +398,7 @@ impl Loader<'_> {
                 mode,
                 max_body,
                 rate_limit,
+                issuers,
                 description,
                 allow: String::new(),
             },
@@ -547,6 +555,57 @@ impl Loader<'_> {
             );
         }
         true
+    }
+
+    /// `issuers:`: the configured issuers (by name) whose tokens the route accepts. A public
+    /// route reads no token and a restricted one admits nobody, so on them it is an error.
+    /// Whether each name is configured is checked against gateway.toml (`unknown_issuers`).
+    fn issuers(
+        &mut self,
+        value: Option<&Value>,
+        here: &[Step],
+        public: bool,
+        access: Option<&Access>,
+    ) -> Option<Vec<String>> {
+        let list = match value {
+            None => return None,
+            Some(Value::Sequence(list)) if !list.is_empty() => list,
+            Some(_) => {
+                self.error(
+                    here,
+                    "`issuers` is a non-empty list of issuer names such as `[prod]`; leave it out to accept every configured issuer",
+                );
+                return None;
+            }
+        };
+        if public {
+            self.error(
+                here,
+                "a `public` route reads no token, so `issuers` would never be checked; remove `issuers` or `public`",
+            );
+        }
+        if matches!(access, Some(Access::Restricted(_))) {
+            self.error(
+                here,
+                "a restricted route is never reachable, whatever the issuer; remove `issuers` or `restricted`",
+            );
+        }
+        let mut names = Vec::new();
+        for (i, item) in list.iter().enumerate() {
+            let at_item = at(here, Step::Index(i));
+            let Value::String(name) = item else {
+                self.error(&at_item, "an issuer is a name such as `prod`");
+                continue;
+            };
+            let (line, column) = locate(self.source, &at_item);
+            self.issuer_refs.push(IssuerRef {
+                name: name.clone(),
+                line,
+                column,
+            });
+            names.push(name.clone());
+        }
+        Some(names)
     }
 
     /// `mode:`: `enforce` (the default) or `shadow`.

@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 
 use http::Method;
 
-use crate::diagnostic::Diagnostics;
+use crate::diagnostic::{Diagnostic, Diagnostics};
 
 pub use conditions::{Condition, Operator, Outcome as ConditionOutcome, Template};
 pub use decide::{Decision, Denial, decide};
@@ -43,7 +43,18 @@ pub struct Policy {
     pub clients: Vec<(String, String)>,
     /// Every route, in file order.
     pub routes: Vec<Route>,
+    /// Every issuer name a route's `issuers:` lists, where it is written (checked against
+    /// the configured issuers by `unknown_issuers`).
+    issuer_refs: Vec<IssuerRef>,
     trie: matcher::Trie,
+}
+
+/// An issuer name as written in a route's `issuers:`.
+#[derive(Debug, Clone)]
+struct IssuerRef {
+    name: String,
+    line: usize,
+    column: usize,
 }
 
 /// One route of the policy.
@@ -65,6 +76,9 @@ pub struct Route {
     /// 413 beyond this many body bytes.
     pub max_body: Option<u64>,
     pub rate_limit: Option<RateLimit>,
+    /// `issuers: [prod]`: the token must come from one of these configured issuers (by name);
+    /// `None` = any configured issuer.
+    pub issuers: Option<Vec<String>>,
     /// Optional `description:` from the file, shown in the generated docs.
     pub description: Option<String>,
     /// The `Allow` header value for a 405 on this path: the union over every route of the
@@ -132,6 +146,32 @@ impl Policy {
         let mut routes = group.iter().filter_map(|&id| self.routes.get(id));
         let first = routes.clone().next();
         routes.find(|r| r.allows_method(method)).or(first)
+    }
+
+    /// Every route's `issuers:` entry that names none of `configured` (the issuers of the
+    /// gateway's `[auth]`), with its position in the policy file. A policy is checked against
+    /// the configuration it runs with: at start, on every reload, and by `gateway check`.
+    pub fn unknown_issuers(&self, configured: &[&str]) -> Diagnostics {
+        let problems = self
+            .issuer_refs
+            .iter()
+            .filter(|r| !configured.contains(&r.name.as_str()))
+            .map(|r| {
+                let hint = crate::diagnostic::did_you_mean(&r.name, configured.iter().copied());
+                Diagnostic {
+                    file: self.source.clone(),
+                    line: r.line,
+                    column: r.column,
+                    message: format!(
+                        "`{}` is not an issuer of this gateway{}; the configured issuers are {} ([auth.issuers.NAME] in gateway.toml; the one-issuer [auth] form is named `default`)",
+                        r.name,
+                        hint,
+                        configured.join(", ")
+                    ),
+                }
+            })
+            .collect();
+        Diagnostics(problems)
     }
 
     /// The description of a restriction declared under `restrictions`, for 403 bodies.

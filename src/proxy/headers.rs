@@ -24,6 +24,8 @@ pub const X_AUTH_SUBJECT: HeaderName = HeaderName::from_static("x-auth-subject")
 pub const X_AUTH_CLIENT_ID: HeaderName = HeaderName::from_static("x-auth-client-id");
 pub const X_AUTH_SCOPES: HeaderName = HeaderName::from_static("x-auth-scopes");
 pub const X_AUTH_ISSUER: HeaderName = HeaderName::from_static("x-auth-issuer");
+/// The configured name of the issuer that verified the token (`default` in the one-issuer form).
+pub const X_AUTH_ISSUER_NAME: HeaderName = HeaderName::from_static("x-auth-issuer-name");
 pub const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
@@ -175,6 +177,7 @@ pub fn set_identity(
     }
     headers.insert(X_AUTH_SCOPES, rendered.scopes.clone());
     headers.insert(X_AUTH_ISSUER, rendered.issuer.clone());
+    headers.insert(X_AUTH_ISSUER_NAME, rendered.issuer_name.clone());
     for (claim, name) in claim_headers {
         let text = match identity.claims.get(claim) {
             None | Some(serde_json::Value::Null) => continue,
@@ -309,6 +312,7 @@ mod tests {
             subject: "clientco@clients".into(),
             client_id: Some("clientco".into()),
             issuer: "https://tenant.auth0.com/".into(),
+            issuer_name: "prod".into(),
             scopes: ["read:forecast", "ingest:data"]
                 .into_iter()
                 .collect::<Scopes>(),
@@ -413,6 +417,7 @@ mod tests {
         set_identity(&mut headers, &identity(), &mappings).unwrap();
         assert_eq!(headers[X_AUTH_CLIENT_ID], "clientco");
         assert_eq!(headers[X_AUTH_ISSUER], "https://tenant.auth0.com/");
+        assert_eq!(headers[X_AUTH_ISSUER_NAME], "prod");
         assert_eq!(headers["x-auth-tenant"], "acme");
         assert_eq!(headers["x-auth-tier"], "3");
         assert!(headers.get("x-auth-absent").is_none());

@@ -184,7 +184,9 @@ async fn authenticate(
 ) -> Result<(Arc<Identity>, TokenSource), GatewayError> {
     let (token, source) =
         auth::extract(request.headers(), gateway.settings.token_cookie.as_deref())?;
-    let identity = gateway.auth.verify(token).await?;
+    let verification = gateway.auth.verify_for(token).await;
+    exchange.record.issuer = verification.issuer;
+    let identity = verification.result?;
     exchange.record.subject = Some(identity.subject.clone());
     exchange.record.client_id = identity.client_id.clone();
     Ok((identity, source))
@@ -239,14 +241,13 @@ fn admit(
     request: &Request<Incoming>,
 ) -> Result<(), GatewayError> {
     if let Some(limit) = permit.route.rate_limit {
+        // Per issuer too: `clientco` at the staging tenant is not `clientco` at production.
         let client = permit
             .identity
             .as_ref()
             .map(|(identity, _)| {
-                identity
-                    .client_id
-                    .clone()
-                    .unwrap_or_else(|| identity.subject.clone())
+                let id = identity.client_id.as_deref().unwrap_or(&identity.subject);
+                format!("{}/{id}", identity.issuer_name)
             })
             .unwrap_or_else(|| "anonymous".to_owned());
         if let Err(retry_after) =
@@ -483,6 +484,10 @@ fn logging(gateway: &Gateway, exchange: &mut Exchange, status: StatusCode) {
             decision: record.decision,
             reason: record.reason,
             status,
+            issuer: record
+                .issuer
+                .clone()
+                .unwrap_or_else(|| Arc::clone(&gateway.requests.no_issuer)),
         })
         .inc();
     gateway.requests.duration.observe(elapsed.as_secs_f64());

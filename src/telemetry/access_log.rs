@@ -10,6 +10,7 @@
 //! or a path carrying CR/LF can never forge a second line. Tokens are never part of the line.
 
 use std::cell::Cell;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// How access lines (and the diagnostics beside them) are written: `[log] format`, overridden by
@@ -27,6 +28,8 @@ pub enum LogFormat {
 #[derive(Debug)]
 pub struct AccessRecord {
     pub route: Option<String>,
+    /// The issuer's name (`unknown` for an unconfigured `iss`); `None` when no token was read.
+    pub issuer: Option<Arc<str>>,
     pub subject: Option<String>,
     pub client_id: Option<String>,
     /// `allow`, `deny`, `shadow_deny` (shadow mode: denied but forwarded) or `upstream_error`
@@ -41,6 +44,7 @@ impl Default for AccessRecord {
     fn default() -> Self {
         Self {
             route: None,
+            issuer: None,
             subject: None,
             client_id: None,
             decision: "allow",
@@ -87,6 +91,7 @@ pub struct Line<'a> {
 pub fn write_line(out: &mut Vec<u8>, format: LogFormat, now: SystemTime, line: &Line<'_>) {
     let record = line.record;
     let route = record.route.as_deref().unwrap_or("-");
+    let issuer = record.issuer.as_deref().unwrap_or("-");
     let subject = record.subject.as_deref().unwrap_or("-");
     let client_id = record.client_id.as_deref().unwrap_or("-");
     let detail = record.detail.as_deref().unwrap_or("");
@@ -102,6 +107,7 @@ pub fn write_line(out: &mut Vec<u8>, format: LogFormat, now: SystemTime, line: &
                 ("method", line.method),
                 ("path", line.path),
                 ("route", route),
+                ("issuer", issuer),
                 ("subject", subject),
                 ("client_id", client_id),
                 ("decision", record.decision),
@@ -129,6 +135,7 @@ pub fn write_line(out: &mut Vec<u8>, format: LogFormat, now: SystemTime, line: &
             for (name, value) in [
                 ("path", line.path),
                 ("route", route),
+                ("issuer", issuer),
                 ("subject", subject),
                 ("client_id", client_id),
                 ("decision", record.decision),

@@ -52,6 +52,9 @@ pub struct Options {
     pub policy: String,
     /// Extra lines appended to gateway.toml's [auth] section.
     pub auth_extra: String,
+    /// Replaces the whole `[auth]` section (issuer, audience, jwks_url and `auth_extra`), e.g.
+    /// with `[auth.issuers.NAME]` tables from `issuer_table`.
+    pub auth: Option<String>,
     /// Extra lines appended to gateway.toml's [server] section.
     pub server_extra: String,
     /// Extra lines appended to gateway.toml's [upstream] section.
@@ -70,6 +73,7 @@ impl Options {
             upstream: upstream.to_owned(),
             policy: test_policy(),
             auth_extra: String::new(),
+            auth: None,
             server_extra: String::new(),
             upstream_extra: "request_timeout = \"2s\"\nconnect_timeout = \"1s\"\n".to_owned(),
             tail: String::new(),
@@ -90,6 +94,12 @@ impl TestGateway {
     pub async fn start(options: Options) -> TestGateway {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("policy.yaml"), &options.policy).unwrap();
+        let auth = options.auth.clone().unwrap_or_else(|| {
+            format!(
+                "[auth]\nissuer = \"{}\"\naudience = \"https://clientco/api\"\njwks_url = \"{}\"\n{}",
+                options.issuer, options.jwks_url, options.auth_extra
+            )
+        });
         let toml = format!(
             r#"[server]
 listen = "127.0.0.1:0"
@@ -100,11 +110,7 @@ listen = "127.0.0.1:0"
 [upstream]
 url = "{upstream}"
 {upstream_extra}
-[auth]
-issuer = "{issuer}"
-audience = "https://clientco/api"
-jwks_url = "{jwks_url}"
-{auth_extra}
+{auth}
 [policy]
 file = "policy.yaml"
 {tail}
@@ -112,9 +118,6 @@ file = "policy.yaml"
             server_extra = options.server_extra,
             upstream = options.upstream,
             upstream_extra = options.upstream_extra,
-            issuer = options.issuer,
-            jwks_url = options.jwks_url,
-            auth_extra = options.auth_extra,
             tail = options.tail,
         );
         let config_path = dir.path().join("gateway.toml");
@@ -174,6 +177,16 @@ file = "policy.yaml"
             .await
             .unwrap()
     }
+}
+
+/// An `[auth.issuers.NAME]` table for a development issuer (audience `https://clientco/api`),
+/// with `extra` lines such as `ready_gate = false`.
+pub fn issuer_table(name: &str, issuer: &gateway::dev::issuer::DevIssuer, extra: &str) -> String {
+    format!(
+        "[auth.issuers.{name}]\nissuer = \"{}\"\naudience = \"https://clientco/api\"\njwks_url = \"{}\"\n{extra}\n",
+        issuer.issuer_url(),
+        issuer.jwks_url()
+    )
 }
 
 /// Sends raw bytes on a fresh TCP connection and returns everything the gateway answered

@@ -8,7 +8,7 @@ use std::time::Duration;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use gateway::auth::Authenticator;
-use gateway::config::AuthConfig;
+use gateway::config::{AuthConfig, IssuerConfig};
 use gateway::dev::issuer::{DevClient, DevIssuer, DevIssuerConfig, KeyKind};
 use gateway::telemetry::Metrics;
 use jsonwebtoken::Algorithm;
@@ -40,12 +40,20 @@ pub async fn spawn_issuer_with(key: KeyKind) -> DevIssuer {
 /// hour-long refresh so only the test triggers fetches, 30 s cool-down.
 pub fn auth_config(issuer: &DevIssuer) -> AuthConfig {
     AuthConfig {
+        cache_max_entries: 10_000,
+        ..AuthConfig::single(issuer_config("default", issuer))
+    }
+}
+
+/// `issuer_config` of `auth_config`: one issuer named `name` for `issuer`, with the same
+/// test settings (to build several-issuer configs from).
+pub fn issuer_config(name: &str, issuer: &DevIssuer) -> IssuerConfig {
+    IssuerConfig {
         jwks_url: issuer.jwks_url(),
         algorithms: vec![Algorithm::RS256, Algorithm::ES256],
         leeway: Duration::ZERO,
         jwks_refresh: Duration::from_secs(3600),
-        cache_max_entries: 10_000,
-        ..AuthConfig::new(issuer.issuer_url(), AUDIENCE)
+        ..IssuerConfig::new(name, issuer.issuer_url(), AUDIENCE)
     }
 }
 

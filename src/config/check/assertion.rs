@@ -316,6 +316,7 @@ audience = "saasco-backend"
         let unknown = crate::config::env::unknown_overrides(
             std::path::Path::new("gateway.toml"),
             names.into_iter(),
+            &[],
         );
         assert!(unknown.0.is_empty(), "{unknown}");
     }

@@ -56,13 +56,16 @@ fn defaults_are_applied() {
     assert_eq!(c.upstream.connect_timeout, Duration::from_secs(2));
     assert_eq!(c.upstream.request_timeout, Duration::from_secs(30));
     assert_eq!(
-        c.auth.jwks_url,
+        c.auth.issuers[0].jwks_url,
         "https://tenant.auth0.com/.well-known/jwks.json"
     );
-    assert_eq!(c.auth.algorithms, vec![jsonwebtoken::Algorithm::RS256]);
-    assert_eq!(c.auth.leeway, Duration::from_secs(30));
-    assert_eq!(c.auth.jwks_refresh, Duration::from_secs(600));
-    assert_eq!(c.auth.jwks_cooldown, Duration::from_secs(30));
+    assert_eq!(
+        c.auth.issuers[0].algorithms,
+        vec![jsonwebtoken::Algorithm::RS256]
+    );
+    assert_eq!(c.auth.issuers[0].leeway, Duration::from_secs(30));
+    assert_eq!(c.auth.issuers[0].jwks_refresh, Duration::from_secs(600));
+    assert_eq!(c.auth.issuers[0].jwks_cooldown, Duration::from_secs(30));
     assert!(!c.auth.forward_token);
     assert_eq!(c.auth.token_cookie, None);
     assert_eq!(c.auth.max_token_bytes, 8 * 1024);
@@ -75,7 +78,7 @@ fn defaults_are_applied() {
 fn issuer_without_trailing_slash_joins_with_slash() {
     let c = load(&MINIMAL.replace("auth0.com/\"", "auth0.com\""), &[]).unwrap();
     assert_eq!(
-        c.auth.jwks_url,
+        c.auth.issuers[0].jwks_url,
         "https://tenant.auth0.com/.well-known/jwks.json"
     );
 }
@@ -95,21 +98,24 @@ fn environment_overrides_win_and_are_typed() {
         ],
     )
     .unwrap();
-    assert_eq!(c.auth.audience, "https://other/api");
+    assert_eq!(c.auth.issuers[0].audiences, ["https://other/api"]);
     assert_eq!(c.server.listen.to_string(), "127.0.0.1:9000");
     assert_eq!(c.upstream.url.host(), Some("backend.internal"));
     assert!(c.auth.forward_token);
     assert_eq!(
-        c.auth.algorithms,
+        c.auth.issuers[0].algorithms,
         vec![
             jsonwebtoken::Algorithm::RS256,
             jsonwebtoken::Algorithm::PS256
         ]
     );
     assert_eq!(c.server.workers, Some(3));
-    assert_eq!(c.auth.leeway, Duration::from_secs(5));
+    assert_eq!(c.auth.issuers[0].leeway, Duration::from_secs(5));
     let c = load(MINIMAL, &[("GATEWAY_AUTH_ALGORITHMS", r#"["ES256"]"#)]).unwrap();
-    assert_eq!(c.auth.algorithms, vec![jsonwebtoken::Algorithm::ES256]);
+    assert_eq!(
+        c.auth.issuers[0].algorithms,
+        vec![jsonwebtoken::Algorithm::ES256]
+    );
 }
 
 #[test]

@@ -1,9 +1,10 @@
 //! The seven sample calls of `gateway demo`, made over real HTTP against the running demo:
 //! a token request, the three allowed ClientCo calls, a missing scope, a restricted modelling
 //! call and a forged token; then the two tenant-isolation calls ([`tenants`]): ClientCo's token
-//! on its own tenant's path, and on another tenant's. Each [`Outcome`] holds the status that
-//! actually came back and the reason the gateway (or the backend) gave; only the expected status
-//! is written down here.
+//! on its own tenant's path, and on another tenant's; then the two-issuer call ([`issuers`]): a
+//! staging token on a production route. Each [`Outcome`] holds the status that actually came
+//! back and the reason the gateway (or the backend) gave; only the expected status is written
+//! down here.
 
 use std::fmt;
 use std::time::Duration;
@@ -178,15 +179,12 @@ pub async fn run(demo: &Demo) -> Vec<Outcome> {
     outcomes
 }
 
-/// Calls 8 and 9: the tenant comes from the token (the issuer sets `https://saasco/tenant`, as
-/// an Auth0 Action would), the path names a tenant, and the policy's `when:` compares the two.
-pub async fn tenants(demo: &Demo) -> Vec<Outcome> {
+/// The tenant-isolation calls, numbered from `first`: the tenant comes from the token (the
+/// issuer sets `https://saasco/tenant`, as an Auth0 Action would), the path names a tenant,
+/// and the policy's `when:` compares the two.
+pub async fn tenants(demo: &Demo, first: usize) -> Vec<Outcome> {
     use super::{OTHER_TENANT, TENANT};
-    let http = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .timeout(Duration::from_secs(10))
-        .build()
-        .unwrap_or_default();
+    let http = client();
     let gateway = demo.gateway_url();
     let token = token_for(demo, "clientco")
         .await
@@ -200,7 +198,7 @@ pub async fn tenants(demo: &Demo) -> Vec<Outcome> {
         .bearer_auth(&token);
     vec![
         call(
-            8,
+            first,
             "own tenant",
             &format!("GET /tenants/{TENANT}/forecast as clientco"),
             200,
@@ -208,7 +206,7 @@ pub async fn tenants(demo: &Demo) -> Vec<Outcome> {
         )
         .await,
         call(
-            9,
+            first + 1,
             "another tenant",
             &format!("GET /tenants/{OTHER_TENANT}/forecast as clientco"),
             403,
@@ -216,6 +214,40 @@ pub async fn tenants(demo: &Demo) -> Vec<Outcome> {
         )
         .await,
     ]
+}
+
+/// The two-issuer call, numbered `first`: the staging tenant's client gets a valid token
+/// granting every ClientCo scope, and the production-only `/forecast` refuses it for its
+/// issuer (403 `access_denied`), whatever its scopes.
+pub async fn issuers(demo: &Demo, first: usize) -> Vec<Outcome> {
+    let http = client();
+    let client = &demo.staging_client;
+    let token = fetch_token(&client.credentials, &client.credentials_file)
+        .await
+        .map(|t| t.access_token)
+        .unwrap_or_default();
+    let staging = http
+        .get(format!("{}/forecast", demo.gateway_url()))
+        .bearer_auth(token);
+    vec![
+        call(
+            first,
+            "staging token",
+            "GET /forecast as clientco-staging (staging)",
+            403,
+            staging,
+        )
+        .await,
+    ]
+}
+
+/// The HTTP client of the demo's calls: no redirects followed, a bounded wait.
+fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap_or_default()
 }
 
 async fn token_for(
@@ -242,7 +274,7 @@ fn refused_status(error: &TokenError) -> Option<u16> {
 }
 
 /// Sends `request` and describes the answer.
-async fn call(
+pub(super) async fn call(
     number: usize,
     title: &'static str,
     what: &str,

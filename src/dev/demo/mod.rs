@@ -9,6 +9,12 @@
 //! [`Demo::tenant_calls`] then shows tenant isolation: the issuer puts each client's tenant into
 //! its tokens (as an Auth0 credentials-exchange Action does), and the policy's `when:` condition
 //! refuses a call for another tenant's path.
+//!
+//! Two tenants, as real Auth0 deployments have: the production issuer (`prod`) and a second
+//! development issuer standing for the staging tenant (`staging`), each `[auth.issuers.NAME]`
+//! in the demo's gateway.toml. The ClientCo routes accept production tokens only
+//! (`issuers: [prod]`), and [`Demo::issuer_calls`] shows a staging token, valid and granting
+//! every ClientCo scope, refused on one.
 //! Beside the credentials it writes the httpyac environment that runs ClientCo's kit,
 //! `clientco/sample_requests.http`, against this demo (`kit`).
 //!
@@ -41,6 +47,25 @@ pub const TENANT_CLAIM: &str = "https://saasco/tenant";
 pub const TENANT: &str = "clientco";
 /// Another SaaSCo customer: no demo client belongs to it.
 pub const OTHER_TENANT: &str = "globex";
+
+/// The staging tenant's machine-to-machine client: every ClientCo scope, wrong tenant.
+pub const STAGING_CLIENT: &str = "clientco-staging";
+
+/// `POLICY` with every scoped route limited to production tokens (`issuers: [prod]`): what
+/// the demo gateway enforces.
+pub fn demo_policy() -> String {
+    let mut policy = String::new();
+    for line in POLICY.lines() {
+        policy.push_str(line);
+        policy.push('\n');
+        if line.starts_with("    scopes: [") {
+            policy.push_str(
+                "    issuers: [prod]                  # staging tokens never work here\n",
+            );
+        }
+    }
+    policy
+}
 
 /// A demo client: its credentials file (the shape `gateway token` reads) and what it may do.
 #[derive(Debug, Clone)]
@@ -77,7 +102,12 @@ pub enum DemoError {
 
 /// A running demo.
 pub struct Demo {
+    /// The production tenant's issuer (`[auth.issuers.prod]`).
     pub issuer: DevIssuer,
+    /// The staging tenant's issuer (`[auth.issuers.staging]`): its own keys and clients.
+    pub staging: DevIssuer,
+    /// `clientco-staging`, a client of the staging tenant.
+    pub staging_client: DemoClient,
     pub backend: DemoBackend,
     pub gateway: crate::Running,
     /// Private folder with gateway.toml, policy.yaml and the clients' credentials files.
@@ -144,35 +174,34 @@ impl Demo {
 
         let mut clients = Vec::new();
         for ((client_id, scopes), secret) in specs.into_iter().zip(secrets) {
-            let credentials_file = dir.join(format!("{client_id}.json"));
-            let json = serde_json::json!({
-                "_comment": "gateway demo: a development issuer's client, valid while this demo runs",
-                "token_url": issuer.token_url(),
-                "client_id": client_id,
-                "client_secret": secret,
-                "audience": AUDIENCE,
-            });
-            write_private(&credentials_file, &pretty(&json))?;
-            let credentials =
-                Credentials::parse(&credentials_file, &pretty(&json)).map_err(|e| {
-                    DemoError::Write {
-                        path: credentials_file.clone(),
-                        source: std::io::Error::other(e.to_string()),
-                    }
-                })?;
-            clients.push(DemoClient {
-                credentials,
-                scopes,
-                credentials_file,
-            });
+            clients.push(demo_client(&dir, &issuer, client_id, secret, scopes)?);
         }
+        let staging_scopes = vec!["ingest:data", "read:forecast", "read:inventory"];
+        let staging_secret = random_secret()?;
+        let staging = DevIssuer::start(DevIssuerConfig {
+            audience: AUDIENCE.to_owned(),
+            clients: vec![DevClient {
+                client_id: STAGING_CLIENT.to_owned(),
+                client_secret: staging_secret.clone(),
+                scopes: staging_scopes.iter().map(|s| (*s).to_owned()).collect(),
+            }],
+            ..DevIssuerConfig::default()
+        })
+        .await?;
+        let staging_client = demo_client(
+            &dir,
+            &staging,
+            STAGING_CLIENT,
+            staging_secret,
+            staging_scopes,
+        )?;
 
         let backend = DemoBackend::start().await.map_err(DemoError::Backend)?;
         let config_file = dir.join("gateway.toml");
-        write_private(&dir.join("policy.yaml"), POLICY)?;
+        write_private(&dir.join("policy.yaml"), &demo_policy())?;
         write_private(
             &config_file,
-            &gateway_toml(&issuer.issuer_url(), &issuer.jwks_url(), &backend.url()),
+            &gateway_toml(&issuer, &staging, &backend.url()),
         )?;
         let config = Config::load(&config_file).map_err(DemoError::Config)?;
         let gateway = crate::start(config).await?;
@@ -183,12 +212,15 @@ impl Demo {
                 gateway.shutdown().await;
                 backend.shutdown().await;
                 issuer.shutdown().await;
+                staging.shutdown().await;
                 return Err(error);
             }
         };
 
         let demo = Demo {
             issuer,
+            staging,
+            staging_client,
             backend,
             gateway,
             dir,
@@ -242,9 +274,15 @@ impl Demo {
         calls::run(self).await
     }
 
-    /// The tenant-isolation calls (own tenant allowed, another tenant refused).
-    pub async fn tenant_calls(&self) -> Vec<Outcome> {
-        calls::tenants(self).await
+    /// The tenant-isolation calls (own tenant allowed, another tenant refused), numbered from
+    /// `first`.
+    pub async fn tenant_calls(&self, first: usize) -> Vec<Outcome> {
+        calls::tenants(self, first).await
+    }
+
+    /// The two-issuer call: a staging token on a production route, numbered `first`.
+    pub async fn issuer_calls(&self, first: usize) -> Vec<Outcome> {
+        calls::issuers(self, first).await
     }
 
     /// Stops the gateway, the backend and the issuer, and removes the temporary folder.
@@ -252,11 +290,43 @@ impl Demo {
         self.gateway.shutdown().await;
         self.backend.shutdown().await;
         self.issuer.shutdown().await;
+        self.staging.shutdown().await;
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
 
-fn gateway_toml(issuer: &str, jwks_url: &str, upstream: &str) -> String {
+/// Writes `client_id`'s credentials file (the shape `gateway token` reads) for `issuer`.
+fn demo_client(
+    dir: &Path,
+    issuer: &DevIssuer,
+    client_id: &str,
+    secret: String,
+    scopes: Vec<&'static str>,
+) -> Result<DemoClient, DemoError> {
+    let credentials_file = dir.join(format!("{client_id}.json"));
+    let json = serde_json::json!({
+        "_comment": "gateway demo: a development issuer's client, valid while this demo runs",
+        "token_url": issuer.token_url(),
+        "client_id": client_id,
+        "client_secret": secret,
+        "audience": AUDIENCE,
+    });
+    write_private(&credentials_file, &pretty(&json))?;
+    let credentials =
+        Credentials::parse(&credentials_file, &pretty(&json)).map_err(|e| DemoError::Write {
+            path: credentials_file.clone(),
+            source: std::io::Error::other(e.to_string()),
+        })?;
+    Ok(DemoClient {
+        credentials,
+        scopes,
+        credentials_file,
+    })
+}
+
+fn gateway_toml(prod: &DevIssuer, staging: &DevIssuer, upstream: &str) -> String {
+    let (issuer, jwks_url) = (prod.issuer_url(), prod.jwks_url());
+    let (staging_issuer, staging_jwks_url) = (staging.issuer_url(), staging.jwks_url());
     format!(
         r#"# Written by `gateway demo`: the same file an operator writes (see docs/getting-started.md).
 [server]
@@ -270,10 +340,17 @@ url = "{upstream}"
 connect_timeout = "2s"
 request_timeout = "10s"
 
-[auth]
+# Two tenants: a token's `iss` picks its issuer, and keys are looked up only in that
+# issuer's JWKS. The ClientCo routes take production tokens only (`issuers: [prod]`).
+[auth.issuers.prod]
 issuer = "{issuer}"
 audience = "{AUDIENCE}"
 jwks_url = "{jwks_url}"
+
+[auth.issuers.staging]
+issuer = "{staging_issuer}"
+audience = "{AUDIENCE}"
+jwks_url = "{staging_jwks_url}"
 
 [policy]
 file = "policy.yaml"

@@ -90,6 +90,9 @@ pub struct DevIssuerConfig {
     pub token_lifetime: Duration,
     /// The first key's kind.
     pub key: KeyKind,
+    /// The first key's `kid`; `None` for a fresh `dev-1-<random>`. Two issuers given the same
+    /// one stand for two tenants whose keys collide by id (the classic multi-issuer bug).
+    pub first_kid: Option<String>,
     /// Binding a non-loopback address exposes a token mint to the network: opt in explicitly.
     pub allow_non_loopback: bool,
 }
@@ -103,6 +106,7 @@ impl Default for DevIssuerConfig {
             client_claims: HashMap::new(),
             token_lifetime: Duration::from_secs(3600),
             key: KeyKind::Rsa2048,
+            first_kid: None,
             allow_non_loopback: false,
         }
     }
@@ -229,7 +233,10 @@ impl DevIssuer {
             current: String::new(),
             next_id: 0,
         };
-        let kid = ring.new_kid();
+        let kid = match config.first_kid {
+            Some(kid) => kid,
+            None => ring.new_kid(),
+        };
         ring.keys.push(RingKey::generate(config.key, kid.clone())?);
         ring.current = kid;
 

@@ -4,6 +4,7 @@ use super::*;
 fn record() -> AccessRecord {
     AccessRecord {
         route: Some("/forecast".to_owned()),
+        issuer: Some(std::sync::Arc::from("prod")),
         subject: Some("clientco@clients".to_owned()),
         client_id: Some("clientco".to_owned()),
         decision: "deny",
