@@ -24,11 +24,16 @@ fn refusing_address() -> (tokio::net::TcpSocket, std::net::SocketAddr) {
 
 /// A project whose issuer is real-looking but whose JWKS is at `jwks_url`.
 fn project_with_jwks(jwks_url: &str) -> Project {
+    project_with_issuer("https://saasco.eu.auth0.com/", jwks_url)
+}
+
+/// The ClientCo project trusting `issuer`, whose keys are at `jwks_url`.
+fn project_with_issuer(issuer: &str, jwks_url: &str) -> Project {
     let project = Project::clientco();
     project.edit(
         "gateway.toml",
         "issuer = \"https://YOUR_TENANT.auth0.com/\"",
-        &format!("issuer = \"https://saasco.eu.auth0.com/\"\njwks_url = \"{jwks_url}\""),
+        &format!("issuer = \"{issuer}\"\njwks_url = \"{jwks_url}\""),
     );
     project
 }
@@ -116,7 +121,7 @@ fn check_says_which_url_and_why_the_keys_cannot_be_fetched() {
     );
     assert!(
         run.stderr.contains(&format!(
-            "warning: the signing keys cannot be fetched from this machine: GET {url}: connection refused"
+            "warning: the signing keys of [auth] cannot be fetched from this machine: GET {url}: connection refused"
         )),
         "{run:?}"
     );
@@ -153,7 +158,8 @@ async fn explain_and_the_data_plane_agree_when_the_keys_cannot_load() {
     let data_plane = world.get("/forecast", "read:forecast").await.status();
     assert_eq!(data_plane, 503);
 
-    let project = project_with_jwks(&jwks_url);
+    // The token's `iss` names the issuer the project trusts, so its keys are what is missing.
+    let project = project_with_issuer(&world.issuer.issuer_url(), &jwks_url);
     let run = project.run(&[
         "explain",
         "--config",

@@ -97,7 +97,7 @@ fn text_line_reads_like_tracing_subscribers_default_layout() {
     assert_eq!(
         written(LogFormat::Text, &line(&record, Some("ab"))),
         "2025-01-31T12:00:00.000123Z  INFO gateway::access: request request_id=\"req-1\" \
-         method=GET path=\"/forecast\" route=\"/forecast\" subject=\"clientco@clients\" \
+         method=GET path=\"/forecast\" route=\"/forecast\" issuer=\"prod\" subject=\"clientco@clients\" \
          client_id=\"clientco\" decision=\"deny\" reason=\"insufficient_scope\" \
          detail=\"scope `read:forecast` is required\" status=403 duration_ms=1234.567 \
          trace_id=\"ab\"\n"
