@@ -61,6 +61,7 @@ fn identity() -> Identity {
         expires_at: u64::MAX,
         key_id: "k1".into(),
         claims: Claims::new(&claims),
+        cnf: Default::default(),
         rendered: std::sync::OnceLock::new(),
     }
 }
@@ -87,6 +88,7 @@ fn header_rewrite(c: &mut Criterion) {
         tls: true,
         framing: None,
         body_start_timeout: Duration::from_secs(10),
+        client_cert: None,
     };
     let template = request();
     let mut exchange =

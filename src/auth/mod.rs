@@ -14,10 +14,13 @@
 //! Layout: `extract` (decision 2), `verify` (structure, header, signature, claims), `jwks` (key
 //! set, fetch, single flight, stale-if-error), `cache` (verified tokens), `error`.
 
+pub mod binding;
 mod cache;
+pub mod dpop;
 mod error;
 mod extract;
 mod jwks;
+mod nonce;
 mod verify;
 
 use std::sync::Arc;

@@ -159,6 +159,14 @@ impl Checker<'_> {
         let max_token_bytes = get("auth", "max_token_bytes", a.max_token_bytes);
         let cache_max_entries = get("auth", "cache_max_entries", a.cache_max_entries);
         let policy_file = get("policy", "file", raw.policy.file);
+        let binding_fields = binding::Fields {
+            public_url: get("server", "public_url", s.public_url),
+            dpop_algorithms: get("auth", "dpop_algorithms", a.dpop_algorithms),
+            dpop_window: get("auth", "dpop_window", a.dpop_window),
+            dpop_nonce: get("auth", "dpop_nonce", a.dpop_nonce),
+            dpop_replay_capacity: get("auth", "dpop_replay_capacity", a.dpop_replay_capacity),
+            require_binding: get("auth", "require_binding", a.require_binding),
+        };
 
         let server = ServerConfig {
             listen: self.address(server_listen, "server.listen", C::SERVER_LISTEN),
@@ -252,6 +260,7 @@ impl Checker<'_> {
             }
         };
         let forward = self.forward(raw.forward);
+        let binding = self.binding(binding_fields);
         Some(Config {
             source: self.path.to_path_buf(),
             server,
@@ -260,6 +269,7 @@ impl Checker<'_> {
             auth,
             policy: PolicyConfig { file: policy_file? },
             forward,
+            binding,
         })
         .filter(|_| upstream_url.is_some() && issuer.is_some() && audience.is_some())
     }
@@ -569,5 +579,6 @@ fn algorithm(name: &str) -> Result<Algorithm, String> {
     }
 }
 
+mod binding;
 #[cfg(test)]
 mod tests;

@@ -30,6 +30,8 @@ pub struct Config {
     pub auth: AuthConfig,
     pub policy: PolicyConfig,
     pub forward: ForwardConfig,
+    /// Sender-constrained tokens (global `[auth]` keys and `[server] public_url`).
+    pub binding: BindingConfig,
 }
 
 #[derive(Debug, Clone)]
@@ -122,6 +124,34 @@ pub fn default_jwks_url(issuer: &str) -> String {
         format!("{issuer}.well-known/jwks.json")
     } else {
         format!("{issuer}/.well-known/jwks.json")
+    }
+}
+
+/// Sender-constrained tokens (docs/configuration.md): `[auth] dpop_algorithms`,
+/// `dpop_window`, `dpop_nonce`, `require_binding`, `dpop_replay_capacity` (global, whatever the
+/// issuer), and `[server] public_url`, the origin DPoP proofs' `htu` is compared with.
+#[derive(Debug, Clone)]
+pub struct BindingConfig {
+    pub dpop_algorithms: Vec<jsonwebtoken::Algorithm>,
+    pub dpop_window: Duration,
+    pub dpop_nonce: bool,
+    pub require_binding: crate::identity::Binding,
+    pub dpop_replay_capacity: u64,
+    /// `https://api.saasco.example` (a path prefix allowed); `None`: the listener's scheme and
+    /// the request's `Host`.
+    pub public_url: Option<String>,
+}
+
+impl Default for BindingConfig {
+    fn default() -> Self {
+        Self {
+            dpop_algorithms: C::DPOP_ALGORITHMS.to_vec(),
+            dpop_window: C::DPOP_WINDOW,
+            dpop_nonce: C::DPOP_NONCE,
+            require_binding: crate::identity::Binding::None,
+            dpop_replay_capacity: C::DPOP_REPLAY_CAPACITY,
+            public_url: None,
+        }
     }
 }
 

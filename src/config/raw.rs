@@ -43,6 +43,7 @@ pub struct RawServer {
     pub idle_timeout: Field,
     pub max_connections: Field,
     pub drain_timeout: Field,
+    pub public_url: Field,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -73,6 +74,11 @@ pub struct RawAuth {
     pub token_cookie: Field,
     pub max_token_bytes: Field,
     pub cache_max_entries: Field,
+    pub dpop_algorithms: Field,
+    pub dpop_window: Field,
+    pub dpop_nonce: Field,
+    pub dpop_replay_capacity: Field,
+    pub require_binding: Field,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -113,6 +119,7 @@ pub const KEYS: &[(&str, &[(&str, Kind)])] = &[
             ("idle_timeout", Kind::Text),
             ("max_connections", Kind::Integer),
             ("drain_timeout", Kind::Text),
+            ("public_url", Kind::Text),
         ],
     ),
     ("admin", &[("listen", Kind::Text)]),
@@ -138,6 +145,11 @@ pub const KEYS: &[(&str, &[(&str, Kind)])] = &[
             ("token_cookie", Kind::Text),
             ("max_token_bytes", Kind::Text),
             ("cache_max_entries", Kind::Integer),
+            ("dpop_algorithms", Kind::List),
+            ("dpop_window", Kind::Text),
+            ("dpop_nonce", Kind::Bool),
+            ("dpop_replay_capacity", Kind::Integer),
+            ("require_binding", Kind::Text),
         ],
     ),
     ("policy", &[("file", Kind::Text)]),

@@ -15,6 +15,7 @@ use super::matcher::{PatternSegment, Trie};
 use super::pattern::{allow_header, methods_overlap, parse_pattern, same_shape};
 use super::{Access, Mode, Policy, RateLimit, Route};
 use crate::diagnostic::{Diagnostic, Diagnostics, did_you_mean};
+use crate::identity::Binding;
 use crate::units::parse_size;
 
 const TOP_KEYS: &[&str] = &["permissions", "restrictions", "rate_limit", "routes"];
@@ -28,6 +29,7 @@ const ROUTE_KEYS: &[&str] = &[
     "max_body",
     "rate_limit",
     "description",
+    "binding",
 ];
 const RATE_LIMIT_KEYS: &[&str] = &["per_second", "burst"];
 
@@ -339,6 +341,8 @@ impl Loader<'_> {
         let rate_limit = self.rate_limit(value, &here);
         let (value, here) = field("description");
         let description = self.text(value, &here, "description");
+        let (value, here) = field("binding");
+        let binding = self.binding(value, &here, public);
         if self.problems.len() != problems_before {
             return None;
         }
@@ -354,6 +358,7 @@ impl Loader<'_> {
                 max_body,
                 rate_limit,
                 description,
+                binding,
                 allow: String::new(),
             },
         })
@@ -482,6 +487,31 @@ impl Loader<'_> {
                 None
             }
         }
+    }
+
+    /// `binding:`: `none`, `dpop`, `mtls` or `any`; a load error on a public route, which
+    /// never reads a token.
+    fn binding(&mut self, value: Option<&Value>, here: &[Step], public: bool) -> Binding {
+        let names = Binding::NAMES;
+        let binding = match value {
+            None => return Binding::None,
+            Some(Value::String(name)) => match Binding::parse(name) {
+                Some(binding) => binding,
+                None => {
+                    let hint = did_you_mean(name, names.iter().copied());
+                    self.error(here, format!("`binding` is `none`, `dpop`, `mtls` or `any`, not `{name}`{hint}"));
+                    return Binding::None;
+                }
+            },
+            Some(_) => {
+                self.error(here, "`binding` is `none`, `dpop`, `mtls` or `any`");
+                return Binding::None;
+            }
+        };
+        if public {
+            self.error(here, "a `public` route never reads a token, so it cannot demand a `binding`; remove one of them");
+        }
+        binding
     }
 
     /// `mode:`: `enforce` (the default) or `shadow`.

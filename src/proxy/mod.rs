@@ -24,6 +24,7 @@ use std::time::{Duration, SystemTime};
 use arc_swap::ArcSwap;
 
 use crate::auth::Authenticator;
+use crate::auth::binding::Binder;
 use crate::config::{Config, Diagnostics, ForwardConfig};
 use crate::policy::Policy;
 use crate::telemetry::{Metrics, RequestMetrics};
@@ -58,6 +59,8 @@ pub struct Gateway {
     pub snapshot: ArcSwap<Snapshot>,
     pub settings: Settings,
     pub auth: Arc<Authenticator>,
+    /// Sender-constrained token rules and the DPoP replay store.
+    pub binder: Binder,
     pub upstream: upstream::Upstream,
     pub limiter: ratelimit::RateLimiter,
     pub metrics: Arc<Metrics>,
@@ -77,6 +80,13 @@ impl Gateway {
                 token_cookie: config.auth.token_cookie.clone(),
             },
             auth: Authenticator::start(&config.auth, metrics.clone()),
+            binder: Binder::new(
+                &config.binding,
+                config.auth.leeway,
+                crate::state::replay_store(
+                    usize::try_from(config.binding.dpop_replay_capacity).unwrap_or(usize::MAX),
+                ),
+            ),
             upstream: upstream::Upstream::new(&config.upstream)?,
             limiter: ratelimit::RateLimiter::default(),
             metrics,
@@ -96,4 +106,6 @@ pub struct ConnInfo {
     /// How long forwarding waits for the first bytes of a request body before sending the head
     /// upstream anyway (the server's `header_read_timeout`).
     pub body_start_timeout: Duration,
+    /// SHA-256 of the client certificate's DER (mTLS), for certificate-bound tokens (RFC 8705).
+    pub client_cert: Option<[u8; 32]>,
 }
