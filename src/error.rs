@@ -309,6 +309,26 @@ mod tests {
         serde_json::from_slice(&bytes).unwrap()
     }
 
+    fn dpop_challenge(nonce: Option<&str>) -> DpopChallenge {
+        DpopChallenge {
+            algs: "ES256 EdDSA PS256 RS256".into(),
+            nonce: nonce.map(str::to_owned),
+        }
+    }
+
+    #[test]
+    fn dpop_nonce_travels_on_its_401_and_a_full_replay_store_says_when_to_retry() {
+        let response = GatewayError::Dpop {
+            error: AuthError::UseDpopNonce,
+            challenge: dpop_challenge(Some("n1")),
+        }
+        .into_response("r");
+        assert_eq!(header(&response, http::HeaderName::from_static("dpop-nonce")).unwrap(), "n1");
+        let response = GatewayError::Auth(AuthError::StateUnavailable("full".into())).into_response("r");
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(header(&response, RETRY_AFTER).unwrap(), "1");
+    }
+
     /// The whole status / challenge / body table of the spec, pinned.
     #[tokio::test]
     async fn every_error_maps_to_its_status_challenge_and_json_body() {
@@ -343,6 +363,76 @@ mod tests {
             ),
             (
                 GatewayError::Auth(AuthError::KeysNotLoaded),
+                503,
+                "temporarily_unavailable",
+                None,
+            ),
+            (
+                GatewayError::Dpop {
+                    error: AuthError::InvalidDpopProof("htm POST is not GET".into()),
+                    challenge: dpop_challenge(None),
+                },
+                401,
+                "invalid_dpop_proof",
+                Some(
+                    r#"DPoP error="invalid_dpop_proof", error_description="DPoP proof htm POST is not GET", algs="ES256 EdDSA PS256 RS256""#,
+                ),
+            ),
+            (
+                GatewayError::Dpop {
+                    error: AuthError::DpopReplay,
+                    challenge: dpop_challenge(None),
+                },
+                401,
+                "invalid_dpop_proof",
+                Some(
+                    r#"DPoP error="invalid_dpop_proof", error_description="DPoP proof was already used (jti replayed); sign a fresh proof for every request", algs="ES256 EdDSA PS256 RS256""#,
+                ),
+            ),
+            (
+                GatewayError::Dpop {
+                    error: AuthError::UseDpopNonce,
+                    challenge: dpop_challenge(Some("n1")),
+                },
+                401,
+                "use_dpop_nonce",
+                Some(
+                    r#"DPoP error="use_dpop_nonce", error_description="DPoP proof must carry the server nonce from the DPoP-Nonce response header", algs="ES256 EdDSA PS256 RS256""#,
+                ),
+            ),
+            (
+                GatewayError::Dpop {
+                    error: AuthError::MissingToken,
+                    challenge: dpop_challenge(None),
+                },
+                401,
+                "missing_token",
+                Some(r#"DPoP algs="ES256 EdDSA PS256 RS256""#),
+            ),
+            (
+                GatewayError::Dpop {
+                    error: AuthError::BindingRequired("this route requires a DPoP-bound token".into()),
+                    challenge: dpop_challenge(None),
+                },
+                401,
+                "invalid_token",
+                Some(
+                    r#"DPoP error="invalid_token", error_description="this route requires a DPoP-bound token", algs="ES256 EdDSA PS256 RS256""#,
+                ),
+            ),
+            (
+                GatewayError::Auth(AuthError::BindingMismatch("bound to another certificate".into())),
+                401,
+                "invalid_token",
+                Some(
+                    r#"Bearer realm="gateway", error="invalid_token", error_description="bound to another certificate""#,
+                ),
+            ),
+            (
+                GatewayError::Dpop {
+                    error: AuthError::StateUnavailable("the DPoP replay store is full".into()),
+                    challenge: dpop_challenge(None),
+                },
                 503,
                 "temporarily_unavailable",
                 None,

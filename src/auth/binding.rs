@@ -147,7 +147,7 @@ impl Binder {
             &Expected {
                 method: request.method.as_str(),
                 htu: htu.as_deref(),
-                access_token: request.token,
+                access_token: Some(request.token),
                 now,
                 window_secs: self.window_secs,
                 leeway_secs: self.leeway_secs,

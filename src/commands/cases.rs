@@ -1,8 +1,10 @@
 //! `gateway test`: run policy test cases and print `N passed, N failed`.
 //!
-//! A cases file is a YAML list of `{name?, method, path, scopes?, status}`. `scopes` omitted
-//! means no token was sent (so non-public routes answer 401); `scopes: []` means a valid token
-//! granting nothing. Each case is judged by `judge`, the data plane's decision order.
+//! A cases file is a YAML list of `{name?, method, path, scopes?, binding?, status}`. `scopes`
+//! omitted means no token was sent (so non-public routes answer 401); `scopes: []` means a
+//! valid token granting nothing. `binding: dpop | mtls` means the token is bound that way and
+//! presented with its proof or certificate (a case with `binding` but no `scopes` has a token
+//! with no scope). Each case is judged by `judge_bound`, the data plane's decision order.
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -11,7 +13,7 @@ use http::Method;
 use serde::Deserialize;
 
 use super::check::{load_all, report};
-use super::judge::judge;
+use super::judge::judge_bound;
 use crate::diagnostic::{Diagnostic, Diagnostics, did_you_mean};
 use crate::identity::{Identity, Scopes};
 use crate::policy::yaml_syntax_error;
@@ -23,11 +25,12 @@ struct Case {
     method: String,
     path: String,
     scopes: Option<Vec<String>>,
+    binding: Option<String>,
     status: u16,
 }
 
 pub async fn run(config: &Path, cases: &Path) -> ExitCode {
-    let (_config, policy) = match load_all(config) {
+    let (config, policy) = match load_all(config) {
         Ok(loaded) => loaded,
         Err(problems) => {
             report(&problems);
@@ -47,7 +50,24 @@ pub async fn run(config: &Path, cases: &Path) -> ExitCode {
             .name
             .clone()
             .unwrap_or_else(|| format!("{} {}", case.method, case.path));
-        let scopes: Option<Scopes> = case.scopes.as_ref().map(|s| s.iter().cloned().collect());
+        let proved = match case.binding.as_deref() {
+            None => (false, false),
+            Some("dpop") => (true, false),
+            Some("mtls") => (false, true),
+            Some(other) => {
+                failed += 1;
+                println!(
+                    "FAIL {label}: binding `{other}` is not `dpop` or `mtls`{}",
+                    did_you_mean(other, ["dpop", "mtls"])
+                );
+                continue;
+            }
+        };
+        let scopes: Option<Scopes> = match (&case.scopes, &case.binding) {
+            (Some(s), _) => Some(s.iter().cloned().collect()),
+            (None, Some(_)) => Some(Scopes::new()),
+            (None, None) => None,
+        };
         let granted = match &scopes {
             None => "no token".to_owned(),
             Some(s) if s.is_empty() => "a token with no scopes".to_owned(),
@@ -59,7 +79,14 @@ pub async fn run(config: &Path, cases: &Path) -> ExitCode {
             continue;
         };
         let identity = scopes.map(Identity::for_policy_test);
-        let judgement = judge(&policy, &method, &case.path, identity.as_ref());
+        let judgement = judge_bound(
+            &policy,
+            &method,
+            &case.path,
+            identity.as_ref(),
+            config.binding.require_binding,
+            proved,
+        );
         if judgement.status() == case.status {
             passed += 1;
         } else {
@@ -83,7 +110,7 @@ pub async fn run(config: &Path, cases: &Path) -> ExitCode {
 }
 
 /// The keys a case may have, for "did you mean" on a typo.
-const CASE_KEYS: &[&str] = &["name", "method", "path", "scopes", "status"];
+const CASE_KEYS: &[&str] = &["name", "method", "path", "scopes", "binding", "status"];
 
 fn read_cases(path: &Path) -> Result<Vec<Case>, Diagnostics> {
     let text = std::fs::read_to_string(path).map_err(|e| {
@@ -103,7 +130,7 @@ fn read_cases(path: &Path) -> Result<Vec<Case>, Diagnostics> {
         {
             // A typo, not a syntax error: name it and the key meant.
             problem.message = format!(
-                "{}unknown field `{field}`{}; each case is `{{name?, method, path, scopes?, status}}`",
+                "{}unknown field `{field}`{}; each case is `{{name?, method, path, scopes?, binding?, status}}`",
                 case_number(&message),
                 did_you_mean(field, CASE_KEYS.iter().copied())
             );
@@ -116,7 +143,7 @@ fn read_cases(path: &Path) -> Result<Vec<Case>, Diagnostics> {
                 if path.starts_with(".[") { rest } else { detail }
             });
             problem.message = format!(
-                "{}{detail}; each case is `{{name?, method, path, scopes?, status}}`",
+                "{}{detail}; each case is `{{name?, method, path, scopes?, binding?, status}}`",
                 case_number(&message)
             );
         }
