@@ -207,3 +207,28 @@ fn route_descriptions_are_shown_in_the_generated_docs() {
     // A policy without descriptions renders no notes at all (the ClientCo page is unchanged).
     assert!(!render_docs(&policy(CLIENTCO), "p.yaml").contains("\n- `"));
 }
+
+#[test]
+fn binding_is_read_and_refused_on_public_routes() {
+    let p = policy(
+        "permissions: {r: read}
+routes:
+  - {path: /a, scopes: [r], binding: dpop}
+  - {path: /b, scopes: [r], binding: any}
+  - {path: /c, scopes: [r]}
+",
+    );
+    let binding = |path: &str| p.route_for(path, &Method::GET).unwrap().binding;
+    assert_eq!(binding("/a"), crate::identity::Binding::Dpop);
+    assert_eq!(binding("/b"), crate::identity::Binding::Any);
+    assert_eq!(binding("/c"), crate::identity::Binding::None);
+    let found = problems(
+        "routes:
+  - {path: /open, public: true, binding: mtls}
+  - {path: /x, scopes: [], binding: tls}
+",
+    );
+    assert!(found[0].contains("p.yaml:2:"), "{found:?}");
+    assert!(found[0].contains("cannot demand a `binding`"), "{found:?}");
+    assert!(found[1].contains("not `tls`"), "{found:?}");
+}

@@ -100,3 +100,71 @@ impl Checker<'_> {
         Some(text)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use std::time::Duration;
+
+    use crate::config::Config;
+    use crate::identity::Binding;
+
+    fn load(auth: &str, server: &str, env: &[(&str, &str)]) -> Result<Config, String> {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("p.yaml"), "routes: []\n").unwrap();
+        let src = format!(
+            "[server]\n{server}\n[upstream]\nurl = \"http://127.0.0.1:8000\"\n[auth]\nissuer = \"https://t.auth0.com/\"\naudience = \"https://clientco/api\"\n{auth}\n[policy]\nfile = \"p.yaml\"\n"
+        );
+        let env: Vec<(String, String)> =
+            env.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+        Config::from_toml_str(&src, &dir.path().join("gateway.toml"), &|name| {
+            env.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone())
+        })
+        .map_err(|d| d.to_string())
+    }
+
+    #[test]
+    fn defaults_are_the_specs() {
+        let binding = load("", "", &[]).unwrap().binding;
+        assert_eq!(
+            crate::auth::dpop::algorithm_names(&binding.dpop_algorithms),
+            "ES256 EdDSA PS256 RS256"
+        );
+        assert_eq!(binding.dpop_window, Duration::from_secs(60));
+        assert!(!binding.dpop_nonce);
+        assert_eq!(binding.require_binding, Binding::None);
+        assert_eq!(binding.public_url, None);
+    }
+
+    #[test]
+    fn every_key_is_read_and_overridable() {
+        let binding = load(
+            "dpop_algorithms = [\"EdDSA\"]\ndpop_window = \"30s\"\ndpop_nonce = true\ndpop_replay_capacity = 5\n",
+            "public_url = \"https://api.saasco.example\"",
+            &[("GATEWAY_AUTH_REQUIRE_BINDING", "mtls")],
+        )
+        .unwrap()
+        .binding;
+        assert_eq!(binding.dpop_algorithms, vec![jsonwebtoken::Algorithm::EdDSA]);
+        assert_eq!(binding.dpop_window, Duration::from_secs(30));
+        assert!(binding.dpop_nonce);
+        assert_eq!(binding.dpop_replay_capacity, 5);
+        assert_eq!(binding.require_binding, Binding::Mtls);
+        assert_eq!(binding.public_url.as_deref(), Some("https://api.saasco.example"));
+    }
+
+    #[test]
+    fn bad_values_are_reported_together() {
+        let problems = load(
+            "dpop_algorithms = [\"HS256\"]\nrequire_binding = \"dpopp\"\ndpop_window = 60\n",
+            "public_url = \"api.saasco.example\"",
+            &[],
+        )
+        .unwrap_err();
+        assert!(problems.contains("shared-secret"), "{problems}");
+        assert!(problems.contains("`dpopp` is not a binding; did you mean `dpop`?"), "{problems}");
+        assert!(problems.contains("dpop_window = \"60s\""), "{problems}");
+        assert!(problems.contains("`api.saasco.example` is not an http:// or https:// URL"), "{problems}");
+    }
+}
