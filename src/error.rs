@@ -323,8 +323,12 @@ mod tests {
             challenge: dpop_challenge(Some("n1")),
         }
         .into_response("r");
-        assert_eq!(header(&response, http::HeaderName::from_static("dpop-nonce")).unwrap(), "n1");
-        let response = GatewayError::Auth(AuthError::StateUnavailable("full".into())).into_response("r");
+        assert_eq!(
+            header(&response, http::HeaderName::from_static("dpop-nonce")).unwrap(),
+            "n1"
+        );
+        let response =
+            GatewayError::Auth(AuthError::StateUnavailable("full".into())).into_response("r");
         assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
         assert_eq!(header(&response, RETRY_AFTER).unwrap(), "1");
     }
@@ -411,7 +415,9 @@ mod tests {
             ),
             (
                 GatewayError::Dpop {
-                    error: AuthError::BindingRequired("this route requires a DPoP-bound token".into()),
+                    error: AuthError::BindingRequired(
+                        "this route requires a DPoP-bound token".into(),
+                    ),
                     challenge: dpop_challenge(None),
                 },
                 401,
@@ -421,7 +427,9 @@ mod tests {
                 ),
             ),
             (
-                GatewayError::Auth(AuthError::BindingMismatch("bound to another certificate".into())),
+                GatewayError::Auth(AuthError::BindingMismatch(
+                    "bound to another certificate".into(),
+                )),
                 401,
                 "invalid_token",
                 Some(

@@ -87,7 +87,12 @@ async fn a_dpop_bound_token_with_its_proof_is_forwarded_without_the_proof() {
 #[tokio::test]
 async fn every_default_algorithm_is_accepted() {
     let world = World::start().await;
-    for alg in [DpopAlg::Es256, DpopAlg::EdDsa, DpopAlg::Ps256, DpopAlg::Rs256] {
+    for alg in [
+        DpopAlg::Es256,
+        DpopAlg::EdDsa,
+        DpopAlg::Ps256,
+        DpopAlg::Rs256,
+    ] {
         let key = DpopKey::generate(alg).unwrap();
         let token = bound_token(&world, &key, "read:forecast");
         let proof = key.proof("GET", &world.url("/forecast"), Some(&token), None);
@@ -113,7 +118,10 @@ async fn a_stolen_dpop_bound_token_is_refused_as_bearer_and_with_another_key() {
     assert!(challenge(&response).starts_with(r#"Bearer realm="gateway", error="invalid_token""#));
     let body = error_body(response).await;
     assert!(
-        body["error_description"].as_str().unwrap().contains("DPoP-bound"),
+        body["error_description"]
+            .as_str()
+            .unwrap()
+            .contains("DPoP-bound"),
         "{body}"
     );
     // With the thief's own key: the proof is valid, the key is not the token's.
@@ -127,7 +135,10 @@ async fn a_stolen_dpop_bound_token_is_refused_as_bearer_and_with_another_key() {
     assert!(description.contains("another key"), "{description}");
     assert_eq!(world.backend.started(), 0);
     let metrics = world.gateway.metrics().await;
-    assert!(metrics.contains(r#"reason="binding_mismatch""#), "{metrics}");
+    assert!(
+        metrics.contains(r#"reason="binding_mismatch""#),
+        "{metrics}"
+    );
 }
 
 fn key_other() -> DpopKey {
@@ -140,7 +151,12 @@ async fn a_replayed_proof_is_refused() {
     let key = key();
     let token = bound_token(&world, &key, "read:forecast");
     let proof = key.proof("GET", &world.url("/forecast"), Some(&token), None);
-    assert_eq!(dpop_get(&world, "/forecast", &token, &[&proof]).await.status(), 200);
+    assert_eq!(
+        dpop_get(&world, "/forecast", &token, &[&proof])
+            .await
+            .status(),
+        200
+    );
     let description = refused(
         dpop_get(&world, "/forecast", &token, &[&proof]).await,
         "invalid_dpop_proof",
@@ -174,7 +190,11 @@ async fn the_proof_must_be_one_and_match_method_uri_time_and_token() {
             "exactly one DPoP header",
         ),
         ("not a JWT", vec!["garbage".into()], "3 dot-separated"),
-        ("wrong method", vec![sign(&|c| c["htm"] = json!("POST"))], "htm POST"),
+        (
+            "wrong method",
+            vec![sign(&|c| c["htm"] = json!("POST"))],
+            "htm POST",
+        ),
         (
             "another URI",
             vec![sign(&|c| c["htu"] = json!(world.url("/inventory")))],
@@ -182,11 +202,21 @@ async fn the_proof_must_be_one_and_match_method_uri_time_and_token() {
         ),
         (
             "another host",
-            vec![sign(&|c| c["htu"] = json!("http://api.saasco.example/forecast"))],
+            vec![sign(&|c| {
+                c["htu"] = json!("http://api.saasco.example/forecast")
+            })],
             "htu",
         ),
-        ("too old", vec![sign(&|c| c["iat"] = json!(now() - 120))], "old"),
-        ("from the future", vec![sign(&|c| c["iat"] = json!(now() + 120))], "future"),
+        (
+            "too old",
+            vec![sign(&|c| c["iat"] = json!(now() - 120))],
+            "old",
+        ),
+        (
+            "from the future",
+            vec![sign(&|c| c["iat"] = json!(now() + 120))],
+            "future",
+        ),
         (
             "for another token",
             vec![sign(&|c| {
@@ -212,9 +242,16 @@ async fn the_proof_must_be_one_and_match_method_uri_time_and_token() {
         assert!(description.contains(says), "{what}: {description}");
     }
     // Equivalent URIs (RFC 3986 §6.2.2-6.2.3) and a query are fine.
-    let equivalent = url.replace("http://", "HTTP://").replace("/forecast", "//./forecast?x=1");
+    let equivalent = url
+        .replace("http://", "HTTP://")
+        .replace("/forecast", "//./forecast?x=1");
     let proof = sign(&|c| c["htu"] = json!(equivalent));
-    assert_eq!(dpop_get(&world, "/forecast", &token, &[&proof]).await.status(), 200);
+    assert_eq!(
+        dpop_get(&world, "/forecast", &token, &[&proof])
+            .await
+            .status(),
+        200
+    );
     assert_eq!(world.backend.started(), 1);
 }
 
@@ -230,7 +267,12 @@ async fn htu_is_the_uri_the_client_addressed_never_x_forwarded() {
     let key = key();
     let token = bound_token(&world, &key, "read:forecast");
     // A client may not talk the gateway into another origin with X-Forwarded-*.
-    let proof = key.proof("GET", "https://api.saasco.example/forecast", Some(&token), None);
+    let proof = key.proof(
+        "GET",
+        "https://api.saasco.example/forecast",
+        Some(&token),
+        None,
+    );
     let response = world
         .client
         .get(world.url("/forecast"))
@@ -252,11 +294,25 @@ async fn with_public_url_htu_is_that_origin_plus_the_path() {
     .await;
     let key = key();
     let token = bound_token(&world, &key, "read:forecast");
-    let proof = key.proof("GET", "https://api.saasco.example/forecast", Some(&token), None);
-    assert_eq!(dpop_get(&world, "/forecast", &token, &[&proof]).await.status(), 200);
+    let proof = key.proof(
+        "GET",
+        "https://api.saasco.example/forecast",
+        Some(&token),
+        None,
+    );
+    assert_eq!(
+        dpop_get(&world, "/forecast", &token, &[&proof])
+            .await
+            .status(),
+        200
+    );
     // The listener's own address is no longer what clients address.
     let proof = key.proof("GET", &world.url("/forecast"), Some(&token), None);
-    refused(dpop_get(&world, "/forecast", &token, &[&proof]).await, "invalid_dpop_proof").await;
+    refused(
+        dpop_get(&world, "/forecast", &token, &[&proof]).await,
+        "invalid_dpop_proof",
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -280,22 +336,37 @@ async fn require_binding_dpop_refuses_bearer_tokens_with_the_dpop_challenge() {
     let description = refused(response, "invalid_token").await;
     assert!(description.contains("require_binding"), "{description}");
     // No credentials at all: the DPoP challenge without an error (RFC 9449 §7.1).
-    let response = world.client.get(world.url("/forecast")).send().await.unwrap();
+    let response = world
+        .client
+        .get(world.url("/forecast"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), 401);
     assert_eq!(challenge(&response), format!("DPoP {ALGS}"));
     // A bound token with its proof passes.
     let key = key();
     let token = bound_token(&world, &key, "read:forecast");
     let proof = key.proof("GET", &world.url("/forecast"), Some(&token), None);
-    assert_eq!(dpop_get(&world, "/forecast", &token, &[&proof]).await.status(), 200);
+    assert_eq!(
+        dpop_get(&world, "/forecast", &token, &[&proof])
+            .await
+            .status(),
+        200
+    );
     let metrics = world.gateway.metrics().await;
-    assert!(metrics.contains(r#"reason="binding_required""#), "{metrics}");
+    assert!(
+        metrics.contains(r#"reason="binding_required""#),
+        "{metrics}"
+    );
 }
 
 #[tokio::test]
 async fn a_route_binding_demands_dpop_there_only_and_public_routes_never_read_the_token() {
     let mut policy = support::gateway::test_policy();
-    policy.push_str("  - path: /bound\n    methods: [GET]\n    scopes: [read:forecast]\n    binding: dpop\n");
+    policy.push_str(
+        "  - path: /bound\n    methods: [GET]\n    scopes: [read:forecast]\n    binding: dpop\n",
+    );
     let world = World::start_with(|o| o.policy = policy).await;
     let response = world.get("/bound", "read:forecast").await;
     refused(response, "invalid_token").await;
@@ -303,7 +374,10 @@ async fn a_route_binding_demands_dpop_there_only_and_public_routes_never_read_th
     let key = key();
     let token = bound_token(&world, &key, "read:forecast");
     let proof = key.proof("GET", &world.url("/bound"), Some(&token), None);
-    assert_eq!(dpop_get(&world, "/bound", &token, &[&proof]).await.status(), 200);
+    assert_eq!(
+        dpop_get(&world, "/bound", &token, &[&proof]).await.status(),
+        200
+    );
     // A public route: the bound token is simply unused, a broken proof too; both are stripped.
     let response = dpop_get(&world, "/public/x", &token, &["garbage"]).await;
     assert_eq!(response.status(), 200);
@@ -318,7 +392,13 @@ async fn with_nonces_on_the_first_proof_gets_a_nonce_and_the_retry_passes() {
     let key = key();
     let token = bound_token(&world, &key, "read:forecast");
     let url = world.url("/forecast");
-    let response = dpop_get(&world, "/forecast", &token, &[&key.proof("GET", &url, Some(&token), None)]).await;
+    let response = dpop_get(
+        &world,
+        "/forecast",
+        &token,
+        &[&key.proof("GET", &url, Some(&token), None)],
+    )
+    .await;
     let nonce = response
         .headers()
         .get("dpop-nonce")
@@ -327,10 +407,24 @@ async fn with_nonces_on_the_first_proof_gets_a_nonce_and_the_retry_passes() {
         .unwrap()
         .to_owned();
     refused(response, "use_dpop_nonce").await;
-    let forged = key.proof("GET", &url, Some(&token), Some("AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"));
-    refused(dpop_get(&world, "/forecast", &token, &[&forged]).await, "use_dpop_nonce").await;
+    let forged = key.proof(
+        "GET",
+        &url,
+        Some(&token),
+        Some("AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"),
+    );
+    refused(
+        dpop_get(&world, "/forecast", &token, &[&forged]).await,
+        "use_dpop_nonce",
+    )
+    .await;
     let proof = key.proof("GET", &url, Some(&token), Some(&nonce));
-    assert_eq!(dpop_get(&world, "/forecast", &token, &[&proof]).await.status(), 200);
+    assert_eq!(
+        dpop_get(&world, "/forecast", &token, &[&proof])
+            .await
+            .status(),
+        200
+    );
 }
 
 #[tokio::test]
@@ -340,32 +434,57 @@ async fn a_full_replay_store_answers_503_rather_than_forgetting() {
     let token = bound_token(&world, &key, "read:forecast");
     let url = world.url("/forecast");
     let first = key.proof("GET", &url, Some(&token), None);
-    assert_eq!(dpop_get(&world, "/forecast", &token, &[&first]).await.status(), 200);
+    assert_eq!(
+        dpop_get(&world, "/forecast", &token, &[&first])
+            .await
+            .status(),
+        200
+    );
     let second = key.proof("GET", &url, Some(&token), None);
     let response = dpop_get(&world, "/forecast", &token, &[&second]).await;
     assert_eq!(response.status(), 503);
     assert_eq!(response.headers()["retry-after"], "1");
     let body = error_body(response).await;
-    assert!(body["error_description"].as_str().unwrap().contains("full"), "{body}");
+    assert!(
+        body["error_description"].as_str().unwrap().contains("full"),
+        "{body}"
+    );
     // The first proof is still remembered: its replay is still refused.
-    refused(dpop_get(&world, "/forecast", &token, &[&first]).await, "invalid_dpop_proof").await;
+    refused(
+        dpop_get(&world, "/forecast", &token, &[&first]).await,
+        "invalid_dpop_proof",
+    )
+    .await;
     let metrics = world.gateway.metrics().await;
-    assert!(metrics.contains(r#"reason="state_unavailable""#), "{metrics}");
+    assert!(
+        metrics.contains(r#"reason="state_unavailable""#),
+        "{metrics}"
+    );
 }
 
 #[tokio::test]
 async fn dpop_algorithms_is_the_allow_list_and_the_challenge_advertises_it() {
-    let world = World::start_with(|o| o.auth_extra = "dpop_algorithms = [\"EdDSA\"]\n".into()).await;
+    let world =
+        World::start_with(|o| o.auth_extra = "dpop_algorithms = [\"EdDSA\"]\n".into()).await;
     let key = key();
     let token = bound_token(&world, &key, "read:forecast");
     let proof = key.proof("GET", &world.url("/forecast"), Some(&token), None);
     let response = dpop_get(&world, "/forecast", &token, &[&proof]).await;
     assert_eq!(response.status(), 401);
-    assert!(challenge(&response).ends_with(r#"algs="EdDSA""#), "{}", challenge(&response));
+    assert!(
+        challenge(&response).ends_with(r#"algs="EdDSA""#),
+        "{}",
+        challenge(&response)
+    );
     let ed = DpopKey::generate(DpopAlg::EdDsa).unwrap();
     let token = bound_token(&world, &ed, "read:forecast");
     let proof = ed.proof("GET", &world.url("/forecast"), Some(&token), None);
-    assert_eq!(dpop_get(&world, "/forecast", &token, &[&proof]).await.status(), 200);
+    assert_eq!(
+        dpop_get(&world, "/forecast", &token, &[&proof])
+            .await
+            .status(),
+        200
+    );
 }
 
 #[tokio::test]
@@ -390,7 +509,12 @@ async fn a_token_requested_with_a_dpop_proof_is_bound_to_that_key_end_to_end() {
     assert_eq!(answer["token_type"], "DPoP", "{answer}");
     let token = answer["access_token"].as_str().unwrap();
     let proof = key.proof("GET", &world.url("/forecast"), Some(token), None);
-    assert_eq!(dpop_get(&world, "/forecast", token, &[&proof]).await.status(), 200);
+    assert_eq!(
+        dpop_get(&world, "/forecast", token, &[&proof])
+            .await
+            .status(),
+        200
+    );
     let response = world
         .client
         .get(world.url("/forecast"))

@@ -140,11 +140,20 @@ async fn a_certificate_bound_token_from_another_certificate_or_without_tls_is_re
             .await
             .unwrap();
         assert_eq!(response.status(), 401, "http2: {http2}");
-        let challenge = response.headers()["www-authenticate"].to_str().unwrap().to_owned();
-        assert!(challenge.starts_with(r#"Bearer realm="gateway", error="invalid_token""#), "{challenge}");
+        let challenge = response.headers()["www-authenticate"]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        assert!(
+            challenge.starts_with(r#"Bearer realm="gateway", error="invalid_token""#),
+            "{challenge}"
+        );
         let body = error_body(response).await;
         assert!(
-            body["error_description"].as_str().unwrap().contains("another client certificate"),
+            body["error_description"]
+                .as_str()
+                .unwrap()
+                .contains("another client certificate"),
             "{body}"
         );
     }
@@ -160,39 +169,83 @@ async fn a_certificate_bound_token_from_another_certificate_or_without_tls_is_re
         .unwrap();
     assert_eq!(response.status(), 401);
     let body = error_body(response).await;
-    assert!(body["error_description"].as_str().unwrap().contains("present that certificate"), "{body}");
+    assert!(
+        body["error_description"]
+            .as_str()
+            .unwrap()
+            .contains("present that certificate"),
+        "{body}"
+    );
     assert_eq!(world.backend.started() + plain.backend.started(), 0);
     let metrics = world.gateway.metrics().await;
-    assert!(metrics.contains(r#"reason="binding_mismatch""#), "{metrics}");
+    assert!(
+        metrics.contains(r#"reason="binding_mismatch""#),
+        "{metrics}"
+    );
 }
 
 #[tokio::test]
 async fn binding_mtls_on_a_route_and_require_binding_any_demand_a_bound_token() {
     let pki = pki();
     let mut policy = test_policy();
-    policy.push_str("  - path: /bound\n    methods: [GET]\n    scopes: [read:forecast]\n    binding: mtls\n");
+    policy.push_str(
+        "  - path: /bound\n    methods: [GET]\n    scopes: [read:forecast]\n    binding: mtls\n",
+    );
     let world = mtls_world(&pki, |o| o.policy = policy).await;
     let me = client(&pki, 0, false);
     let unbound = world.token("read:forecast");
     let bound = bound_to_cert(&world, &pki.clients[0].x5t, "read:forecast");
-    let get = |path: &'static str, token: &str| me.get(url(&world, path)).bearer_auth(token.to_owned()).send();
+    let get = |path: &'static str, token: &str| {
+        me.get(url(&world, path))
+            .bearer_auth(token.to_owned())
+            .send()
+    };
     // The certificate alone is not enough: the token must be bound to it.
     let response = get("/bound", &unbound).await.unwrap();
     assert_eq!(response.status(), 401);
-    assert!(response.headers()["www-authenticate"].to_str().unwrap().starts_with("Bearer"));
+    assert!(
+        response.headers()["www-authenticate"]
+            .to_str()
+            .unwrap()
+            .starts_with("Bearer")
+    );
     let body = error_body(response).await;
-    assert!(body["error_description"].as_str().unwrap().contains("this route requires"), "{body}");
+    assert!(
+        body["error_description"]
+            .as_str()
+            .unwrap()
+            .contains("this route requires"),
+        "{body}"
+    );
     assert_eq!(get("/bound", &bound).await.unwrap().status(), 200);
     assert_eq!(get("/forecast", &unbound).await.unwrap().status(), 200);
 
-    let world = mtls_world(&pki, |o| o.auth_extra = "require_binding = \"any\"\n".into()).await;
+    let world = mtls_world(&pki, |o| {
+        o.auth_extra = "require_binding = \"any\"\n".into()
+    })
+    .await;
     let unbound = world.token("read:forecast");
     let bound = bound_to_cert(&world, &pki.clients[0].x5t, "read:forecast");
-    let response = me.get(url(&world, "/forecast")).bearer_auth(&unbound).send().await.unwrap();
+    let response = me
+        .get(url(&world, "/forecast"))
+        .bearer_auth(&unbound)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), 401);
     // `any` accepts DPoP too, so the challenge is DPoP's (RFC 9449 §7.1).
-    assert!(response.headers()["www-authenticate"].to_str().unwrap().starts_with("DPoP error=\"invalid_token\""));
-    let response = me.get(url(&world, "/forecast")).bearer_auth(&bound).send().await.unwrap();
+    assert!(
+        response.headers()["www-authenticate"]
+            .to_str()
+            .unwrap()
+            .starts_with("DPoP error=\"invalid_token\"")
+    );
+    let response = me
+        .get(url(&world, "/forecast"))
+        .bearer_auth(&bound)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), 200);
 }
 
@@ -236,7 +289,10 @@ async fn dpop_over_tls_and_http2_uses_the_https_uri_of_the_host_addressed() {
     let both = {
         let mut cnf = cnf("jkt", &key.jkt());
         cnf.insert("x5t#S256".into(), pki.clients[0].x5t.clone().into());
-        world.issuer.mint(&bind(claims(&world.issuer.issuer_url(), "read:forecast"), cnf))
+        world.issuer.mint(&bind(
+            claims(&world.issuer.issuer_url(), "read:forecast"),
+            cnf,
+        ))
     };
     for (who, status) in [(0, 200), (1, 401)] {
         let proof = key.proof("GET", &url(&world, "/forecast"), Some(&both), None);

@@ -50,19 +50,31 @@ async fn test_cases_may_say_how_the_token_is_bound() {
          - {method: GET, path: /bound, binding: dpop, status: 403}\n\
          - {method: GET, path: /forecast, scopes: [read:forecast], status: 200}\n",
     );
-    let out = run(&project, &["test", "--config", "gateway.toml", "cases.yaml"]).await;
+    let out = run(
+        &project,
+        &["test", "--config", "gateway.toml", "cases.yaml"],
+    )
+    .await;
     assert_eq!(out.code, 0, "{out:?}");
     assert!(out.stdout.contains("5 passed, 0 failed"), "{out:?}");
 
     // require_binding applies to every route, and a wrong expectation says why.
-    project.edit("gateway.toml", "[policy]", "require_binding = \"mtls\"\n[policy]");
+    project.edit(
+        "gateway.toml",
+        "[policy]",
+        "require_binding = \"mtls\"\n[policy]",
+    );
     project.write(
         "cases.yaml",
         "- {method: GET, path: /forecast, scopes: [read:forecast], binding: mtls, status: 200}\n\
          - {method: GET, path: /forecast, scopes: [read:forecast], status: 200}\n\
          - {method: GET, path: /forecast, binding: dpoop, status: 200}\n",
     );
-    let out = run(&project, &["test", "--config", "gateway.toml", "cases.yaml"]).await;
+    let out = run(
+        &project,
+        &["test", "--config", "gateway.toml", "cases.yaml"],
+    )
+    .await;
     assert_eq!(out.code, 1, "{out:?}");
     assert!(out.stdout.contains("1 passed, 2 failed"), "{out:?}");
     assert!(out.stdout.contains("require_binding requires"), "{out:?}");
@@ -80,15 +92,27 @@ async fn explain_with_a_dpop_proof_or_a_certificate_explains_the_binding() {
     let token = issuer.mint(&bind(claims(&issuer.issuer_url(), "read:forecast"), cnf));
     let url = "https://api.saasco.example/bound";
     let explain = |extra: Vec<String>| {
-        let mut args = vec!["explain", "--config", "gateway.toml", "GET", "/bound", "--token"]
-            .into_iter()
-            .map(str::to_owned)
-            .collect::<Vec<_>>();
+        let mut args = vec![
+            "explain",
+            "--config",
+            "gateway.toml",
+            "GET",
+            "/bound",
+            "--token",
+        ]
+        .into_iter()
+        .map(str::to_owned)
+        .collect::<Vec<_>>();
         args.push(token.clone());
         args.extend(extra);
         args
     };
-    let as_refs = |args: &Vec<String>| args.iter().map(String::as_str).collect::<Vec<_>>().join("\u{0}");
+    let as_refs = |args: &Vec<String>| {
+        args.iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>()
+            .join("\u{0}")
+    };
     let go = |args: Vec<String>| {
         let project = &project;
         let joined = as_refs(&args);
@@ -110,7 +134,10 @@ async fn explain_with_a_dpop_proof_or_a_certificate_explains_the_binding() {
 
     let wrong = key.proof("POST", url, Some(&token), None);
     let out = go(explain(vec!["--dpop".into(), wrong])).await;
-    assert!(out.stdout.contains("decision:   401 DPoP proof htm POST"), "{out:?}");
+    assert!(
+        out.stdout.contains("decision:   401 DPoP proof htm POST"),
+        "{out:?}"
+    );
     assert!(out.stdout.contains("invalid_dpop_proof"), "{out:?}");
 
     let thief = DpopKey::generate(DpopAlg::Es256).unwrap();
@@ -135,9 +162,19 @@ async fn explain_with_a_dpop_proof_or_a_certificate_explains_the_binding() {
     cnf.insert("x5t#S256".into(), Value::String(x5t));
     let cert_token = issuer.mint(&bind(claims(&issuer.issuer_url(), "read:forecast"), cnf));
     let base = |extra: &[&str]| {
-        let mut args = vec!["explain", "--config", "gateway.toml", "GET", "/forecast", "--token", &cert_token];
+        let mut args = vec![
+            "explain",
+            "--config",
+            "gateway.toml",
+            "GET",
+            "/forecast",
+            "--token",
+            &cert_token,
+        ];
         args.extend_from_slice(extra);
-        args.iter().map(|a| (*a).to_owned()).collect::<Vec<String>>()
+        args.iter()
+            .map(|a| (*a).to_owned())
+            .collect::<Vec<String>>()
     };
     let out = go(base(&[])).await;
     assert!(out.stdout.contains("present that certificate"), "{out:?}");
@@ -155,7 +192,11 @@ async fn check_refuses_a_binding_on_a_public_route_with_its_position() {
         "  - path: /public/**\n    public: true\n",
         "  - path: /public/**\n    public: true\n    binding: dpop\n",
     );
-    let out = run(&project, &["check", "--config", "gateway.toml", "--offline"]).await;
+    let out = run(
+        &project,
+        &["check", "--config", "gateway.toml", "--offline"],
+    )
+    .await;
     assert_eq!(out.code, 1, "{out:?}");
     let all = format!("{}{}", out.stdout, out.stderr);
     assert!(all.contains("policy.yaml:"), "{all}");

@@ -91,6 +91,13 @@ fn demo_prints_the_seven_outcomes_and_stops_cleanly_on_sigterm() {
     assert!(text.contains("never saw a restricted path"), "{text}");
     assert!(text.contains("no spoofed X-Auth-*"), "{text}");
     assert!(text.contains("7 of 7 outcomes as expected"), "{text}");
+    // A DPoP-bound token works with its key and is refused when stolen (calls 8-11).
+    let bound: Vec<String> = (8..=11).map(|n| status_of(&lines, n)).collect();
+    assert_eq!(bound, ["200", "200", "401", "401"], "{text}");
+    assert!(
+        text.contains("4 of 4 bound-token outcomes as expected"),
+        "{text}"
+    );
     assert!(text.contains("DEVELOPMENT ONLY"), "{text}");
 
     // The printed credentials file works with `gateway token` while the demo runs.

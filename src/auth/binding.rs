@@ -73,7 +73,11 @@ pub struct Binder {
 
 impl Binder {
     /// `leeway` is `[auth] leeway` (a proof's `iat` may be that far in the future).
-    pub fn new(config: &BindingConfig, leeway: std::time::Duration, replay: Arc<dyn ReplayStore>) -> Binder {
+    pub fn new(
+        config: &BindingConfig,
+        leeway: std::time::Duration,
+        replay: Arc<dyn ReplayStore>,
+    ) -> Binder {
         let window_secs = config.dpop_window.as_secs().max(1);
         Binder {
             algs: dpop::algorithm_names(&config.dpop_algorithms),
@@ -116,7 +120,11 @@ impl Binder {
         route: Binding,
     ) -> Result<(), AuthError> {
         let dpop_scheme = request.source == TokenSource::DpopScheme;
-        if !identity.cnf.is_bound() && !dpop_scheme && self.require == Binding::None && route == Binding::None {
+        if !identity.cnf.is_bound()
+            && !dpop_scheme
+            && self.require == Binding::None
+            && route == Binding::None
+        {
             return Ok(());
         }
         let mtls = certificate_binding(identity, request.client_cert)?;
@@ -154,7 +162,10 @@ impl Binder {
             },
         )?;
         if let Some(nonces) = &self.nonces
-            && !proof.nonce.as_deref().is_some_and(|n| nonces.accepts(n, now))
+            && !proof
+                .nonce
+                .as_deref()
+                .is_some_and(|n| nonces.accepts(n, now))
         {
             return Err(AuthError::UseDpopNonce);
         }
@@ -163,7 +174,11 @@ impl Binder {
 
     /// RFC 9449 §11.1: a `jti` is single-use per key until its proof can no longer be accepted.
     async fn remember(&self, proof: &Proof) -> Result<(), AuthError> {
-        let key = sha256([proof.jkt.as_bytes(), b"\0", proof.jti.as_bytes()].concat().as_slice());
+        let key = sha256(
+            [proof.jkt.as_bytes(), b"\0", proof.jti.as_bytes()]
+                .concat()
+                .as_slice(),
+        );
         let iat = proof.iat.max(0.0).floor() as u64;
         let expires_at = iat + self.window_secs + self.leeway_secs;
         match self.replay.remember(key, expires_at).await {
@@ -251,13 +266,22 @@ pub fn certificate_binding(
 }
 
 /// Rule 3: `[auth] require_binding`, then the route's `binding:`, against what was proved.
-pub fn demands_met(global: Binding, route: Binding, dpop: bool, mtls: bool) -> Result<(), AuthError> {
+pub fn demands_met(
+    global: Binding,
+    route: Binding,
+    dpop: bool,
+    mtls: bool,
+) -> Result<(), AuthError> {
     for (demand, by) in [(global, "[auth] require_binding"), (route, "this route")] {
         if !demand.is_met(dpop, mtls) {
             let what = match demand {
                 Binding::Dpop => "a DPoP-bound token sent with `Authorization: DPoP` and its proof",
-                Binding::Mtls => "a certificate-bound token on a connection with its client certificate",
-                _ => "a sender-constrained token (DPoP-bound with its proof, or certificate-bound with its certificate)",
+                Binding::Mtls => {
+                    "a certificate-bound token on a connection with its client certificate"
+                }
+                _ => {
+                    "a sender-constrained token (DPoP-bound with its proof, or certificate-bound with its certificate)"
+                }
             };
             return Err(AuthError::BindingRequired(format!("{by} requires {what}")));
         }

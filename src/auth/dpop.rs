@@ -105,7 +105,9 @@ pub fn parse(proof: &str, algorithms: &[Algorithm]) -> Result<Proof, AuthError> 
         )));
     }
     let Some(Value::Object(jwk)) = header.get("jwk") else {
-        return Err(invalid("header has no jwk object (the client's public key)"));
+        return Err(invalid(
+            "header has no jwk object (the client's public key)",
+        ));
     };
     if let Some(member) = PRIVATE_MEMBERS.iter().find(|m| jwk.contains_key(**m)) {
         return Err(invalid(format!(
@@ -245,7 +247,12 @@ pub fn thumbprint(jwk: &Map<String, Value>) -> Result<String, AuthError> {
             ("y", text("y")?),
         ],
         "OKP" => vec![("crv", text("crv")?), ("kty", "OKP"), ("x", text("x")?)],
-        other => return Err(invalid(format!("jwk kty {} is not supported", quote(other)))),
+        other => {
+            return Err(invalid(format!(
+                "jwk kty {} is not supported",
+                quote(other)
+            )));
+        }
     };
     let mut canonical = String::from("{");
     for (i, (name, value)) in members.iter().enumerate() {
@@ -314,7 +321,10 @@ pub fn normalise_htu(uri: &str) -> Option<String> {
     ))
 }
 
-fn allowed_alg(header: &Map<String, Value>, algorithms: &[Algorithm]) -> Result<Algorithm, AuthError> {
+fn allowed_alg(
+    header: &Map<String, Value>,
+    algorithms: &[Algorithm],
+) -> Result<Algorithm, AuthError> {
     let Some(name) = header.get("alg").and_then(Value::as_str) else {
         return Err(invalid("header has no alg"));
     };
@@ -360,12 +370,13 @@ fn public_key(
             if n.iter().skip_while(|&&b| b == 0).count() < 256 {
                 return Err(invalid("jwk RSA modulus is below 2048 bits"));
             }
-            let e_value = e
-                .iter()
-                .skip_while(|&&b| b == 0)
-                .try_fold(0u64, |acc, &b| acc.checked_mul(256).map(|a| a + u64::from(b)));
+            let e_value = e.iter().skip_while(|&&b| b == 0).try_fold(0u64, |acc, &b| {
+                acc.checked_mul(256).map(|a| a + u64::from(b))
+            });
             if e_value.is_none_or(|e| e < 65537 || e % 2 == 0) {
-                return Err(invalid("jwk RSA exponent is not an odd number of at least 65537"));
+                return Err(invalid(
+                    "jwk RSA exponent is not an odd number of at least 65537",
+                ));
             }
             Ok((
                 DecodingKey::from_rsa_raw_components(&n, &e),
@@ -380,7 +391,9 @@ fn public_key(
                 _ => return Err(invalid("jwk EC curve is not P-256 or P-384")),
             };
             if bytes("x")?.len() != size || bytes("y")?.len() != size {
-                return Err(invalid(format!("jwk {crv} coordinates must be {size} bytes")));
+                return Err(invalid(format!(
+                    "jwk {crv} coordinates must be {size} bytes"
+                )));
             }
             let key = DecodingKey::from_ec_components(
                 text("x").unwrap_or_default(),
@@ -397,7 +410,10 @@ fn public_key(
                 .map_err(|_| invalid("jwk is not a usable Ed25519 key"))?;
             Ok((key, AlgorithmFamily::Ed, Some("Ed25519")))
         }
-        Some(other) => Err(invalid(format!("jwk kty {} is not supported", quote(other)))),
+        Some(other) => Err(invalid(format!(
+            "jwk kty {} is not supported",
+            quote(other)
+        ))),
         None => Err(invalid("jwk has no kty")),
     }
 }

@@ -35,7 +35,12 @@ fn claims(key_iat: u64) -> serde_json::Value {
 
 #[test]
 fn every_algorithm_of_the_default_list_verifies_and_the_thumbprint_is_the_keys() {
-    for alg in [DpopAlg::Es256, DpopAlg::EdDsa, DpopAlg::Rs256, DpopAlg::Ps256] {
+    for alg in [
+        DpopAlg::Es256,
+        DpopAlg::EdDsa,
+        DpopAlg::Rs256,
+        DpopAlg::Ps256,
+    ] {
         let key = DpopKey::generate(alg).unwrap();
         let proof = key.proof("GET", HTU, Some(TOKEN), None);
         let parsed = parse(&proof, DPOP_ALGORITHMS).unwrap();
@@ -127,9 +132,17 @@ fn request_checks_htm_htu_iat_and_ath() {
         check(&proof, &expected(now)).map_err(|e| e.to_string())
     };
     assert_eq!(with(&|_| {}), Ok(()));
-    assert!(with(&|c| c["htm"] = json!("POST")).unwrap_err().contains("htm POST"));
+    assert!(
+        with(&|c| c["htm"] = json!("POST"))
+            .unwrap_err()
+            .contains("htm POST")
+    );
     assert!(with(&|c| c["htm"] = json!("get")).is_err());
-    assert!(with(&|c| c["htu"] = json!("https://evil.example/forecast")).unwrap_err().contains("htu"));
+    assert!(
+        with(&|c| c["htu"] = json!("https://evil.example/forecast"))
+            .unwrap_err()
+            .contains("htu")
+    );
     assert!(with(&|c| c["htu"] = json!("https://api.saasco.example/inventory")).is_err());
     // RFC 3986 §6.2.2-6.2.3 equivalents, query and fragment ignored.
     for same in [
@@ -140,11 +153,23 @@ fn request_checks_htm_htu_iat_and_ath() {
     ] {
         assert_eq!(with(&|c| c["htu"] = json!(same)), Ok(()), "{same}");
     }
-    assert!(with(&|c| c["iat"] = json!(now - 61)).unwrap_err().contains("61 s old"));
+    assert!(
+        with(&|c| c["iat"] = json!(now - 61))
+            .unwrap_err()
+            .contains("61 s old")
+    );
     assert_eq!(with(&|c| c["iat"] = json!(now - 60)), Ok(()));
     assert_eq!(with(&|c| c["iat"] = json!(now + 5)), Ok(()));
-    assert!(with(&|c| c["iat"] = json!(now + 6)).unwrap_err().contains("future"));
-    assert!(with(&|c| c["ath"] = json!(access_token_hash("another"))).unwrap_err().contains("ath"));
+    assert!(
+        with(&|c| c["iat"] = json!(now + 6))
+            .unwrap_err()
+            .contains("future")
+    );
+    assert!(
+        with(&|c| c["ath"] = json!(access_token_hash("another")))
+            .unwrap_err()
+            .contains("ath")
+    );
     assert!(
         with(&|c| {
             c.as_object_mut().unwrap().remove("ath");
@@ -170,17 +195,31 @@ fn claims_must_have_their_types() {
     ] {
         let mut c = claims(now);
         c[name] = value;
-        assert!(parse(&key.sign(&key.header(), &c), DPOP_ALGORITHMS).is_err(), "{name}");
+        assert!(
+            parse(&key.sign(&key.header(), &c), DPOP_ALGORITHMS).is_err(),
+            "{name}"
+        );
     }
 }
 
 #[test]
 fn htu_normalisation_refuses_what_is_not_an_http_uri() {
-    for bad in ["", "/forecast", "ftp://a/b", "https://user@a/b", "https://a:99999/b", "https:///b", "https://a/../b"] {
+    for bad in [
+        "",
+        "/forecast",
+        "ftp://a/b",
+        "https://user@a/b",
+        "https://a:99999/b",
+        "https:///b",
+        "https://a/../b",
+    ] {
         assert_eq!(normalise_htu(bad), None, "{bad}");
     }
     assert_eq!(normalise_htu("http://A:80").as_deref(), Some("http://a/"));
-    assert_eq!(normalise_htu("http://[::1]:8080/x").as_deref(), Some("http://[::1]:8080/x"));
+    assert_eq!(
+        normalise_htu("http://[::1]:8080/x").as_deref(),
+        Some("http://[::1]:8080/x")
+    );
 }
 
 proptest! {

@@ -28,9 +28,21 @@ pub async fn run() -> ExitCode {
     for outcome in &outcomes {
         println!("  {outcome}");
     }
+    println!(
+        "\nSender-constrained tokens (RFC 9449 DPoP): a token bound to ClientCo's key, then stolen:\n"
+    );
+    let bound = demo.bound_calls(outcomes.len() + 1).await;
+    for outcome in &bound {
+        println!("  {outcome}");
+    }
+    let bound_good = bound.iter().filter(|o| o.as_expected()).count();
+    println!(
+        "\n  {bound_good} of {} bound-token outcomes as expected: a bound token works only with its key.",
+        bound.len()
+    );
     let backend_clean = print_backend_report(&demo);
     let good = outcomes.iter().filter(|o| o.as_expected()).count();
-    let all_good = good == outcomes.len() && backend_clean;
+    let all_good = good == outcomes.len() && backend_clean && bound_good == bound.len();
     if all_good {
         println!("\n{good} of {} outcomes as expected.", outcomes.len());
     } else {

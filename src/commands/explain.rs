@@ -95,7 +95,14 @@ pub async fn run(
             }
             println!("claims:     {}", claims.replace('\n', "\n            "));
             println!("granted:    {}", granted_text(&identity.scopes));
-            let proved = match binding::explain(&config, &identity, token, &method, &normalised, proofs) {
+            let proved = match binding::explain(
+                &config,
+                &identity,
+                token,
+                &method,
+                &normalised,
+                proofs,
+            ) {
                 Ok(proved) => proved,
                 Err(error) => {
                     let error = crate::error::GatewayError::Auth(error);

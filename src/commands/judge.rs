@@ -272,8 +272,19 @@ routes:
         assert_eq!(status("/bound", Binding::Mtls, (true, false)), 401);
         // 401 outranks 404 and 405, as authentication runs before the router.
         assert_eq!(status("/nowhere", Binding::Dpop, (false, false)), 401);
-        let judgement = judge_bound(&p, &Method::GET, "/bound", Some(&who), Binding::None, (false, false));
-        assert!(judgement.reason().contains("binding_required"), "{}", judgement.reason());
+        let judgement = judge_bound(
+            &p,
+            &Method::GET,
+            "/bound",
+            Some(&who),
+            Binding::None,
+            (false, false),
+        );
+        assert!(
+            judgement.reason().contains("binding_required"),
+            "{}",
+            judgement.reason()
+        );
     }
 
     /// The data plane answers 401 before a shadow route is consulted; so does the judgement.

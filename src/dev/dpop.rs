@@ -51,9 +51,9 @@ impl DpopKey {
     /// A fresh key for `alg`; `None` only if the crypto library cannot generate one.
     pub fn generate(alg: DpopAlg) -> Option<DpopKey> {
         let pair = match alg {
-            DpopAlg::Es256 => Pair::Ec(
-                EcdsaKeyPair::generate(&signature::ECDSA_P256_SHA256_FIXED_SIGNING).ok()?,
-            ),
+            DpopAlg::Es256 => {
+                Pair::Ec(EcdsaKeyPair::generate(&signature::ECDSA_P256_SHA256_FIXED_SIGNING).ok()?)
+            }
             DpopAlg::EdDsa => Pair::Ed(Ed25519KeyPair::generate().ok()?),
             DpopAlg::Rs256 | DpopAlg::Ps256 => {
                 Pair::Rsa(RsaKeyPair::generate(KeySize::Rsa2048).ok()?)

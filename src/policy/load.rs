@@ -499,7 +499,10 @@ impl Loader<'_> {
                 Some(binding) => binding,
                 None => {
                     let hint = did_you_mean(name, names.iter().copied());
-                    self.error(here, format!("`binding` is `none`, `dpop`, `mtls` or `any`, not `{name}`{hint}"));
+                    self.error(
+                        here,
+                        format!("`binding` is `none`, `dpop`, `mtls` or `any`, not `{name}`{hint}"),
+                    );
                     return Binding::None;
                 }
             },

@@ -163,11 +163,12 @@ async fn authenticate(
 ) -> Result<(Arc<Identity>, TokenSource), GatewayError> {
     let demand = route.map_or(Binding::None, |route| route.binding);
     // RFC 9449 §7.1: the DPoP challenge when the request used DPoP or the route accepts it.
-    let refused = |error: AuthError, source: Option<TokenSource>| {
-        match gateway.binder.challenge(source, demand) {
-            Some(challenge) => GatewayError::Dpop { error, challenge },
-            None => GatewayError::Auth(error),
-        }
+    let refused = |error: AuthError, source: Option<TokenSource>| match gateway
+        .binder
+        .challenge(source, demand)
+    {
+        Some(challenge) => GatewayError::Dpop { error, challenge },
+        None => GatewayError::Auth(error),
     };
     let (token, source) =
         auth::extract(request.headers(), gateway.settings.token_cookie.as_deref())

@@ -177,7 +177,11 @@ impl DataPlane {
                                     client_cert: session
                                         .peer_certificates()
                                         .and_then(|chain| chain.first())
-                                        .map(|cert| crate::auth::binding::certificate_thumbprint(cert.as_ref())),
+                                        .map(|cert| {
+                                            crate::auth::binding::certificate_thumbprint(
+                                                cert.as_ref(),
+                                            )
+                                        }),
                                     ..conn
                                 };
                                 let scanner = if h2 {

@@ -32,7 +32,12 @@ impl MemoryReplayStore {
     }
 
     /// `remember` at Unix time `now` (tests drive the clock).
-    pub fn remember_at(&self, key: [u8; 32], expires_at: u64, now: u64) -> Result<Seen, StateError> {
+    pub fn remember_at(
+        &self,
+        key: [u8; 32],
+        expires_at: u64,
+        now: u64,
+    ) -> Result<Seen, StateError> {
         let mut inner = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
         while let Some(Reverse((at, old))) = inner.by_time.peek().copied() {
             if at >= now {
@@ -98,7 +103,10 @@ mod tests {
         let store = MemoryReplayStore::new(2);
         assert_eq!(store.remember_at([1; 32], 110, 100), Ok(Seen::New));
         assert_eq!(store.remember_at([2; 32], 120, 100), Ok(Seen::New));
-        assert_eq!(store.remember_at([3; 32], 130, 100), Err(StateError::Full(2)));
+        assert_eq!(
+            store.remember_at([3; 32], 130, 100),
+            Err(StateError::Full(2))
+        );
         // The first two are still remembered: nothing was evicted.
         assert_eq!(store.remember_at([1; 32], 110, 105), Ok(Seen::Replayed));
         assert_eq!(store.remember_at([3; 32], 130, 111), Ok(Seen::New));

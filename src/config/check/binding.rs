@@ -71,7 +71,9 @@ impl Checker<'_> {
             self.at(
                 v,
                 key,
-                format!("`{name}` is not a binding{hint}; use \"none\", \"dpop\", \"mtls\" or \"any\""),
+                format!(
+                    "`{name}` is not a binding{hint}; use \"none\", \"dpop\", \"mtls\" or \"any\""
+                ),
             );
         }
         binding
@@ -116,8 +118,10 @@ mod tests {
         let src = format!(
             "[server]\n{server}\n[upstream]\nurl = \"http://127.0.0.1:8000\"\n[auth]\nissuer = \"https://t.auth0.com/\"\naudience = \"https://clientco/api\"\n{auth}\n[policy]\nfile = \"p.yaml\"\n"
         );
-        let env: Vec<(String, String)> =
-            env.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+        let env: Vec<(String, String)> = env
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
         Config::from_toml_str(&src, &dir.path().join("gateway.toml"), &|name| {
             env.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone())
         })
@@ -146,12 +150,18 @@ mod tests {
         )
         .unwrap()
         .binding;
-        assert_eq!(binding.dpop_algorithms, vec![jsonwebtoken::Algorithm::EdDSA]);
+        assert_eq!(
+            binding.dpop_algorithms,
+            vec![jsonwebtoken::Algorithm::EdDSA]
+        );
         assert_eq!(binding.dpop_window, Duration::from_secs(30));
         assert!(binding.dpop_nonce);
         assert_eq!(binding.dpop_replay_capacity, 5);
         assert_eq!(binding.require_binding, Binding::Mtls);
-        assert_eq!(binding.public_url.as_deref(), Some("https://api.saasco.example"));
+        assert_eq!(
+            binding.public_url.as_deref(),
+            Some("https://api.saasco.example")
+        );
     }
 
     #[test]
@@ -163,8 +173,14 @@ mod tests {
         )
         .unwrap_err();
         assert!(problems.contains("shared-secret"), "{problems}");
-        assert!(problems.contains("`dpopp` is not a binding; did you mean `dpop`?"), "{problems}");
+        assert!(
+            problems.contains("`dpopp` is not a binding; did you mean `dpop`?"),
+            "{problems}"
+        );
         assert!(problems.contains("dpop_window = \"60s\""), "{problems}");
-        assert!(problems.contains("`api.saasco.example` is not an http:// or https:// URL"), "{problems}");
+        assert!(
+            problems.contains("`api.saasco.example` is not an http:// or https:// URL"),
+            "{problems}"
+        );
     }
 }

@@ -200,7 +200,7 @@ fn refused_status(error: &TokenError) -> Option<u16> {
 }
 
 /// Sends `request` and describes the answer.
-async fn call(
+pub(super) async fn call(
     number: usize,
     title: &'static str,
     what: &str,

@@ -12,6 +12,7 @@
 //! Everything listens on `127.0.0.1:0`, so several demos (and the test suite) can run at once.
 
 pub mod backend;
+pub mod bound;
 pub mod calls;
 pub mod kit;
 
@@ -216,6 +217,12 @@ impl Demo {
     /// Runs the seven sample calls and returns what happened.
     pub async fn sample_calls(&self) -> Vec<Outcome> {
         calls::run(self).await
+    }
+
+    /// Runs the DPoP-bound token calls (a bound token used with its key, then stolen), numbered
+    /// from `first`.
+    pub async fn bound_calls(&self, first: usize) -> Vec<Outcome> {
+        bound::run(self, first).await
     }
 
     /// Stops the gateway, the backend and the issuer, and removes the temporary folder.

@@ -188,7 +188,9 @@ fn dpop_key(shared: &Shared, headers: &http::HeaderMap) -> Result<Option<String>
     if proofs.next().is_some() {
         return Err("send one DPoP proof".to_owned());
     }
-    let proof = proof.to_str().map_err(|_| "the DPoP proof is not ASCII".to_owned())?;
+    let proof = proof
+        .to_str()
+        .map_err(|_| "the DPoP proof is not ASCII".to_owned())?;
     let proof = dpop::parse(proof, crate::constants::DPOP_ALGORITHMS).map_err(|e| e.to_string())?;
     let token_url = format!("{}oauth/token", shared.issuer_url);
     let htu = dpop::normalise_htu(&token_url);
