@@ -37,14 +37,21 @@ fn bench_dpop(c: &mut Criterion) {
             jkt: Some(key.jkt()),
             x5t_s256: None,
         };
-        let name = format!("proof_verify_and_replay_check_{}", alg.name().to_lowercase());
+        let name = format!(
+            "proof_verify_and_replay_check_{}",
+            alg.name().to_lowercase()
+        );
         group.bench_function(name, |b| {
             b.to_async(&runtime).iter_batched(
                 || {
                     let mut headers = HeaderMap::new();
                     headers.insert("host", HeaderValue::from_static("api.saasco.example"));
-                    let proof =
-                        key.proof("GET", "http://api.saasco.example/forecast", Some(TOKEN), None);
+                    let proof = key.proof(
+                        "GET",
+                        "http://api.saasco.example/forecast",
+                        Some(TOKEN),
+                        None,
+                    );
                     headers.insert("dpop", HeaderValue::from_str(&proof).unwrap());
                     headers
                 },
@@ -63,8 +70,7 @@ fn bench_dpop(c: &mut Criterion) {
                             tls: false,
                             client_cert: None,
                         };
-                        black_box(binder.check(identity, &presented, Binding::None).await)
-                            .unwrap();
+                        black_box(binder.check(identity, &presented, Binding::None).await).unwrap();
                     }
                 },
                 BatchSize::SmallInput,

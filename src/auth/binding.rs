@@ -180,7 +180,9 @@ impl Binder {
                 .as_slice(),
         );
         let iat = proof.iat.max(0.0).floor() as u64;
-        let expires_at = iat + self.window_secs + self.leeway_secs;
+        let expires_at = iat
+            .saturating_add(self.window_secs)
+            .saturating_add(self.leeway_secs);
         match self.replay.remember(key, expires_at).await {
             Ok(Seen::New) => Ok(()),
             Ok(Seen::Replayed) => Err(AuthError::DpopReplay),

@@ -371,7 +371,7 @@ fn public_key(
                 return Err(invalid("jwk RSA modulus is below 2048 bits"));
             }
             let e_value = e.iter().skip_while(|&&b| b == 0).try_fold(0u64, |acc, &b| {
-                acc.checked_mul(256).map(|a| a + u64::from(b))
+                acc.checked_mul(256)?.checked_add(u64::from(b))
             });
             if e_value.is_none_or(|e| e < 65537 || e % 2 == 0) {
                 return Err(invalid(
