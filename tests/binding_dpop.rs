@@ -1,5 +1,6 @@
 //! DPoP-bound tokens (RFC 9449) through the real gateway: every rule of SPEC "Sender-constrained
 //! tokens" for DPoP, as a client sees it (status, challenge, body) and as the backend sees it.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod support;
 

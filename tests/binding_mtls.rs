@@ -1,6 +1,7 @@
 //! Certificate-bound tokens (RFC 8705) and DPoP over TLS, HTTP/1.1 and HTTP/2, through the
 //! real gateway with client certificates: a bound token works only on a connection with its
 //! certificate; `binding: mtls` and `require_binding` demand one.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod support;
 

@@ -190,9 +190,9 @@ impl Binder {
         }
     }
 
-    /// The URI the client addressed: `[server] public_url` + path, else the listener's scheme
-    /// + the request's authority (HTTP/2 `:authority` or absolute-form target, else the one
-    /// `Host`) + path; never `X-Forwarded-*`.
+    /// The URI the client addressed: `[server] public_url` and the path, else the listener's
+    /// scheme, the request's authority (HTTP/2 `:authority` or an absolute-form target, else
+    /// the one `Host`) and the path; never `X-Forwarded-*`.
     fn expected_htu(&self, request: &Presented<'_>) -> Option<String> {
         let base = match &self.public_url {
             Some(url) => url.clone(),
