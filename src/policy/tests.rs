@@ -232,3 +232,10 @@ routes:
     assert!(found[0].contains("cannot demand a `binding`"), "{found:?}");
     assert!(found[1].contains("not `tls`"), "{found:?}");
 }
+
+#[test]
+fn rendered_docs_show_a_routes_binding() {
+    let p = policy("permissions: {r: read}\nroutes:\n  - {path: /a, scopes: [r], binding: dpop}\n");
+    let docs = crate::policy::render_docs(&p, "p.yaml");
+    assert!(docs.contains("`r`; binding: `dpop`"), "{docs}");
+}
