@@ -287,6 +287,32 @@ async fn htu_is_the_uri_the_client_addressed_never_x_forwarded() {
     refused(response, "invalid_dpop_proof").await;
 }
 
+/// An absolute-form target naming another origin than `Host` is two origins: neither is used.
+#[tokio::test]
+async fn a_target_authority_that_disagrees_with_host_fails_the_htu_check() {
+    let world = World::start().await;
+    let key = key();
+    let token = bound_token(&world, &key, "read:forecast");
+    let request = |target: &str, proof: &str| {
+        format!(
+            "GET {target} HTTP/1.1\r\nHost: {}\r\nAuthorization: DPoP {token}\r\nDPoP: {proof}\r\nConnection: close\r\n\r\n",
+            world.gateway.addr
+        )
+    };
+    let evil = "http://evil.example/forecast";
+    let proof = key.proof("GET", evil, Some(&token), None);
+    let answer =
+        support::gateway::raw_http(world.gateway.addr, request(evil, &proof).as_bytes()).await;
+    assert!(answer.starts_with("HTTP/1.1 401"), "{answer}");
+    assert!(answer.contains("invalid_dpop_proof"), "{answer}");
+    // The same request in origin form, with a proof for the Host it names, passes.
+    let proof = key.proof("GET", &world.url("/forecast"), Some(&token), None);
+    let answer =
+        support::gateway::raw_http(world.gateway.addr, request("/forecast", &proof).as_bytes())
+            .await;
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+}
+
 #[tokio::test]
 async fn with_public_url_htu_is_that_origin_plus_the_path() {
     let world = World::start_with(|o| {

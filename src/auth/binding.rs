@@ -197,16 +197,22 @@ impl Binder {
         let base = match &self.public_url {
             Some(url) => url.clone(),
             None => {
-                let authority = match request.uri.authority() {
-                    Some(authority) => authority.as_str().to_owned(),
-                    None => {
-                        let mut hosts = request.headers.get_all(http::header::HOST).iter();
-                        let host = hosts.next()?.to_str().ok()?.to_owned();
-                        if hosts.next().is_some() {
-                            return None;
-                        }
-                        host
+                let mut hosts = request.headers.get_all(http::header::HOST).iter();
+                let host = hosts.next().map(|h| h.to_str().ok()).transpose()?;
+                if hosts.next().is_some() {
+                    return None;
+                }
+                // A target authority (HTTP/2 `:authority`, absolute-form) and a `Host` that
+                // disagree name two origins; neither is trusted (RFC 9113 §8.3.1).
+                let authority = match (request.uri.authority(), host) {
+                    (Some(authority), Some(host))
+                        if !authority.as_str().eq_ignore_ascii_case(host) =>
+                    {
+                        return None;
                     }
+                    (Some(authority), _) => authority.as_str().to_owned(),
+                    (None, Some(host)) => host.to_owned(),
+                    (None, None) => return None,
                 };
                 let scheme = if request.tls { "https" } else { "http" };
                 format!("{scheme}://{authority}")
