@@ -68,6 +68,7 @@ fn identity() -> Identity {
         expires_at: u64::MAX,
         key_id: "k1".into(),
         claims: Claims::new(&claims),
+        cnf: Default::default(),
         rendered: std::sync::OnceLock::new(),
     }
 }
@@ -127,6 +128,7 @@ fn variant(c: &mut Criterion, name: &str, algorithm: Option<Algorithm>, extra: &
         tls: true,
         framing: None,
         body_start_timeout: Duration::from_secs(10),
+        client_cert: None,
     };
     let template = request();
     let mut exchange =

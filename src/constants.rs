@@ -122,3 +122,24 @@ pub const ACCEPT_BACKLOG: u32 = 4096;
 /// Quiet time after the last file event before reloading: editors write in bursts (truncate,
 /// write, rename, chmod), and one reload per save is what the operator expects.
 pub const RELOAD_DEBOUNCE: Duration = Duration::from_millis(200);
+
+// ---- sender-constrained tokens ([auth] dpop_*, require_binding) ----
+/// RFC 9449 §7.1 `algs`: what DPoP clients commonly sign with (Auth0 accepts ES256 proofs).
+pub const DPOP_ALGORITHMS: &[jsonwebtoken::Algorithm] = &[
+    jsonwebtoken::Algorithm::ES256,
+    jsonwebtoken::Algorithm::EdDSA,
+    jsonwebtoken::Algorithm::PS256,
+    jsonwebtoken::Algorithm::RS256,
+];
+/// How old a proof's `iat` may be (RFC 9449 §11.1 leaves it to the server; Auth0 uses 60 s).
+pub const DPOP_WINDOW: Duration = Duration::from_secs(60);
+pub const DPOP_NONCE: bool = false;
+/// Proofs remembered at most for replay detection (about 100 bytes each); a full store
+/// answers 503 rather than forgetting one early.
+pub const DPOP_REPLAY_CAPACITY: u64 = 1_000_000;
+/// A proof larger than this is refused before decoding (an RSA-4096 proof is under 3 KiB).
+pub const DPOP_MAX_PROOF_BYTES: usize = 8 * 1024;
+/// A `jti` longer than this is refused (a UUID is 36 bytes).
+pub const DPOP_MAX_JTI_BYTES: usize = 256;
+/// `Retry-After` (seconds) on the 503 answered when the replay store is full.
+pub const STATE_UNAVAILABLE_RETRY_AFTER: &str = "1";

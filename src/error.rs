@@ -12,7 +12,8 @@ use http::header::{ALLOW, CONTENT_TYPE, RETRY_AFTER, WWW_AUTHENTICATE};
 use http::{HeaderValue, Response, StatusCode};
 
 use crate::auth::AuthError;
-use crate::constants::KEYS_NOT_LOADED_RETRY_AFTER;
+use crate::auth::binding::{DPOP_NONCE, DpopChallenge};
+use crate::constants::{KEYS_NOT_LOADED_RETRY_AFTER, STATE_UNAVAILABLE_RETRY_AFTER};
 use crate::policy::{Denial, PathError, Route};
 use crate::proxy::body::{self, Body};
 
@@ -28,6 +29,13 @@ pub enum GatewayError {
     /// Decisions 2-3 (token missing, unusable or invalid; keys not loaded yet).
     #[error("{0}")]
     Auth(#[from] AuthError),
+    /// Decision 2 for a request that used the DPoP scheme or whose route accepts DPoP-bound
+    /// tokens: the same failure, answered with the `DPoP` challenge (RFC 9449 §7.1).
+    #[error("{error}")]
+    Dpop {
+        error: AuthError,
+        challenge: DpopChallenge,
+    },
     /// Decision 4: no route matches the path.
     #[error("no route matches {path}")]
     NoRoute { path: String },
@@ -141,9 +149,7 @@ impl GatewayError {
     pub fn status(&self) -> StatusCode {
         match self {
             Self::BadPath(_) | Self::BadRequest(_) => StatusCode::BAD_REQUEST,
-            Self::Auth(AuthError::InvalidRequest(_)) => StatusCode::BAD_REQUEST,
-            Self::Auth(AuthError::KeysNotLoaded) => StatusCode::SERVICE_UNAVAILABLE,
-            Self::Auth(_) => StatusCode::UNAUTHORIZED,
+            Self::Auth(error) | Self::Dpop { error, .. } => auth_status(error),
             Self::NoRoute { .. } => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             Self::Restricted { .. }
@@ -163,10 +169,7 @@ impl GatewayError {
     pub fn code(&self) -> &'static str {
         match self {
             Self::BadPath(_) | Self::BadRequest(_) => "invalid_request",
-            Self::Auth(AuthError::InvalidRequest(_)) => "invalid_request",
-            Self::Auth(AuthError::MissingToken) => "missing_token",
-            Self::Auth(AuthError::KeysNotLoaded) => "temporarily_unavailable",
-            Self::Auth(_) => "invalid_token",
+            Self::Auth(error) | Self::Dpop { error, .. } => auth_code(error),
             Self::NoRoute { .. } => "not_found",
             Self::MethodNotAllowed { .. } => "method_not_allowed",
             Self::Restricted { .. } => "restricted",
@@ -184,7 +187,7 @@ impl GatewayError {
     /// A short stable reason for logs and metric labels.
     pub fn reason(&self) -> &'static str {
         match self {
-            Self::Auth(auth) => auth.reason(),
+            Self::Auth(auth) | Self::Dpop { error: auth, .. } => auth.reason(),
             Self::ConditionFailed { .. } => "condition_failed",
             Self::IssuerNotAllowed { .. } => "issuer_not_allowed",
             other => other.code(),
@@ -210,8 +213,30 @@ impl GatewayError {
             Self::RateLimited { retry_after, .. } => {
                 builder = builder.header(RETRY_AFTER, retry_after.as_secs().max(1));
             }
-            Self::Auth(AuthError::KeysNotLoaded) => {
+            Self::Auth(AuthError::KeysNotLoaded)
+            | Self::Dpop {
+                error: AuthError::KeysNotLoaded,
+                ..
+            } => {
                 builder = builder.header(RETRY_AFTER, KEYS_NOT_LOADED_RETRY_AFTER);
+            }
+            Self::Auth(AuthError::StateUnavailable(_))
+            | Self::Dpop {
+                error: AuthError::StateUnavailable(_),
+                ..
+            } => {
+                builder = builder.header(RETRY_AFTER, STATE_UNAVAILABLE_RETRY_AFTER);
+            }
+            Self::Dpop {
+                challenge:
+                    DpopChallenge {
+                        nonce: Some(nonce), ..
+                    },
+                ..
+            } if status == StatusCode::UNAUTHORIZED => {
+                if let Ok(nonce) = HeaderValue::from_str(nonce) {
+                    builder = builder.header(DPOP_NONCE, nonce);
+                }
             }
             _ => {}
         }
@@ -240,7 +265,20 @@ impl GatewayError {
         let value = match self {
             // §3.1: no error code when the request carried no credentials at all.
             Self::Auth(AuthError::MissingToken) => r#"Bearer realm="gateway""#.to_owned(),
-            Self::Auth(AuthError::InvalidRequest(_) | AuthError::KeysNotLoaded) => return None,
+            Self::Auth(_) | Self::Dpop { .. } if self.status() != StatusCode::UNAUTHORIZED => {
+                return None;
+            }
+            // RFC 9449 §7.1: the DPoP scheme, with `algs`; no error code without credentials.
+            Self::Dpop {
+                error: AuthError::MissingToken,
+                challenge,
+            } => format!(r#"DPoP algs="{}""#, challenge.algs),
+            Self::Dpop { error, challenge } => format!(
+                r#"DPoP error="{}", error_description="{}", algs="{}""#,
+                auth_code(error),
+                quoted_string_safe(description),
+                challenge.algs
+            ),
             Self::Auth(_) => format!(
                 r#"Bearer realm="gateway", error="invalid_token", error_description="{}""#,
                 quoted_string_safe(description)
@@ -252,6 +290,28 @@ impl GatewayError {
             _ => return None,
         };
         HeaderValue::from_str(&value).ok()
+    }
+}
+
+fn auth_status(error: &AuthError) -> StatusCode {
+    match error {
+        AuthError::InvalidRequest(_) => StatusCode::BAD_REQUEST,
+        AuthError::KeysNotLoaded | AuthError::StateUnavailable(_) => {
+            StatusCode::SERVICE_UNAVAILABLE
+        }
+        _ => StatusCode::UNAUTHORIZED,
+    }
+}
+
+/// RFC 6750 §3.1 codes, and RFC 9449's `invalid_dpop_proof` (§7.1) and `use_dpop_nonce` (§8).
+fn auth_code(error: &AuthError) -> &'static str {
+    match error {
+        AuthError::InvalidRequest(_) => "invalid_request",
+        AuthError::MissingToken => "missing_token",
+        AuthError::KeysNotLoaded | AuthError::StateUnavailable(_) => "temporarily_unavailable",
+        AuthError::InvalidDpopProof(_) | AuthError::DpopReplay => "invalid_dpop_proof",
+        AuthError::UseDpopNonce => "use_dpop_nonce",
+        _ => "invalid_token",
     }
 }
 
@@ -284,6 +344,30 @@ mod tests {
     async fn json(response: Response<Body>) -> serde_json::Value {
         let bytes = response.into_body().collect().await.unwrap().to_bytes();
         serde_json::from_slice(&bytes).unwrap()
+    }
+
+    fn dpop_challenge(nonce: Option<&str>) -> DpopChallenge {
+        DpopChallenge {
+            algs: "ES256 EdDSA PS256 RS256".into(),
+            nonce: nonce.map(str::to_owned),
+        }
+    }
+
+    #[test]
+    fn dpop_nonce_travels_on_its_401_and_a_full_replay_store_says_when_to_retry() {
+        let response = GatewayError::Dpop {
+            error: AuthError::UseDpopNonce,
+            challenge: dpop_challenge(Some("n1")),
+        }
+        .into_response("r");
+        assert_eq!(
+            header(&response, http::HeaderName::from_static("dpop-nonce")).unwrap(),
+            "n1"
+        );
+        let response =
+            GatewayError::Auth(AuthError::StateUnavailable("full".into())).into_response("r");
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(header(&response, RETRY_AFTER).unwrap(), "1");
     }
 
     /// The whole status / challenge / body table of the spec, pinned.
@@ -334,6 +418,80 @@ mod tests {
                 Some(
                     r#"Bearer realm="gateway", error="invalid_token", error_description="unknown issuer https://staging.example/""#,
                 ),
+            ),
+            (
+                GatewayError::Dpop {
+                    error: AuthError::InvalidDpopProof("htm POST is not GET".into()),
+                    challenge: dpop_challenge(None),
+                },
+                401,
+                "invalid_dpop_proof",
+                Some(
+                    r#"DPoP error="invalid_dpop_proof", error_description="DPoP proof htm POST is not GET", algs="ES256 EdDSA PS256 RS256""#,
+                ),
+            ),
+            (
+                GatewayError::Dpop {
+                    error: AuthError::DpopReplay,
+                    challenge: dpop_challenge(None),
+                },
+                401,
+                "invalid_dpop_proof",
+                Some(
+                    r#"DPoP error="invalid_dpop_proof", error_description="DPoP proof was already used (jti replayed); sign a fresh proof for every request", algs="ES256 EdDSA PS256 RS256""#,
+                ),
+            ),
+            (
+                GatewayError::Dpop {
+                    error: AuthError::UseDpopNonce,
+                    challenge: dpop_challenge(Some("n1")),
+                },
+                401,
+                "use_dpop_nonce",
+                Some(
+                    r#"DPoP error="use_dpop_nonce", error_description="DPoP proof must carry the server nonce from the DPoP-Nonce response header", algs="ES256 EdDSA PS256 RS256""#,
+                ),
+            ),
+            (
+                GatewayError::Dpop {
+                    error: AuthError::MissingToken,
+                    challenge: dpop_challenge(None),
+                },
+                401,
+                "missing_token",
+                Some(r#"DPoP algs="ES256 EdDSA PS256 RS256""#),
+            ),
+            (
+                GatewayError::Dpop {
+                    error: AuthError::BindingRequired(
+                        "this route requires a DPoP-bound token".into(),
+                    ),
+                    challenge: dpop_challenge(None),
+                },
+                401,
+                "invalid_token",
+                Some(
+                    r#"DPoP error="invalid_token", error_description="this route requires a DPoP-bound token", algs="ES256 EdDSA PS256 RS256""#,
+                ),
+            ),
+            (
+                GatewayError::Auth(AuthError::BindingMismatch(
+                    "bound to another certificate".into(),
+                )),
+                401,
+                "invalid_token",
+                Some(
+                    r#"Bearer realm="gateway", error="invalid_token", error_description="bound to another certificate""#,
+                ),
+            ),
+            (
+                GatewayError::Dpop {
+                    error: AuthError::StateUnavailable("the DPoP replay store is full".into()),
+                    challenge: dpop_challenge(None),
+                },
+                503,
+                "temporarily_unavailable",
+                None,
             ),
             (
                 GatewayError::NoRoute {

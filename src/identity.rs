@@ -123,6 +123,8 @@ pub struct Identity {
     pub key_id: String,
     /// The full claim set, for `[forward.claims]` header mappings and `explain`.
     pub claims: Claims,
+    /// `cnf` (RFC 7800): the key or certificate the token is bound to, if any.
+    pub cnf: Confirmation,
     /// The identity headers' values, rendered on first use (see `Identity::headers`). Start it
     /// empty: `OnceLock::new()`.
     pub rendered: OnceLock<Result<IdentityHeaders, &'static str>>,
@@ -141,6 +143,7 @@ impl Identity {
             expires_at: u64::MAX,
             key_id: String::new(),
             claims: Claims::default(),
+            cnf: Confirmation::default(),
             rendered: OnceLock::new(),
         }
     }
@@ -157,6 +160,80 @@ impl Identity {
         self.claims = Claims::new(claims);
         self.rendered = OnceLock::new();
         self
+    }
+}
+
+/// A sender-constrained token's `cnf` claim (RFC 7800 §3.1): what its presenter must prove.
+/// Both empty: a plain bearer token.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Confirmation {
+    /// `cnf.jkt` (RFC 9449 §6.1): the base64url SHA-256 JWK thumbprint (RFC 7638) of the key
+    /// that signs the DPoP proofs.
+    pub jkt: Option<String>,
+    /// `cnf["x5t#S256"]` (RFC 8705 §3.1): the base64url SHA-256 of the client certificate's DER.
+    pub x5t_s256: Option<String>,
+}
+
+impl Confirmation {
+    /// Whether the token is bound to anything.
+    pub fn is_bound(&self) -> bool {
+        self.jkt.is_some() || self.x5t_s256.is_some()
+    }
+}
+
+/// A demand for sender-constrained tokens: `[auth] require_binding` and the route key
+/// `binding:` (docs/security.md, "Sender-constrained tokens").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Binding {
+    /// Any valid token (a bound one must still be presented with its key).
+    #[default]
+    None,
+    /// A DPoP-bound token with a valid proof (RFC 9449).
+    Dpop,
+    /// A certificate-bound token on a connection with that certificate (RFC 8705).
+    Mtls,
+    /// Either of the two.
+    Any,
+}
+
+impl Binding {
+    /// The names the config and the policy use.
+    pub const NAMES: &'static [&'static str] = &["none", "dpop", "mtls", "any"];
+
+    pub fn parse(name: &str) -> Option<Binding> {
+        match name {
+            "none" => Some(Binding::None),
+            "dpop" => Some(Binding::Dpop),
+            "mtls" => Some(Binding::Mtls),
+            "any" => Some(Binding::Any),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Binding::None => "none",
+            Binding::Dpop => "dpop",
+            Binding::Mtls => "mtls",
+            Binding::Any => "any",
+        }
+    }
+
+    /// Whether a request that proved `dpop` (a valid proof for its DPoP-bound token) and
+    /// `mtls` (the certificate its token is bound to) meets this demand.
+    pub fn is_met(self, dpop: bool, mtls: bool) -> bool {
+        match self {
+            Binding::None => true,
+            Binding::Dpop => dpop,
+            Binding::Mtls => mtls,
+            Binding::Any => dpop || mtls,
+        }
+    }
+
+    /// Whether a DPoP-bound token is one way to meet this demand (the 401 then carries the
+    /// `DPoP` challenge, RFC 9449 §7.1).
+    pub fn accepts_dpop(self) -> bool {
+        matches!(self, Binding::Dpop | Binding::Any)
     }
 }
 

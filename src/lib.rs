@@ -22,6 +22,7 @@ pub mod identity;
 pub mod policy;
 pub mod proxy;
 pub mod reload;
+pub mod state;
 pub mod telemetry;
 pub mod units;
 

@@ -82,7 +82,8 @@ enum Command {
     },
     /// Which route matches METHOD PATH, which scopes it needs, and with --token the decision.
     #[command(after_help = "Examples:\n  gateway explain GET /forecast\n  \
-        gateway explain POST /ingest --token \"$(gateway token --credentials clientco/credentials.json)\"")]
+        gateway explain POST /ingest --token \"$(gateway token --credentials clientco/credentials.json)\"\n  \
+        gateway explain GET /forecast --token \"$TOKEN\" --dpop \"$PROOF\"    # a DPoP-bound token")]
     Explain {
         #[command(flatten)]
         config: ConfigFile,
@@ -95,6 +96,13 @@ enum Command {
         /// An access token (JWT) to verify against the configured issuer and judge.
         #[arg(long, value_name = "JWT")]
         token: Option<String>,
+        /// A DPoP proof (the `DPoP` header) sent with a DPoP-bound --token.
+        #[arg(long, value_name = "PROOF", requires = "token")]
+        dpop: Option<String>,
+        /// The client certificate (PEM) the request would come with, for a certificate-bound
+        /// --token.
+        #[arg(long, value_name = "FILE", requires = "token")]
+        cert: Option<PathBuf>,
     },
     /// Render the human view of the policy (docs/trust_boundaries.md).
     #[command(after_help = "Examples:\n  gateway docs --config gateway.toml\n  \
@@ -109,14 +117,14 @@ enum Command {
         #[arg(long, value_name = "FILE")]
         output: Option<PathBuf>,
     },
-    /// Run policy test cases (method, path, scopes -> expected status).
+    /// Run policy test cases (method, path, scopes, binding -> expected status).
     #[command(
         after_help = "Example:\n  gateway test --config gateway.toml policies/clientco.tests.yaml"
     )]
     Test {
         #[command(flatten)]
         config: ConfigFile,
-        /// The YAML file of cases: a list of {name?, method, path, scopes?, status}.
+        /// The YAML file of cases: a list of {name?, method, path, scopes?, binding?, status}.
         #[arg(value_name = "CASES")]
         cases: PathBuf,
     },
@@ -221,12 +229,18 @@ fn main() -> ExitCode {
                 method,
                 path,
                 token,
+                dpop,
+                cert,
             } => {
                 gateway::commands::explain::run(
                     &config_of(config),
                     &method,
                     &path,
                     token.as_deref(),
+                    gateway::commands::explain::Proofs {
+                        dpop: dpop.as_deref(),
+                        cert: cert.as_deref(),
+                    },
                 )
                 .await
             }

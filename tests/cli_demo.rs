@@ -117,6 +117,13 @@ fn demo_prints_the_seven_outcomes_and_stops_cleanly_on_sigterm() {
         "{text}"
     );
     assert!(!received.contains("globex"), "never forwarded: {text}");
+    // A DPoP-bound token works with its key and is refused when stolen (calls 11-14).
+    let bound: Vec<String> = (11..=14).map(|n| status_of(&lines, n)).collect();
+    assert_eq!(bound, ["200", "200", "401", "401"], "{text}");
+    assert!(
+        text.contains("4 of 4 bound-token outcomes as expected"),
+        "{text}"
+    );
     assert!(text.contains("DEVELOPMENT ONLY"), "{text}");
 
     // The printed credentials file works with `gateway token` while the demo runs.

@@ -1,9 +1,10 @@
 //! Every way authentication can fail, with a client-facing description and a stable reason code.
 //!
 //! The data plane maps `InvalidRequest` to 400, `MissingToken` to 401 without `error=`,
-//! `KeysNotLoaded` (the token's issuer has no key set yet) to 503 with `Retry-After`, and every
-//! other variant, `UnknownIssuer` included, to 401 `invalid_token`
-//! (RFC 6750 §3.1). Display is the `error_description`: it says what was wrong and never echoes
+//! `KeysNotLoaded` (the token's issuer has no key set yet) and `StateUnavailable` to 503 with
+//! `Retry-After`, the DPoP proof failures to 401 `invalid_dpop_proof` / `use_dpop_nonce`
+//! (RFC 9449 §7.1, §8), and every other variant, `UnknownIssuer` included, to 401
+//! `invalid_token` (RFC 6750 §3.1). Display is the `error_description`: it says what was wrong and never echoes
 //! the token; claim values quoted in it are sanitised by [`quote`] so they are safe inside a
 //! `WWW-Authenticate` quoted-string.
 
@@ -86,6 +87,27 @@ pub enum AuthError {
         "claim {0} cannot be carried in an HTTP header (it contains a control character); ask the token issuer to fix the claim"
     )]
     UnforwardableClaim(String),
+    /// RFC 9449 §4.3: the `DPoP` proof is missing, repeated or fails a check (`invalid_dpop_proof`).
+    #[error("DPoP proof {0}")]
+    InvalidDpopProof(String),
+    /// RFC 9449 §11.1: this proof's `jti` was already used with this key.
+    #[error("DPoP proof was already used (jti replayed); sign a fresh proof for every request")]
+    DpopReplay,
+    /// RFC 9449 §8: `[auth] dpop_nonce` is on and the proof lacks the current server nonce,
+    /// which the 401 carries in `DPoP-Nonce`.
+    #[error("DPoP proof must carry the server nonce from the DPoP-Nonce response header")]
+    UseDpopNonce,
+    /// `[auth] require_binding` or the route's `binding:` demands a bound token this request
+    /// did not prove (`binding_required`).
+    #[error("{0}")]
+    BindingRequired(String),
+    /// A bound token presented without its key: as Bearer, with another key's proof, or over
+    /// a connection without its certificate (`binding_mismatch`).
+    #[error("{0}")]
+    BindingMismatch(String),
+    /// 503: shared state (the DPoP replay store) cannot take the request; never evicts.
+    #[error("{0}")]
+    StateUnavailable(String),
 }
 
 impl AuthError {
@@ -117,6 +139,12 @@ impl AuthError {
             AuthError::NotYetValid { .. } => "not_yet_valid",
             AuthError::IssuedInFuture { .. } => "issued_in_future",
             AuthError::UnforwardableClaim(_) => "invalid_claim",
+            AuthError::InvalidDpopProof(_) => "invalid_dpop_proof",
+            AuthError::DpopReplay => "dpop_replay",
+            AuthError::UseDpopNonce => "use_dpop_nonce",
+            AuthError::BindingRequired(_) => "binding_required",
+            AuthError::BindingMismatch(_) => "binding_mismatch",
+            AuthError::StateUnavailable(_) => "state_unavailable",
         }
     }
 }

@@ -1,7 +1,8 @@
 //! Decision 2: find the bearer token of a request.
 //!
 //! `Authorization: Bearer <token>` (RFC 6750 §2.1; the scheme is case-insensitive per RFC 9110
-//! §11.1), or, only when no Authorization header was sent and `token_cookie` is configured, that
+//! §11.1), `Authorization: DPoP <token>` (RFC 9449 §7.1, the same token68 syntax; its proof is
+//! checked by `auth::binding`), or, only when no Authorization header was sent and `token_cookie` is configured, that
 //! cookie. Never the query string (RFC 6750 §2.3 is not supported: URLs end up in logs).
 //! Ambiguity is refused rather than resolved: two Authorization headers, a header plus the
 //! cookie, or the cookie twice are `InvalidRequest` (400).
@@ -14,7 +15,10 @@ use super::AuthError;
 /// Where the token came from (the cookie must then be removed before forwarding).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TokenSource {
+    /// `Authorization: Bearer`.
     AuthorizationHeader,
+    /// `Authorization: DPoP` (RFC 9449 §7.1): the request must also carry a `DPoP` proof.
+    DpopScheme,
     Cookie,
 }
 
@@ -40,9 +44,7 @@ pub fn extract<'h>(
             "send the token either in the Authorization header or in the cookie, not both"
                 .to_owned(),
         )),
-        (Some(value), None) => {
-            bearer_token(value.as_bytes()).map(|t| (t, TokenSource::AuthorizationHeader))
-        }
+        (Some(value), None) => authorization_token(value.as_bytes()),
         (None, Some(value)) => {
             if is_b64token(value) {
                 Ok((value, TokenSource::Cookie))
@@ -54,6 +56,26 @@ pub fn extract<'h>(
         }
         (None, None) => Err(AuthError::MissingToken),
     }
+}
+
+/// `Bearer <token>` or `DPoP <token>`: the token and which of the two schemes carried it.
+fn authorization_token(value: &[u8]) -> Result<(&str, TokenSource), AuthError> {
+    let trimmed = trim_blanks(value);
+    let is_dpop = trimmed.len() >= 4
+        && trimmed[..4].eq_ignore_ascii_case(b"dpop")
+        && trimmed.get(4).is_none_or(|&b| b == b' ');
+    if is_dpop {
+        // The DPoP scheme's token68 is the bearer token's syntax (RFC 9449 §7.1): the same
+        // scanner reads it, behind a stand-in scheme of the same length.
+        let mut bearer = b"Bearer".to_vec();
+        bearer.extend_from_slice(&trimmed[4..]);
+        return bearer_token(&bearer).map(|token| {
+            let start = trimmed.len() - token.len();
+            let token = std::str::from_utf8(&trimmed[start..]).unwrap_or_default();
+            (token, TokenSource::DpopScheme)
+        });
+    }
+    bearer_token(value).map(|token| (token, TokenSource::AuthorizationHeader))
 }
 
 /// `Bearer <token>` (RFC 6750 §2.1), in one pass over the header's bytes: this runs on every
@@ -69,7 +91,7 @@ fn bearer_token(value: &[u8]) -> Result<&str, AuthError> {
             return Err(AuthError::UnusableCredentials(NOT_ASCII));
         }
         return Err(AuthError::UnusableCredentials(
-            "only the Bearer authorization scheme is accepted",
+            "only the Bearer and DPoP authorization schemes are accepted",
         ));
     }
     let start = rest.iter().position(|&b| b != b' ').unwrap_or(rest.len());
@@ -249,6 +271,21 @@ mod tests {
     }
 
     #[test]
+    fn dpop_scheme_is_case_insensitive_and_read_like_bearer() {
+        for value in ["DPoP a.b.c", "dpop a.b.c", "DPOP  a.b.c ", " DPoP a.b.c"] {
+            let map = headers(&[("authorization", value)]);
+            assert_eq!(extract(&map, None), Ok(("a.b.c", TokenSource::DpopScheme)));
+        }
+        for value in ["DPoP", "DPoP ", "DPoP a b", "DPoP a,b", "DPoPa.b.c"] {
+            let map = headers(&[("authorization", value)]);
+            assert!(
+                matches!(extract(&map, None), Err(AuthError::UnusableCredentials(_))),
+                "{value}"
+            );
+        }
+    }
+
+    #[test]
     fn unusable_credentials_are_401_variants() {
         for value in [
             "Basic dXNlcjpwYXNz",
@@ -316,7 +353,7 @@ mod tests {
         let (scheme, rest) = value.split_once(' ').unwrap_or((value, ""));
         if !scheme.eq_ignore_ascii_case("bearer") {
             return Err(AuthError::UnusableCredentials(
-                "only the Bearer authorization scheme is accepted",
+                "only the Bearer and DPoP authorization schemes are accepted",
             ));
         }
         let token = rest.trim_start_matches(' ');

@@ -18,11 +18,14 @@
 //! (structure, header, signature, claims), `jwks` (key set, fetch, single flight,
 //! stale-if-error), `cache` (verified tokens), `error`.
 
+pub mod binding;
 mod cache;
+pub mod dpop;
 mod error;
 mod extract;
 mod issuers;
 mod jwks;
+mod nonce;
 mod verify;
 
 use std::sync::Arc;

@@ -323,6 +323,7 @@ pub fn check_claims(
         Some((name, id)) if !is_header_safe(id) => return Err(invalid(name, NOT_HEADER_SAFE)),
         found => found.map(|(_, id)| id.to_owned()),
     };
+    let cnf = confirmation(claims.get("cnf"))?;
     Ok(Identity {
         subject,
         client_id,
@@ -333,8 +334,49 @@ pub fn check_claims(
         expires_at: exp.max(0.0).floor() as u64,
         key_id: parsed.kid,
         claims: crate::identity::Claims::new(&claims),
+        cnf,
         rendered: std::sync::OnceLock::new(),
     })
+}
+
+/// RFC 7800 §3.1 `cnf`: the confirmation methods this gateway can check, `jkt` (RFC 9449
+/// §6.1) and `x5t#S256` (RFC 8705 §3.1). A `cnf` naming neither (a `jwk`, a `kid`) binds the
+/// token to something no request here can prove, so the token is refused rather than
+/// accepted as a bearer token: binding can never be stripped.
+fn confirmation(cnf: Option<&Value>) -> Result<crate::identity::Confirmation, AuthError> {
+    let Some(cnf) = cnf else {
+        return Ok(crate::identity::Confirmation::default());
+    };
+    let Value::Object(cnf) = cnf else {
+        return Err(invalid("cnf", "is not an object"));
+    };
+    let member = |name: &str| -> Result<Option<String>, AuthError> {
+        match cnf.get(name) {
+            None => Ok(None),
+            // A SHA-256 in base64url is 43 characters; anything else can never match.
+            Some(Value::String(v)) if v.len() == 43 && is_base64url(v) => Ok(Some(v.clone())),
+            Some(_) => Err(invalid(
+                "cnf",
+                "has a jkt or x5t#S256 that is not a base64url SHA-256",
+            )),
+        }
+    };
+    let confirmation = crate::identity::Confirmation {
+        jkt: member("jkt")?,
+        x5t_s256: member("x5t#S256")?,
+    };
+    if !confirmation.is_bound() {
+        return Err(invalid(
+            "cnf",
+            "names no confirmation method the gateway can check (jkt or x5t#S256)",
+        ));
+    }
+    Ok(confirmation)
+}
+
+fn is_base64url(text: &str) -> bool {
+    text.bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
 /// RFC 7519 §4.1.3: `aud` is a string or an array of strings, one of which must be one of

@@ -1,13 +1,15 @@
 //! `gateway test`: run policy test cases and print `N passed, N failed`.
 //!
-//! A cases file is a YAML list of `{name?, method, path, scopes?, claims?, issuer?, status}`.
-//! `scopes` and `claims` both omitted means no token was sent (so non-public routes answer 401);
-//! `scopes: []` means a valid token granting nothing. `claims: {name: value, ...}` are the
-//! token's other claims, read by the routes' `when:` conditions (claims without scopes: a valid
-//! token with those claims and no scope). `issuer: NAME` says which configured issuer the token
-//! comes from (for routes with `issuers:`); omitted, it is the only issuer when there is one,
-//! and no issuer when there are several (so an `issuers:` route refuses it). Each case is judged
-//! by `judge`, the data plane's decision order.
+//! A cases file is a YAML list of `{name?, method, path, scopes?, claims?, issuer?, binding?,
+//! status}`. `scopes`, `claims` and `binding` all omitted means no token was sent (so non-public
+//! routes answer 401); `scopes: []` means a valid token granting nothing. `claims: {name: value,
+//! ...}` are the token's other claims, read by the routes' `when:` conditions (claims without
+//! scopes: a valid token with those claims and no scope). `issuer: NAME` says which configured
+//! issuer the token comes from (for routes with `issuers:`); omitted, it is the only issuer when
+//! there is one, and no issuer when there are several (so an `issuers:` route refuses it).
+//! `binding: dpop | mtls` means the token is bound that way and presented with its proof or
+//! certificate (a case with `binding` but no `scopes` has a token with no scope). Each case is
+//! judged by `judge_bound`, the data plane's decision order.
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -16,7 +18,7 @@ use http::Method;
 use serde::Deserialize;
 
 use super::check::{load_all, report};
-use super::judge::judge;
+use super::judge::judge_bound;
 use crate::diagnostic::{Diagnostic, Diagnostics, did_you_mean};
 use crate::identity::{Identity, Scopes};
 use crate::policy::{Step, locate, yaml_syntax_error};
@@ -30,6 +32,7 @@ struct Case {
     scopes: Option<Vec<String>>,
     claims: Option<serde_json::Map<String, serde_json::Value>>,
     issuer: Option<String>,
+    binding: Option<String>,
     status: u16,
 }
 
@@ -57,10 +60,25 @@ pub async fn run(config: &Path, cases: &Path) -> ExitCode {
             .name
             .clone()
             .unwrap_or_else(|| format!("{} {}", case.method, case.path));
-        let scopes: Option<Scopes> = match (&case.scopes, &case.claims) {
+        let proved = match case.binding.as_deref() {
+            None => (false, false),
+            Some("dpop") => (true, false),
+            Some("mtls") => (false, true),
+            Some(other) => {
+                failed += 1;
+                println!(
+                    "FAIL {label}: binding `{other}` is not `dpop` or `mtls`{}",
+                    did_you_mean(other, ["dpop", "mtls"])
+                );
+                continue;
+            }
+        };
+        // Claims or a binding without scopes: a valid token granting nothing.
+        let token_sent = case.claims.is_some() || case.binding.is_some();
+        let scopes: Option<Scopes> = match (&case.scopes, token_sent) {
             (Some(s), _) => Some(s.iter().cloned().collect()),
-            (None, Some(_)) => Some(Scopes::new()),
-            (None, None) => None,
+            (None, true) => Some(Scopes::new()),
+            (None, false) => None,
         };
         let mut granted = match &scopes {
             None => "no token".to_owned(),
@@ -110,7 +128,14 @@ pub async fn run(config: &Path, cases: &Path) -> ExitCode {
                 None => identity,
             }
         });
-        let judgement = judge(&policy, &method, &case.path, identity.as_ref());
+        let judgement = judge_bound(
+            &policy,
+            &method,
+            &case.path,
+            identity.as_ref(),
+            config.binding.require_binding,
+            proved,
+        );
         if judgement.status() == case.status {
             passed += 1;
         } else {
@@ -135,11 +160,11 @@ pub async fn run(config: &Path, cases: &Path) -> ExitCode {
 
 /// The keys a case may have, for "did you mean" on a typo.
 const CASE_KEYS: &[&str] = &[
-    "name", "method", "path", "scopes", "claims", "issuer", "status",
+    "name", "method", "path", "scopes", "claims", "issuer", "binding", "status",
 ];
 
 /// A case's shape, for the messages.
-const CASE_SHAPE: &str = "{name?, method, path, scopes?, claims?, issuer?, status}";
+const CASE_SHAPE: &str = "{name?, method, path, scopes?, claims?, issuer?, binding?, status}";
 
 fn read_cases(path: &Path) -> Result<Vec<Case>, Diagnostics> {
     let text = std::fs::read_to_string(path).map_err(|e| {

@@ -44,12 +44,20 @@ pub async fn run() -> ExitCode {
         counted_as: "tenant-isolation outcomes as expected: another tenant's path is refused",
     });
     let issuers = demo.issuer_calls(next).await;
+    next += issuers.len();
     sections.push(Section {
         title: "Two issuers (production `prod` and staging `staging`, each its own tenant and \
                 keys;\nthe ClientCo routes take production tokens only, `issuers: [prod]`):"
             .to_owned(),
         outcomes: issuers,
         counted_as: "two-issuer outcomes as expected: the staging token was refused on the production route",
+    });
+    sections.push(Section {
+        title: "Sender-constrained tokens (RFC 9449 DPoP): a token bound to ClientCo's key, then \
+                stolen:"
+            .to_owned(),
+        outcomes: demo.bound_calls(next).await,
+        counted_as: "bound-token outcomes as expected: a bound token works only with its key",
     });
     let mut sections_good = true;
     for section in &sections {

@@ -15,11 +15,25 @@ use std::process::ExitCode;
 use http::Method;
 
 use super::check::{load_all, report};
-use super::judge::judge;
+use super::explain_binding as binding;
+use super::judge::{judge, judge_bound};
 use crate::identity::{Identity, Scopes};
 use crate::policy::{Access, ConditionOutcome, Route, normalise};
 
-pub async fn run(config: &Path, method: &str, path: &str, token: Option<&str>) -> ExitCode {
+/// What `explain` was given to prove a bound token's key: `--dpop PROOF`, `--cert FILE`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Proofs<'a> {
+    pub dpop: Option<&'a str>,
+    pub cert: Option<&'a Path>,
+}
+
+pub async fn run(
+    config: &Path,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    proofs: Proofs<'_>,
+) -> ExitCode {
     let Ok(method) = Method::from_bytes(method.to_ascii_uppercase().as_bytes()) else {
         eprintln!("error: `{method}` is not an HTTP method; write e.g. GET or POST");
         return ExitCode::FAILURE;
@@ -104,7 +118,33 @@ pub async fn run(config: &Path, method: &str, path: &str, token: Option<&str>) -
             }
             println!("claims:     {}", claims.replace('\n', "\n            "));
             println!("granted:    {}", granted_text(&identity.scopes));
-            let judgement = judge(&policy, &method, path, Some(&identity));
+            let proved = match binding::explain(
+                &config,
+                &identity,
+                token,
+                &method,
+                &normalised,
+                proofs,
+            ) {
+                Ok(proved) => proved,
+                Err(error) => {
+                    let error = crate::error::GatewayError::Auth(error);
+                    println!(
+                        "decision:   {} {error} ({}; the data plane refuses it before any route is consulted)",
+                        error.status().as_u16(),
+                        error.reason()
+                    );
+                    return ExitCode::SUCCESS;
+                }
+            };
+            let judgement = judge_bound(
+                &policy,
+                &method,
+                path,
+                Some(&identity),
+                config.binding.require_binding,
+                proved,
+            );
             if let Some(route) = judgement.route {
                 print_outcomes(route, &normalised, &identity);
             }
@@ -170,6 +210,12 @@ fn describe(route: &Route, normalised: &str) {
     println!("requires:   {requires}");
     if let Some(issuers) = &route.issuers {
         println!("issuers:    tokens from {} only", issuers.join(", "));
+    }
+    if route.binding != crate::identity::Binding::None {
+        println!(
+            "binding:    {} (a sender-constrained token, checked with the token: 401 otherwise)",
+            route.binding.as_str()
+        );
     }
     if route.mode == crate::policy::Mode::Shadow {
         println!("mode:       shadow (denials are logged and counted, but forwarded)");

@@ -8,8 +8,9 @@
 
 use http::Method;
 
+use crate::auth::binding::demands_met;
 use crate::error::GatewayError;
-use crate::identity::Identity;
+use crate::identity::{Binding, Identity};
 use crate::policy::{Access, Decision, Denial, Policy, Route, decide, normalise};
 
 /// What the gateway would answer, and why.
@@ -29,6 +30,9 @@ pub enum Outcome {
     Denied(Denial, GatewayError),
     /// The path could not be normalised (400).
     BadPath(GatewayError),
+    /// The token is not bound as `[auth] require_binding` or the route's `binding:` demands
+    /// (401, before the router answers).
+    Unbound(GatewayError),
 }
 
 /// Judges `method` `path` for a caller whose token verified to `identity` (`None`: no token).
@@ -65,12 +69,39 @@ pub fn judge<'p>(
     }
 }
 
+/// `judge`, then the binding demands the data plane checks while authenticating (phase 4):
+/// `[auth] require_binding` (`required`) and the route's `binding:`, against what the caller
+/// proved (`dpop`: a valid proof for its DPoP-bound token; `mtls`: the certificate its token
+/// is bound to). A refusal is 401 and outranks 404/405/403, as on the data plane.
+pub fn judge_bound<'p>(
+    policy: &'p Policy,
+    method: &Method,
+    path: &str,
+    identity: Option<&Identity>,
+    required: Binding,
+    (dpop, mtls): (bool, bool),
+) -> Judgement<'p> {
+    let mut judgement = judge(policy, method, path, identity);
+    let reads_token = identity.is_some()
+        && !matches!(judgement.outcome, Outcome::BadPath(_))
+        && !judgement.route.is_some_and(|route| route.public);
+    if reads_token {
+        let demand = judgement.route.map_or(Binding::None, |route| route.binding);
+        if let Err(error) = demands_met(required, demand, dpop, mtls) {
+            judgement.outcome = Outcome::Unbound(GatewayError::Auth(error));
+        }
+    }
+    judgement
+}
+
 impl Judgement<'_> {
     /// The status the client would see.
     pub fn status(&self) -> u16 {
         match &self.outcome {
             Outcome::Forwarded(_) => 200,
-            Outcome::Denied(_, error) | Outcome::BadPath(error) => error.status().as_u16(),
+            Outcome::Denied(_, error) | Outcome::BadPath(error) | Outcome::Unbound(error) => {
+                error.status().as_u16()
+            }
         }
     }
 
@@ -78,6 +109,7 @@ impl Judgement<'_> {
     pub fn reason(&self) -> String {
         match &self.outcome {
             Outcome::BadPath(error) | Outcome::Denied(Denial::NoRoute, error) => error.to_string(),
+            Outcome::Unbound(error) => format!("{error} ({})", error.reason()),
             Outcome::Denied(Denial::Unauthenticated, _) => {
                 "no token: every non-public request is authenticated before routing".to_owned()
             }
@@ -235,6 +267,41 @@ routes:
         let v = judge(&p, &Method::GET, "/beta", Some(&caller(&[])));
         assert_eq!(v.status(), 200);
         assert!(v.reason().contains("would answer 403"), "{}", v.reason());
+    }
+
+    #[test]
+    fn binding_demands_are_401_before_the_router_and_never_on_public_routes() {
+        let p = policy(
+            "permissions: {r: read}\nroutes:\n  - {path: /bound, scopes: [r], binding: dpop}\n  - {path: /any, scopes: [r], binding: any}\n  - {path: /open, public: true}\n  - {path: /plain, scopes: [r]}\n",
+        );
+        let who = caller(&["r"]);
+        let status = |path: &str, required: Binding, proved: (bool, bool)| {
+            judge_bound(&p, &Method::GET, path, Some(&who), required, proved).status()
+        };
+        assert_eq!(status("/bound", Binding::None, (false, false)), 401);
+        assert_eq!(status("/bound", Binding::None, (false, true)), 401);
+        assert_eq!(status("/bound", Binding::None, (true, false)), 200);
+        assert_eq!(status("/any", Binding::None, (false, true)), 200);
+        assert_eq!(status("/open", Binding::Mtls, (false, false)), 200);
+        // A route cannot loosen the global demand.
+        assert_eq!(status("/plain", Binding::Mtls, (false, false)), 401);
+        assert_eq!(status("/plain", Binding::Mtls, (false, true)), 200);
+        assert_eq!(status("/bound", Binding::Mtls, (true, false)), 401);
+        // 401 outranks 404 and 405, as authentication runs before the router.
+        assert_eq!(status("/nowhere", Binding::Dpop, (false, false)), 401);
+        let judgement = judge_bound(
+            &p,
+            &Method::GET,
+            "/bound",
+            Some(&who),
+            Binding::None,
+            (false, false),
+        );
+        assert!(
+            judgement.reason().contains("binding_required"),
+            "{}",
+            judgement.reason()
+        );
     }
 
     /// The data plane answers 401 before a shadow route is consulted; so does the judgement.

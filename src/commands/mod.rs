@@ -6,6 +6,7 @@ pub mod check;
 pub mod demo;
 pub mod docs;
 pub mod explain;
+mod explain_binding;
 pub mod judge;
 pub mod serve;
 pub mod token;

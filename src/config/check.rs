@@ -172,6 +172,34 @@ impl Checker<'_> {
             lifetime: get("forward.assertion", "lifetime", ra.lifetime),
             reuse: get("forward.assertion", "reuse", ra.reuse),
         };
+        let binding_fields = binding::Fields {
+            public_url: get("server", "public_url", s.public_url),
+            dpop_algorithms: get(
+                "auth",
+                "dpop_algorithms",
+                std::mem::take(&mut raw.auth.dpop_algorithms),
+            ),
+            dpop_window: get(
+                "auth",
+                "dpop_window",
+                std::mem::take(&mut raw.auth.dpop_window),
+            ),
+            dpop_nonce: get(
+                "auth",
+                "dpop_nonce",
+                std::mem::take(&mut raw.auth.dpop_nonce),
+            ),
+            dpop_replay_capacity: get(
+                "auth",
+                "dpop_replay_capacity",
+                std::mem::take(&mut raw.auth.dpop_replay_capacity),
+            ),
+            require_binding: get(
+                "auth",
+                "require_binding",
+                std::mem::take(&mut raw.auth.require_binding),
+            ),
+        };
 
         let server = ServerConfig {
             listen: self.address(server_listen, "server.listen", C::SERVER_LISTEN),
@@ -228,6 +256,7 @@ impl Checker<'_> {
         let forward = self.forward(raw.forward, assertion);
         let log = self.log(log_file, log_format, on_full, log_buffer);
         let telemetry = self.telemetry(otlp_endpoint, sample_ratio);
+        let binding = self.binding(binding_fields);
         Some(Config {
             source: self.path.to_path_buf(),
             server,
@@ -238,6 +267,7 @@ impl Checker<'_> {
             forward,
             log,
             telemetry,
+            binding,
         })
         .filter(|_| upstream_url.is_some())
     }
@@ -556,6 +586,7 @@ fn algorithm(name: &str) -> Result<Algorithm, String> {
 
 mod assertion;
 mod auth;
+mod binding;
 #[cfg(test)]
 mod issuer_tests;
 mod telemetry;

@@ -33,6 +33,8 @@ pub struct Config {
     pub forward: ForwardConfig,
     pub log: LogConfig,
     pub telemetry: TelemetryConfig,
+    /// Sender-constrained tokens (global `[auth]` keys and `[server] public_url`).
+    pub binding: BindingConfig,
 }
 
 #[derive(Debug, Clone)]
@@ -137,6 +139,16 @@ impl IssuerConfig {
 }
 
 impl AuthConfig {
+    /// The largest `leeway` of the issuers: the clock skew allowed for a DPoP proof's `iat`,
+    /// which is checked once for whichever issuer's token the proof accompanies.
+    pub fn max_leeway(&self) -> Duration {
+        self.issuers
+            .iter()
+            .map(|issuer| issuer.leeway)
+            .max()
+            .unwrap_or(C::LEEWAY)
+    }
+
     /// The first-round form: one issuer named `default` with one audience, every other
     /// `[auth]` key at its default (docs/configuration.md).
     pub fn new(issuer: impl Into<String>, audience: impl Into<String>) -> Self {
@@ -171,6 +183,34 @@ pub fn default_jwks_url(issuer: &str) -> String {
         format!("{issuer}.well-known/jwks.json")
     } else {
         format!("{issuer}/.well-known/jwks.json")
+    }
+}
+
+/// Sender-constrained tokens (docs/configuration.md): `[auth] dpop_algorithms`,
+/// `dpop_window`, `dpop_nonce`, `require_binding`, `dpop_replay_capacity` (global, whatever the
+/// issuer), and `[server] public_url`, the origin DPoP proofs' `htu` is compared with.
+#[derive(Debug, Clone)]
+pub struct BindingConfig {
+    pub dpop_algorithms: Vec<jsonwebtoken::Algorithm>,
+    pub dpop_window: Duration,
+    pub dpop_nonce: bool,
+    pub require_binding: crate::identity::Binding,
+    pub dpop_replay_capacity: u64,
+    /// `https://api.saasco.example` (a path prefix allowed); `None`: the listener's scheme and
+    /// the request's `Host`.
+    pub public_url: Option<String>,
+}
+
+impl Default for BindingConfig {
+    fn default() -> Self {
+        Self {
+            dpop_algorithms: C::DPOP_ALGORITHMS.to_vec(),
+            dpop_window: C::DPOP_WINDOW,
+            dpop_nonce: C::DPOP_NONCE,
+            require_binding: crate::identity::Binding::None,
+            dpop_replay_capacity: C::DPOP_REPLAY_CAPACITY,
+            public_url: None,
+        }
     }
 }
 

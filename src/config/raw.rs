@@ -47,6 +47,7 @@ pub struct RawServer {
     pub idle_timeout: Field,
     pub max_connections: Field,
     pub drain_timeout: Field,
+    pub public_url: Field,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -77,6 +78,11 @@ pub struct RawAuth {
     pub token_cookie: Field,
     pub max_token_bytes: Field,
     pub cache_max_entries: Field,
+    pub dpop_algorithms: Field,
+    pub dpop_window: Field,
+    pub dpop_nonce: Field,
+    pub dpop_replay_capacity: Field,
+    pub require_binding: Field,
     /// `[auth.issuers.NAME]`, by name (`None` when there is no `[auth.issuers]` at all).
     pub issuers: Option<BTreeMap<Spanned<String>, RawIssuer>>,
 }
@@ -169,6 +175,7 @@ pub const KEYS: &[(&str, &[(&str, Kind)])] = &[
             ("idle_timeout", Kind::Text),
             ("max_connections", Kind::Integer),
             ("drain_timeout", Kind::Text),
+            ("public_url", Kind::Text),
         ],
     ),
     ("admin", &[("listen", Kind::Text)]),
@@ -194,6 +201,11 @@ pub const KEYS: &[(&str, &[(&str, Kind)])] = &[
             ("token_cookie", Kind::Text),
             ("max_token_bytes", Kind::Text),
             ("cache_max_entries", Kind::Integer),
+            ("dpop_algorithms", Kind::List),
+            ("dpop_window", Kind::Text),
+            ("dpop_nonce", Kind::Bool),
+            ("dpop_replay_capacity", Kind::Integer),
+            ("require_binding", Kind::Text),
         ],
     ),
     ("policy", &[("file", Kind::Text)]),

@@ -18,6 +18,7 @@ use super::pattern::{allow_header, methods_overlap, parse_pattern, same_shape};
 use super::subtree;
 use super::{Access, IssuerRef, Mode, Policy, RateLimit, Route};
 use crate::diagnostic::{Diagnostic, Diagnostics, did_you_mean};
+use crate::identity::Binding;
 use crate::units::parse_size;
 use conditions::RouteFacts;
 
@@ -41,6 +42,7 @@ const ROUTE_KEYS: &[&str] = &[
     "issuers",
     "description",
     "when",
+    "binding",
 ];
 const RATE_LIMIT_KEYS: &[&str] = &["per_second", "burst"];
 
@@ -382,6 +384,8 @@ impl Loader<'_> {
         let issuers = self.issuers(value, &here, public, access.as_ref());
         let (value, here) = field("description");
         let description = self.text(value, &here, "description");
+        let (value, here) = field("binding");
+        let binding = self.binding(value, &here, public);
         if self.problems.len() != problems_before {
             return None;
         }
@@ -400,6 +404,7 @@ impl Loader<'_> {
                 rate_limit,
                 issuers,
                 description,
+                binding,
                 allow: String::new(),
             },
         })
@@ -606,6 +611,34 @@ impl Loader<'_> {
             names.push(name.clone());
         }
         Some(names)
+    }
+
+    /// `binding:`: `none`, `dpop`, `mtls` or `any`; a load error on a public route, which
+    /// never reads a token.
+    fn binding(&mut self, value: Option<&Value>, here: &[Step], public: bool) -> Binding {
+        let names = Binding::NAMES;
+        let binding = match value {
+            None => return Binding::None,
+            Some(Value::String(name)) => match Binding::parse(name) {
+                Some(binding) => binding,
+                None => {
+                    let hint = did_you_mean(name, names.iter().copied());
+                    self.error(
+                        here,
+                        format!("`binding` is `none`, `dpop`, `mtls` or `any`, not `{name}`{hint}"),
+                    );
+                    return Binding::None;
+                }
+            },
+            Some(_) => {
+                self.error(here, "`binding` is `none`, `dpop`, `mtls` or `any`");
+                return Binding::None;
+            }
+        };
+        if public {
+            self.error(here, "a `public` route never reads a token, so it cannot demand a `binding`; remove one of them");
+        }
+        binding
     }
 
     /// `mode:`: `enforce` (the default) or `shadow`.

@@ -81,6 +81,9 @@ pub struct Route {
     pub issuers: Option<Vec<String>>,
     /// Optional `description:` from the file, shown in the generated docs.
     pub description: Option<String>,
+    /// `binding:`: the sender-constrained token this route demands on top of `[auth]
+    /// require_binding` (checked by authentication, phase 4: a 401, not a policy denial).
+    pub binding: crate::identity::Binding,
     /// The `Allow` header value for a 405 on this path: the union over every route of the
     /// same shape (RFC 9110 §15.5.6 wants the methods the *resource* supports).
     pub allow: String,

@@ -58,6 +58,11 @@ pub fn render_docs(policy: &Policy, policy_name: &str) -> String {
                 .collect::<Vec<_>>()
                 .join(" and "),
         };
+        // A sender-constrained token is part of what the route requires.
+        let requires = match route.binding {
+            crate::identity::Binding::None => requires,
+            binding => format!("{requires}; binding: `{}`", binding.as_str()),
+        };
         let mode = match route.mode {
             Mode::Enforce => "enforce",
             Mode::Shadow => "shadow (forwarded even when denied)",

@@ -250,3 +250,35 @@ fn docs_of_a_policy_without_conditions_keep_their_shape() {
     assert!(!doc.contains("## Clients"));
     assert_eq!(doc, include_str!("../../docs/trust_boundaries.md"));
 }
+
+#[test]
+fn binding_is_read_and_refused_on_public_routes() {
+    let p = policy(
+        "permissions: {r: read}
+routes:
+  - {path: /a, scopes: [r], binding: dpop}
+  - {path: /b, scopes: [r], binding: any}
+  - {path: /c, scopes: [r]}
+",
+    );
+    let binding = |path: &str| p.route_for(path, &Method::GET).unwrap().binding;
+    assert_eq!(binding("/a"), crate::identity::Binding::Dpop);
+    assert_eq!(binding("/b"), crate::identity::Binding::Any);
+    assert_eq!(binding("/c"), crate::identity::Binding::None);
+    let found = problems(
+        "routes:
+  - {path: /open, public: true, binding: mtls}
+  - {path: /x, scopes: [], binding: tls}
+",
+    );
+    assert!(found[0].contains("p.yaml:2:"), "{found:?}");
+    assert!(found[0].contains("cannot demand a `binding`"), "{found:?}");
+    assert!(found[1].contains("not `tls`"), "{found:?}");
+}
+
+#[test]
+fn rendered_docs_show_a_routes_binding() {
+    let p = policy("permissions: {r: read}\nroutes:\n  - {path: /a, scopes: [r], binding: dpop}\n");
+    let docs = crate::policy::render_docs(&p, "p.yaml");
+    assert!(docs.contains("`r`; binding: `dpop`"), "{docs}");
+}

@@ -319,6 +319,7 @@ mod tests {
             expires_at: 0,
             key_id: "k1".into(),
             claims: Claims::new(&claims),
+            cnf: Default::default(),
             rendered: std::sync::OnceLock::new(),
         }
     }

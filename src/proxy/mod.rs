@@ -30,6 +30,7 @@ use arc_swap::ArcSwap;
 
 use crate::assertion::Signer;
 use crate::auth::Authenticator;
+use crate::auth::binding::Binder;
 use crate::config::{Config, Diagnostic, Diagnostics, ForwardConfig};
 use crate::policy::Policy;
 use crate::telemetry::{AccessLog, Metrics, RequestMetrics, Tracing};
@@ -91,6 +92,8 @@ pub struct Gateway {
     pub snapshot: ArcSwap<Snapshot>,
     pub settings: Settings,
     pub auth: Arc<Authenticator>,
+    /// Sender-constrained token rules and the DPoP replay store.
+    pub binder: Binder,
     pub upstream: upstream::Upstream,
     pub limiter: ratelimit::RateLimiter,
     pub metrics: Arc<Metrics>,
@@ -121,6 +124,13 @@ impl Gateway {
                 token_cookie: config.auth.token_cookie.clone(),
             },
             auth: Authenticator::start(&config.auth, metrics.clone()),
+            binder: Binder::new(
+                &config.binding,
+                config.auth.max_leeway(),
+                crate::state::replay_store(
+                    usize::try_from(config.binding.dpop_replay_capacity).unwrap_or(usize::MAX),
+                ),
+            ),
             upstream: upstream::Upstream::new(&config.upstream)?,
             limiter: ratelimit::RateLimiter::default(),
             metrics,
@@ -142,4 +152,6 @@ pub struct ConnInfo {
     /// How long forwarding waits for the first bytes of a request body before sending the head
     /// upstream anyway (the server's `header_read_timeout`).
     pub body_start_timeout: Duration,
+    /// SHA-256 of the client certificate's DER (mTLS), for certificate-bound tokens (RFC 8705).
+    pub client_cert: Option<[u8; 32]>,
 }

@@ -9,7 +9,8 @@
 //!    `Host`, the absolute-form target, HTTP/2's `:authority`), before anything else runs;
 //! 2. `normalise` the path (400 on anything unsafe);
 //! 3. `match_route`: the most specific route (only so that `public` routes can skip 4);
-//! 4. `authenticate`: extract and verify the token (401 / 400 / 503), unless public;
+//! 4. `authenticate`: extract and verify the token, then its binding (DPoP proof, client
+//!    certificate, `require_binding` / `binding:`) (401 / 400 / 503), unless public;
 //! 5. `authorise`: `policy::decide` (404, 405, 403 restricted, 403 scope); the result is a
 //!    `Permit`, which phases 6-8 require;
 //! 6. `admit`: the per-client rate limit (429) and a declared body over `max_body` (413);
@@ -36,9 +37,10 @@ use hyper::body::Incoming;
 use hyper::upgrade::OnUpgrade;
 
 use crate::assertion;
-use crate::auth::{self, TokenSource};
+use crate::auth::binding::Presented;
+use crate::auth::{self, AuthError, TokenSource};
 use crate::error::GatewayError;
-use crate::identity::Identity;
+use crate::identity::{Binding, Identity};
 use crate::policy::{self, Decision, Route};
 use crate::proxy::body::{self, Body};
 use crate::proxy::headers;
@@ -132,7 +134,7 @@ async fn process(
     let route = match_route(snapshot, &path, request.method(), exchange);
     let identity = match route {
         Some(route) if route.public => None,
-        _ => Some(authenticate(gateway, &request, exchange).await?),
+        _ => Some(authenticate(gateway, &request, route, &path, exchange).await?),
     };
     let permit = authorise(snapshot, route, request.method(), &path, identity, exchange)?;
     admit(gateway, &permit, &request)?;
@@ -176,19 +178,50 @@ fn match_route<'s>(
     route
 }
 
-/// Phase 4: the token, extracted and verified. Runs before the router says anything.
+/// Phase 4: the token, extracted and verified, then held to its binding (`auth::binding`:
+/// a bound token only with its key; `[auth] require_binding` and the route's `binding:`).
+/// Runs before the router says anything; `route` is read only for its `binding:`.
 async fn authenticate(
     gateway: &Gateway,
     request: &Request<Incoming>,
+    route: Option<&Route>,
+    path: &str,
     exchange: &mut Exchange,
 ) -> Result<(Arc<Identity>, TokenSource), GatewayError> {
+    let demand = route.map_or(Binding::None, |route| route.binding);
+    // RFC 9449 §7.1: the DPoP challenge when the request used DPoP or the route accepts it.
+    let refused = |error: AuthError, source: Option<TokenSource>| match gateway
+        .binder
+        .challenge(source, demand)
+    {
+        Some(challenge) => GatewayError::Dpop { error, challenge },
+        None => GatewayError::Auth(error),
+    };
     let (token, source) =
-        auth::extract(request.headers(), gateway.settings.token_cookie.as_deref())?;
+        auth::extract(request.headers(), gateway.settings.token_cookie.as_deref())
+            .map_err(|error| refused(error, None))?;
     let verification = gateway.auth.verify_for(token).await;
     exchange.record.issuer = verification.issuer;
-    let identity = verification.result?;
+    let identity = verification
+        .result
+        .map_err(|error| refused(error, Some(source)))?;
     exchange.record.subject = Some(identity.subject.clone());
     exchange.record.client_id = identity.client_id.clone();
+    let presented = Presented {
+        source,
+        token,
+        headers: request.headers(),
+        method: request.method(),
+        uri: request.uri(),
+        path,
+        tls: exchange.conn.tls,
+        client_cert: exchange.conn.client_cert,
+    };
+    gateway
+        .binder
+        .check(&identity, &presented, demand)
+        .await
+        .map_err(|error| refused(error, Some(source)))?;
     Ok((identity, source))
 }
 
@@ -308,6 +341,8 @@ pub fn upstream_request_filter(
     if !gateway.settings.forward_token {
         headers.remove(header::AUTHORIZATION);
     }
+    // A DPoP proof is a credential for this hop only (RFC 9449 §4.3 bound it to our URI).
+    headers.remove(auth::binding::DPOP);
     if let Some((identity, source)) = &permit.identity {
         if *source == TokenSource::Cookie
             && let Some(cookie) = &gateway.settings.token_cookie

@@ -132,22 +132,25 @@ impl DataPlane {
                     tls: tls.is_some(),
                     framing: None,
                     body_start_timeout: handshake_timeout,
+                    client_cert: None,
                 };
                 let refusals = Arc::new(Refusals::default());
                 let watched = refusals.clone();
-                let service = service_fn(move |request| {
-                    let gateway = gateway.clone();
-                    // hyper calls this once per request, in order on HTTP/1.
-                    let conn = ConnInfo {
-                        framing: refusals.next_request(),
-                        ..conn
-                    };
-                    async move {
-                        Ok::<_, std::convert::Infallible>(
-                            pipeline::handle(&gateway, conn, request).await,
-                        )
-                    }
-                });
+                // hyper calls the service once per request, in order on HTTP/1.
+                let service = move |conn: ConnInfo| {
+                    service_fn(move |request| {
+                        let gateway = gateway.clone();
+                        let conn = ConnInfo {
+                            framing: refusals.next_request(),
+                            ..conn
+                        };
+                        async move {
+                            Ok::<_, std::convert::Infallible>(
+                                pipeline::handle(&gateway, conn, request).await,
+                            )
+                        }
+                    })
+                };
                 let result = match tls {
                     None => {
                         let stream = ClientStream::new(
@@ -157,7 +160,7 @@ impl DataPlane {
                             watched,
                         );
                         let connection = http
-                            .serve_connection_with_upgrades(TokioIo::new(stream), service)
+                            .serve_connection_with_upgrades(TokioIo::new(stream), service(conn))
                             .into_owned();
                         watcher.watch(connection).await
                     }
@@ -165,7 +168,22 @@ impl DataPlane {
                         match tokio::time::timeout(handshake_timeout, acceptor.accept(stream)).await
                         {
                             Ok(Ok(tls_stream)) => {
-                                let h2 = tls_stream.get_ref().1.alpn_protocol() == Some(b"h2");
+                                let session = tls_stream.get_ref().1;
+                                let h2 = session.alpn_protocol() == Some(b"h2");
+                                // RFC 8705 §3: certificate-bound tokens are checked against
+                                // the SHA-256 of the client's end-entity certificate, computed
+                                // once per connection.
+                                let conn = ConnInfo {
+                                    client_cert: session
+                                        .peer_certificates()
+                                        .and_then(|chain| chain.first())
+                                        .map(|cert| {
+                                            crate::auth::binding::certificate_thumbprint(
+                                                cert.as_ref(),
+                                            )
+                                        }),
+                                    ..conn
+                                };
                                 let scanner = if h2 {
                                     Scanner::off()
                                 } else {
@@ -180,7 +198,7 @@ impl DataPlane {
                                 let connection = http
                                     .serve_connection_with_upgrades(
                                         TokioIo::new(tls_stream),
-                                        service,
+                                        service(conn),
                                     )
                                     .into_owned();
                                 watcher.watch(connection).await

@@ -21,6 +21,7 @@
 //! Everything listens on `127.0.0.1:0`, so several demos (and the test suite) can run at once.
 
 pub mod backend;
+pub mod bound;
 pub mod calls;
 pub mod kit;
 
@@ -283,6 +284,12 @@ impl Demo {
     /// The two-issuer call: a staging token on a production route, numbered `first`.
     pub async fn issuer_calls(&self, first: usize) -> Vec<Outcome> {
         calls::issuers(self, first).await
+    }
+
+    /// Runs the DPoP-bound token calls (a bound token used with its key, then stolen), numbered
+    /// from `first`.
+    pub async fn bound_calls(&self, first: usize) -> Vec<Outcome> {
+        bound::run(self, first).await
     }
 
     /// Stops the gateway, the backend and the issuer, and removes the temporary folder.

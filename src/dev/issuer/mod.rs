@@ -1,6 +1,7 @@
 //! An embedded development issuer: fresh keys in memory, `/.well-known/jwks.json`,
 //! `/.well-known/openid-configuration`, and `POST /oauth/token` (client-credentials grant,
-//! Auth0-shaped requests, responses and errors).
+//! Auth0-shaped requests, responses and errors; with a `DPoP` proof header the token is bound
+//! to the proof's key, `cnf.jkt`, and its `token_type` is `DPoP`, as Auth0 does).
 //!
 //! For `gateway demo` and for tests only: it signs whatever its client list allows, so it refuses
 //! to bind anything but loopback unless `allow_non_loopback` is set.
@@ -14,7 +15,8 @@
 //! - Minting for tests: [`DevIssuer::standard_claims`] / [`DevIssuer::client_claims`] give a
 //!   valid claim set, [`DevIssuer::mint`] signs any JSON with the current key,
 //!   [`DevIssuer::mint_with`] also overrides header fields (`null` removes one; a `kid` naming
-//!   another key of the ring signs with that key).
+//!   another key of the ring signs with that key). Bound tokens: add `cnf` to the claims
+//!   (`dev::dpop::bind`), `{"jkt": key.jkt()}` or `{"x5t#S256": thumbprint}`.
 //! - Faults: [`JwksMode`] makes the JWKS endpoint answer 503, garbage, an oversized body, or
 //!   hang until the mode changes ([`DevIssuer::set_jwks_mode`]).
 //! - Key life cycle: [`DevIssuer::add_key`], [`DevIssuer::rotate`] (add and make current),

@@ -19,6 +19,7 @@ use tokio::sync::oneshot;
 use tokio::task::JoinSet;
 
 use super::{JwksMode, Shared};
+use crate::auth::dpop;
 
 pub(super) async fn serve(
     listener: TcpListener,
@@ -60,6 +61,7 @@ async fn route(shared: &Shared, request: Request<Incoming>) -> Response<Full<Byt
                 "grant_types_supported": ["client_credentials"],
                 "token_endpoint_auth_methods_supported": ["client_secret_post"],
                 "id_token_signing_alg_values_supported": ["RS256", "ES256"],
+                "dpop_signing_alg_values_supported": ["ES256", "EdDSA", "PS256", "RS256"],
             }),
         ),
         (&Method::POST, "/oauth/token") => token_endpoint(shared, request).await,
@@ -100,6 +102,11 @@ async fn jwks_endpoint(shared: &Shared) -> Response<Full<Bytes>> {
 }
 
 async fn token_endpoint(shared: &Shared, request: Request<Incoming>) -> Response<Full<Bytes>> {
+    // RFC 9449 §5: a DPoP proof asks for a token bound to its key (`cnf.jkt`).
+    let jkt = match dpop_key(shared, request.headers()) {
+        Ok(jkt) => jkt,
+        Err(why) => return oauth_error(StatusCode::BAD_REQUEST, "invalid_dpop_proof", &why),
+    };
     let is_json = request
         .headers()
         .get(header::CONTENT_TYPE)
@@ -152,16 +159,54 @@ async fn token_endpoint(shared: &Shared, request: Request<Incoming>) -> Response
         );
     }
     let scope = client.scopes.join(" ");
-    let claims = shared.client_claims(&client.client_id, &scope);
+    let mut claims = shared.client_claims(&client.client_id, &scope);
+    let token_type = match jkt {
+        Some(jkt) => {
+            claims["cnf"] = json!({ "jkt": jkt });
+            "DPoP"
+        }
+        None => "Bearer",
+    };
     json_response(
         StatusCode::OK,
         &json!({
             "access_token": shared.mint_with(&Value::Null, &claims),
             "scope": scope,
             "expires_in": shared.token_lifetime.as_secs(),
-            "token_type": "Bearer",
+            "token_type": token_type,
         }),
     )
+}
+
+/// The thumbprint of the key a token request's `DPoP` proof is signed with (`None` without a
+/// proof), after the checks RFC 9449 §4.3 asks of a token endpoint (no `ath`: no token yet).
+fn dpop_key(shared: &Shared, headers: &http::HeaderMap) -> Result<Option<String>, String> {
+    let mut proofs = headers.get_all("dpop").iter();
+    let Some(proof) = proofs.next() else {
+        return Ok(None);
+    };
+    if proofs.next().is_some() {
+        return Err("send one DPoP proof".to_owned());
+    }
+    let proof = proof
+        .to_str()
+        .map_err(|_| "the DPoP proof is not ASCII".to_owned())?;
+    let proof = dpop::parse(proof, crate::constants::DPOP_ALGORITHMS).map_err(|e| e.to_string())?;
+    let token_url = format!("{}oauth/token", shared.issuer_url);
+    let htu = dpop::normalise_htu(&token_url);
+    dpop::check(
+        &proof,
+        &dpop::Expected {
+            method: "POST",
+            htu: htu.as_deref(),
+            access_token: None,
+            now: super::unix_now(),
+            window_secs: crate::constants::DPOP_WINDOW.as_secs(),
+            leeway_secs: crate::constants::LEEWAY.as_secs(),
+        },
+    )
+    .map_err(|e| e.to_string())?;
+    Ok(Some(proof.jkt))
 }
 
 /// `application/x-www-form-urlencoded` (WHATWG URL §5.1): `+` is a space, `%XX` a byte.

@@ -1,0 +1,204 @@
+//! The binary's tools and sender-constrained tokens: `gateway test` cases with `binding:`,
+//! `gateway explain --token … --dpop …` and `--cert`, and the policy's `binding:` in `check`.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+use gateway::dev::dpop::{DpopAlg, DpopKey, bind};
+use serde_json::{Map, Value};
+use support::bin::{Project, Run, run_in};
+use support::gateway::{claims, test_policy};
+use support::issuer::spawn_issuer;
+
+const BOUND_ROUTE: &str =
+    "  - path: /bound\n    methods: [GET]\n    scopes: [read:forecast]\n    binding: dpop\n";
+
+fn project(issuer: &str, jwks: &str, auth_extra: &str) -> Project {
+    let project = Project::empty();
+    project.write("policy.yaml", &format!("{}{BOUND_ROUTE}", test_policy()));
+    project.write(
+        "gateway.toml",
+        &format!(
+            "[server]\nlisten = \"127.0.0.1:0\"\npublic_url = \"https://api.saasco.example\"\n\
+             [admin]\nlisten = \"127.0.0.1:0\"\n[upstream]\nurl = \"http://127.0.0.1:9\"\n\
+             [auth]\nissuer = \"{issuer}\"\naudience = \"https://clientco/api\"\njwks_url = \"{jwks}\"\n{auth_extra}\
+             [policy]\nfile = \"policy.yaml\"\n"
+        ),
+    );
+    project
+}
+
+async fn run(project: &Project, args: &[&str]) -> Run {
+    let folder = project.dir.path().to_path_buf();
+    let args: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
+    tokio::task::spawn_blocking(move || {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        run_in(&folder, &args, &[])
+    })
+    .await
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn test_cases_may_say_how_the_token_is_bound() {
+    let project = project("https://t.auth0.com/", "https://t.auth0.com/jwks", "");
+    project.write(
+        "cases.yaml",
+        "- {method: GET, path: /bound, scopes: [read:forecast], status: 401}\n\
+         - {method: GET, path: /bound, scopes: [read:forecast], binding: mtls, status: 401}\n\
+         - {method: GET, path: /bound, scopes: [read:forecast], binding: dpop, status: 200}\n\
+         - {method: GET, path: /bound, binding: dpop, status: 403}\n\
+         - {method: GET, path: /forecast, scopes: [read:forecast], status: 200}\n",
+    );
+    let out = run(
+        &project,
+        &["test", "--config", "gateway.toml", "cases.yaml"],
+    )
+    .await;
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(out.stdout.contains("5 passed, 0 failed"), "{out:?}");
+
+    // require_binding applies to every route, and a wrong expectation says why.
+    project.edit(
+        "gateway.toml",
+        "[policy]",
+        "require_binding = \"mtls\"\n[policy]",
+    );
+    project.write(
+        "cases.yaml",
+        "- {method: GET, path: /forecast, scopes: [read:forecast], binding: mtls, status: 200}\n\
+         - {method: GET, path: /forecast, scopes: [read:forecast], status: 200}\n\
+         - {method: GET, path: /forecast, binding: dpoop, status: 200}\n",
+    );
+    let out = run(
+        &project,
+        &["test", "--config", "gateway.toml", "cases.yaml"],
+    )
+    .await;
+    assert_eq!(out.code, 1, "{out:?}");
+    assert!(out.stdout.contains("1 passed, 2 failed"), "{out:?}");
+    assert!(out.stdout.contains("require_binding requires"), "{out:?}");
+    assert!(out.stdout.contains("binding_required"), "{out:?}");
+    assert!(out.stdout.contains("did you mean `dpop`?"), "{out:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn explain_with_a_dpop_proof_or_a_certificate_explains_the_binding() {
+    let issuer = spawn_issuer().await;
+    let project = project(&issuer.issuer_url(), &issuer.jwks_url(), "");
+    let key = DpopKey::generate(DpopAlg::Es256).unwrap();
+    let mut cnf = Map::new();
+    cnf.insert("jkt".into(), Value::String(key.jkt()));
+    let token = issuer.mint(&bind(claims(&issuer.issuer_url(), "read:forecast"), cnf));
+    let url = "https://api.saasco.example/bound";
+    let explain = |extra: Vec<String>| {
+        let mut args = vec![
+            "explain",
+            "--config",
+            "gateway.toml",
+            "GET",
+            "/bound",
+            "--token",
+        ]
+        .into_iter()
+        .map(str::to_owned)
+        .collect::<Vec<_>>();
+        args.push(token.clone());
+        args.extend(extra);
+        args
+    };
+    let as_refs = |args: &Vec<String>| {
+        args.iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>()
+            .join("\u{0}")
+    };
+    let go = |args: Vec<String>| {
+        let project = &project;
+        let joined = as_refs(&args);
+        async move {
+            let parts: Vec<&str> = joined.split('\u{0}').collect();
+            run(project, &parts).await
+        }
+    };
+
+    let out = go(explain(vec![])).await;
+    assert!(out.stdout.contains("bound to:   the DPoP key"), "{out:?}");
+    assert!(out.stdout.contains("decision:   401"), "{out:?}");
+    assert!(out.stdout.contains("binding_mismatch"), "{out:?}");
+
+    let proof = key.proof("GET", url, Some(&token), None);
+    let out = go(explain(vec!["--dpop".into(), proof])).await;
+    assert!(out.stdout.contains("proof:      valid"), "{out:?}");
+    assert!(out.stdout.contains("decision:   200"), "{out:?}");
+
+    let wrong = key.proof("POST", url, Some(&token), None);
+    let out = go(explain(vec!["--dpop".into(), wrong])).await;
+    assert!(
+        out.stdout.contains("decision:   401 DPoP proof htm POST"),
+        "{out:?}"
+    );
+    assert!(out.stdout.contains("invalid_dpop_proof"), "{out:?}");
+
+    let thief = DpopKey::generate(DpopAlg::Es256).unwrap();
+    let stolen = thief.proof("GET", url, Some(&token), None);
+    let out = go(explain(vec!["--dpop".into(), stolen])).await;
+    assert!(out.stdout.contains("another key"), "{out:?}");
+
+    // A certificate-bound token: --cert FILE is the certificate the request would come with.
+    use base64::Engine as _;
+    let (cert_pem, der) = {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let cert = rcgen::CertificateParams::new(vec!["clientco".to_owned()])
+            .unwrap()
+            .self_signed(&key)
+            .unwrap();
+        (cert.pem(), cert.der().to_vec())
+    };
+    project.write("client.pem", &cert_pem);
+    let x5t = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .encode(gateway::auth::binding::certificate_thumbprint(&der));
+    let mut cnf = Map::new();
+    cnf.insert("x5t#S256".into(), Value::String(x5t));
+    let cert_token = issuer.mint(&bind(claims(&issuer.issuer_url(), "read:forecast"), cnf));
+    let base = |extra: &[&str]| {
+        let mut args = vec![
+            "explain",
+            "--config",
+            "gateway.toml",
+            "GET",
+            "/forecast",
+            "--token",
+            &cert_token,
+        ];
+        args.extend_from_slice(extra);
+        args.iter()
+            .map(|a| (*a).to_owned())
+            .collect::<Vec<String>>()
+    };
+    let out = go(base(&[])).await;
+    assert!(out.stdout.contains("present that certificate"), "{out:?}");
+    assert!(out.stdout.contains("decision:   401"), "{out:?}");
+    let out = go(base(&["--cert", "client.pem"])).await;
+    assert!(out.stdout.contains("cert:       matches"), "{out:?}");
+    assert!(out.stdout.contains("decision:   200"), "{out:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_refuses_a_binding_on_a_public_route_with_its_position() {
+    let project = project("https://t.auth0.com/", "https://t.auth0.com/jwks", "");
+    project.edit(
+        "policy.yaml",
+        "  - path: /public/**\n    public: true\n",
+        "  - path: /public/**\n    public: true\n    binding: dpop\n",
+    );
+    let out = run(
+        &project,
+        &["check", "--config", "gateway.toml", "--offline"],
+    )
+    .await;
+    assert_eq!(out.code, 1, "{out:?}");
+    let all = format!("{}{}", out.stdout, out.stderr);
+    assert!(all.contains("policy.yaml:"), "{all}");
+    assert!(all.contains("cannot demand a `binding`"), "{all}");
+}
