@@ -28,10 +28,7 @@ use tracing::{info, warn};
 use crate::telemetry::Metrics;
 
 /// JWKS documents are a few KiB; refuse anything beyond this while streaming.
-use crate::constants::{
-    JWKS_CONNECT_TIMEOUT, JWKS_FIRST_RETRY, JWKS_MAX_RETRY, JWKS_MIN_REFRESH, JWKS_TOTAL_TIMEOUT,
-    MAX_JWKS_BYTES,
-};
+use crate::constants::{JWKS_FIRST_RETRY, JWKS_MAX_RETRY, JWKS_MIN_REFRESH, MAX_JWKS_BYTES};
 
 /// One verification key from the JWKS.
 pub struct VerifyKey {
@@ -238,53 +235,22 @@ struct Fetcher {
 
 impl Fetcher {
     fn new(url: &str) -> Self {
-        let client = reqwest::Client::builder()
-            .connect_timeout(JWKS_CONNECT_TIMEOUT)
-            .timeout(JWKS_TOTAL_TIMEOUT)
-            .redirect(reqwest::redirect::Policy::limited(3))
-            .user_agent(concat!("gateway/", env!("CARGO_PKG_VERSION"), " jwks"))
-            .build()
-            .map_err(|e| format!("cannot build the HTTP client: {e}"));
         Self {
             url: url.to_owned(),
-            client,
+            client: crate::fetch::client("jwks"),
         }
     }
 
     async fn fetch(&self) -> Result<HashMap<String, Arc<VerifyKey>>, String> {
         let client = self.client.as_ref().map_err(Clone::clone)?;
-        let mut response = client
-            .get(&self.url)
-            .header("accept", "application/json")
-            .send()
-            .await
-            .map_err(|e| crate::fetch::describe(&self.url, &e))?;
-        if !response.status().is_success() {
-            return Err(format!("GET {}: HTTP {}", self.url, response.status()));
-        }
-        if response
-            .content_length()
-            .is_some_and(|len| len > MAX_JWKS_BYTES as u64)
-        {
-            return Err(format!(
-                "GET {}: JWKS larger than {MAX_JWKS_BYTES} bytes",
-                self.url
-            ));
-        }
-        let mut body = Vec::new();
-        while let Some(chunk) = response
-            .chunk()
-            .await
-            .map_err(|e| crate::fetch::describe(&self.url, &e))?
-        {
-            if body.len() + chunk.len() > MAX_JWKS_BYTES {
-                return Err(format!(
-                    "GET {}: JWKS larger than {MAX_JWKS_BYTES} bytes",
-                    self.url
-                ));
-            }
-            body.extend_from_slice(&chunk);
-        }
+        let body = crate::fetch::get_bounded(
+            client,
+            &self.url,
+            "application/json",
+            MAX_JWKS_BYTES,
+            "JWKS",
+        )
+        .await?;
         parse_jwks(&body)
     }
 }
