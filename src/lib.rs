@@ -22,6 +22,7 @@ pub mod policy;
 pub mod proxy;
 pub mod reload;
 pub mod telemetry;
+pub mod tooling;
 pub mod units;
 
 use std::net::SocketAddr;

@@ -124,6 +124,12 @@ impl Policy {
         routes.find(|r| r.allows_method(method)).or(first)
     }
 
+    /// Why `pattern` cannot be a route's `path` (the loader's own check), for tools that write
+    /// policies (`gateway init`).
+    pub fn check_pattern(pattern: &str) -> Result<(), String> {
+        pattern::parse_pattern(pattern).map(|_| ())
+    }
+
     /// The description of a restriction declared under `restrictions`, for 403 bodies.
     pub fn restriction_description(&self, restriction: &str) -> Option<&str> {
         self.restrictions
