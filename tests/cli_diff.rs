@@ -248,3 +248,16 @@ fn two_explicit_files_need_no_config() {
         "{run:?}"
     );
 }
+
+#[test]
+fn the_policy_tools_help_has_an_example_and_config_only_where_it_is_read() {
+    for (subcommand, reads_config) in [("diff", true), ("coverage", true), ("init", false)] {
+        let run = support::bin::run_in(&repo_root(), &[subcommand, "--help"], &[]);
+        assert_eq!(run.code, 0, "{run:?}");
+        assert!(run.stdout.contains("Example"), "{run:?}");
+        assert_eq!(run.stdout.contains("--config <FILE>"), reads_config, "{run:?}");
+    }
+    let diff = support::bin::run_in(&repo_root(), &["diff", "--help"], &[]);
+    assert!(diff.stdout.contains("--fail-on <CHANGE>"), "{diff:?}");
+    assert!(diff.stdout.contains("[possible values: looser, any]"), "{diff:?}");
+}

@@ -295,11 +295,8 @@ fn declarations_and_descriptions_are_neutral() {
 #[test]
 fn looser_changes_come_first() {
     let new = CLIENTCO
-        .replace(
-            "scopes: [read:inventory]",
-            "scopes: [read:inventory, read:forecast]",
-        )
-        .replace("scopes: [ingest:data]", "scopes: []");
+        .replace("scopes: [ingest:data]", "scopes: [ingest:data, read:forecast]")
+        .replace("scopes: [read:inventory]", "scopes: []");
     let changes = diff(&policy(CLIENTCO), &policy(&new));
     assert_eq!(
         changes.iter().map(|c| c.class).collect::<Vec<_>>(),
