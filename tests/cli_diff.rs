@@ -255,9 +255,16 @@ fn the_policy_tools_help_has_an_example_and_config_only_where_it_is_read() {
         let run = support::bin::run_in(&repo_root(), &[subcommand, "--help"], &[]);
         assert_eq!(run.code, 0, "{run:?}");
         assert!(run.stdout.contains("Example"), "{run:?}");
-        assert_eq!(run.stdout.contains("--config <FILE>"), reads_config, "{run:?}");
+        assert_eq!(
+            run.stdout.contains("--config <FILE>"),
+            reads_config,
+            "{run:?}"
+        );
     }
     let diff = support::bin::run_in(&repo_root(), &["diff", "--help"], &[]);
     assert!(diff.stdout.contains("--fail-on <CHANGE>"), "{diff:?}");
-    assert!(diff.stdout.contains("[possible values: looser, any]"), "{diff:?}");
+    assert!(
+        diff.stdout.contains("[possible values: looser, any]"),
+        "{diff:?}"
+    );
 }

@@ -295,7 +295,10 @@ fn declarations_and_descriptions_are_neutral() {
 #[test]
 fn looser_changes_come_first() {
     let new = CLIENTCO
-        .replace("scopes: [ingest:data]", "scopes: [ingest:data, read:forecast]")
+        .replace(
+            "scopes: [ingest:data]",
+            "scopes: [ingest:data, read:forecast]",
+        )
         .replace("scopes: [read:inventory]", "scopes: []");
     let changes = diff(&policy(CLIENTCO), &policy(&new));
     assert_eq!(
