@@ -19,12 +19,15 @@ pub fn reload(gateway: &Gateway, running: &Config) -> Result<(), Diagnostics> {
     });
     match result {
         Ok(snapshot) => {
+            // Store first: whoever reads "policy reloaded" (an operator, tests/cli_serve.rs)
+            // may send a request at once, and it must meet the new policy.
+            let snapshot = Arc::new(snapshot);
+            gateway.snapshot.store(snapshot.clone());
             tracing::info!(
                 policy = %snapshot.policy.source.display(),
                 sha256 = %snapshot.policy.sha256,
                 "policy reloaded"
             );
-            gateway.snapshot.store(Arc::new(snapshot));
             gateway.requests.policy_reloads.inc();
             Ok(())
         }
