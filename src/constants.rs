@@ -99,8 +99,12 @@ pub const MAX_JWKS_BYTES: usize = 1024 * 1024;
 /// JWKS fetch: TCP + TLS connect, and the whole exchange.
 pub const JWKS_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 pub const JWKS_TOTAL_TIMEOUT: Duration = Duration::from_secs(10);
-/// Redirects followed for the key set, and only within `jwks_url`'s origin (docs/security.md).
-pub const MAX_JWKS_REDIRECTS: usize = 3;
+/// Redirects a document fetch (JWKS, OpenAPI) follows at most; the key set's only within
+/// `jwks_url`'s origin (docs/security.md).
+pub const FETCH_MAX_REDIRECTS: usize = 3;
+/// An OpenAPI document larger than this is refused (`gateway coverage`, `gateway init`): a large
+/// FastAPI app's `/openapi.json` is a few hundred KiB.
+pub const MAX_OPENAPI_BYTES: usize = 16 * 1024 * 1024;
 /// Until the first key set loads, retry from this interval, doubling up to the cap.
 pub const JWKS_FIRST_RETRY: Duration = Duration::from_millis(250);
 pub const JWKS_MAX_RETRY: Duration = Duration::from_secs(30);

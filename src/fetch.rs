@@ -1,5 +1,10 @@
 //! Fetching small documents the gateway depends on (the JWKS, and what operators point the
-//! tools at): why a fetch failed, in the words an operator acts on at 2 a.m.
+//! tools at, such as a backend's `/openapi.json`): one HTTP client configuration, one bounded
+//! download, and why a fetch failed in the words an operator acts on at 2 a.m.
+//!
+//! `client` holds the settings every such fetch shares (connect and total timeouts, redirect
+//! policy), so tightening them here tightens the JWKS fetch and the tools alike; `get_bounded`
+//! refuses a body over its size cap while it streams, before it is all in memory.
 //!
 //! reqwest's own message is "error sending request for url (...)"; the cause that matters (the
 //! name does not resolve, nothing listens, the certificate is not trusted, it timed out) sits
@@ -7,6 +12,94 @@
 //! innermost cause.
 
 use std::error::Error as _;
+
+use crate::constants::{FETCH_MAX_REDIRECTS, JWKS_CONNECT_TIMEOUT, JWKS_TOTAL_TIMEOUT};
+
+/// Which redirects a fetch follows (at most `FETCH_MAX_REDIRECTS` either way).
+#[derive(Debug, Clone, Copy)]
+pub enum Redirects {
+    /// Only to the origin first asked: the key set is only ever taken from `jwks_url`'s origin.
+    SameOrigin,
+    /// To anywhere (an operator's tool fetching a document it was pointed at).
+    Any,
+}
+
+/// The HTTP client for document fetches; `purpose` ends the User-Agent (`gateway/0.1.0 jwks`),
+/// so the issuer's or backend's logs say who asked. `Err` when the TLS backend cannot start.
+pub fn client(purpose: &str, redirects: Redirects) -> Result<reqwest::Client, String> {
+    let redirects = match redirects {
+        Redirects::SameOrigin => same_origin_redirects(),
+        Redirects::Any => reqwest::redirect::Policy::limited(FETCH_MAX_REDIRECTS),
+    };
+    reqwest::Client::builder()
+        .connect_timeout(JWKS_CONNECT_TIMEOUT)
+        .timeout(JWKS_TOTAL_TIMEOUT)
+        .redirect(redirects)
+        .user_agent(format!("gateway/{} {purpose}", env!("CARGO_PKG_VERSION")))
+        .build()
+        .map_err(|e| format!("cannot build the HTTP client: {e}"))
+}
+
+/// Redirects for the key set: followed only to the same origin (scheme, host, port) as the URL
+/// first asked, at most `FETCH_MAX_REDIRECTS` of them; one to another origin fails the fetch, naming it.
+fn same_origin_redirects() -> reqwest::redirect::Policy {
+    reqwest::redirect::Policy::custom(|attempt| {
+        let origin = |url: &reqwest::Url| {
+            (
+                url.scheme().to_owned(),
+                url.host_str().map(str::to_ascii_lowercase),
+                url.port_or_known_default(),
+            )
+        };
+        let first = attempt.previous().first().map(origin);
+        if first.is_some_and(|first| first != origin(attempt.url())) {
+            let error = format!(
+                "refused a redirect to another origin ({}): the key set is only taken from jwks_url's origin",
+                attempt.url().origin().ascii_serialization()
+            );
+            attempt.error(error)
+        } else if attempt.previous().len() > FETCH_MAX_REDIRECTS {
+            attempt.error("more than 3 redirects")
+        } else {
+            attempt.follow()
+        }
+    })
+}
+
+/// `GET url` with `Accept: accept`: the body of a 2xx answer, at most `max_bytes` of it.
+/// `what` names the document in errors (`GET <url>: JWKS larger than 1048576 bytes`).
+pub async fn get_bounded(
+    client: &reqwest::Client,
+    url: &str,
+    accept: &str,
+    max_bytes: usize,
+    what: &str,
+) -> Result<Vec<u8>, String> {
+    let too_large = || format!("GET {url}: {what} larger than {max_bytes} bytes");
+    let mut response = client
+        .get(url)
+        .header("accept", accept)
+        .send()
+        .await
+        .map_err(|e| describe(url, &e))?;
+    if !response.status().is_success() {
+        return Err(format!("GET {url}: HTTP {}", response.status()));
+    }
+    if response
+        .content_length()
+        .is_some_and(|len| len > max_bytes as u64)
+    {
+        return Err(too_large());
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(|e| describe(url, &e))? {
+        if body.len() + chunk.len() > max_bytes {
+            return Err(too_large());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
 
 /// `GET <url>: <kind>: <innermost cause>`, e.g.
 /// `GET https://tenant.auth0.com/.well-known/jwks.json: DNS name not found: failed to lookup address information: Name or service not known`.

@@ -24,6 +24,7 @@ pub mod proxy;
 pub mod reload;
 pub mod state;
 pub mod telemetry;
+pub mod tooling;
 pub mod units;
 
 use std::net::SocketAddr;

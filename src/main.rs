@@ -128,6 +128,53 @@ enum Command {
         #[arg(value_name = "CASES")]
         cases: PathBuf,
     },
+    /// What changes between two policy versions, each change looser, stricter or neutral.
+    #[command(after_help = "Examples:\n  \
+        gateway diff --config gateway.toml old.yaml                  # old.yaml -> the config's policy\n  \
+        git show origin/main:policies/clientco.yaml > base.yaml\n  \
+        gateway diff --config gateway.toml base.yaml --fail-on looser   # exit 3 if access loosens")]
+    Diff {
+        #[command(flatten)]
+        config: ConfigFile,
+        /// The policy before the change.
+        #[arg(value_name = "OLD")]
+        old: PathBuf,
+        /// The policy after the change (default: the config's [policy] file).
+        #[arg(value_name = "NEW")]
+        new: Option<PathBuf>,
+        /// Output for people (default) or one JSON document for CI bots.
+        #[arg(long, value_enum, default_value_t = OutputFormat::Human)]
+        format: OutputFormat,
+        /// Exit 3 when a change of this kind is found (looser: someone gains access or a limit
+        /// loosens; any: any change at all).
+        #[arg(long, value_enum, value_name = "CHANGE")]
+        fail_on: Option<FailOn>,
+    },
+    /// Check the policy against the backend's OpenAPI document (a file or an http(s):// URL).
+    #[command(after_help = "Examples:\n  \
+        gateway coverage --config gateway.toml --openapi openapi.json\n  \
+        gateway coverage --config gateway.toml --openapi http://127.0.0.1:8000/openapi.json --strict")]
+    Coverage {
+        #[command(flatten)]
+        config: ConfigFile,
+        /// The OpenAPI 3.x document (JSON or YAML): a file, or an http:// or https:// URL.
+        #[arg(long, value_name = "FILE|URL")]
+        openapi: String,
+        /// Output for people (default) or one JSON document for CI bots.
+        #[arg(long, value_enum, default_value_t = OutputFormat::Human)]
+        format: OutputFormat,
+        /// Exit 1 on any finding other than operations blocked by a restriction.
+        #[arg(long)]
+        strict: bool,
+    },
+    /// Print a starting policy generated from the backend's OpenAPI document, for review.
+    #[command(after_help = "Example:\n  \
+        gateway init --openapi http://127.0.0.1:8000/openapi.json > policies/new.yaml")]
+    Init {
+        /// The OpenAPI 3.x document (JSON or YAML): a file, or an http:// or https:// URL.
+        #[arg(long, value_name = "FILE|URL")]
+        openapi: String,
+    },
     /// Client-credentials grant against the issuer's /oauth/token; prints the access token.
     #[command(after_help = "Example:\n  \
         curl -H \"Authorization: Bearer $(gateway token)\" https://api.saasco.example/forecast")]
@@ -151,6 +198,36 @@ enum Command {
         #[command(flatten)]
         config: ConfigFile,
     },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum OutputFormat {
+    Human,
+    Json,
+}
+
+impl From<OutputFormat> for gateway::commands::Format {
+    fn from(format: OutputFormat) -> Self {
+        match format {
+            OutputFormat::Human => Self::Human,
+            OutputFormat::Json => Self::Json,
+        }
+    }
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum FailOn {
+    Looser,
+    Any,
+}
+
+impl From<FailOn> for gateway::commands::diff::FailOn {
+    fn from(fail_on: FailOn) -> Self {
+        match fail_on {
+            FailOn::Looser => Self::Looser,
+            FailOn::Any => Self::Any,
+        }
+    }
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -252,6 +329,37 @@ fn main() -> ExitCode {
             Command::Test { config, cases } => {
                 gateway::commands::cases::run(&config_of(config), &cases).await
             }
+            Command::Diff {
+                config,
+                old,
+                new,
+                format,
+                fail_on,
+            } => {
+                gateway::commands::diff::run(
+                    &config_of(config),
+                    &old,
+                    new.as_deref(),
+                    format.into(),
+                    fail_on.map(Into::into),
+                )
+                .await
+            }
+            Command::Coverage {
+                config,
+                openapi,
+                format,
+                strict,
+            } => {
+                gateway::commands::coverage::run(
+                    &config_of(config),
+                    &openapi,
+                    format.into(),
+                    strict,
+                )
+                .await
+            }
+            Command::Init { openapi } => gateway::commands::init::run(&openapi).await,
             Command::Token { credentials } => gateway::commands::token::run(&credentials).await,
             Command::Demo => gateway::commands::demo::run().await,
             Command::AssertionJwks { config } => {

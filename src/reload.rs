@@ -20,9 +20,10 @@ pub fn reload(gateway: &Gateway, running: &Config) -> Result<(), Diagnostics> {
     });
     match result {
         Ok(snapshot) => {
+            // Store first: whoever reads "policy reloaded" (an operator, tests/cli_serve.rs)
+            // may send a request at once, and it must meet the new policy.
             let snapshot = Arc::new(snapshot);
-            // Swap first, then say so: whoever reads the line may rely on the new policy.
-            gateway.snapshot.store(Arc::clone(&snapshot));
+            gateway.snapshot.store(snapshot.clone());
             tracing::info!(
                 policy = %snapshot.policy.source.display(),
                 sha256 = %snapshot.policy.sha256,

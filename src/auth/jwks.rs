@@ -36,10 +36,7 @@ use tracing::{info, warn};
 use crate::telemetry::metrics::JwksMetrics;
 
 /// JWKS documents are a few KiB; refuse anything beyond this while streaming.
-use crate::constants::{
-    JWKS_CONNECT_TIMEOUT, JWKS_FIRST_RETRY, JWKS_MAX_RETRY, JWKS_MIN_REFRESH, JWKS_TOTAL_TIMEOUT,
-    MAX_JWKS_BYTES, MAX_JWKS_REDIRECTS,
-};
+use crate::constants::{JWKS_FIRST_RETRY, JWKS_MAX_RETRY, JWKS_MIN_REFRESH, MAX_JWKS_BYTES};
 
 /// One verification key from the JWKS.
 pub struct VerifyKey {
@@ -281,81 +278,24 @@ struct Fetcher {
 
 impl Fetcher {
     fn new(url: &str) -> Self {
-        let client = reqwest::Client::builder()
-            .connect_timeout(JWKS_CONNECT_TIMEOUT)
-            .timeout(JWKS_TOTAL_TIMEOUT)
-            .redirect(same_origin_redirects())
-            .user_agent(concat!("gateway/", env!("CARGO_PKG_VERSION"), " jwks"))
-            .build()
-            .map_err(|e| format!("cannot build the HTTP client: {e}"));
         Self {
             url: url.to_owned(),
-            client,
+            client: crate::fetch::client("jwks", crate::fetch::Redirects::SameOrigin),
         }
     }
 
     async fn fetch(&self) -> Result<HashMap<String, Arc<VerifyKey>>, String> {
         let client = self.client.as_ref().map_err(Clone::clone)?;
-        let mut response = client
-            .get(&self.url)
-            .header("accept", "application/json")
-            .send()
-            .await
-            .map_err(|e| crate::fetch::describe(&self.url, &e))?;
-        if !response.status().is_success() {
-            return Err(format!("GET {}: HTTP {}", self.url, response.status()));
-        }
-        if response
-            .content_length()
-            .is_some_and(|len| len > MAX_JWKS_BYTES as u64)
-        {
-            return Err(format!(
-                "GET {}: JWKS larger than {MAX_JWKS_BYTES} bytes",
-                self.url
-            ));
-        }
-        let mut body = Vec::new();
-        while let Some(chunk) = response
-            .chunk()
-            .await
-            .map_err(|e| crate::fetch::describe(&self.url, &e))?
-        {
-            if body.len() + chunk.len() > MAX_JWKS_BYTES {
-                return Err(format!(
-                    "GET {}: JWKS larger than {MAX_JWKS_BYTES} bytes",
-                    self.url
-                ));
-            }
-            body.extend_from_slice(&chunk);
-        }
+        let body = crate::fetch::get_bounded(
+            client,
+            &self.url,
+            "application/json",
+            MAX_JWKS_BYTES,
+            "JWKS",
+        )
+        .await?;
         parse_jwks(&body)
     }
-}
-
-/// Redirects for the key set: followed only to the same origin (scheme, host, port) as the URL
-/// first asked, at most `MAX_JWKS_REDIRECTS` of them; one to another origin fails the fetch, naming it.
-fn same_origin_redirects() -> reqwest::redirect::Policy {
-    reqwest::redirect::Policy::custom(|attempt| {
-        let origin = |url: &reqwest::Url| {
-            (
-                url.scheme().to_owned(),
-                url.host_str().map(str::to_ascii_lowercase),
-                url.port_or_known_default(),
-            )
-        };
-        let first = attempt.previous().first().map(origin);
-        if first.is_some_and(|first| first != origin(attempt.url())) {
-            let error = format!(
-                "refused a redirect to another origin ({}): the key set is only taken from jwks_url's origin",
-                attempt.url().origin().ascii_serialization()
-            );
-            attempt.error(error)
-        } else if attempt.previous().len() > MAX_JWKS_REDIRECTS {
-            attempt.error("more than 3 redirects")
-        } else {
-            attempt.follow()
-        }
-    })
 }
 
 struct FetchState {

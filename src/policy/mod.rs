@@ -177,6 +177,12 @@ impl Policy {
         Diagnostics(problems)
     }
 
+    /// Why `pattern` cannot be a route's `path` (the loader's own check), for tools that write
+    /// policies (`gateway init`).
+    pub fn check_pattern(pattern: &str) -> Result<(), String> {
+        pattern::parse_pattern(pattern).map(|_| ())
+    }
+
     /// The description of a restriction declared under `restrictions`, for 403 bodies.
     pub fn restriction_description(&self, restriction: &str) -> Option<&str> {
         self.restrictions

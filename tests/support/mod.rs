@@ -5,6 +5,7 @@
 
 pub mod backend; // A recording upstream on 127.0.0.1:0.
 pub mod bin; // Runs the built `gateway` binary on files.
+pub mod documents; // Fixed documents over HTTP (an OpenAPI file to fetch).
 pub mod gateway; // Starts the gateway library on 127.0.0.1:0.
 pub mod issuer; // The development issuer for tests, and hand-forged tokens.
 pub mod keyhost; // A JWKS host serving chosen documents and redirects.

@@ -1,0 +1,270 @@
+//! `gateway diff` through the binary: a semantic diff of two policy versions, each change
+//! classed looser, stricter or neutral, and `--fail-on looser` for CI review.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+use support::bin::{Project, repo_root};
+
+/// The ClientCo project with `base.yaml` holding the shipped policy (the version under review
+/// is the config's policy, edited by each test).
+fn project() -> Project {
+    let project = Project::clientco();
+    let shipped = project.read("policies/clientco.yaml");
+    project.write("base.yaml", &shipped);
+    project
+}
+
+#[test]
+fn a_policy_that_only_reorders_routes_is_no_change() {
+    let project = project();
+    let shipped = project.read("base.yaml");
+    let (head, routes) = shipped.split_once("routes:\n").unwrap();
+    let mut entries: Vec<String> = routes
+        .split("  - ")
+        .filter(|e| !e.is_empty())
+        .map(|e| format!("  - {e}"))
+        .collect();
+    assert_eq!(entries.len(), 5);
+    entries.reverse();
+    project.write(
+        "policies/clientco.yaml",
+        &format!("{head}routes:\n{}", entries.concat()),
+    );
+    assert_ne!(project.read("policies/clientco.yaml"), shipped);
+
+    let run = project.run(&[
+        "diff",
+        "--config",
+        "gateway.toml",
+        "base.yaml",
+        "--fail-on",
+        "looser",
+    ]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(
+        run.stdout,
+        "base.yaml -> policies/clientco.yaml: no change; both decide every request the same way\n"
+    );
+}
+
+#[test]
+fn a_renamed_parameter_is_neutral_and_passes_the_review_gate() {
+    let project = project();
+    let shipped = project.read("base.yaml");
+    let with_param = |name: &str| {
+        shipped
+            .replace("  - path: /inventory\n", &format!("  - path: /inventory/{{{name}}}\n    methods: [GET]\n    scopes: [read:inventory]\n  - path: /inventory\n"))
+    };
+    project.write("base.yaml", &with_param("sku"));
+    project.write("policies/clientco.yaml", &with_param("item"));
+    let run = project.run(&[
+        "diff",
+        "--config",
+        "gateway.toml",
+        "base.yaml",
+        "--fail-on",
+        "looser",
+    ]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(
+        run.stdout,
+        "base.yaml -> policies/clientco.yaml: 1 change (0 looser, 0 stricter, 1 neutral)\n\
+         `GET, HEAD /inventory/{item}`: path /inventory/{sku} -> /inventory/{item}: neutral, a path parameter renamed; the same requests match\n"
+    );
+    // `--fail-on any` counts neutral changes too.
+    let any = project.run(&[
+        "diff",
+        "--config",
+        "gateway.toml",
+        "base.yaml",
+        "--fail-on",
+        "any",
+    ]);
+    assert_eq!(any.code, 3, "{any:?}");
+}
+
+#[test]
+fn a_method_added_is_looser_and_fails_the_review_gate_with_exit_3() {
+    let project = project();
+    project.edit(
+        "policies/clientco.yaml",
+        "  - path: /forecast\n    methods: [GET]",
+        "  - path: /forecast\n    methods: [GET, POST]",
+    );
+    let looser = "`POST /forecast`: access 405 (method not allowed) -> scopes read:forecast: looser, now reachable: a token granting read:forecast passes\n";
+
+    let report = project.run(&["diff", "--config", "gateway.toml", "base.yaml"]);
+    assert_eq!(
+        report.code, 0,
+        "without --fail-on a diff only reports: {report:?}"
+    );
+    assert_eq!(
+        report.stdout,
+        format!(
+            "base.yaml -> policies/clientco.yaml: 1 change (1 looser, 0 stricter, 0 neutral)\n{looser}"
+        )
+    );
+
+    let gate = project.run(&[
+        "diff",
+        "--config",
+        "gateway.toml",
+        "base.yaml",
+        "--fail-on",
+        "looser",
+    ]);
+    assert_eq!(gate.code, 3, "{gate:?}");
+    assert!(gate.stdout.ends_with(looser), "{gate:?}");
+    assert_eq!(
+        gate.stderr,
+        "error: 1 looser change from base.yaml to policies/clientco.yaml (--fail-on); a reviewer must approve it\n"
+    );
+
+    // The other way round the same change is stricter, which the gate lets through.
+    let reverse = project.run(&[
+        "diff",
+        "--config",
+        "gateway.toml",
+        "policies/clientco.yaml",
+        "base.yaml",
+        "--fail-on",
+        "looser",
+    ]);
+    assert_eq!(reverse.code, 0, "{reverse:?}");
+    assert!(reverse.stdout.contains("`POST /forecast`: access scopes read:forecast -> 405 (method not allowed): stricter, no longer reachable"), "{reverse:?}");
+}
+
+#[test]
+fn shadow_mode_is_looser() {
+    let project = project();
+    project.edit(
+        "policies/clientco.yaml",
+        "    scopes: [read:inventory]\n",
+        "    scopes: [read:inventory]\n    mode: shadow\n",
+    );
+    let run = project.run(&[
+        "diff",
+        "--config",
+        "gateway.toml",
+        "base.yaml",
+        "--fail-on",
+        "looser",
+    ]);
+    assert_eq!(run.code, 3, "{run:?}");
+    assert!(
+        run.stdout.contains("`GET, HEAD /inventory`: mode enforce -> shadow: looser, denied requests are now forwarded (logged as shadow_deny)\n"),
+        "{run:?}"
+    );
+    assert!(
+        run.stdout.contains("`any method but GET, HEAD /inventory`: access 405 (method not allowed) -> 405, forwarded by shadow mode: looser"),
+        "{run:?}"
+    );
+}
+
+#[test]
+fn json_for_ci_bots() {
+    let project = project();
+    project.edit(
+        "policies/clientco.yaml",
+        "scopes: [read:forecast]",
+        "scopes: []",
+    );
+    let run = project.run(&[
+        "diff",
+        "--config",
+        "gateway.toml",
+        "base.yaml",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(run.code, 0, "{run:?}");
+    let report: serde_json::Value = serde_json::from_str(&run.stdout).expect("one JSON document");
+    assert_eq!(report["old"], "base.yaml");
+    assert_eq!(report["new"], "policies/clientco.yaml");
+    assert_eq!(
+        report["summary"],
+        serde_json::json!({"looser": 1, "stricter": 0, "neutral": 0})
+    );
+    assert_eq!(
+        report["changes"][0],
+        serde_json::json!({
+            "class": "looser",
+            "methods": ["GET", "HEAD"],
+            "path": "/forecast",
+            "attribute": "scopes",
+            "old": "read:forecast",
+            "new": "(none)",
+            "reason": "any valid token now passes",
+            "text": "`GET, HEAD /forecast`: scopes read:forecast -> (none): looser, any valid token now passes",
+        })
+    );
+}
+
+#[test]
+fn a_broken_file_is_reported_with_its_position() {
+    let project = project();
+    project.edit(
+        "base.yaml",
+        "scopes: [read:inventory]",
+        "scopes: [read:inventroy]",
+    );
+    project.edit(
+        "policies/clientco.yaml",
+        "methods: [POST]",
+        "methods: [post]",
+    );
+    let run = project.run(&["diff", "--config", "gateway.toml", "base.yaml"]);
+    assert_eq!(run.code, 1, "{run:?}");
+    assert!(run.stdout.is_empty(), "{run:?}");
+    assert!(
+        run.stderr.contains("base.yaml:18:14: `read:inventroy` is not declared under permissions; did you mean `read:inventory`?"),
+        "{run:?}"
+    );
+    assert!(
+        run.stderr
+            .contains("policies/clientco.yaml:11:15: method names are case-sensitive"),
+        "both files' problems in one run: {run:?}"
+    );
+}
+
+#[test]
+fn two_explicit_files_need_no_config() {
+    let run = support::bin::run_in(
+        &repo_root(),
+        &[
+            "diff",
+            "--config",
+            "no-such.toml",
+            "policies/clientco.yaml",
+            "policies/clientco.yaml",
+        ],
+        &[],
+    );
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(
+        run.stdout
+            .ends_with(": no change; both decide every request the same way\n"),
+        "{run:?}"
+    );
+}
+
+#[test]
+fn the_policy_tools_help_has_an_example_and_config_only_where_it_is_read() {
+    for (subcommand, reads_config) in [("diff", true), ("coverage", true), ("init", false)] {
+        let run = support::bin::run_in(&repo_root(), &[subcommand, "--help"], &[]);
+        assert_eq!(run.code, 0, "{run:?}");
+        assert!(run.stdout.contains("Example"), "{run:?}");
+        assert_eq!(
+            run.stdout.contains("--config <FILE>"),
+            reads_config,
+            "{run:?}"
+        );
+    }
+    let diff = support::bin::run_in(&repo_root(), &["diff", "--help"], &[]);
+    assert!(diff.stdout.contains("--fail-on <CHANGE>"), "{diff:?}");
+    assert!(
+        diff.stdout.contains("[possible values: looser, any]"),
+        "{diff:?}"
+    );
+}
