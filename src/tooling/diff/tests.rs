@@ -39,10 +39,10 @@ fn the_same_file_is_no_change() {
 #[test]
 fn reordering_routes_is_no_change() {
     let old = with(
-        "  - {path: /x, methods: [GET], scopes: [a]}\n  - {path: /y/**, restricted: no:x}\n  - {path: '/y/{id}/z', methods: [POST], scopes: [b]}\n",
+        "  - {path: /x, methods: [GET], scopes: [a]}\n  - {path: /y/**, methods: [GET], restricted: no:x}\n  - {path: '/y/{id}/z', methods: [POST], scopes: [b]}\n",
     );
     let new = with(
-        "  - {path: '/y/{id}/z', methods: [POST], scopes: [b]}\n  - {path: /y/**, restricted: no:x}\n  - {path: /x, methods: [GET], scopes: [a]}\n",
+        "  - {path: '/y/{id}/z', methods: [POST], scopes: [b]}\n  - {path: /y/**, methods: [GET], restricted: no:x}\n  - {path: /x, methods: [GET], scopes: [a]}\n",
     );
     assert_eq!(lines(&old, &new), Vec::<String>::new());
 }
