@@ -96,12 +96,7 @@ pub async fn run(config: &Path, cases: &Path) -> ExitCode {
             println!("FAIL {label}: `{}` is not an HTTP method", case.method);
             continue;
         };
-        let issuers: Vec<&str> = config
-            .auth
-            .issuers
-            .iter()
-            .map(|i| i.name.as_str())
-            .collect();
+        let issuers = config.auth.issuer_names();
         let issuer = match (&case.issuer, issuers.as_slice()) {
             (Some(name), _) if !issuers.contains(&name.as_str()) => {
                 failed += 1;

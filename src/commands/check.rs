@@ -112,17 +112,7 @@ pub fn report(problems: &Diagnostics) {
 pub fn load_all(config_path: &Path) -> Result<(Config, Policy), Diagnostics> {
     match Config::load(config_path) {
         Ok(config) => {
-            let policy = Policy::load(&config.policy.file)?;
-            let configured: Vec<&str> = config
-                .auth
-                .issuers
-                .iter()
-                .map(|i| i.name.as_str())
-                .collect();
-            let unknown = policy.unknown_issuers(&configured);
-            if !unknown.0.is_empty() {
-                return Err(unknown);
-            }
+            let policy = Policy::load_for(&config.policy.file, &config.auth.issuer_names())?;
             Ok((config, policy))
         }
         Err(mut problems) => {

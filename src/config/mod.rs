@@ -139,6 +139,14 @@ impl IssuerConfig {
 }
 
 impl AuthConfig {
+    /// The issuers' names, what a policy's `issuers:` may list.
+    pub fn issuer_names(&self) -> Vec<&str> {
+        self.issuers
+            .iter()
+            .map(|issuer| issuer.name.as_str())
+            .collect()
+    }
+
     /// The largest `leeway` of the issuers: the clock skew allowed for a DPoP proof's `iat`,
     /// which is checked once for whichever issuer's token the proof accompanies.
     pub fn max_leeway(&self) -> Duration {

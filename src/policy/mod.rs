@@ -136,6 +136,19 @@ impl Policy {
         load::load_file(path)
     }
 
+    /// Loads the policy at `path` for a gateway whose issuers are `configured` (by name): a
+    /// route's `issuers:` naming another is a problem at its position. What `serve`, every
+    /// reload and `gateway check` load.
+    pub fn load_for(path: &Path, configured: &[&str]) -> Result<Policy, Diagnostics> {
+        let policy = Policy::load(path)?;
+        let unknown = policy.unknown_issuers(configured);
+        if unknown.0.is_empty() {
+            Ok(policy)
+        } else {
+            Err(unknown)
+        }
+    }
+
     /// Parses a policy from text; `path` is only used in messages.
     pub fn from_yaml_str(source: &str, path: &Path) -> Result<Policy, Diagnostics> {
         load::parse(source, path)
@@ -154,7 +167,7 @@ impl Policy {
     /// Every route's `issuers:` entry that names none of `configured` (the issuers of the
     /// gateway's `[auth]`), with its position in the policy file. A policy is checked against
     /// the configuration it runs with: at start, on every reload, and by `gateway check`.
-    pub fn unknown_issuers(&self, configured: &[&str]) -> Diagnostics {
+    fn unknown_issuers(&self, configured: &[&str]) -> Diagnostics {
         let problems = self
             .issuer_refs
             .iter()

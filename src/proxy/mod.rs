@@ -50,17 +50,7 @@ impl Snapshot {
     /// assertion key files. A route's `issuers:` must name issuers `config` has (checked here,
     /// so a reload keeps the check).
     pub fn load(config: &Config) -> Result<Snapshot, Diagnostics> {
-        let policy = Policy::load(&config.policy.file)?;
-        let configured: Vec<&str> = config
-            .auth
-            .issuers
-            .iter()
-            .map(|i| i.name.as_str())
-            .collect();
-        let unknown = policy.unknown_issuers(&configured);
-        if !unknown.0.is_empty() {
-            return Err(unknown);
-        }
+        let policy = Policy::load_for(&config.policy.file, &config.auth.issuer_names())?;
         let assertion = match &config.forward.assertion {
             Some(assertion) => Some(Signer::load(assertion).map_err(|error| {
                 Diagnostics(vec![Diagnostic {
