@@ -198,7 +198,10 @@ impl Binder {
             Some(url) => url.clone(),
             None => {
                 let mut hosts = request.headers.get_all(http::header::HOST).iter();
-                let host = hosts.next().map(|h| h.to_str().ok()).transpose()?;
+                let host = match hosts.next() {
+                    Some(h) => Some(h.to_str().ok()?),
+                    None => None,
+                };
                 if hosts.next().is_some() {
                     return None;
                 }

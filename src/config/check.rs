@@ -167,6 +167,11 @@ impl Checker<'_> {
             dpop_replay_capacity: get("auth", "dpop_replay_capacity", a.dpop_replay_capacity),
             require_binding: get("auth", "require_binding", a.require_binding),
         };
+        let state_fields = state::Fields {
+            redis: get("state", "redis", raw.state.redis),
+            on_error: get("state", "on_error", raw.state.on_error),
+            timeout: get("state", "timeout", raw.state.timeout),
+        };
 
         let server = ServerConfig {
             listen: self.address(server_listen, "server.listen", C::SERVER_LISTEN),
@@ -261,6 +266,7 @@ impl Checker<'_> {
         };
         let forward = self.forward(raw.forward);
         let binding = self.binding(binding_fields);
+        let state = self.state(state_fields);
         Some(Config {
             source: self.path.to_path_buf(),
             server,
@@ -270,6 +276,7 @@ impl Checker<'_> {
             policy: PolicyConfig { file: policy_file? },
             forward,
             binding,
+            state,
         })
         .filter(|_| upstream_url.is_some() && issuer.is_some() && audience.is_some())
     }
@@ -580,5 +587,6 @@ fn algorithm(name: &str) -> Result<Algorithm, String> {
 }
 
 mod binding;
+mod state;
 #[cfg(test)]
 mod tests;

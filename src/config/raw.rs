@@ -28,6 +28,8 @@ pub struct RawConfig {
     pub policy: RawPolicy,
     #[serde(default)]
     pub forward: RawForward,
+    #[serde(default)]
+    pub state: RawState,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -94,6 +96,14 @@ pub struct RawForward {
     pub claims: BTreeMap<Spanned<String>, Spanned<toml::Value>>,
 }
 
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawState {
+    pub redis: Field,
+    pub on_error: Field,
+    pub timeout: Field,
+}
+
 /// The kind of value a key takes, for environment overrides (which arrive as text).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
@@ -154,6 +164,14 @@ pub const KEYS: &[(&str, &[(&str, Kind)])] = &[
     ),
     ("policy", &[("file", Kind::Text)]),
     ("forward", &[]),
+    (
+        "state",
+        &[
+            ("redis", Kind::Text),
+            ("on_error", Kind::Text),
+            ("timeout", Kind::Text),
+        ],
+    ),
 ];
 
 /// One unknown key: its byte span, the key, the known keys at that level.

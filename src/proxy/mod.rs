@@ -1,8 +1,8 @@
 //! The data plane: listeners (`server`), the stream each client connection is read through
 //! (`client_stream`: opening-bytes deadline and the HTTP/1 framing watch, `framing`), the
 //! request pipeline (`pipeline`), the header rules (`headers`), request and response bodies
-//! (`body`), the upstream and its connection pool (`upstream`), and per-client limits
-//! (`ratelimit`).
+//! (`body`), and the upstream and its connection pool (`upstream`). Per-client limits and the
+//! DPoP replay store are shared state (`crate::state`, in process or on Redis).
 //!
 //! `Gateway` is the state every request reads. What may change at run time (the policy and the
 //! `[forward]` rules) lives in one `Snapshot` behind an `ArcSwap`: a request loads it once, so a
@@ -13,7 +13,6 @@ pub mod client_stream;
 pub mod framing;
 pub mod headers;
 pub mod pipeline;
-pub mod ratelimit;
 pub mod server;
 pub mod upstream;
 
@@ -62,7 +61,9 @@ pub struct Gateway {
     /// Sender-constrained token rules and the DPoP replay store.
     pub binder: Binder,
     pub upstream: upstream::Upstream,
-    pub limiter: ratelimit::RateLimiter,
+    /// Per-client rate limits (`[state]`: in process, or one limit across replicas on Redis).
+    pub limiter: Arc<dyn crate::state::RateLimiter>,
+    pub state_metrics: Arc<crate::state::StateMetrics>,
     pub metrics: Arc<Metrics>,
     pub requests: Arc<RequestMetrics>,
 }
@@ -73,6 +74,11 @@ impl Gateway {
     pub fn new(config: &Config) -> Result<Gateway, crate::StartError> {
         let snapshot = Snapshot::load(config)?;
         let metrics = Arc::new(Metrics::default());
+        let state = crate::state::build(
+            &config.state,
+            usize::try_from(config.binding.dpop_replay_capacity).unwrap_or(usize::MAX),
+        )
+        .map_err(crate::StartError::State)?;
         Ok(Gateway {
             snapshot: ArcSwap::from_pointee(snapshot),
             settings: Settings {
@@ -80,15 +86,10 @@ impl Gateway {
                 token_cookie: config.auth.token_cookie.clone(),
             },
             auth: Authenticator::start(&config.auth, metrics.clone()),
-            binder: Binder::new(
-                &config.binding,
-                config.auth.leeway,
-                crate::state::replay_store(
-                    usize::try_from(config.binding.dpop_replay_capacity).unwrap_or(usize::MAX),
-                ),
-            ),
+            binder: Binder::new(&config.binding, config.auth.leeway, state.replay),
             upstream: upstream::Upstream::new(&config.upstream)?,
-            limiter: ratelimit::RateLimiter::default(),
+            limiter: state.limiter,
+            state_metrics: state.metrics,
             metrics,
             requests: Arc::new(RequestMetrics::default()),
         })

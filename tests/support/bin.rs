@@ -115,3 +115,123 @@ pub fn run_in(folder: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
     }
     Run::from(command.output().expect("run the gateway binary"))
 }
+
+/// `gateway serve --log-format json` running on files in a temporary folder, with its log lines
+/// collected; killed when dropped.
+pub struct Serving {
+    child: std::process::Child,
+    lines: std::sync::mpsc::Receiver<serde_json::Value>,
+    pub data: std::net::SocketAddr,
+    pub admin: std::net::SocketAddr,
+    pub dir: tempfile::TempDir,
+}
+
+impl Serving {
+    /// Writes `gateway.toml` (data and admin on 127.0.0.1:0, `[upstream] url`, `[auth]` for
+    /// `issuer` with `jwks_url`, then `extra` verbatim) and `policy.yaml`, starts the binary and
+    /// waits for its "gateway listening" line.
+    pub fn start(
+        issuer: &str,
+        jwks_url: &str,
+        upstream: &str,
+        policy: &str,
+        extra: &str,
+    ) -> Serving {
+        let dir = tempfile::tempdir().expect("temp dir");
+        std::fs::write(dir.path().join("policy.yaml"), policy).expect("write policy");
+        let toml = format!(
+            "[server]\nlisten = \"127.0.0.1:0\"\n[admin]\nlisten = \"127.0.0.1:0\"\n\
+             [upstream]\nurl = \"{upstream}\"\nrequest_timeout = \"5s\"\n\
+             [auth]\nissuer = \"{issuer}\"\naudience = \"https://clientco/api\"\n\
+             jwks_url = \"{jwks_url}\"\n[policy]\nfile = \"policy.yaml\"\n{extra}\n"
+        );
+        std::fs::write(dir.path().join("gateway.toml"), toml).expect("write config");
+        let mut command = Command::new(env!("CARGO_BIN_EXE_gateway"));
+        command
+            .args(["serve", "--log-format", "json", "--config"])
+            .arg(dir.path().join("gateway.toml"))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped());
+        for (key, _) in std::env::vars() {
+            if key.starts_with("GATEWAY_") {
+                command.env_remove(key);
+            }
+        }
+        let mut child = command.spawn().expect("start the gateway binary");
+        let stderr = child.stderr.take().expect("piped stderr");
+        let (send, lines) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            use std::io::BufRead;
+            for line in std::io::BufReader::new(stderr).lines() {
+                let Ok(line) = line else { return };
+                // Anything that is not a JSON line (a panic message) is kept as a string.
+                let value = serde_json::from_str(&line).unwrap_or(serde_json::Value::String(line));
+                if send.send(value).is_err() {
+                    return;
+                }
+            }
+        });
+        let mut serving = Serving {
+            child,
+            lines,
+            data: "0.0.0.0:0".parse().expect("an address"),
+            admin: "0.0.0.0:0".parse().expect("an address"),
+            dir,
+        };
+        let listening = serving.next_line("the gateway to listen", |l| {
+            l["message"] == "gateway listening"
+        });
+        let address = |key: &str| {
+            listening[key]
+                .as_str()
+                .and_then(|a| a.parse().ok())
+                .unwrap_or_else(|| panic!("no {key} address in {listening}"))
+        };
+        serving.data = address("data");
+        serving.admin = address("admin");
+        serving
+    }
+
+    /// The next log line matching `pick`, within `wait::DEADLINE`; fails the test naming `what`.
+    pub fn next_line(
+        &self,
+        what: &str,
+        pick: impl Fn(&serde_json::Value) -> bool,
+    ) -> serde_json::Value {
+        let deadline = std::time::Instant::now() + super::wait::DEADLINE;
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) if pick(&line) => return line,
+                Ok(_) => {}
+                Err(_) => panic!("timed out waiting for a log line: {what}"),
+            }
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.data)
+    }
+
+    /// Polls the admin `/readyz` until 200.
+    pub async fn wait_ready(&self) {
+        let client = reqwest::Client::new();
+        let readyz = format!("http://{}/readyz", self.admin);
+        super::wait::poll(
+            "the gateway to become ready",
+            super::wait::DEADLINE,
+            || async {
+                let response = client.get(&readyz).send().await.ok()?;
+                (response.status() == 200).then_some(())
+            },
+        )
+        .await
+    }
+}
+
+impl Drop for Serving {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
