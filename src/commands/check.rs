@@ -26,6 +26,14 @@ pub async fn run(config: &Path, offline: bool) -> ExitCode {
                 policy.permissions.len(),
                 policy.restrictions.len()
             );
+            if let Some(redis) = &config.state.redis {
+                // `RedisUrl` displays without its password.
+                println!(
+                    "ok: rate limits and DPoP replay checks are shared on Redis at {redis} (on_error = \"{}\", timeout {:?})",
+                    config.state.on_error.name(),
+                    config.state.timeout
+                );
+            }
             if config.auth.issuer.contains(PLACEHOLDER) {
                 eprintln!(
                     "warning: [auth] issuer is still the placeholder `{}`; set your Auth0 tenant \

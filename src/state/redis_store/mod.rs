@@ -50,7 +50,10 @@ impl Redis {
     ) -> Result<Arc<Redis>, String> {
         let client = ::redis::Client::open(url.secret())
             .map_err(|e| format!("[state] redis `{url}`: {}", url.scrub(&e.to_string())))?;
+        // No response timeout of the client's own (redis-rs defaults to 500 ms): every call is
+        // bounded by the budget it is given (`call`), and only that.
         let config = ConnectionManagerConfig::new()
+            .set_response_timeout(None)
             .set_connection_timeout(Some(STATE_CONNECT_TIMEOUT))
             .set_max_delay(STATE_RECONNECT_MAX_DELAY);
         let manager = ConnectionManager::new_lazy_with_config(client, config)
