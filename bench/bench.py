@@ -42,14 +42,35 @@ import tokens as token_material  # noqa: E402  (bench/tokens.py, beside this fil
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 ALL_ROWS = [
     "direct", "nginx", "haproxy", "gateway",
+    # Issue 19: the same with each one's access log on, and the gateway with tracing.
+    "nginx-log", "haproxy-log", "gateway-log", "gateway-trace", "gateway-trace-all",
+    # Issue 16: the cached-token row with the signed assertion on.
+    "gateway-assertion", "gateway-assertion-reuse",
     "haproxy-distinct", "gateway-distinct",
     "haproxy-cold", "gateway-cold",
     "fastapi-pyjwt", "fastapi-gateway", "fastapi-plain",
 ]
 COLD_ROWS = {"haproxy-cold", "gateway-cold"}
 # Rows also measured below saturation (wrk/paced.lua) for the added-latency target.
-PACED_ROWS = {"direct", "nginx", "haproxy", "gateway"}
-GATEWAY_ROWS = {"gateway", "gateway-distinct", "gateway-cold", "fastapi-gateway"}
+PACED_ROWS = {"direct", "nginx", "haproxy", "gateway", "gateway-log"}
+GATEWAY_ROWS = {"gateway", "gateway-distinct", "gateway-cold", "fastapi-gateway", "gateway-log",
+                "gateway-trace", "gateway-trace-all", "gateway-assertion", "gateway-assertion-reuse"}
+# What the gateway rows add to bench/gateway.toml (issue 19): the access log to a file with the
+# default buffer and on_full = "drop", or traces to the backend nginx's OTLP sink.
+GATEWAY_LOG_TOML = '[log]\nfile = "access.log"\n'
+GATEWAY_TRACE_TOML = '[telemetry]\notlp_endpoint = "{issuer}v1/traces"\nsample_ratio = {ratio}\n'
+
+
+def assertion_toml(folder: Path, extra: str) -> str:
+    """`[forward.assertion]` (issue 16) with a fresh Ed25519 key made in the row's folder: a
+    fresh assertion per request, or `extra` (e.g. `reuse = "5s"`: identical token + method +
+    path share one)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    subprocess.run(["openssl", "genpkey", "-algorithm", "ed25519",
+                    "-out", str(folder / "assertion-key.pem")], check=True, capture_output=True)
+    return ('[forward.assertion]\nkey_file = "assertion-key.pem"\n'
+            'issuer = "https://gateway.saasco.internal/"\n'
+            f'audience = "saasco-backend"\n{extra}')
 
 
 # --------------------------------------------------------------------------------------------
@@ -509,7 +530,8 @@ def measure(env: Env, row: Row, port: int, pids_of, token_list: str | None,
             row.error = f"{row.paced.non_2xx} non-2xx responses under paced load"
 
 
-def gateway_config(env: Env, name: str, upstream_port: int) -> tuple[Path, int, int]:
+def gateway_config(env: Env, name: str, upstream_port: int,
+                   tail: str = "") -> tuple[Path, int, int]:
     port, admin = free_port(), free_port()
     folder = env.run / name
     folder.mkdir(exist_ok=True)
@@ -518,14 +540,18 @@ def gateway_config(env: Env, name: str, upstream_port: int) -> tuple[Path, int, 
         "GATEWAY_PORT": port, "ADMIN_PORT": admin, "UPSTREAM_PORT": upstream_port,
         "WORKERS": env.s.workers, "ISSUER": env.issuer, "AUDIENCE": token_material.AUDIENCE,
     })
+    if tail:
+        conf.write_text(conf.read_text() + "\n" + tail)
     return conf, port, admin
 
 
 def start_gateway(env: Env, name: str, upstream_port: int,
-                  prefix: list[str] | None = None) -> tuple[subprocess.Popen, int, int]:
-    conf, port, admin = gateway_config(env, name, upstream_port)
+                  prefix: list[str] | None = None,
+                  tail: str = "") -> tuple[subprocess.Popen, int, int]:
+    conf, port, admin = gateway_config(env, name, upstream_port, tail)
     # Access logs off, as for nginx (access_log off) and HAProxy (no log): the comparison is the
-    # proxying and the checks, not writing log lines. BENCH_GATEWAY_LOG overrides.
+    # proxying and the checks, not writing log lines. BENCH_GATEWAY_LOG overrides. A `[log] file`
+    # in `tail` turns the access log on whatever the filter (the -log rows).
     extra = {"GATEWAY_LOG": os.environ.get("BENCH_GATEWAY_LOG", "warn")}
     if os.environ.get("BENCH_GATEWAY_PRELOAD"):
         # Experiment knob: another malloc (e.g. Debian's libmimalloc.so.2) for the gateway only;
@@ -556,12 +582,17 @@ def row_direct(env: Env) -> Row:
     return row
 
 
-def row_nginx(env: Env) -> Row:
-    row = Row("nginx", "nginx plain proxy (no auth)", "nginx")
+def row_nginx(env: Env, log: bool = False) -> Row:
+    key = "nginx-log" if log else "nginx"
+    row = Row(key, "nginx plain proxy (no auth), access log to a file, buffer=64k" if log
+              else "nginx plain proxy (no auth)", "nginx")
     port = free_port()
+    access = (f"access_log {env.run}/nginx-access.log combined buffer=64k flush=1s;" if log
+              else "access_log off;")
+    # One name for both rows (the template's pid file and temp folders); they never overlap.
     proc = start_nginx(env, "nginx-proxy", "nginx-proxy.conf", env.s.server_cpus,
                        {"PROXY_PORT": port, "BACKEND_PORT": env.backend_port,
-                        "WORKERS": env.s.workers})
+                        "WORKERS": env.s.workers, "ACCESS_LOG": access})
     try:
         wait_until("nginx proxy", lambda: answers(port, "/forecast", 200), 10, proc)
         measure(env, row, port, lambda: proc_tree(proc.pid), None, False)
@@ -578,14 +609,42 @@ def token_label(env: Env, kind: str) -> str:
             "cold": f"no token repeated ({env.s.cold // 1000}k)"}[kind]
 
 
-def row_haproxy(env: Env, kind: str) -> Row:
-    key = f"haproxy-{kind}" if kind else "haproxy"
+# A UDP syslog sink for HAProxy's log (haproxy-log): counts datagrams and discards them, as a
+# local rsyslog with a fast ruleset would; pinned with the load generator.
+SYSLOG_SINK = """
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8 << 20)
+s.bind(("127.0.0.1", int(sys.argv[1])))
+n = 0
+while True:
+    s.recv(65536)
+    n += 1
+    if n % 10000 == 0:
+        open(sys.argv[2], "w").write(str(n))
+"""
+
+
+def row_haproxy(env: Env, kind: str, log: bool = False) -> Row:
+    key = "haproxy-log" if log else (f"haproxy-{kind}" if kind else "haproxy")
     label = f"HAProxy jwt_verify + scope ACL, {token_label(env, kind)}"
+    if log:
+        label += ", httplog to a local UDP syslog sink"
     row = Row(key, label, "haproxy")
     port = free_port()
+    sink = None
+    log_global = log_defaults = ""
+    if log:
+        sink_port = free_port()
+        sink = start(f"{key}-syslog", [sys.executable, "-c", SYSLOG_SINK, str(sink_port),
+                                       str(env.run / f"{key}-syslog.count")],
+                     env.run, env.s.client_cpus)
+        log_global = f"log 127.0.0.1:{sink_port} len 2048 local0 info"
+        log_defaults = "log global\n    option httplog"
     cfg = render("haproxy.cfg", env.run / f"{key}.cfg", {
         "WORKERS": env.s.workers, "HAPROXY_PORT": port, "BACKEND_PORT": env.backend_port,
         "TOKENS": env.tok, "ISSUER": env.issuer, "AUDIENCE": token_material.AUDIENCE,
+        "LOG_GLOBAL": log_global, "LOG_DEFAULTS": log_defaults,
     })
     subprocess.run(["haproxy", "-c", "-q", "-f", str(cfg)], check=True)
     proc = start(key, ["haproxy", "-db", "-f", str(cfg)], env.run, env.s.server_cpus)
@@ -594,14 +653,53 @@ def row_haproxy(env: Env, kind: str) -> Row:
         measure(env, row, port, lambda: proc_tree(proc.pid), TOKEN_LISTS[kind], True)
     finally:
         stop(proc)
+        if sink is not None:
+            stop(sink)
     return row
 
 
-def row_gateway(env: Env, kind: str) -> Row:
-    key = f"gateway-{kind}" if kind else "gateway"
+def metric_total(admin: int, name: str) -> float:
+    _, _, body = http_get(admin, "/metrics")
+    return sum(float(m) for m in re.findall(rf"^{name}(?:_total)?(?:{{[^}}]*}})? (\S+)$",
+                                             body.decode(errors="replace"), re.M))
+
+
+# The variants of the gateway row: (label suffix, gateway.toml tail made from the env and the
+# row's folder). Issue 19: the access log and traces; issue 16: the signed assertion.
+GATEWAY_VARIANTS = {
+    "log": (", access log on (to a file)", lambda env, folder: GATEWAY_LOG_TOML),
+    "trace": (", traces sampled at 0.01 (OTLP to a local sink)",
+              lambda env, folder: GATEWAY_TRACE_TOML.format(issuer=env.issuer, ratio="0.01")),
+    "trace-all": (", traces sampled at 1.0 (OTLP to a local sink)",
+                  lambda env, folder: GATEWAY_TRACE_TOML.format(issuer=env.issuer, ratio="1.0")),
+    "assertion": (", assertion on (Ed25519, signed per request)",
+                  lambda env, folder: assertion_toml(folder, "")),
+    "assertion-reuse": (", assertion on (Ed25519, reuse 5s)",
+                        lambda env, folder: assertion_toml(folder, 'reuse = "5s"\n')),
+}
+
+
+def row_gateway(env: Env, kind: str, variant: str = "") -> Row:
+    key = f"gateway-{variant}" if variant else (f"gateway-{kind}" if kind else "gateway")
     label = f"gateway, {token_label(env, kind)}"
+    tail = ""
+    if variant:
+        suffix, make_tail = GATEWAY_VARIANTS[variant]
+        label += suffix
+        tail = make_tail(env, env.run / key)
+    elif not kind:
+        label += ", access log off"
     row = Row(key, label, "gateway")
-    proc, port, admin = start_gateway(env, key, env.backend_port)
+    log_file = env.run / key / "access.log"
+    log_file.unlink(missing_ok=True)  # BENCH_REPEAT: each round counts its own lines
+    proc, port, admin = start_gateway(env, key, env.backend_port, tail=tail)
+    if variant.startswith("assertion"):
+        # The assertion is on: its keys are published (nginx cannot show what it received).
+        status, _, _ = http_get(admin, "/.well-known/jwks.json")
+        if status != 200:
+            stop(proc)
+            raise RuntimeError(f"assertion JWKS answered {status}; is [forward.assertion] on?")
+        row.checks.append("assertion keys published: 200")
     def around():
         hits0, misses0 = cache_counters(admin)
 
@@ -616,8 +714,20 @@ def row_gateway(env: Env, kind: str) -> Row:
 
     try:
         measure(env, row, port, lambda: proc_tree(proc.pid), TOKEN_LISTS[kind], True, around)
+        if variant == "log":
+            # The default configuration must not lose a line under this load (issue 19).
+            dropped = metric_total(admin, "gateway_access_log_dropped")
+            requests = metric_total(admin, "gateway_requests")
+            row.note += f"; access lines dropped: {dropped:,.0f} of {requests:,.0f} requests"
+            if dropped > 0:
+                row.error = f"{dropped:,.0f} access lines dropped"
     finally:
         stop(proc)
+    if variant == "log":
+        if log_file.exists():
+            with log_file.open("rb") as f:
+                lines = sum(chunk.count(b"\n") for chunk in iter(lambda: f.read(1 << 20), b""))
+            row.note += f"; {lines:,} lines in the file after shutdown"
     return row
 
 
@@ -770,17 +880,24 @@ def profile(env: Env, distinct: bool) -> str:
     return "\n".join(lines) + "\n"
 
 
-def callgrind(env: Env) -> str:
+CALLGRIND_VARIANTS = {"off": "access log off", "log": "access log on (to a file)",
+                      "trace": "traces at 0.01", "trace-all": "traces at 1.0",
+                      "assertion": "assertion signed per request",
+                      "assertion-reuse": "assertion with reuse 5s"}
+
+
+def callgrind(env: Env, variant: str = "off") -> str:
     """User-space instructions per request, counted by valgrind's callgrind over a measured run
     with the cached token. Unlike req/s and CPU time, the count does not move with whatever else
     the machine is doing, so it compares two builds even on a busy machine. Kernel work (the
     syscalls) is not counted. Callgrind runs aws-lc's SHA-256 without the SHA extensions, so
     the token hash counts far more here than on the real CPU (see the profile for that)."""
     s = env.s
-    name = "callgrind"
-    out_file = env.run / "callgrind.out"
+    name = "callgrind" if variant == "off" else f"callgrind-{variant}"
+    out_file = env.run / f"{name}.out"
     prefix = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out_file}"]
-    proc, port, _ = start_gateway(env, name, env.backend_port, prefix)
+    tail = GATEWAY_VARIANTS[variant][1](env, env.run / name) if variant in GATEWAY_VARIANTS else ""
+    proc, port, _ = start_gateway(env, name, env.backend_port, prefix, tail=tail)
     try:
         run_wrk(s, port, "token.lua", env.tok / "token.txt", s.warmup, env.run / f"{name}.warmup.txt")
         subprocess.run(["callgrind_control", "-z", str(proc.pid)], check=True, capture_output=True)
@@ -791,13 +908,14 @@ def callgrind(env: Env) -> str:
         stop(proc)
     # `callgrind_control -d` writes `callgrind.out.1` (the measured run); `callgrind.out` itself
     # is what ran between that dump and the exit.
-    dump = env.run / "callgrind.out.1"
+    dump = env.run / f"{name}.out.1"
     if not dump.exists():
         raise RuntimeError(f"callgrind wrote no dump at {dump}")
     own = callgrind_self_costs(dump)
     total = sum(own.values())
     per = total / max(result.requests, 1)
-    lines = [f"**one cached token** under callgrind ({result.requests:,} requests measured): "
+    lines = [f"**one cached token, {CALLGRIND_VARIANTS.get(variant, variant)}** under callgrind "
+             f"({result.requests:,} requests measured; every thread counted, the log writer's too): "
              f"**{per:,.0f} user-space instructions per request**. Top functions by their own "
              f"instructions:", "", "| instr/req | % | function |", "|---:|---:|---|"]
     for function, cost in sorted(own.items(), key=lambda kv: -kv[1])[:15]:
@@ -947,24 +1065,44 @@ def report(s: Settings, rows: dict[str, Row], soak_result: dict | None, started:
     gd, hd = rows.get("gateway-distinct"), rows.get("haproxy-distinct")
     fp, fg = rows.get("fastapi-pyjwt"), rows.get("fastapi-gateway")
     target("gateway / nginx plain proxy (cached token)", ratio(g, n), 1.0)
+    for key, name in (("gateway-assertion", "signed per request"),
+                      ("gateway-assertion-reuse", "reuse 5s")):
+        if key in rows:
+            target(f"gateway with assertion ({name}) / gateway (cached token)",
+                   ratio(rows[key], g), 0.8)
     target("gateway / HAProxy jwt_verify (cached token)", ratio(g, h), 2.0)
     target("gateway / HAProxy jwt_verify (distinct tokens)", ratio(gd, hd), 1.2)
     gc, hc = rows.get("gateway-cold"), rows.get("haproxy-cold")
     if gc or hc:
         target("gateway / HAProxy jwt_verify (no token repeated)", ratio(gc, hc), 1.2)
     target("FastAPI behind gateway / FastAPI + PyJWT", ratio(fg, fp), 1.6)
+    # Issue 19: telemetry without a toll.
+    gl, nl, hl = rows.get("gateway-log"), rows.get("nginx-log"), rows.get("haproxy-log")
+    if gl or nl or hl or rows.get("gateway-trace") or rows.get("gateway-trace-all"):
+        target("gateway log on (file) / gateway log off", ratio(gl, g), 0.9)
+        target("gateway log on (file) / nginx log on (buffer=64k)", ratio(gl, nl), 1.0)
+        if hl:
+            target("gateway log on (file) / HAProxy log on (UDP syslog)", ratio(gl, hl), 1.0)
+        target("gateway traced at 0.01 / gateway untraced", ratio(rows.get("gateway-trace"), g), 0.95)
+        for name, value in (("nginx log on / nginx log off", ratio(nl, n)),
+                            ("HAProxy log on / HAProxy log off", ratio(hl, h)),
+                            ("gateway traced at 1.0 / gateway untraced",
+                             ratio(rows.get("gateway-trace-all"), g))):
+            if value is not None:
+                lines.append(f"| {name} | {value:.2f}× | (reference) | |")
     ceiling = ratio(rows.get("fastapi-plain"), fp)
     if ceiling is not None:
         lines.append(f"| FastAPI without any verification / FastAPI + PyJWT (the ceiling for a "
                      f"gateway on the app's CPU) | {ceiling:.2f}× | (reference) | |")
     d = rows.get("direct")
-    for key, name in (("nginx", "nginx"), ("haproxy", "HAProxy"), ("gateway", "gateway")):
+    for key, name in (("nginx", "nginx"), ("haproxy", "HAProxy"), ("gateway", "gateway"),
+                      ("gateway-log", "gateway with its access log on")):
         r = rows.get(key)
         paced = ((r.paced.p99_us - d.paced.p99_us) / 1000
                  if r and d and r.paced and d.paced and not r.error else None)
         full = ((r.wrk.p99_us - d.wrk.p99_us) / 1000
                 if r and d and r.wrk and d.wrk and not r.error else None)
-        if key == "gateway":
+        if key in ("gateway", "gateway-log"):
             target(f"p99 added over direct, {name}, paced load (ms)", paced, 1.0, higher=False,
                    unit=" ms")
         elif paced is not None:
@@ -1034,6 +1172,13 @@ def main() -> int:
         "nginx": lambda: row_nginx(env),
         "haproxy": lambda: row_haproxy(env, ""),
         "gateway": lambda: row_gateway(env, ""),
+        "nginx-log": lambda: row_nginx(env, log=True),
+        "haproxy-log": lambda: row_haproxy(env, "", log=True),
+        "gateway-log": lambda: row_gateway(env, "", "log"),
+        "gateway-trace": lambda: row_gateway(env, "", "trace"),
+        "gateway-trace-all": lambda: row_gateway(env, "", "trace-all"),
+        "gateway-assertion": lambda: row_gateway(env, "", "assertion"),
+        "gateway-assertion-reuse": lambda: row_gateway(env, "", "assertion-reuse"),
         "haproxy-distinct": lambda: row_haproxy(env, "distinct"),
         "gateway-distinct": lambda: row_gateway(env, "distinct"),
         "haproxy-cold": lambda: row_haproxy(env, "cold"),
@@ -1068,6 +1213,13 @@ def main() -> int:
         if pairs:
             rows["gateway"].note += ("; gateway / nginx per round: "
                                      + ", ".join(f"{p:.2f}×" for p in pairs))
+    for key in ASSERTION_ROWS:
+        if repeat > 1 and key in rounds and "gateway" in rounds:
+            pairs = [a.wrk.rps / g.wrk.rps for a, g in zip(rounds[key], rounds["gateway"])
+                     if a.wrk and g.wrk]
+            if pairs:
+                rows[key].note += ("; / gateway per round: "
+                                   + ", ".join(f"{p:.2f}×" for p in pairs))
     soak_result = None
     if s.soak:
         print(f"soak: gateway with distinct tokens up to {2 * s.soak_requests:,} requests ...",
@@ -1084,11 +1236,17 @@ def main() -> int:
                 profiles.append(f"profile failed: {error}\n")
     counted = None
     if s.callgrind:
-        print("callgrind: gateway, cached token ...", flush=True)
-        try:
-            counted = callgrind(env)
-        except (RuntimeError, OSError, subprocess.SubprocessError) as error:
-            counted = f"callgrind failed: {error}\n"
+        # BENCH_CALLGRIND_VARIANTS: which gateway set-ups to count (issue 19 compares the log
+        # and tracing on and off by instructions, which a busy machine does not move).
+        counts = []
+        for variant in os.environ.get("BENCH_CALLGRIND_VARIANTS", "off,log").split(","):
+            variant = variant.strip()
+            print(f"callgrind: gateway, cached token, {variant} ...", flush=True)
+            try:
+                counts.append(callgrind(env, variant))
+            except (RuntimeError, OSError, subprocess.SubprocessError) as error:
+                counts.append(f"callgrind ({variant}) failed: {error}\n")
+        counted = "\n".join(counts)
     section = report(s, rows, soak_result, started)
     (s.out / "results.md").write_text(section)
     (s.out / "results.json").write_text(json.dumps({

@@ -199,7 +199,7 @@ impl Binder {
             None => {
                 let mut hosts = request.headers.get_all(http::header::HOST).iter();
                 let host = match hosts.next() {
-                    Some(h) => Some(h.to_str().ok()?),
+                    Some(host) => Some(host.to_str().ok()?),
                     None => None,
                 };
                 if hosts.next().is_some() {
