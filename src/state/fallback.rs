@@ -34,11 +34,11 @@ impl RateLimiter for SharedLimiter {
     fn admit(&self, key: &RateKey<'_>, limit: RateLimit) -> StateFuture<'_, Admission> {
         let key = key.digest();
         Box::pin(async move {
-            if !self.redis.is_down() {
-                match redis_store::gcra::admit(&self.redis, key, limit).await {
-                    Ok(answer) => return Ok(answer),
-                    Err(_) => {} // counted and logged by the call; answered below
-                }
+            // A failed call is counted and logged by `Redis::call`, then answered below.
+            if !self.redis.is_down()
+                && let Ok(answer) = redis_store::gcra::admit(&self.redis, key, limit).await
+            {
+                return Ok(answer);
             }
             without_redis(&self.redis, "rate_limit", || {
                 Ok(self.local.check(key, limit, std::time::Instant::now()))
@@ -61,11 +61,10 @@ impl SharedReplay {
 impl ReplayStore for SharedReplay {
     fn remember(&self, key: [u8; 32], expires_at: u64) -> StateFuture<'_, Seen> {
         Box::pin(async move {
-            if !self.redis.is_down() {
-                match redis_store::replay::remember(&self.redis, key, expires_at).await {
-                    Ok(seen) => return Ok(seen),
-                    Err(_) => {}
-                }
+            if !self.redis.is_down()
+                && let Ok(seen) = redis_store::replay::remember(&self.redis, key, expires_at).await
+            {
+                return Ok(seen);
             }
             without_redis(&self.redis, "replay", || {
                 self.local
