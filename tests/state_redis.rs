@@ -377,3 +377,37 @@ async fn the_redis_password_never_appears_in_logs_metrics_or_check_output() {
     assert!(run.stderr.contains("GATEWAY_STATE_REDIS"), "{run:?}");
     assert!(!format!("{run:?}").contains(SECRET), "{run:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_redis_limiter_answers_as_the_in_process_one_does() {
+    let setup = Setup::new().await;
+    let redis = RedisServer::start().await;
+    let token = setup.token("read:forecast");
+    // In process, then on Redis: the same burst, the same 429 and the same Retry-After.
+    for state_toml in [String::new(), state(&redis, "")] {
+        let replicas = setup.replicas(1, &policy(0.1, 3), &state_toml).await;
+        let mut answers = Vec::new();
+        for _ in 0..4 {
+            let response = setup.get(&replicas[0], "/limited", &token).await;
+            let retry_after = response
+                .headers()
+                .get("retry-after")
+                .map(|v| v.to_str().unwrap().to_owned());
+            answers.push((response.status().as_u16(), retry_after));
+        }
+        // The next token is 10 s away, less the time the first three took (whole seconds,
+        // rounded down as the in-process limiter always has).
+        let (status, retry_after) = answers.pop().unwrap();
+        assert_eq!(
+            answers,
+            [(200, None), (200, None), (200, None)],
+            "[state] {state_toml:?}"
+        );
+        assert_eq!(status, 429, "[state] {state_toml:?}");
+        let seconds: u64 = retry_after.unwrap().parse().unwrap();
+        assert!(
+            (9..=10).contains(&seconds),
+            "[state] {state_toml:?}: Retry-After {seconds}"
+        );
+    }
+}
