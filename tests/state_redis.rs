@@ -176,6 +176,18 @@ async fn a_dpop_proof_replayed_at_another_replica_is_refused() {
     };
     let proof = key.proof("GET", "http://api.saasco.test/open", Some(&token), None);
     assert_eq!(send(&replicas[0], &proof).await.unwrap().status(), 200);
+    // Remembered in Redis under the gateway's prefix until the proof could no longer be
+    // accepted anyway (iat + dpop_window + leeway: 90 s by default).
+    let redis::Value::Array(keys) = redis.query(&["KEYS", "gateway:dpop:*"]).await else {
+        panic!("KEYS answers an array")
+    };
+    let [redis::Value::BulkString(remembered)] = keys.as_slice() else {
+        panic!("one proof, one key: {keys:?}")
+    };
+    let ttl = redis
+        .query(&["TTL", std::str::from_utf8(remembered).unwrap()])
+        .await;
+    assert!(matches!(ttl, redis::Value::Int(1..=90)), "{ttl:?}");
     let replayed = send(&replicas[1], &proof).await.unwrap();
     assert_eq!(replayed.status(), 401);
     let challenge = replayed.headers()["www-authenticate"]
