@@ -46,6 +46,8 @@ ALL_ROWS = [
     "nginx-log", "haproxy-log", "gateway-log", "gateway-trace", "gateway-trace-all",
     # Issue 16: the cached-token row with the signed assertion on.
     "gateway-assertion", "gateway-assertion-reuse",
+    # Issue 18: a rate-limited route, the limiter in process and on Redis (a local redis-server).
+    "gateway-ratelimit", "gateway-ratelimit-redis",
     "haproxy-distinct", "gateway-distinct",
     "haproxy-cold", "gateway-cold",
     "fastapi-pyjwt", "fastapi-gateway", "fastapi-plain",
@@ -54,11 +56,49 @@ COLD_ROWS = {"haproxy-cold", "gateway-cold"}
 # Rows also measured below saturation (wrk/paced.lua) for the added-latency target.
 PACED_ROWS = {"direct", "nginx", "haproxy", "gateway", "gateway-log"}
 GATEWAY_ROWS = {"gateway", "gateway-distinct", "gateway-cold", "fastapi-gateway", "gateway-log",
-                "gateway-trace", "gateway-trace-all", "gateway-assertion", "gateway-assertion-reuse"}
+                "gateway-trace", "gateway-trace-all", "gateway-assertion", "gateway-assertion-reuse",
+                "gateway-ratelimit", "gateway-ratelimit-redis"}
+# Rows compared with `gateway` round by round when BENCH_REPEAT > 1.
+ASSERTION_ROWS = ("gateway-assertion", "gateway-assertion-reuse")
 # What the gateway rows add to bench/gateway.toml (issue 19): the access log to a file with the
 # default buffer and on_full = "drop", or traces to the backend nginx's OTLP sink.
 GATEWAY_LOG_TOML = '[log]\nfile = "access.log"\n'
 GATEWAY_TRACE_TOML = '[telemetry]\notlp_endpoint = "{issuer}v1/traces"\nsample_ratio = {ratio}\n'
+
+
+# Issue 18: the measured route with a `rate_limit` no client reaches, so every request pays for
+# the check and none is refused (the row measures the limiter, not 429s).
+RATE_LIMIT = "    rate_limit: {per_second: 100000000, burst: 100000000}\n"
+
+
+def rate_limited_policy() -> str:
+    text = (HERE / "policy.yaml").read_text()
+    marker = "  - path: /forecast\n    methods: [GET]\n    scopes: [read:forecast]\n"
+    if marker not in text:
+        raise RuntimeError("bench/policy.yaml has no /forecast route to rate-limit")
+    return text.replace(marker, marker + RATE_LIMIT)
+
+
+def redis_state_toml(env: "Env", folder: Path) -> str:
+    """`[state] redis` on a redis-server started for the row (pinned with the gateway: the
+    server side pays for it, as a Redis beside the gateway would)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    proc = start("redis", ["redis-server", "--port", str(port), "--bind", "127.0.0.1",
+                           "--save", "", "--appendonly", "no", "--dir", str(folder)],
+                 env.run, env.s.server_cpus)
+    wait_until("redis-server", lambda: redis_answers(port), 30, proc)
+    env.extra_procs.append(proc)
+    return f'[state]\nredis = "redis://127.0.0.1:{port}/0"\n'
+
+
+def redis_answers(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=1) as sock:
+            sock.sendall(b"PING\r\n")
+            return sock.recv(16).startswith(b"+PONG")
+    except OSError:
+        return False
 
 
 def assertion_toml(folder: Path, extra: str) -> str:
@@ -395,6 +435,8 @@ class Env:
     backend: subprocess.Popen | None = None
     token: str = ""
     bad: list = field(default_factory=list)
+    # Processes a row starts beside the gateway (the Redis of gateway-ratelimit-redis).
+    extra_procs: list = field(default_factory=list)
 
 
 def render(template: str, out: Path, values: dict) -> Path:
@@ -531,11 +573,14 @@ def measure(env: Env, row: Row, port: int, pids_of, token_list: str | None,
 
 
 def gateway_config(env: Env, name: str, upstream_port: int,
-                   tail: str = "") -> tuple[Path, int, int]:
+                   tail: str = "", policy: str | None = None) -> tuple[Path, int, int]:
     port, admin = free_port(), free_port()
     folder = env.run / name
     folder.mkdir(exist_ok=True)
-    shutil.copy(HERE / "policy.yaml", folder / "policy.yaml")
+    if policy is None:
+        shutil.copy(HERE / "policy.yaml", folder / "policy.yaml")
+    else:
+        (folder / "policy.yaml").write_text(policy)
     conf = render("gateway.toml", folder / "gateway.toml", {
         "GATEWAY_PORT": port, "ADMIN_PORT": admin, "UPSTREAM_PORT": upstream_port,
         "WORKERS": env.s.workers, "ISSUER": env.issuer, "AUDIENCE": token_material.AUDIENCE,
@@ -547,8 +592,8 @@ def gateway_config(env: Env, name: str, upstream_port: int,
 
 def start_gateway(env: Env, name: str, upstream_port: int,
                   prefix: list[str] | None = None,
-                  tail: str = "") -> tuple[subprocess.Popen, int, int]:
-    conf, port, admin = gateway_config(env, name, upstream_port, tail)
+                  tail: str = "", policy: str | None = None) -> tuple[subprocess.Popen, int, int]:
+    conf, port, admin = gateway_config(env, name, upstream_port, tail, policy)
     # Access logs off, as for nginx (access_log off) and HAProxy (no log): the comparison is the
     # proxying and the checks, not writing log lines. BENCH_GATEWAY_LOG overrides. A `[log] file`
     # in `tail` turns the access log on whatever the filter (the -log rows).
@@ -664,6 +709,13 @@ def metric_total(admin: int, name: str) -> float:
                                              body.decode(errors="replace"), re.M))
 
 
+def metric_with(admin: int, name: str, label: str) -> float:
+    """The sum of `name`'s samples whose labels contain `label` (e.g. 'operation="rate_limit"')."""
+    _, _, body = http_get(admin, "/metrics")
+    return sum(float(m) for m in re.findall(rf"^{name}(?:_total)?{{[^}}]*{re.escape(label)}[^}}]*}} (\S+)$",
+                                             body.decode(errors="replace"), re.M))
+
+
 # The variants of the gateway row: (label suffix, gateway.toml tail made from the env and the
 # row's folder). Issue 19: the access log and traces; issue 16: the signed assertion.
 GATEWAY_VARIANTS = {
@@ -676,6 +728,9 @@ GATEWAY_VARIANTS = {
                   lambda env, folder: assertion_toml(folder, "")),
     "assertion-reuse": (", assertion on (Ed25519, reuse 5s)",
                         lambda env, folder: assertion_toml(folder, 'reuse = "5s"\n')),
+    "ratelimit": (", rate-limited route, in-process state", lambda env, folder: ""),
+    "ratelimit-redis": (", rate-limited route, Redis state (redis-server on this machine)",
+                        redis_state_toml),
 }
 
 
@@ -692,7 +747,8 @@ def row_gateway(env: Env, kind: str, variant: str = "") -> Row:
     row = Row(key, label, "gateway")
     log_file = env.run / key / "access.log"
     log_file.unlink(missing_ok=True)  # BENCH_REPEAT: each round counts its own lines
-    proc, port, admin = start_gateway(env, key, env.backend_port, tail=tail)
+    policy = rate_limited_policy() if variant.startswith("ratelimit") else None
+    proc, port, admin = start_gateway(env, key, env.backend_port, tail=tail, policy=policy)
     if variant.startswith("assertion"):
         # The assertion is on: its keys are published (nginx cannot show what it received).
         status, _, _ = http_get(admin, "/.well-known/jwks.json")
@@ -721,8 +777,25 @@ def row_gateway(env: Env, kind: str, variant: str = "") -> Row:
             row.note += f"; access lines dropped: {dropped:,.0f} of {requests:,.0f} requests"
             if dropped > 0:
                 row.error = f"{dropped:,.0f} access lines dropped"
+        if variant.startswith("ratelimit"):
+            # Every request passed the limiter and none was refused; on Redis, every one was
+            # answered by Redis, none by the in-process fallback.
+            limited = metric_with(admin, "gateway_requests", 'reason="rate_limited"')
+            row.note += f"; refused by the limit: {limited:,.0f}"
+            if limited > 0:
+                row.error = f"{limited:,.0f} requests refused: the limit is meant to be unreachable"
+        if variant == "ratelimit-redis":
+            calls = metric_with(admin, "gateway_state_redis_duration_seconds_count",
+                                'operation="rate_limit"')
+            fallbacks = metric_total(admin, "gateway_state_fallback_answers")
+            row.note += f"; Redis calls: {calls:,.0f}, answered without Redis: {fallbacks:,.0f}"
+            if calls == 0 or fallbacks > 0:
+                row.error = "the limiter did not run on Redis"
     finally:
         stop(proc)
+        for extra in env.extra_procs:
+            stop(extra)
+        env.extra_procs.clear()
     if variant == "log":
         if log_file.exists():
             with log_file.open("rb") as f:
@@ -1179,6 +1252,8 @@ def main() -> int:
         "gateway-trace-all": lambda: row_gateway(env, "", "trace-all"),
         "gateway-assertion": lambda: row_gateway(env, "", "assertion"),
         "gateway-assertion-reuse": lambda: row_gateway(env, "", "assertion-reuse"),
+        "gateway-ratelimit": lambda: row_gateway(env, "", "ratelimit"),
+        "gateway-ratelimit-redis": lambda: row_gateway(env, "", "ratelimit-redis"),
         "haproxy-distinct": lambda: row_haproxy(env, "distinct"),
         "gateway-distinct": lambda: row_gateway(env, "distinct"),
         "haproxy-cold": lambda: row_haproxy(env, "cold"),

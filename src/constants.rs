@@ -147,3 +147,18 @@ pub const DPOP_MAX_PROOF_BYTES: usize = 8 * 1024;
 pub const DPOP_MAX_JTI_BYTES: usize = 256;
 /// `Retry-After` (seconds) on the 503 answered when the replay store is full.
 pub const STATE_UNAVAILABLE_RETRY_AFTER: &str = "1";
+
+// ---- [state] (shared state across replicas, Redis) ----
+/// The budget of one Redis call: a slow Redis can delay a request by this much at most. Redis
+/// on the same network answers in well under a millisecond; 50 ms is Envoy's default timeout
+/// for its global rate limit service's neighbourhood and far below any client's patience.
+pub const STATE_TIMEOUT: Duration = Duration::from_millis(50);
+/// Opening a connection (TCP, TLS, AUTH, SELECT) may take longer than one call: it happens once
+/// per (re)connection, off the request path after the first one.
+pub const STATE_CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+/// While Redis is treated as down, one `PING` this often decides when it is back; requests in
+/// between do not wait on it.
+pub const STATE_PROBE_INTERVAL: Duration = Duration::from_millis(250);
+/// The connection manager's reconnection backoff: from 100 ms, doubling, with jitter, up to
+/// this (redis-rs `ConnectionManagerConfig`).
+pub const STATE_RECONNECT_MAX_DELAY: Duration = Duration::from_secs(1);

@@ -79,6 +79,10 @@ pub enum GatewayError {
         route: String,
         retry_after: Duration,
     },
+    /// Decision 5: the route's rate limit lives in shared state (Redis) that cannot answer, and
+    /// `[state] on_error = "deny"`.
+    #[error("{0}")]
+    StateUnavailable(String),
     /// Refused, unreachable, reset, or an unusable reply.
     #[error("upstream unavailable: {0}")]
     UpstreamUnavailable(String),
@@ -158,6 +162,7 @@ impl GatewayError {
             | Self::ConditionFailed { .. } => StatusCode::FORBIDDEN,
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::StateUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::UpstreamUnavailable(_) => StatusCode::BAD_GATEWAY,
             Self::UpstreamTimeout(_) => StatusCode::GATEWAY_TIMEOUT,
             Self::AssertionFailed => StatusCode::INTERNAL_SERVER_ERROR,
@@ -178,6 +183,7 @@ impl GatewayError {
             Self::ConditionFailed { .. } => "access_denied",
             Self::PayloadTooLarge { .. } => "payload_too_large",
             Self::RateLimited { .. } => "rate_limited",
+            Self::StateUnavailable(_) => "temporarily_unavailable",
             Self::UpstreamUnavailable(_) => "bad_gateway",
             Self::UpstreamTimeout(_) => "gateway_timeout",
             Self::AssertionFailed => "internal_error",
@@ -190,6 +196,7 @@ impl GatewayError {
             Self::Auth(auth) | Self::Dpop { error: auth, .. } => auth.reason(),
             Self::ConditionFailed { .. } => "condition_failed",
             Self::IssuerNotAllowed { .. } => "issuer_not_allowed",
+            Self::StateUnavailable(_) => "state_unavailable",
             other => other.code(),
         }
     }
@@ -221,6 +228,7 @@ impl GatewayError {
                 builder = builder.header(RETRY_AFTER, KEYS_NOT_LOADED_RETRY_AFTER);
             }
             Self::Auth(AuthError::StateUnavailable(_))
+            | Self::StateUnavailable(_)
             | Self::Dpop {
                 error: AuthError::StateUnavailable(_),
                 ..
@@ -565,6 +573,12 @@ mod tests {
                 None,
             ),
             (
+                GatewayError::StateUnavailable("the shared rate limit cannot be reached".into()),
+                503,
+                "temporarily_unavailable",
+                None,
+            ),
+            (
                 GatewayError::UpstreamUnavailable("connection refused".into()),
                 502,
                 "bad_gateway",
@@ -642,5 +656,14 @@ mod tests {
         assert_eq!(header(&response, RETRY_AFTER).unwrap(), "1");
         let response = GatewayError::Auth(AuthError::KeysNotLoaded).into_response("r");
         assert_eq!(header(&response, RETRY_AFTER).unwrap(), "5");
+    }
+
+    #[test]
+    fn shared_state_that_cannot_answer_a_rate_limit_is_503_state_unavailable_with_retry_after() {
+        let error = GatewayError::StateUnavailable("Redis down".into());
+        assert_eq!(error.reason(), "state_unavailable");
+        let response = error.into_response("r");
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(header(&response, RETRY_AFTER).unwrap(), "1");
     }
 }

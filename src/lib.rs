@@ -61,6 +61,9 @@ pub enum StartError {
     },
     #[error("{0}")]
     Telemetry(#[from] telemetry::trace::TraceError),
+    /// `[state]` could not be set up (the Redis client refused its URL).
+    #[error("{0}")]
+    State(String),
 }
 
 /// A started gateway.
@@ -80,6 +83,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
     let mut registry = Registry::default();
     gateway.metrics.register(&mut registry);
     gateway.requests.register(&mut registry);
+    gateway.state_metrics.register(&mut registry);
 
     let data_plane = DataPlane::bind(&config.server).await?;
     let admin_listener = TcpListener::bind(config.admin.listen)

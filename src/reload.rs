@@ -81,6 +81,9 @@ fn warn_about_restart_only_changes(running: &Config, new: &Config) {
     if running.telemetry != new.telemetry {
         changed("[telemetry]");
     }
+    if running.state != new.state {
+        changed("[state]");
+    }
 }
 
 /// Watches the folders holding the config file and the policy file (a folder, not the file, so

@@ -201,3 +201,126 @@ fn edge_config_loads_once_its_tls_files_are_mounted() {
         "the edge signs assertions"
     );
 }
+
+#[test]
+fn kubernetes_replicas_share_state_on_a_redis_only_the_gateways_reach() {
+    let documents = kubernetes_documents();
+    let data = &of_kind(&documents, "ConfigMap")["data"];
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("gateway.toml"),
+        data["gateway.toml"].as_str().unwrap(),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("policy.yaml"),
+        data["policy.yaml"].as_str().unwrap(),
+    )
+    .unwrap();
+    let config = gateway::config::Config::load(&dir.path().join("gateway.toml")).unwrap();
+    let redis = config.state.redis.expect("[state] redis in the ConfigMap");
+    assert_eq!(redis.to_string(), "redis://saasco-gateway-redis:6379/0");
+
+    // The password reaches the gateway from the Secret, never from the ConfigMap.
+    let pod = &of_kind(&documents, "Deployment")["spec"]["template"]["spec"];
+    let gateway = pod["containers"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"].as_str() == Some("gateway"))
+        .unwrap();
+    let env = gateway["env"].as_sequence().unwrap();
+    let state = env
+        .iter()
+        .find(|e| e["name"].as_str() == Some("GATEWAY_STATE_REDIS"))
+        .expect("GATEWAY_STATE_REDIS from the Secret");
+    assert_eq!(
+        state["valueFrom"]["secretKeyRef"]["name"].as_str(),
+        Some("saasco-gateway-redis")
+    );
+
+    let service = documents
+        .iter()
+        .find(|d| {
+            d["kind"].as_str() == Some("Service") && d["metadata"]["name"] == "saasco-gateway-redis"
+        })
+        .expect("a Service for Redis");
+    assert_eq!(service["spec"]["ports"][0]["port"].as_u64(), Some(6379));
+    let policy = of_kind(&documents, "NetworkPolicy");
+    assert_eq!(
+        policy["spec"]["ingress"][0]["from"][0]["podSelector"]["matchLabels"]["app"].as_str(),
+        Some("saasco-api"),
+        "only the gateway pods reach Redis"
+    );
+}
+
+#[test]
+fn replicated_edge_config_loads_and_every_replica_shares_one_redis() {
+    use rcgen::{CertificateParams, KeyPair};
+    let dir = tempfile::tempdir().unwrap();
+    let key = KeyPair::generate().unwrap();
+    let cert = CertificateParams::new(vec!["api.saasco.example".to_owned()])
+        .unwrap()
+        .self_signed(&key)
+        .unwrap();
+    std::fs::create_dir(dir.path().join("tls")).unwrap();
+    std::fs::write(dir.path().join("tls/cert.pem"), cert.pem()).unwrap();
+    std::fs::write(dir.path().join("tls/key.pem"), key.serialize_pem()).unwrap();
+    std::fs::copy(
+        repo("policies/clientco.yaml"),
+        dir.path().join("policy.yaml"),
+    )
+    .unwrap();
+    let text = std::fs::read_to_string(repo("docs/deploy/replicas/gateway.toml"))
+        .unwrap()
+        .replace("/etc/gateway/", &format!("{}/", dir.path().display()));
+    std::fs::write(dir.path().join("gateway.toml"), text).unwrap();
+    let config = gateway::config::Config::load(&dir.path().join("gateway.toml"))
+        .unwrap_or_else(|d| panic!("docs/deploy/replicas/gateway.toml does not load:\n{d}"));
+    assert!(config.state.redis.is_some());
+    assert_eq!(
+        config.binding.public_url.as_deref(),
+        Some("https://api.saasco.example"),
+        "every replica checks DPoP htu against one origin"
+    );
+
+    let compose: Value = serde_norway::from_str(
+        &std::fs::read_to_string(repo("docs/deploy/replicas/compose.yaml")).unwrap(),
+    )
+    .unwrap();
+    let services = compose["services"].as_mapping().unwrap();
+    let haproxy = std::fs::read_to_string(repo("docs/deploy/replicas/haproxy.cfg")).unwrap();
+    let gateways: Vec<&str> = services
+        .keys()
+        .filter_map(|k| k.as_str())
+        .filter(|k| k.starts_with("gateway"))
+        .collect();
+    assert!(gateways.len() >= 2, "{gateways:?}");
+    for name in &gateways {
+        let gateway = &services[*name];
+        assert!(
+            gateway["environment"]["GATEWAY_STATE_REDIS"]
+                .as_str()
+                .is_some_and(|url| url.contains("@redis:6379")),
+            "{name} shares the one Redis"
+        );
+        assert!(
+            gateway.get("ports").is_none(),
+            "{name} is reached through the load balancer only"
+        );
+        assert!(
+            haproxy.contains(&format!("server {name} {name}:8443")),
+            "haproxy.cfg balances over {name}"
+        );
+    }
+    assert!(
+        services["redis"].get("ports").is_none(),
+        "Redis is never published"
+    );
+    let published: Vec<&str> = services
+        .iter()
+        .filter(|(_, s)| s.get("ports").is_some())
+        .filter_map(|(k, _)| k.as_str())
+        .collect();
+    assert_eq!(published, ["lb"], "the load balancer is the only way in");
+}

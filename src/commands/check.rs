@@ -27,6 +27,14 @@ pub async fn run(config: &Path, offline: bool) -> ExitCode {
                 policy.permissions.len(),
                 policy.restrictions.len()
             );
+            if let Some(redis) = &config.state.redis {
+                // `RedisUrl` displays without its password.
+                println!(
+                    "ok: rate limits and DPoP replay checks are shared on Redis at {redis} (on_error = \"{}\", timeout {:?})",
+                    config.state.on_error.name(),
+                    config.state.timeout
+                );
+            }
             list_issuers(&config);
             for issuer in &config.auth.issuers {
                 let section = issuer_section(&config, issuer);

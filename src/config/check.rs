@@ -200,6 +200,11 @@ impl Checker<'_> {
                 std::mem::take(&mut raw.auth.require_binding),
             ),
         };
+        let state_fields = state::Fields {
+            redis: get("state", "redis", raw.state.redis),
+            on_error: get("state", "on_error", raw.state.on_error),
+            timeout: get("state", "timeout", raw.state.timeout),
+        };
 
         let server = ServerConfig {
             listen: self.address(server_listen, "server.listen", C::SERVER_LISTEN),
@@ -257,6 +262,7 @@ impl Checker<'_> {
         let log = self.log(log_file, log_format, on_full, log_buffer);
         let telemetry = self.telemetry(otlp_endpoint, sample_ratio);
         let binding = self.binding(binding_fields);
+        let state = self.state(state_fields);
         Some(Config {
             source: self.path.to_path_buf(),
             server,
@@ -268,6 +274,7 @@ impl Checker<'_> {
             log,
             telemetry,
             binding,
+            state,
         })
         .filter(|_| upstream_url.is_some())
     }
@@ -589,6 +596,7 @@ mod auth;
 mod binding;
 #[cfg(test)]
 mod issuer_tests;
+mod state;
 mod telemetry;
 #[cfg(test)]
 mod tests;

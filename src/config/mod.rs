@@ -35,6 +35,8 @@ pub struct Config {
     pub telemetry: TelemetryConfig,
     /// Sender-constrained tokens (global `[auth]` keys and `[server] public_url`).
     pub binding: BindingConfig,
+    /// `[state]`: where rate limits and the DPoP replay store live (in process, or Redis).
+    pub state: StateConfig,
 }
 
 #[derive(Debug, Clone)]
@@ -218,6 +220,26 @@ impl Default for BindingConfig {
             require_binding: crate::identity::Binding::None,
             dpop_replay_capacity: C::DPOP_REPLAY_CAPACITY,
             public_url: None,
+        }
+    }
+}
+
+/// `[state]`: shared state across replicas (docs/configuration.md).
+#[derive(Debug, Clone, PartialEq)]
+pub struct StateConfig {
+    /// `None`: in-process state (one replica).
+    pub redis: Option<crate::state::RedisUrl>,
+    pub on_error: crate::state::OnError,
+    /// The budget of one Redis call.
+    pub timeout: Duration,
+}
+
+impl Default for StateConfig {
+    fn default() -> Self {
+        Self {
+            redis: None,
+            on_error: crate::state::OnError::Local,
+            timeout: C::STATE_TIMEOUT,
         }
     }
 }

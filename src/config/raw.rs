@@ -32,6 +32,8 @@ pub struct RawConfig {
     pub log: RawLog,
     #[serde(default)]
     pub telemetry: RawTelemetry,
+    #[serde(default)]
+    pub state: RawState,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -144,6 +146,14 @@ pub struct RawTelemetry {
     pub sample_ratio: Field,
 }
 
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawState {
+    pub redis: Field,
+    pub on_error: Field,
+    pub timeout: Field,
+}
+
 /// The kind of value a key takes, for environment overrides (which arrive as text).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
@@ -236,6 +246,14 @@ pub const KEYS: &[(&str, &[(&str, Kind)])] = &[
         &[
             ("otlp_endpoint", Kind::Text),
             ("sample_ratio", Kind::Number),
+        ],
+    ),
+    (
+        "state",
+        &[
+            ("redis", Kind::Text),
+            ("on_error", Kind::Text),
+            ("timeout", Kind::Text),
         ],
     ),
 ];

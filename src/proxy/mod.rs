@@ -2,9 +2,9 @@
 //! (`client_stream`: opening-bytes deadline and the HTTP/1 framing watch, `framing`), the
 //! request pipeline (`pipeline`), the request's authority (`host`: `Host` and `:authority`,
 //! checked in phase 1), the header rules (`headers`), which upgrade a request asks for
-//! (`upgrade`), request and response bodies
-//! (`body`), the upstream and its connection pool (`upstream`), and per-client limits
-//! (`ratelimit`).
+//! (`upgrade`), request and response bodies (`body`), and the upstream and its connection pool
+//! (`upstream`). Per-client limits and the DPoP replay store are shared state (`crate::state`,
+//! in process or on Redis).
 //!
 //! `Gateway` is the state every request reads. What may change at run time (the policy, the
 //! `[forward]` rules and the assertion signer with its keys) lives in one `Snapshot` behind an
@@ -17,7 +17,6 @@ pub mod framing;
 pub mod headers;
 pub mod host;
 pub mod pipeline;
-pub mod ratelimit;
 pub mod server;
 pub mod upgrade;
 pub mod upstream;
@@ -85,7 +84,9 @@ pub struct Gateway {
     /// Sender-constrained token rules and the DPoP replay store.
     pub binder: Binder,
     pub upstream: upstream::Upstream,
-    pub limiter: ratelimit::RateLimiter,
+    /// Per-client rate limits (`[state]`: in process, or one limit across replicas on Redis).
+    pub limiter: Arc<dyn crate::state::RateLimiter>,
+    pub state_metrics: Arc<crate::state::StateMetrics>,
     pub metrics: Arc<Metrics>,
     pub requests: Arc<RequestMetrics>,
     /// The access/audit log's writer; `None` when there is nowhere to write (telemetry).
@@ -107,6 +108,11 @@ impl Gateway {
                     file: config.log.file.clone(),
                     source,
                 })?;
+        let state = crate::state::build(
+            &config.state,
+            usize::try_from(config.binding.dpop_replay_capacity).unwrap_or(usize::MAX),
+        )
+        .map_err(crate::StartError::State)?;
         Ok(Gateway {
             snapshot: ArcSwap::from_pointee(snapshot),
             settings: Settings {
@@ -114,15 +120,10 @@ impl Gateway {
                 token_cookie: config.auth.token_cookie.clone(),
             },
             auth: Authenticator::start(&config.auth, metrics.clone()),
-            binder: Binder::new(
-                &config.binding,
-                config.auth.max_leeway(),
-                crate::state::replay_store(
-                    usize::try_from(config.binding.dpop_replay_capacity).unwrap_or(usize::MAX),
-                ),
-            ),
+            binder: Binder::new(&config.binding, config.auth.max_leeway(), state.replay),
             upstream: upstream::Upstream::new(&config.upstream)?,
-            limiter: ratelimit::RateLimiter::default(),
+            limiter: state.limiter,
+            state_metrics: state.metrics,
             metrics,
             requests,
             access_log,

@@ -137,7 +137,7 @@ async fn process(
         _ => Some(authenticate(gateway, &request, route, &path, exchange).await?),
     };
     let permit = authorise(snapshot, route, request.method(), &path, identity, exchange)?;
-    admit(gateway, &permit, &request)?;
+    admit(gateway, &permit, &request).await?;
     let client_upgrade = request.extensions_mut().remove::<OnUpgrade>();
     let (mut parts, body) = request.into_parts();
     let tunnel = upstream_request_filter(gateway, snapshot, exchange, &permit, &path, &mut parts)?;
@@ -265,33 +265,48 @@ pub fn authorise<'s>(
     })
 }
 
-/// Phase 6, per-route admission: the client's rate limit (429) and a declared body over
-/// `max_body` (413 without reading it). A chunked body over the limit is cut off while
-/// streaming (phase 8).
-fn admit(
+/// Phase 6, per-route admission: the client's rate limit (429; 503 `state_unavailable` when it
+/// lives in Redis, Redis cannot answer and `[state] on_error = "deny"`) and a declared body
+/// over `max_body` (413 without reading it). A chunked body over the limit is cut off while
+/// streaming (phase 8). Only a route with `rate_limit` asks the limiter.
+async fn admit(
     gateway: &Gateway,
     permit: &Permit<'_>,
     request: &Request<Incoming>,
 ) -> Result<(), GatewayError> {
     if let Some(limit) = permit.route.rate_limit {
-        // Per issuer too: `clientco` at the staging tenant is not `clientco` at production.
-        let client = permit
+        let identity = permit
             .identity
             .as_ref()
-            .map(|(identity, _)| {
-                let id = identity.client_id.as_deref().unwrap_or(&identity.subject);
-                format!("{}/{id}", identity.issuer_name)
-            })
-            .unwrap_or_else(|| "anonymous".to_owned());
-        if let Err(retry_after) =
-            gateway
-                .limiter
-                .check(&permit.route.pattern, &client, limit, Instant::now())
-        {
-            return Err(GatewayError::RateLimited {
-                route: permit.route.pattern.clone(),
-                retry_after,
-            });
+            .map(|(identity, _)| identity.as_ref());
+        let methods = permit.route.methods.as_ref().map_or_else(
+            || "*".to_owned(),
+            |methods| {
+                methods
+                    .iter()
+                    .map(Method::as_str)
+                    .collect::<Vec<_>>()
+                    .join(",")
+            },
+        );
+        // Per issuer too: `clientco` at the staging tenant is not `clientco` at production.
+        let key = crate::state::RateKey {
+            issuer: identity.map_or("", |i| &*i.issuer_name),
+            client: identity.map_or("anonymous", |i| {
+                i.client_id.as_deref().unwrap_or(i.subject.as_str())
+            }),
+            route: &permit.route.pattern,
+            methods: &methods,
+        };
+        match gateway.limiter.admit(&key, limit).await {
+            Ok(crate::state::Admission::Allowed) => {}
+            Ok(crate::state::Admission::Limited(retry_after)) => {
+                return Err(GatewayError::RateLimited {
+                    route: permit.route.pattern.clone(),
+                    retry_after,
+                });
+            }
+            Err(error) => return Err(GatewayError::StateUnavailable(error.to_string())),
         }
     }
     if let Some(limit) = permit.route.max_body {

@@ -76,13 +76,16 @@ impl MemoryReplayStore {
 
 impl ReplayStore for MemoryReplayStore {
     fn remember(&self, key: [u8; 32], expires_at: u64) -> StateFuture<'_, Seen> {
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_secs())
-            .unwrap_or_default();
-        let answer = self.remember_at(key, expires_at, now);
+        let answer = self.remember_at(key, expires_at, unix_now());
         Box::pin(std::future::ready(answer))
     }
+}
+
+pub(super) fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or_default()
 }
 
 #[cfg(test)]
