@@ -28,19 +28,13 @@ fn of_kind<'a>(documents: &'a [Value], kind: &str) -> &'a Value {
         .unwrap_or_else(|| panic!("no {kind} in the manifest"))
 }
 
-#[test]
-fn kubernetes_sidecar_config_loads_and_its_policy_is_the_repository_policy() {
-    let documents = kubernetes_documents();
-    let data = &of_kind(&documents, "ConfigMap")["data"];
+/// The ConfigMap's files in a folder, as the pod mounts them: gateway.toml and policy.yaml, and
+/// the assertion Secret's mount (`/etc/gateway-assertion/`) as a folder beside them holding a
+/// fresh key.
+fn config_map_folder(data: &Value) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(
-        dir.path().join("gateway.toml"),
-        data["gateway.toml"].as_str().unwrap(),
-    )
-    .unwrap();
     let policy_text = data["policy.yaml"].as_str().unwrap();
     std::fs::write(dir.path().join("policy.yaml"), policy_text).unwrap();
-    // The Secret's mount, here a folder of `dir`.
     let mount = "/etc/gateway-assertion/";
     let toml = data["gateway.toml"].as_str().unwrap();
     assert!(
@@ -59,7 +53,15 @@ fn kubernetes_sidecar_config_loads_and_its_policy_is_the_repository_policy() {
         toml.replace(mount, &format!("{}/", secret.display())),
     )
     .unwrap();
+    dir
+}
 
+#[test]
+fn kubernetes_sidecar_config_loads_and_its_policy_is_the_repository_policy() {
+    let documents = kubernetes_documents();
+    let data = &of_kind(&documents, "ConfigMap")["data"];
+    let policy_text = data["policy.yaml"].as_str().unwrap();
+    let dir = config_map_folder(data);
     let config = gateway::config::Config::load(&dir.path().join("gateway.toml"))
         .unwrap_or_else(|d| panic!("the ConfigMap's gateway.toml does not load:\n{d}"));
     gateway::policy::Policy::load(&config.policy.file)
@@ -206,17 +208,7 @@ fn edge_config_loads_once_its_tls_files_are_mounted() {
 fn kubernetes_replicas_share_state_on_a_redis_only_the_gateways_reach() {
     let documents = kubernetes_documents();
     let data = &of_kind(&documents, "ConfigMap")["data"];
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(
-        dir.path().join("gateway.toml"),
-        data["gateway.toml"].as_str().unwrap(),
-    )
-    .unwrap();
-    std::fs::write(
-        dir.path().join("policy.yaml"),
-        data["policy.yaml"].as_str().unwrap(),
-    )
-    .unwrap();
+    let dir = config_map_folder(data);
     let config = gateway::config::Config::load(&dir.path().join("gateway.toml")).unwrap();
     let redis = config.state.redis.expect("[state] redis in the ConfigMap");
     assert_eq!(redis.to_string(), "redis://saasco-gateway-redis:6379/0");
