@@ -268,3 +268,131 @@ fn the_policy_tools_help_has_an_example_and_config_only_where_it_is_read() {
         "{diff:?}"
     );
 }
+
+/// The multi-tenant example as `base.yaml` and, as the version under review, the same file
+/// with `from` replaced by `to`; the review gate's run (`--fail-on looser`).
+fn tenants_edited(from: &str, to: &str) -> support::bin::Run {
+    let project = Project::clientco();
+    let shipped = std::fs::read_to_string(repo_root().join("policies/clientco-tenants.yaml"))
+        .expect("shipped tenants policy");
+    project.write("base.yaml", &shipped);
+    project.write("new.yaml", &shipped);
+    project.edit("new.yaml", from, to);
+    project.run(&["diff", "base.yaml", "new.yaml", "--fail-on", "looser"])
+}
+
+/// The one change line of a run, after its summary line.
+fn only_change(run: &support::bin::Run) -> &str {
+    let lines: Vec<&str> = run.stdout.lines().collect();
+    assert_eq!(lines.len(), 2, "{run:?}");
+    lines[1]
+}
+
+#[test]
+fn a_dropped_tenant_condition_is_looser_and_fails_the_review_gate() {
+    let run = tenants_edited(
+        "    when:\n      - claim: https://saasco/tenant\n        equals: \"{tenant}\"\n      - claim: https://saasco/regions",
+        "    when:\n      - claim: https://saasco/regions",
+    );
+    assert_eq!(run.code, 3, "{run:?}");
+    assert_eq!(
+        only_change(&run),
+        "`GET, HEAD /tenants/{tenant}/inventory`: when https://saasco/tenant equals \"{tenant}\" and https://saasco/regions contains \"eu\" -> https://saasco/regions contains \"eu\": looser, no longer required: https://saasco/tenant equals \"{tenant}\""
+    );
+}
+
+#[test]
+fn a_client_added_to_a_condition_is_looser_and_a_new_register_entry_neutral() {
+    let run = tenants_edited(
+        "        in: [clientco]  ",
+        "        in: [clientco, clientco-readonly]  ",
+    );
+    assert_eq!(run.code, 3, "{run:?}");
+    assert!(
+        only_change(&run).starts_with("`POST /tenants/{tenant}/ingest`: when "),
+        "{run:?}"
+    );
+    assert!(
+        only_change(&run)
+            .contains(": looser, a token the old conditions refused now passes if it meets "),
+        "{run:?}"
+    );
+    let register = tenants_edited(
+        "  clientco-readonly: ClientCo reporting (forecast only)\n",
+        "  clientco-readonly: ClientCo reporting (forecast only)\n  clientco-audit: ClientCo auditors\n",
+    );
+    assert_eq!(register.code, 0, "{register:?}");
+    assert_eq!(
+        only_change(&register),
+        "`client clientco-audit`: declaration (absent) -> \"ClientCo auditors\": neutral, declared; it grants nothing until a condition names it"
+    );
+}
+
+#[test]
+fn an_issuer_added_is_looser() {
+    let base = "    methods: [GET]\n    scopes: [read:forecast]\n    when:";
+    let restricted = tenants_edited(
+        base,
+        &base.replace("    when:", "    issuers: [prod]\n    when:"),
+    );
+    assert_eq!(
+        restricted.code, 0,
+        "stricter passes the gate: {restricted:?}"
+    );
+    assert!(
+        only_change(&restricted).ends_with("issuers (any configured issuer) -> prod: stricter, only a token from prod now passes (403 for the others)"),
+        "{restricted:?}"
+    );
+    let project = Project::clientco();
+    let shipped =
+        std::fs::read_to_string(repo_root().join("policies/clientco-tenants.yaml")).unwrap();
+    let one = shipped.replace(
+        base,
+        &base.replace("    when:", "    issuers: [prod]\n    when:"),
+    );
+    project.write("base.yaml", &one);
+    project.write(
+        "new.yaml",
+        &one.replace("issuers: [prod]", "issuers: [prod, staging]"),
+    );
+    let run = project.run(&["diff", "base.yaml", "new.yaml", "--fail-on", "looser"]);
+    assert_eq!(run.code, 3, "{run:?}");
+    assert_eq!(
+        only_change(&run),
+        "`GET, HEAD /tenants/{tenant}/forecast`: issuers prod -> prod staging: looser, a token from staging now passes"
+    );
+}
+
+#[test]
+fn a_binding_weakened_is_looser() {
+    let base = "  - path: /forecast\n    methods: [GET]\n    scopes: [read:forecast]\n";
+    let project = Project::clientco();
+    let shipped =
+        std::fs::read_to_string(repo_root().join("policies/clientco-tenants.yaml")).unwrap();
+    let bound = |b: &str| shipped.replace(base, &format!("{base}    binding: {b}\n"));
+    project.write("base.yaml", &bound("dpop"));
+    project.write("new.yaml", &bound("any"));
+    let run = project.run(&["diff", "base.yaml", "new.yaml", "--fail-on", "looser"]);
+    assert_eq!(run.code, 3, "{run:?}");
+    assert_eq!(
+        only_change(&run),
+        "`GET, HEAD /forecast`: binding dpop -> any: looser, a certificate-bound token now passes"
+    );
+    let reverse = project.run(&["diff", "new.yaml", "base.yaml", "--fail-on", "looser"]);
+    assert_eq!(reverse.code, 0, "{reverse:?}");
+    assert!(
+        only_change(&reverse).contains(": stricter, "),
+        "{reverse:?}"
+    );
+}
+
+#[test]
+fn websocket_turned_on_is_looser() {
+    let base = "  - path: /forecast\n    methods: [GET]\n    scopes: [read:forecast]\n";
+    let run = tenants_edited(base, &format!("{base}    websocket: true\n"));
+    assert_eq!(run.code, 3, "{run:?}");
+    assert_eq!(
+        only_change(&run),
+        "`GET, HEAD /forecast`: websocket false -> true: looser, WebSocket upgrades are now tunnelled after the upstream's 101; the tunnel's bytes are not judged"
+    );
+}

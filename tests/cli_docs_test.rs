@@ -55,16 +55,18 @@ fn docs_writes_beside_the_config_then_check_catches_drift() {
     let drift = project.run(&["docs", "--config", "gateway.toml", "--check"]);
     assert_eq!(drift.code, 1, "{drift:?}");
     assert!(drift.stderr.contains("docs/trust_boundaries.md is out of date with policies/clientco.yaml; run `gateway docs --config gateway.toml`"), "{drift:?}");
+    // The first line that differs is the narrative's, which names each scope's meaning (the
+    // scopes table further down differs too).
     assert!(
-        drift
-            .stderr
-            .contains("  expected: | `read:forecast` | Read the forecast | `/forecast` |"),
+        drift.stderr.contains(
+            "  expected: - `/forecast` (GET, HEAD) with `read:forecast` (Read the forecast), on any data."
+        ),
         "{drift:?}"
     );
     assert!(
-        drift
-            .stderr
-            .contains("  found:    | `read:forecast` | Retrieve demand forecast | `/forecast` |"),
+        drift.stderr.contains(
+            "  found:    - `/forecast` (GET, HEAD) with `read:forecast` (Retrieve demand forecast), on any data."
+        ),
         "{drift:?}"
     );
 }

@@ -164,6 +164,20 @@ impl Template {
         out
     }
 
+    /// The value as a function of the request path, for comparing two policies (`gateway
+    /// diff`): parameters by segment index rather than name (`{id}` renamed `{item}` reads the
+    /// same), literal `{` doubled so the form is unambiguous.
+    pub fn canonical(&self) -> String {
+        let mut out = String::new();
+        for part in &self.parts {
+            match part {
+                Part::Text(text) => out.push_str(&text.replace('{', "{{")),
+                Part::Param { segment, .. } => out.push_str(&format!("{{{segment}}}")),
+            }
+        }
+        out
+    }
+
     /// The parameter names used, in order.
     pub fn params(&self) -> impl Iterator<Item = &str> {
         self.parts.iter().filter_map(|p| match p {
@@ -348,6 +362,26 @@ mod tests {
         assert!(template("").matches("", PATH));
         // A parameter beyond the path's end never matches (not even the empty string).
         assert!(!template("{site}").matches("", "/tenants/acme"));
+    }
+
+    #[test]
+    fn the_canonical_form_ignores_parameter_names_but_not_their_place() {
+        let other = |name: &str| match name {
+            "t" => Ok(1),
+            "site" => Ok(3),
+            other => Err(format!("no {other}")),
+        };
+        let renamed = Template::parse("org-{t}", other).unwrap();
+        assert_eq!(template("org-{tenant}").canonical(), renamed.canonical());
+        assert_ne!(
+            template("{tenant}").canonical(),
+            template("{site}").canonical()
+        );
+        // A literal `{1}` is not the parameter in segment 1.
+        assert_ne!(
+            template("{{1}").canonical(),
+            template("{tenant}").canonical()
+        );
     }
 
     #[test]

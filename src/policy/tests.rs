@@ -202,10 +202,25 @@ fn route_descriptions_are_shown_in_the_generated_docs() {
         "permissions: {r: read}\nroutes:\n  - {path: /a, scopes: [r], description: Nightly export}\n  - {path: /b, scopes: [r]}\n",
     );
     let page = render_docs(&p, "p.yaml");
+    // A note is "- `PATTERN`: DESCRIPTION" (the narrative's items, "- `PATTERN` (METHODS) ...",
+    // are not notes).
+    let notes = |page: &str| -> Vec<String> {
+        page.lines()
+            .filter(|l| {
+                l.strip_prefix("- `")
+                    .and_then(|rest| rest.split_once('`'))
+                    .is_some_and(|(_, after)| after.starts_with(": "))
+            })
+            .map(str::to_owned)
+            .collect()
+    };
     assert!(page.contains("- `/a`: Nightly export\n"), "{page}");
-    assert!(!page.contains("- `/b`"), "{page}");
-    // A policy without descriptions renders no notes at all (the ClientCo page is unchanged).
-    assert!(!render_docs(&policy(CLIENTCO), "p.yaml").contains("\n- `"));
+    assert_eq!(notes(&page), ["- `/a`: Nightly export"], "{page}");
+    // A policy without descriptions renders no notes at all.
+    assert_eq!(
+        notes(&render_docs(&policy(CLIENTCO), "p.yaml")),
+        Vec::<String>::new()
+    );
 }
 
 #[test]

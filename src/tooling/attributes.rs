@@ -1,11 +1,15 @@
 //! What `gateway diff` compares on a route, one entry per attribute: how to tell two values
-//! apart and which direction is looser. A new route key that affects decisions (conditions,
-//! issuers, bindings, upgrades) is one more function and one more line in `ATTRIBUTES`.
+//! apart and which direction is looser. A new route key that affects decisions is one more
+//! function and one more line in `ATTRIBUTES`; `when:` lives in `conditions`, `issuers:`,
+//! `binding:` and `websocket:` in `requirements`.
 //!
 //! The rule for every entry: a change is looser when some request that was refused may now be
 //! forwarded, or a limit rises (someone can send more); stricter when the reverse holds; neutral
 //! when nobody gains or loses access. A change that is both (scopes swapped) is looser, since a
 //! reviewer must see that someone gains access.
+
+mod conditions;
+mod requirements;
 
 use std::collections::BTreeSet;
 
@@ -59,6 +63,22 @@ pub(super) const ATTRIBUTES: &[Attribute] = &[
     Attribute {
         when_unreachable: true,
         compare: mode,
+    },
+    Attribute {
+        when_unreachable: false,
+        compare: conditions::conditions,
+    },
+    Attribute {
+        when_unreachable: false,
+        compare: requirements::issuers,
+    },
+    Attribute {
+        when_unreachable: false,
+        compare: requirements::binding,
+    },
+    Attribute {
+        when_unreachable: false,
+        compare: requirements::websocket,
     },
     Attribute {
         when_unreachable: false,
@@ -363,7 +383,18 @@ pub(super) fn reachability(before: &Judged, after: &Judged) -> Option<Delta> {
             (Class::Neutral, "still never reachable".to_owned())
         }
         _ if old_who == new_who => return None,
-        (Who::Nobody, _) => (Class::Looser, format!("now reachable: {}", needs(&new_who))),
+        (Who::Nobody, _) => {
+            let conditioned = matches!(after, Judged::Allowed(_, r) if !r.conditions.is_empty());
+            let also = if conditioned {
+                " if it meets the route's `when:` conditions"
+            } else {
+                ""
+            };
+            (
+                Class::Looser,
+                format!("now reachable: {}{also}", needs(&new_who)),
+            )
+        }
         (_, Who::Nobody) => (Class::Stricter, "no longer reachable".to_owned()),
         _ if new_who > old_who => (Class::Looser, needs(&new_who)),
         _ => (Class::Stricter, format!("now only {}", needs(&new_who))),

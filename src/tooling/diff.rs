@@ -8,8 +8,8 @@
 //! say which route would judge it; a pair of judging routes is compared once, however many
 //! shapes lead to it, and named after the new file's route. When both routes take the method,
 //! the `ATTRIBUTES` table compares them one attribute at a time; otherwise the question is only
-//! who can get through at all (`reachability`). Declarations (`permissions`, `restrictions`)
-//! grant nothing by themselves, so their changes are neutral.
+//! who can get through at all (`reachability`). Declarations (`permissions`, `restrictions`,
+//! the `clients:` register) grant nothing by themselves, so their changes are neutral.
 
 use std::collections::{BTreeSet, HashSet};
 use std::fmt;
@@ -46,7 +46,7 @@ pub enum Subject {
     /// Requests of one path shape with these methods; `path` is written as the new file's
     /// route writes it (the old file's when only it has one).
     Requests { path: String, methods: Methods },
-    /// A name under `permissions` or `restrictions`.
+    /// A name under `permissions`, `restrictions` or `clients`.
     Declaration { section: &'static str, name: String },
 }
 
@@ -85,6 +85,7 @@ pub fn diff(old: &Policy, new: &Policy) -> Vec<Change> {
         &old.restrictions,
         &new.restrictions,
     ));
+    changes.extend(declarations("client", &old.clients, &new.clients));
     changes.sort_by(|a, b| (a.class, &a.subject).cmp(&(b.class, &b.subject)));
     changes
 }
@@ -288,8 +289,9 @@ fn method_set(all: &[Method], indices: &[usize]) -> Methods {
     }
 }
 
-/// Changes under `permissions` or `restrictions`: declaring a name grants nothing until a route
-/// uses it, and a route that used a removed name must have changed too (and is reported).
+/// Changes under `permissions`, `restrictions` or `clients`: declaring a name grants nothing
+/// until a route uses it (a client id: until a condition names it), and a route that used a
+/// removed name must have changed too (and is reported).
 fn declarations(
     section: &'static str,
     old: &[(String, String)],
@@ -312,6 +314,10 @@ fn declarations(
         let (attribute, reason) = match (&before, &after) {
             (Some(a), Some(b)) if a == b => continue,
             (Some(_), Some(_)) => ("description", "the description changed"),
+            (None, _) if section == "client" => (
+                "declaration",
+                "declared; it grants nothing until a condition names it",
+            ),
             (None, _) => (
                 "declaration",
                 "declared; it grants nothing until a route uses it",

@@ -306,3 +306,5 @@ fn looser_changes_come_first() {
         [Class::Looser, Class::Stricter]
     );
 }
+
+mod route_keys;
