@@ -95,6 +95,17 @@ pub fn write_line(out: &mut Vec<u8>, format: LogFormat, now: SystemTime, line: &
     let subject = record.subject.as_deref().unwrap_or("-");
     let client_id = record.client_id.as_deref().unwrap_or("-");
     let detail = record.detail.as_deref().unwrap_or("");
+    // The fields after the method, in the order both layouts write them.
+    let fields = [
+        ("path", line.path),
+        ("route", route),
+        ("issuer", issuer),
+        ("subject", subject),
+        ("client_id", client_id),
+        ("decision", record.decision),
+        ("reason", record.reason),
+        ("detail", detail),
+    ];
     match format {
         LogFormat::Json => {
             out.extend_from_slice(b"{\"timestamp\":\"");
@@ -102,18 +113,9 @@ pub fn write_line(out: &mut Vec<u8>, format: LogFormat, now: SystemTime, line: &
             out.extend_from_slice(
                 b"\",\"level\":\"INFO\",\"target\":\"gateway::access\",\"message\":\"request\"",
             );
-            for (name, value) in [
-                ("request_id", line.request_id),
-                ("method", line.method),
-                ("path", line.path),
-                ("route", route),
-                ("issuer", issuer),
-                ("subject", subject),
-                ("client_id", client_id),
-                ("decision", record.decision),
-                ("reason", record.reason),
-                ("detail", detail),
-            ] {
+            json_field(out, "request_id", line.request_id);
+            json_field(out, "method", line.method);
+            for (name, value) in fields {
                 json_field(out, name, value);
             }
             out.extend_from_slice(b",\"status\":");
@@ -132,16 +134,7 @@ pub fn write_line(out: &mut Vec<u8>, format: LogFormat, now: SystemTime, line: &
             // tracing printed the method with `%` (Display): unquoted, and always a token.
             out.extend_from_slice(b" method=");
             text_escaped(out, line.method);
-            for (name, value) in [
-                ("path", line.path),
-                ("route", route),
-                ("issuer", issuer),
-                ("subject", subject),
-                ("client_id", client_id),
-                ("decision", record.decision),
-                ("reason", record.reason),
-                ("detail", detail),
-            ] {
+            for (name, value) in fields {
                 text_field(out, name, value);
             }
             out.extend_from_slice(b" status=");
