@@ -389,12 +389,20 @@ impl Loader<'_> {
         if self.problems.len() != problems_before {
             return None;
         }
+        let methods_key = methods.as_ref().map_or_else(
+            || "*".to_owned(),
+            |methods| {
+                let names: Vec<&str> = methods.iter().map(Method::as_str).collect();
+                names.join(",")
+            },
+        );
         Some(Draft {
             index,
             segments: segments?,
             route: Route {
                 pattern,
                 methods,
+                methods_key,
                 access: access?,
                 conditions,
                 public,

@@ -64,6 +64,9 @@ pub struct Route {
     pub pattern: String,
     /// `None` = every method.
     pub methods: Option<Vec<Method>>,
+    /// `methods` as the rate-limit key names them (`GET,POST`; `*` for every method), built
+    /// once at load rather than per request.
+    pub methods_key: String,
     pub access: Access,
     /// `when:`: every condition must hold after the scope check (403 `access_denied`).
     pub conditions: Vec<Condition>,

@@ -279,16 +279,6 @@ async fn admit(
             .identity
             .as_ref()
             .map(|(identity, _)| identity.as_ref());
-        let methods = permit.route.methods.as_ref().map_or_else(
-            || "*".to_owned(),
-            |methods| {
-                methods
-                    .iter()
-                    .map(Method::as_str)
-                    .collect::<Vec<_>>()
-                    .join(",")
-            },
-        );
         // Per issuer too: `clientco` at the staging tenant is not `clientco` at production.
         let key = crate::state::RateKey {
             issuer: identity.map_or("", |i| &*i.issuer_name),
@@ -296,7 +286,7 @@ async fn admit(
                 i.client_id.as_deref().unwrap_or(i.subject.as_str())
             }),
             route: &permit.route.pattern,
-            methods: &methods,
+            methods: &permit.route.methods_key,
         };
         match gateway.limiter.admit(&key, limit).await {
             Ok(crate::state::Admission::Allowed) => {}
