@@ -6,14 +6,9 @@
 
 mod support;
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
-use std::time::Duration;
-
 use serde_json::json;
 use support::backend::Backend;
-use support::bin::{Project, repo_root, run_in};
+use support::bin::{Project, Serving, repo_root, run_in};
 use support::gateway::claims;
 use support::issuer::spawn_issuer;
 
@@ -42,98 +37,32 @@ fn tenants_project(issuer: &str, jwks: &str, upstream: &str) -> Project {
     project
 }
 
-struct Served {
-    child: Child,
-    lines: mpsc::Receiver<serde_json::Value>,
-}
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Served {
-    /// The next JSON log line matching `pick`, within 10 s.
-    fn next_line(&self, pick: impl Fn(&serde_json::Value) -> bool) -> serde_json::Value {
-        let deadline = std::time::Instant::now() + Duration::from_secs(10);
-        loop {
-            let left = deadline.saturating_duration_since(std::time::Instant::now());
-            let line = self
-                .lines
-                .recv_timeout(left)
-                .expect("the log line never came");
-            if pick(&line) {
-                return line;
-            }
-        }
-    }
-}
-
-fn serve(project: &Project) -> Served {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_gateway"))
-        .args(["serve", "--log-format", "json", "--config"])
-        .arg(project.path("gateway.toml"))
-        .env_remove("GATEWAY_CONFIG")
-        .env_remove("GATEWAY_POLICY_FILE")
-        .stderr(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let (send, lines) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines() {
-            let Ok(line) = line else { return };
-            let Ok(json) = serde_json::from_str(&line) else {
-                continue;
-            };
-            if send.send(json).is_err() {
-                return;
-            }
-        }
-    });
-    Served { child, lines }
-}
-
 #[tokio::test]
 async fn the_binary_refuses_a_cross_tenant_call_and_logs_condition_failed() {
     let issuer = spawn_issuer().await;
     let backend = Backend::start().await;
     let project = tenants_project(&issuer.issuer_url(), &issuer.jwks_url(), &backend.url());
-    let served = serve(&project);
-    let listening = served.next_line(|l| l["message"] == "gateway listening");
-    let data = format!("http://{}", listening["data"].as_str().unwrap());
-    let admin = format!("http://{}", listening["admin"].as_str().unwrap());
+    let served = Serving::project(&project, &[]);
+    served.wait_ready().await;
     let client = reqwest::Client::new();
-    support::wait::poll(
-        "the gateway to become ready",
-        support::wait::DEADLINE,
-        || async {
-            let response = client.get(format!("{admin}/readyz")).send().await.ok()?;
-            (response.status() == 200).then_some(())
-        },
-    )
-    .await;
 
     let mut minted = claims(&issuer.issuer_url(), "read:forecast");
     minted[TENANT] = json!("clientco");
     let token = issuer.mint(&minted);
 
     let own = client
-        .get(format!("{data}/tenants/clientco/forecast"))
+        .get(served.url("/tenants/clientco/forecast"))
         .bearer_auth(&token)
         .header("x-request-id", "own-tenant")
         .send()
         .await
         .unwrap();
     assert_eq!(own.status(), 200);
-    let line = served.next_line(|l| l["request_id"] == "own-tenant");
+    let line = served.request_line("own-tenant");
     assert_eq!(line["decision"], "allow");
 
     let other = client
-        .get(format!("{data}/tenants/globex/forecast"))
+        .get(served.url("/tenants/globex/forecast"))
         .bearer_auth(&token)
         .header("x-request-id", "other-tenant")
         .send()
@@ -142,7 +71,7 @@ async fn the_binary_refuses_a_cross_tenant_call_and_logs_condition_failed() {
     assert_eq!(other.status(), 403);
     let body: serde_json::Value = other.json().await.unwrap();
     assert_eq!(body["error"], "access_denied", "{body}");
-    let line = served.next_line(|l| l["request_id"] == "other-tenant");
+    let line = served.request_line("other-tenant");
     assert_eq!(line["decision"], "deny");
     assert_eq!(line["reason"], "condition_failed");
     assert_eq!(line["route"], "/tenants/{tenant}/forecast");

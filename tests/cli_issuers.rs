@@ -8,14 +8,9 @@
 
 mod support;
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
-use std::time::Duration;
-
 use gateway::dev::issuer::DevIssuer;
 use support::backend::Backend;
-use support::bin::Project;
+use support::bin::{Project, Serving};
 use support::gateway::{claims, test_policy};
 use support::issuer::spawn_issuer;
 
@@ -61,63 +56,6 @@ file = "policy.yaml"
     )
 }
 
-struct Served {
-    child: Child,
-    lines: mpsc::Receiver<serde_json::Value>,
-}
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Served {
-    fn next_line(&self, pick: impl Fn(&serde_json::Value) -> bool) -> serde_json::Value {
-        let deadline = std::time::Instant::now() + Duration::from_secs(10);
-        loop {
-            let left = deadline.saturating_duration_since(std::time::Instant::now());
-            let line = self
-                .lines
-                .recv_timeout(left)
-                .expect("the expected log line never came");
-            if pick(&line) {
-                return line;
-            }
-        }
-    }
-}
-
-fn serve(project: &Project, env: &[(&str, &str)]) -> Served {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_gateway"));
-    command
-        .args(["serve", "--log-format", "json", "--config"])
-        .arg(project.path("gateway.toml"))
-        .env_remove("GATEWAY_CONFIG")
-        .env("GATEWAY_LOG", "info")
-        .stderr(Stdio::piped())
-        .stdout(Stdio::null());
-    for (key, value) in env {
-        command.env(key, value);
-    }
-    let mut child = command.spawn().unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let (send, lines) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines() {
-            let Ok(line) = line else { return };
-            let Ok(json) = serde_json::from_str::<serde_json::Value>(&line) else {
-                continue;
-            };
-            if send.send(json).is_err() {
-                return;
-            }
-        }
-    });
-    Served { child, lines }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn serve_verifies_each_tenant_with_its_own_keys_and_an_override_fixes_a_jwks_url() {
     let prod = spawn_issuer().await;
@@ -132,30 +70,22 @@ async fn serve_verifies_each_tenant_with_its_own_keys_and_an_override_fixes_a_jw
         &config(&backend.url(), &prod, &staging, &prod.jwks_url()),
     );
     let staging_jwks = staging.jwks_url();
-    let served = serve(
+    let served = Serving::project(
         &project,
-        &[(
-            "GATEWAY_AUTH_ISSUERS_STAGING_JWKS_URL",
-            staging_jwks.as_str(),
-        )],
+        &[
+            (
+                "GATEWAY_AUTH_ISSUERS_STAGING_JWKS_URL",
+                staging_jwks.as_str(),
+            ),
+            ("GATEWAY_LOG", "info"),
+        ],
     );
-    let listening = served.next_line(|l| l["message"] == "gateway listening");
-    let data = format!("http://{}", listening["data"].as_str().unwrap());
-    let admin = format!("http://{}", listening["admin"].as_str().unwrap());
+    served.wait_ready().await;
     let client = reqwest::Client::new();
-    support::wait::poll(
-        "the gateway to become ready",
-        support::wait::DEADLINE,
-        || async {
-            let response = client.get(format!("{admin}/readyz")).send().await.ok()?;
-            (response.status() == 200).then_some(())
-        },
-    )
-    .await;
 
     let get = |path: &str, token: String, id: &str| {
         client
-            .get(format!("{data}{path}"))
+            .get(served.url(path))
             .bearer_auth(token)
             .header("x-request-id", id)
             .send()
@@ -167,7 +97,7 @@ async fn serve_verifies_each_tenant_with_its_own_keys_and_an_override_fixes_a_jw
         .unwrap();
     assert_eq!(response.status(), 200);
     assert_eq!(backend.last().headers["x-auth-issuer-name"], "staging");
-    let line = served.next_line(|l| l["request_id"] == "req-staging");
+    let line = served.request_line("req-staging");
     assert_eq!(line["issuer"], "staging", "{line}");
 
     // Prod's second audience is accepted.
@@ -184,7 +114,7 @@ async fn serve_verifies_each_tenant_with_its_own_keys_and_an_override_fixes_a_jw
         .await
         .unwrap();
     assert_eq!(response.status(), 403);
-    let line = served.next_line(|l| l["request_id"] == "req-denied");
+    let line = served.request_line("req-denied");
     assert_eq!(line["issuer"], "staging", "{line}");
     assert_eq!(line["reason"], "issuer_not_allowed", "{line}");
     assert_eq!(line["decision"], "deny", "{line}");
@@ -193,7 +123,7 @@ async fn serve_verifies_each_tenant_with_its_own_keys_and_an_override_fixes_a_jw
     let stranger = prod.mint(&claims("https://login.example/", "read:forecast"));
     let response = get("/forecast", stranger, "req-unknown").await.unwrap();
     assert_eq!(response.status(), 401);
-    let line = served.next_line(|l| l["request_id"] == "req-unknown");
+    let line = served.request_line("req-unknown");
     assert_eq!(line["issuer"], "unknown", "{line}");
     assert_eq!(line["reason"], "unknown_issuer", "{line}");
 }

@@ -116,20 +116,41 @@ pub fn run_in(folder: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
     Run::from(command.output().expect("run the gateway binary"))
 }
 
-/// `gateway serve --log-format json` running on files in a temporary folder, with its log lines
-/// collected; killed when dropped.
+/// A field of a diagnostic line, JSON (`"name": "value"`) or text (`name=value`).
+pub fn field(line: &str, name: &str) -> String {
+    if let Ok(json) = serde_json::from_str::<serde_json::Value>(line) {
+        return json[name]
+            .as_str()
+            .unwrap_or_else(|| panic!("no {name} in: {line}"))
+            .to_owned();
+    }
+    let prefix = format!("{name}=");
+    line.split(' ')
+        .find_map(|part| part.strip_prefix(prefix.as_str()))
+        .unwrap_or_else(|| panic!("no {name} in: {line}"))
+        .to_owned()
+}
+
+/// The built binary running as a server (`gateway serve`, `gateway demo`, ...) with its stderr
+/// collected line by line; killed when dropped. `Serving::start` and `Serving::options` write
+/// the files themselves; `Serving::spawn` runs on a folder the test laid out.
 pub struct Serving {
-    child: std::process::Child,
-    lines: std::sync::mpsc::Receiver<serde_json::Value>,
+    pub child: std::process::Child,
+    lines: std::sync::mpsc::Receiver<String>,
+    /// The data-plane address, once the "gateway listening" line was read.
     pub data: std::net::SocketAddr,
+    /// The admin address, once the "gateway listening" line was read.
     pub admin: std::net::SocketAddr,
-    pub dir: tempfile::TempDir,
+    /// The folder the binary runs in.
+    pub folder: PathBuf,
+    /// The temporary folder, when the `Serving` owns it.
+    pub dir: Option<tempfile::TempDir>,
 }
 
 impl Serving {
     /// Writes `gateway.toml` (data and admin on 127.0.0.1:0, `[upstream] url`, `[auth]` for
-    /// `issuer` with `jwks_url`, then `extra` verbatim) and `policy.yaml`, starts the binary and
-    /// waits for its "gateway listening" line.
+    /// `issuer` with `jwks_url`, then `extra` verbatim) and `policy.yaml`, starts
+    /// `gateway serve --log-format json` and waits for its "gateway listening" line.
     pub fn start(
         issuer: &str,
         jwks_url: &str,
@@ -137,25 +158,58 @@ impl Serving {
         policy: &str,
         extra: &str,
     ) -> Serving {
+        let mut options = super::gateway::Options::new(issuer, jwks_url, upstream);
+        options.policy = policy.to_owned();
+        options.upstream_extra = "request_timeout = \"5s\"\n".to_owned();
+        options.tail = extra.to_owned();
+        Serving::options(&options, &["--log-format", "json"], &[])
+    }
+
+    /// Writes `options`' gateway.toml and policy.yaml (as the in-process `TestGateway` would)
+    /// into a new temporary folder and runs `gateway serve <args> --config gateway.toml` there
+    /// with `env`, until its "gateway listening" line.
+    pub fn options(
+        options: &super::gateway::Options,
+        args: &[&str],
+        env: &[(&str, &str)],
+    ) -> Serving {
         let dir = tempfile::tempdir().expect("temp dir");
-        std::fs::write(dir.path().join("policy.yaml"), policy).expect("write policy");
-        let toml = format!(
-            "[server]\nlisten = \"127.0.0.1:0\"\n[admin]\nlisten = \"127.0.0.1:0\"\n\
-             [upstream]\nurl = \"{upstream}\"\nrequest_timeout = \"5s\"\n\
-             [auth]\nissuer = \"{issuer}\"\naudience = \"https://clientco/api\"\n\
-             jwks_url = \"{jwks_url}\"\n[policy]\nfile = \"policy.yaml\"\n{extra}\n"
-        );
-        std::fs::write(dir.path().join("gateway.toml"), toml).expect("write config");
+        options.write_to(dir.path());
+        let mut all = vec!["serve"];
+        all.extend_from_slice(args);
+        all.extend_from_slice(&["--config", "gateway.toml"]);
+        let mut serving = Serving::spawn(dir.path(), &all, env);
+        serving.dir = Some(dir);
+        serving.listening();
+        serving
+    }
+
+    /// `gateway serve --log-format json --config gateway.toml` in `project`'s folder with
+    /// `env`, until its "gateway listening" line.
+    pub fn project(project: &Project, env: &[(&str, &str)]) -> Serving {
+        let args = ["serve", "--log-format", "json", "--config", "gateway.toml"];
+        let mut serving = Serving::spawn(project.dir.path(), &args, env);
+        serving.listening();
+        serving
+    }
+
+    /// Runs `gateway <args>` in `folder` with a clean GATEWAY_* environment (and no NO_COLOR)
+    /// plus `env`, stdout discarded, stderr collected; returns at once (see `listening`).
+    pub fn spawn(folder: &Path, args: &[&str], env: &[(&str, &str)]) -> Serving {
         let mut command = Command::new(env!("CARGO_BIN_EXE_gateway"));
         command
-            .args(["serve", "--log-format", "json", "--config"])
-            .arg(dir.path().join("gateway.toml"))
+            .args(args)
+            .current_dir(folder)
+            .env_remove("NO_COLOR")
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::piped());
         for (key, _) in std::env::vars() {
             if key.starts_with("GATEWAY_") {
                 command.env_remove(key);
             }
+        }
+        for (key, value) in env {
+            command.env(key, value);
         }
         let mut child = command.spawn().expect("start the gateway binary");
         let stderr = child.stderr.take().expect("piped stderr");
@@ -164,40 +218,38 @@ impl Serving {
             use std::io::BufRead;
             for line in std::io::BufReader::new(stderr).lines() {
                 let Ok(line) = line else { return };
-                // Anything that is not a JSON line (a panic message) is kept as a string.
-                let value = serde_json::from_str(&line).unwrap_or(serde_json::Value::String(line));
-                if send.send(value).is_err() {
+                if send.send(line).is_err() {
                     return;
                 }
             }
         });
-        let mut serving = Serving {
+        Serving {
             child,
             lines,
             data: "0.0.0.0:0".parse().expect("an address"),
             admin: "0.0.0.0:0".parse().expect("an address"),
-            dir,
-        };
-        let listening = serving.next_line("the gateway to listen", |l| {
-            l["message"] == "gateway listening"
-        });
-        let address = |key: &str| {
-            listening[key]
-                .as_str()
-                .and_then(|a| a.parse().ok())
-                .unwrap_or_else(|| panic!("no {key} address in {listening}"))
-        };
-        serving.data = address("data");
-        serving.admin = address("admin");
-        serving
+            folder: folder.to_owned(),
+            dir: None,
+        }
     }
 
-    /// The next log line matching `pick`, within `wait::DEADLINE`; fails the test naming `what`.
-    pub fn next_line(
-        &self,
-        what: &str,
-        pick: impl Fn(&serde_json::Value) -> bool,
-    ) -> serde_json::Value {
+    /// Reads stderr up to the "gateway listening" line (JSON or text) and takes the data and
+    /// admin addresses from it.
+    pub fn listening(&mut self) -> String {
+        let line = self.next_stderr("the gateway to listen", |l| l.contains("gateway listening"));
+        let address = |key: &str| {
+            field(&line, key)
+                .parse()
+                .unwrap_or_else(|_| panic!("no {key} address in {line}"))
+        };
+        self.data = address("data");
+        self.admin = address("admin");
+        line
+    }
+
+    /// The next stderr line matching `pick`, within `wait::DEADLINE`; fails the test naming
+    /// `what`. Lines before it are consumed.
+    pub fn next_stderr(&self, what: &str, pick: impl Fn(&str) -> bool) -> String {
         let deadline = std::time::Instant::now() + super::wait::DEADLINE;
         loop {
             let left = deadline.saturating_duration_since(std::time::Instant::now());
@@ -209,23 +261,72 @@ impl Serving {
         }
     }
 
+    /// The next JSON log line matching `pick` (a line that is not JSON, such as a panic
+    /// message, is seen as a JSON string), within `wait::DEADLINE`; fails the test naming `what`.
+    pub fn next_line(
+        &self,
+        what: &str,
+        pick: impl Fn(&serde_json::Value) -> bool,
+    ) -> serde_json::Value {
+        let deadline = std::time::Instant::now() + super::wait::DEADLINE;
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) => {
+                    let value =
+                        serde_json::from_str(&line).unwrap_or(serde_json::Value::String(line));
+                    if pick(&value) {
+                        return value;
+                    }
+                }
+                Err(_) => panic!("timed out waiting for a log line: {what}"),
+            }
+        }
+    }
+
+    /// The next JSON log line whose `request_id` is `id`.
+    pub fn request_line(&self, id: &str) -> serde_json::Value {
+        self.next_line(&format!("the access line of {id}"), |l| {
+            l["request_id"] == id
+        })
+    }
+
+    /// `http://<data address><path>`.
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.data)
     }
 
+    /// `http://<admin address><path>`.
+    pub fn admin_url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.admin)
+    }
+
+    /// A path inside the folder the binary runs in.
+    pub fn file(&self, name: &str) -> PathBuf {
+        self.folder.join(name)
+    }
+
+    /// Sends the signal `name` (`HUP`, `TERM`, `USR1`, ...) with `kill`.
+    pub fn signal(&self, name: &str) {
+        let status = Command::new("kill")
+            .args([&format!("-{name}"), &self.child.id().to_string()])
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill -{name} failed");
+    }
+
+    /// Waits (within `wait::DEADLINE`) for the process to exit and returns its exit code.
+    pub async fn exit_code(&mut self) -> Option<i32> {
+        super::wait::poll("the gateway to exit", super::wait::DEADLINE, || {
+            let status = self.child.try_wait().expect("wait for the gateway");
+            std::future::ready(status.map(|s| s.code()))
+        })
+        .await
+    }
+
     /// Polls the admin `/readyz` until 200.
     pub async fn wait_ready(&self) {
-        let client = reqwest::Client::new();
-        let readyz = format!("http://{}/readyz", self.admin);
-        super::wait::poll(
-            "the gateway to become ready",
-            super::wait::DEADLINE,
-            || async {
-                let response = client.get(&readyz).send().await.ok()?;
-                (response.status() == 200).then_some(())
-            },
-        )
-        .await
+        super::gateway::wait_ready(&self.admin_url("/readyz")).await
     }
 }
 

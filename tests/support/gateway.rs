@@ -66,6 +66,16 @@ pub struct Options {
 }
 
 impl Options {
+    /// The defaults for a gateway in front of `backend`, trusting the development `issuer`.
+    pub fn of(
+        issuer: &gateway::dev::issuer::DevIssuer,
+        backend: &super::backend::Backend,
+    ) -> Options {
+        Options::new(&issuer.issuer_url(), &issuer.jwks_url(), &backend.url())
+    }
+
+    /// The defaults: `issuer` with its `jwks_url`, `upstream`, `test_policy()`, 2 s/1 s
+    /// upstream timeouts, waiting for /readyz.
     pub fn new(issuer: &str, jwks_url: &str, upstream: &str) -> Options {
         Options {
             issuer: issuer.to_owned(),
@@ -90,17 +100,16 @@ pub struct TestGateway {
     pub addr: std::net::SocketAddr,
 }
 
-impl TestGateway {
-    pub async fn start(options: Options) -> TestGateway {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("policy.yaml"), &options.policy).unwrap();
-        let auth = options.auth.clone().unwrap_or_else(|| {
+impl Options {
+    /// The gateway.toml these options describe (policy in `policy.yaml` beside it).
+    pub fn toml(&self) -> String {
+        let auth = self.auth.clone().unwrap_or_else(|| {
             format!(
                 "[auth]\nissuer = \"{}\"\naudience = \"https://clientco/api\"\njwks_url = \"{}\"\n{}",
-                options.issuer, options.jwks_url, options.auth_extra
+                self.issuer, self.jwks_url, self.auth_extra
             )
         });
-        let toml = format!(
+        format!(
             r#"[server]
 listen = "127.0.0.1:0"
 {server_extra}
@@ -115,13 +124,28 @@ url = "{upstream}"
 file = "policy.yaml"
 {tail}
 "#,
-            server_extra = options.server_extra,
-            upstream = options.upstream,
-            upstream_extra = options.upstream_extra,
-            tail = options.tail,
-        );
-        let config_path = dir.path().join("gateway.toml");
-        std::fs::write(&config_path, toml).unwrap();
+            server_extra = self.server_extra,
+            upstream = self.upstream,
+            upstream_extra = self.upstream_extra,
+            tail = self.tail,
+        )
+    }
+
+    /// Writes gateway.toml and policy.yaml into `dir`; returns the gateway.toml path.
+    pub fn write_to(&self, dir: &std::path::Path) -> std::path::PathBuf {
+        std::fs::write(dir.join("policy.yaml"), &self.policy).unwrap();
+        let config_path = dir.join("gateway.toml");
+        std::fs::write(&config_path, self.toml()).unwrap();
+        config_path
+    }
+}
+
+impl TestGateway {
+    /// Writes `options`' files to a temporary folder, starts the gateway library on them and
+    /// (unless `wait_ready` is off) waits for /readyz.
+    pub async fn start(options: Options) -> TestGateway {
+        let dir = tempfile::tempdir().unwrap();
+        let config_path = options.write_to(dir.path());
         let config = gateway::config::Config::load(&config_path)
             .unwrap_or_else(|d| panic!("test config does not load:\n{d}"));
         let running = gateway::start(config).await.unwrap();
@@ -149,17 +173,7 @@ file = "policy.yaml"
 
     /// Polls /readyz until 200, with a deadline.
     pub async fn wait_ready(&self) {
-        let client = reqwest::Client::new();
-        let readyz = format!("{}/readyz", self.admin);
-        super::wait::poll(
-            "the gateway to become ready",
-            super::wait::DEADLINE,
-            || async {
-                let response = client.get(&readyz).send().await.ok()?;
-                (response.status() == 200).then_some(())
-            },
-        )
-        .await
+        wait_ready(&format!("{}/readyz", self.admin)).await
     }
 
     pub async fn shutdown(mut self) {
@@ -177,6 +191,20 @@ file = "policy.yaml"
             .await
             .unwrap()
     }
+}
+
+/// Polls `readyz` (a full URL) until it answers 200, within `wait::DEADLINE`.
+pub async fn wait_ready(readyz: &str) {
+    let client = reqwest::Client::new();
+    super::wait::poll(
+        "the gateway to become ready",
+        super::wait::DEADLINE,
+        || async {
+            let response = client.get(readyz).send().await.ok()?;
+            (response.status() == 200).then_some(())
+        },
+    )
+    .await
 }
 
 /// An `[auth.issuers.NAME]` table for a development issuer (audience `https://clientco/api`),
