@@ -111,6 +111,10 @@ impl Gateway {
         let state = crate::state::build(
             &config.state,
             usize::try_from(config.binding.dpop_replay_capacity).unwrap_or(usize::MAX),
+            config
+                .binding
+                .dpop_nonce
+                .then(|| config.binding.dpop_window.as_secs().max(1)),
         )
         .map_err(crate::StartError::State)?;
         Ok(Gateway {
@@ -120,7 +124,12 @@ impl Gateway {
                 token_cookie: config.auth.token_cookie.clone(),
             },
             auth: Authenticator::start(&config.auth, metrics.clone()),
-            binder: Binder::new(&config.binding, config.auth.max_leeway(), state.replay),
+            binder: Binder::new(
+                &config.binding,
+                config.auth.max_leeway(),
+                state.replay,
+                state.nonce_keys,
+            ),
             upstream: upstream::Upstream::new(&config.upstream)?,
             limiter: state.limiter,
             state_metrics: state.metrics,
