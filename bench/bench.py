@@ -455,15 +455,16 @@ def nginx_user_line() -> str:
     return "user root root;" if os.geteuid() == 0 else ""
 
 
-def start_nginx(env: Env, name: str, template: str, cpus: str | None, values: dict) -> subprocess.Popen:
+def start_nginx(env: Env, name: str, template: str, cpus: str | None, values: dict,
+                prefix: list[str] | None = None) -> subprocess.Popen:
     for sub in ("body", "proxy", "fastcgi", "uwsgi", "scgi"):
         (env.run / f"tmp-{name.split('-')[-1]}" / sub).mkdir(parents=True, exist_ok=True)
     conf = render(template, env.run / f"{name}.conf",
                   {"RUN": env.run, "USER": nginx_user_line(), "TOKENS": env.tok, **values})
     subprocess.run(["nginx", "-t", "-q", "-e", str(env.run / f"{name}.error.log"),
                     "-p", str(env.run), "-c", str(conf)], check=True)
-    return start(name, ["nginx", "-e", str(env.run / f"{name}.error.log"), "-p", str(env.run),
-                        "-c", str(conf)], env.run, cpus)
+    return start(name, (prefix or []) + ["nginx", "-e", str(env.run / f"{name}.error.log"),
+                                         "-p", str(env.run), "-c", str(conf)], env.run, cpus)
 
 
 def setup(s: Settings) -> Env:
@@ -637,7 +638,7 @@ def row_nginx(env: Env, log: bool = False) -> Row:
     # One name for both rows (the template's pid file and temp folders); they never overlap.
     proc = start_nginx(env, "nginx-proxy", "nginx-proxy.conf", env.s.server_cpus,
                        {"PROXY_PORT": port, "BACKEND_PORT": env.backend_port,
-                        "WORKERS": env.s.workers, "ACCESS_LOG": access})
+                        "WORKERS": env.s.workers, "ACCESS_LOG": access, "MASTER": ""})
     try:
         wait_until("nginx proxy", lambda: answers(port, "/forecast", 200), 10, proc)
         measure(env, row, port, lambda: proc_tree(proc.pid), None, False)
@@ -956,7 +957,16 @@ def profile(env: Env, distinct: bool) -> str:
 CALLGRIND_VARIANTS = {"off": "access log off", "log": "access log on (to a file)",
                       "trace": "traces at 0.01", "trace-all": "traces at 1.0",
                       "assertion": "assertion signed per request",
-                      "assertion-reuse": "assertion with reuse 5s"}
+                      "assertion-reuse": "assertion with reuse 5s",
+                      "nginx": "nginx plain proxy (no auth), access log off",
+                      "nginx-log": "nginx plain proxy (no auth), access log to a file, buffer=64k"}
+
+# The token hash (the verified-token cache's key), shown apart: callgrind runs aws-lc's
+# SHA-256 without the CPU's SHA extensions, so it weighs far more here than on the real CPU.
+# `TokenCache::key` (never inlined) is the whole key computation since the keyed hash; before
+# it, the key was SHA-256 and its block function is what callgrind saw.
+TOKEN_HASH_CALLEE = "gateway::auth::cache::TokenCache::key"
+TOKEN_HASH_SELF = re.compile(r"sha256_block_data_order")
 
 
 def callgrind(env: Env, variant: str = "off") -> str:
@@ -964,13 +974,35 @@ def callgrind(env: Env, variant: str = "off") -> str:
     with the cached token. Unlike req/s and CPU time, the count does not move with whatever else
     the machine is doing, so it compares two builds even on a busy machine. Kernel work (the
     syscalls) is not counted. Callgrind runs aws-lc's SHA-256 without the SHA extensions, so
-    the token hash counts far more here than on the real CPU (see the profile for that)."""
+    the token hash counts far more here than on the real CPU (see the profile for that).
+
+    The `nginx` variants run nginx's plain proxy under the same harness: the same load, the
+    same warm-up, counters zeroed after it and dumped after the measured run, in one process
+    (`master_process off`: nginx's worker code, without the master that only supervises)."""
     s = env.s
     name = "callgrind" if variant == "off" else f"callgrind-{variant}"
     out_file = env.run / f"{name}.out"
-    prefix = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out_file}"]
-    tail = GATEWAY_VARIANTS[variant][1](env, env.run / name) if variant in GATEWAY_VARIANTS else ""
-    proc, port, _ = start_gateway(env, name, env.backend_port, prefix, tail=tail)
+    is_nginx = variant.startswith("nginx")
+    if is_nginx:
+        # One process, `master_process off`: callgrind_control cannot reach a worker nginx
+        # forks (vgdb does not follow the fork), and the master does no per-request work. The
+        # template's temp folders and pid file are the nginx rows' (`tmp-proxy`): they never
+        # run at once.
+        for sub in ("body", "proxy", "fastcgi", "uwsgi", "scgi"):
+            (env.run / "tmp-proxy" / sub).mkdir(parents=True, exist_ok=True)
+        prefix = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out_file}"]
+        port = free_port()
+        access = (f"access_log {env.run}/{name}-access.log combined buffer=64k flush=1s;"
+                  if variant == "nginx-log" else "access_log off;")
+        proc = start_nginx(env, name, "nginx-proxy.conf", s.server_cpus,
+                           {"PROXY_PORT": port, "BACKEND_PORT": env.backend_port,
+                            "WORKERS": s.workers, "ACCESS_LOG": access,
+                            "MASTER": "master_process off;"}, prefix=prefix)
+        wait_until(f"{name} /forecast", lambda: answers(port, "/forecast", 200), 60, proc)
+    else:
+        prefix = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out_file}"]
+        tail = GATEWAY_VARIANTS[variant][1](env, env.run / name) if variant in GATEWAY_VARIANTS else ""
+        proc, port, _ = start_gateway(env, name, env.backend_port, prefix, tail=tail)
     try:
         run_wrk(s, port, "token.lua", env.tok / "token.txt", s.warmup, env.run / f"{name}.warmup.txt")
         subprocess.run(["callgrind_control", "-z", str(proc.pid)], check=True, capture_output=True)
@@ -979,29 +1011,58 @@ def callgrind(env: Env, variant: str = "off") -> str:
         subprocess.run(["callgrind_control", "-d", str(proc.pid)], check=True, capture_output=True)
     finally:
         stop(proc)
-    # `callgrind_control -d` writes `callgrind.out.1` (the measured run); `callgrind.out` itself
-    # is what ran between that dump and the exit.
-    dump = env.run / f"{name}.out.1"
-    if not dump.exists():
-        raise RuntimeError(f"callgrind wrote no dump at {dump}")
-    own = callgrind_self_costs(dump)
+    # `callgrind_control -d` writes `<out>.1` (the measured run); `<out>` itself is what ran
+    # between that dump and the exit.
+    dumps = [d for d in [env.run / f"{name}.out.1"] if d.exists()]
+    if not dumps:
+        raise RuntimeError(f"callgrind wrote no dump for {name} in {env.run}")
+    own: dict[str, int] = {}
+    calls: dict[str, int] = {}
+    for dump in dumps:
+        dump_own, dump_calls = callgrind_costs(dump)
+        for function, cost in dump_own.items():
+            own[function] = own.get(function, 0) + cost
+        for function, cost in dump_calls.items():
+            calls[function] = calls.get(function, 0) + cost
     total = sum(own.values())
-    per = total / max(result.requests, 1)
-    lines = [f"**one cached token, {CALLGRIND_VARIANTS.get(variant, variant)}** under callgrind "
-             f"({result.requests:,} requests measured; every thread counted, the log writer's too): "
-             f"**{per:,.0f} user-space instructions per request**. Top functions by their own "
-             f"instructions:", "", "| instr/req | % | function |", "|---:|---:|---|"]
+    n = max(result.requests, 1)
+    per = total / n
+    if TOKEN_HASH_CALLEE in calls:
+        hashed, how = calls[TOKEN_HASH_CALLEE], f"`{TOKEN_HASH_CALLEE}`, inclusive"
+    else:
+        hashed = sum(c for f, c in own.items() if TOKEN_HASH_SELF.search(f))
+        how = "SHA-256's block function"
+    hash_note = ("" if is_nginx else
+                 f"; of which the token hash (the cache key; {how}) {hashed / n:,.0f}, "
+                 f"**{(total - hashed) / n:,.0f} without it**")
+    who = ("one process, `master_process off`" if is_nginx
+           else "every thread counted, the log writer's too")
+    lines = [f"**{'' if is_nginx else 'gateway, '}one cached token, "
+             f"{CALLGRIND_VARIANTS.get(variant, variant)}** under callgrind "
+             f"({result.requests:,} requests measured; {who}): "
+             f"**{per:,.0f} user-space instructions per request**{hash_note}. "
+             f"Top functions by their own instructions:", "",
+             "| instr/req | % | function |", "|---:|---:|---|"]
     for function, cost in sorted(own.items(), key=lambda kv: -kv[1])[:15]:
-        lines.append(f"| {cost / max(result.requests, 1):,.0f} | {100 * cost / total:.1f} | "
+        lines.append(f"| {cost / n:,.0f} | {100 * cost / max(total, 1):.1f} | "
                      f"`{function[:90]}` |")
     return "\n".join(lines) + "\n"
 
 
 def callgrind_self_costs(dump: Path) -> dict[str, int]:
     """Each function's own instruction count (callees excluded) from a callgrind dump."""
+    return callgrind_costs(dump)[0]
+
+
+def callgrind_costs(dump: Path) -> tuple[dict[str, int], dict[str, int]]:
+    """From a callgrind dump: each function's own instruction count (callees excluded), and
+    each function's inclusive count summed over the calls made to it (a function calling
+    itself counts twice; the token hash's `TokenCache::key` does not)."""
     names: dict[str, str] = {}
     costs: dict[str, int] = {}
+    called: dict[str, int] = {}
     function = "?"
+    callee = "?"
     after_call = False
 
     def name(token: str) -> str:
@@ -1016,16 +1077,18 @@ def callgrind_self_costs(dump: Path) -> dict[str, int]:
         if line.startswith("fn="):
             function = name(line[3:])
         elif line.startswith("cfn="):
-            name(line[4:])
+            callee = name(line[4:])
         elif line.startswith("calls="):
             after_call = True
         elif line[:1].isdigit() or line[:1] in "+-*":
             parts = line.split()
             if after_call:
                 after_call = False  # the callee's inclusive cost, not this function's own
+                if len(parts) >= 2:
+                    called[callee] = called.get(callee, 0) + int(parts[1])
             elif len(parts) >= 2:
                 costs[function] = costs.get(function, 0) + int(parts[1])
-    return costs
+    return costs, called
 
 
 # --------------------------------------------------------------------------------------------
@@ -1314,9 +1377,9 @@ def main() -> int:
         # BENCH_CALLGRIND_VARIANTS: which gateway set-ups to count (issue 19 compares the log
         # and tracing on and off by instructions, which a busy machine does not move).
         counts = []
-        for variant in os.environ.get("BENCH_CALLGRIND_VARIANTS", "off,log").split(","):
+        for variant in os.environ.get("BENCH_CALLGRIND_VARIANTS", "off,log,nginx").split(","):
             variant = variant.strip()
-            print(f"callgrind: gateway, cached token, {variant} ...", flush=True)
+            print(f"callgrind: cached token, {variant} ...", flush=True)
             try:
                 counts.append(callgrind(env, variant))
             except (RuntimeError, OSError, subprocess.SubprocessError) as error:
@@ -1341,7 +1404,7 @@ def main() -> int:
         (s.out / "profile.md").write_text(profile_text)
         print(profile_text)
     if counted:
-        counted_text = f"valgrind --tool=callgrind on the gateway, run {started}:\n\n" + counted
+        counted_text = f"valgrind --tool=callgrind on the gateway and nginx, run {started}:\n\n" + counted
         (s.out / "callgrind.md").write_text(counted_text)
         print(counted_text)
     if s.write_doc:

@@ -27,6 +27,7 @@ fn bench_dpop(c: &mut Criterion) {
         &BindingConfig::default(),
         Duration::from_secs(30),
         gateway::state::replay_store(50_000_000),
+        None,
     );
     let uri: Uri = "/forecast".parse().unwrap();
     let mut group = c.benchmark_group("dpop");

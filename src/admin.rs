@@ -5,6 +5,8 @@
 //! its 503 body names the issuers still waiting.
 //!
 //! Bind it to loopback or a private interface: `/metrics` and `/policy` describe the deployment.
+//! `GET /` and `/console/...` are the console (`crate::console`), which with `/policy` answers
+//! only the admin listener's own `Host` names (421 otherwise).
 //!
 //! It has the data plane's connection guards with smaller limits (`constants::ADMIN_*`): the
 //! opening bytes and every request head must arrive within `ADMIN_HEADER_READ_TIMEOUT` (which
@@ -27,6 +29,7 @@ use prometheus_client::registry::Registry;
 use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, watch};
 
+use crate::console::{self, Console};
 use crate::constants::{
     ADMIN_HEADER_READ_TIMEOUT, ADMIN_IDLE_TIMEOUT, ADMIN_MAX_CONCURRENT_STREAMS,
     ADMIN_MAX_CONNECTIONS, ADMIN_MAX_HEADER_BYTES,
@@ -41,6 +44,8 @@ pub async fn serve(
     listener: TcpListener,
     gateway: Arc<Gateway>,
     registry: Arc<Registry>,
+    console: Arc<Console>,
+    hosts: Arc<Vec<String>>,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let http = Arc::new(guarded_builder());
@@ -68,11 +73,29 @@ pub async fn serve(
         };
         let gateway = gateway.clone();
         let registry = registry.clone();
+        let console = console.clone();
+        let hosts = hosts.clone();
         let http = http.clone();
+        // The address this connection reached (the concrete one when listening on 0.0.0.0).
+        let local = stream.local_addr().unwrap_or(peer);
         tokio::spawn(async move {
-            let service = service_fn(move |request| {
-                let response = answer(&gateway, &registry, &request);
-                async move { Ok::<_, Infallible>(response) }
+            let service = service_fn(move |request: Request<Incoming>| {
+                let gateway = gateway.clone();
+                let registry = registry.clone();
+                let console = console.clone();
+                let hosts = hosts.clone();
+                async move {
+                    let path = request.uri().path();
+                    let guarded = path == "/policy" || console::serves(path);
+                    let response = if guarded && !console::host_allowed(&request, local, &hosts) {
+                        console::misdirected()
+                    } else if console::serves(path) {
+                        console::answer(&console, &gateway, request).await
+                    } else {
+                        answer(&gateway, &registry, &request)
+                    };
+                    Ok::<_, Infallible>(response)
+                }
             });
             // The opening-bytes deadline: hyper-util's protocol detection has no timeout.
             let stream = ClientStream::new(
@@ -158,7 +181,7 @@ fn answer(gateway: &Gateway, registry: &Registry, request: &Request<Incoming>) -
                 "sha256": snapshot.policy.sha256,
                 "loaded_at_unix": loaded_at,
             });
-            text(StatusCode::OK, "application/json", json.to_string())
+            console::secured(text(StatusCode::OK, "application/json", json.to_string()))
         }
         "/.well-known/jwks.json" => match &gateway.snapshot.load().assertion {
             // RFC 7517 §8.5's media type; the current snapshot's keys, so a reload that
@@ -177,7 +200,7 @@ fn answer(gateway: &Gateway, registry: &Registry, request: &Request<Incoming>) -
         _ => text(
             StatusCode::NOT_FOUND,
             "text/plain",
-            "admin endpoints: /healthz /readyz /metrics /policy /.well-known/jwks.json\n".into(),
+            "admin endpoints: /healthz /readyz /metrics /policy /.well-known/jwks.json, and the console at /\n".into(),
         ),
     }
 }

@@ -162,3 +162,7 @@ pub const STATE_PROBE_INTERVAL: Duration = Duration::from_millis(250);
 /// The connection manager's reconnection backoff: from 100 ms, doubling, with jitter, up to
 /// this (redis-rs `ConnectionManagerConfig`).
 pub const STATE_RECONNECT_MAX_DELAY: Duration = Duration::from_secs(1);
+/// How often each replica fetches the shared DPoP nonce keys of the current and the next slot
+/// (two small scripts): far inside a slot (`dpop_window`, 60 s by default), so every replica
+/// holds the next slot's key before the slot starts.
+pub const DPOP_NONCE_KEY_REFRESH: Duration = Duration::from_secs(1);

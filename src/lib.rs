@@ -13,6 +13,7 @@ pub mod assertion;
 pub mod auth;
 pub mod commands;
 pub mod config;
+pub mod console;
 pub mod constants;
 pub mod dev;
 pub mod diagnostic;
@@ -112,6 +113,8 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
             admin_listener,
             gateway.clone(),
             Arc::new(registry),
+            Arc::new(console::Console::new(Arc::new(config.clone()), admin_addr)),
+            Arc::new(config.admin.hosts.clone()),
             stop.clone(),
         )),
         tokio::spawn(reload::watch_files(gateway.clone(), config.clone(), stop)),

@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use crate::config::{Config, Diagnostics};
 use crate::constants::RELOAD_DEBOUNCE;
-use crate::proxy::{Gateway, Snapshot};
+use crate::proxy::{Gateway, ReloadOutcome, Snapshot};
 
 /// Reloads from `running.source`. `running` is the configuration the process started with.
 pub fn reload(gateway: &Gateway, running: &Config) -> Result<(), Diagnostics> {
@@ -30,6 +30,7 @@ pub fn reload(gateway: &Gateway, running: &Config) -> Result<(), Diagnostics> {
                 "policy reloaded"
             );
             gateway.requests.policy_reloads.inc();
+            remember(gateway, Ok(snapshot.policy.sha256.clone()));
             Ok(())
         }
         Err(diagnostics) => {
@@ -37,9 +38,25 @@ pub fn reload(gateway: &Gateway, running: &Config) -> Result<(), Diagnostics> {
             for diagnostic in &diagnostics.0 {
                 tracing::error!(problem = %diagnostic, "policy reload rejected; the previous policy keeps serving");
             }
+            remember(
+                gateway,
+                Err(diagnostics.0.iter().map(ToString::to_string).collect()),
+            );
             Err(diagnostics)
         }
     }
+}
+
+/// Keeps the outcome for the console's overview.
+fn remember(gateway: &Gateway, result: Result<String, Vec<String>>) {
+    let outcome = ReloadOutcome {
+        at: std::time::SystemTime::now(),
+        result,
+    };
+    *gateway
+        .last_reload
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(outcome);
 }
 
 fn warn_about_restart_only_changes(running: &Config, new: &Config) {

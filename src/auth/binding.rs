@@ -29,7 +29,7 @@ use super::nonce::NonceIssuer;
 use super::{AuthError, TokenSource};
 use crate::config::BindingConfig;
 use crate::identity::{Binding, Identity};
-use crate::state::{ReplayStore, Seen};
+use crate::state::{NonceKeys, ReplayStore, Seen};
 
 /// The request header that carries a DPoP proof (RFC 9449 §4.1).
 pub const DPOP: &str = "dpop";
@@ -72,11 +72,13 @@ pub struct Binder {
 }
 
 impl Binder {
-    /// `leeway` is `[auth] leeway` (a proof's `iat` may be that far in the future).
+    /// `leeway` is `[auth] leeway` (a proof's `iat` may be that far in the future);
+    /// `nonce_keys` the replicas' shared nonce keys (`[state] redis`), if any.
     pub fn new(
         config: &BindingConfig,
         leeway: std::time::Duration,
         replay: Arc<dyn ReplayStore>,
+        nonce_keys: Option<Arc<NonceKeys>>,
     ) -> Binder {
         let window_secs = config.dpop_window.as_secs().max(1);
         Binder {
@@ -89,7 +91,9 @@ impl Binder {
                 .public_url
                 .as_ref()
                 .map(|url| url.trim_end_matches('/').to_owned()),
-            nonces: config.dpop_nonce.then(|| NonceIssuer::new(window_secs)),
+            nonces: config
+                .dpop_nonce
+                .then(|| NonceIssuer::new(window_secs).shared(nonce_keys)),
             replay,
         }
     }

@@ -330,6 +330,17 @@ impl KeyStore {
         }
     }
 
+    /// Fetches so far, failed fetches, whether the set in force is stale (the last refresh
+    /// failed), and the Unix time of the last successful fetch (0: none yet), from its metrics.
+    pub fn status(&self) -> (u64, u64, bool, u64) {
+        (
+            self.metrics.fetches.get(),
+            self.metrics.fetch_failures.get(),
+            self.metrics.stale.get() != 0,
+            u64::try_from(self.metrics.last_success.get()).unwrap_or(0),
+        )
+    }
+
     /// The key set in force, `None` until the first successful fetch.
     pub fn current(&self) -> Option<Arc<KeySet>> {
         self.current.load_full()

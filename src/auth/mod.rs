@@ -23,8 +23,8 @@ mod cache;
 pub mod dpop;
 mod error;
 mod extract;
-mod issuers;
-mod jwks;
+pub mod issuers;
+pub mod jwks;
 mod nonce;
 mod verify;
 
@@ -80,6 +80,11 @@ impl Authenticator {
     /// True once every issuer with `ready_gate` has loaded a key set (for `/readyz`).
     pub fn is_ready(&self) -> bool {
         self.not_ready().next().is_none()
+    }
+
+    /// Every configured issuer with its key store (the console's keys page).
+    pub fn issuers(&self) -> impl Iterator<Item = &Issuer> {
+        self.issuers.iter()
     }
 
     /// The `ready_gate` issuers that have not loaded a key set yet.

@@ -17,14 +17,31 @@ use http::Method;
 use super::check::{load_all, report};
 use super::explain_binding as binding;
 use super::judge::{judge, judge_bound};
+use crate::config::Config;
 use crate::identity::{Identity, Scopes};
-use crate::policy::{Access, ConditionOutcome, Route, normalise};
+use crate::policy::{Access, ConditionOutcome, Policy, Route, normalise};
 
 /// What `explain` was given to prove a bound token's key: `--dpop PROOF`, `--cert FILE`.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Proofs<'a> {
     pub dpop: Option<&'a str>,
     pub cert: Option<&'a Path>,
+}
+
+/// What `explain` says, line by line, and the status its decision concludes with. The CLI prints
+/// the lines; the console's Try page shows them (the same function, so the same explanation).
+#[derive(Debug, Default)]
+pub struct Explanation {
+    pub lines: Vec<String>,
+    /// The status the data plane would answer, when a decision was reached (with a token, or
+    /// without one).
+    pub status: Option<u16>,
+}
+
+impl Explanation {
+    pub(super) fn say(&mut self, line: String) {
+        self.lines.push(line);
+    }
 }
 
 pub async fn run(
@@ -45,25 +62,52 @@ pub async fn run(
             return ExitCode::FAILURE;
         }
     };
-    println!("request:    {method} {path}");
+    for line in explain(&config, &policy, &method, path, token, proofs)
+        .await
+        .lines
+    {
+        println!("{line}");
+    }
+    ExitCode::SUCCESS
+}
+
+/// Explains `method` `path` (with `token` and its `proofs`, if given) against `config` and
+/// `policy`, as the data plane would decide it.
+pub async fn explain(
+    config: &Config,
+    policy: &Policy,
+    method: &Method,
+    path: &str,
+    token: Option<&str>,
+    proofs: Proofs<'_>,
+) -> Explanation {
+    let mut out = Explanation::default();
+    let out = &mut out;
+    out.say(format!("request:    {method} {path}"));
     let normalised = match normalise(path) {
         Ok(n) => n,
         Err(e) => {
-            println!("decision:   400 Bad Request: {e}");
-            return ExitCode::SUCCESS;
+            out.status = Some(400);
+            out.say(format!("decision:   400 Bad Request: {e}"));
+            return std::mem::take(out);
         }
     };
-    println!("normalised: {normalised}");
+    out.say(format!("normalised: {normalised}"));
     match policy.route_for(&normalised, &method) {
-        Some(route) => describe(route, &normalised),
-        None => println!(
+        Some(route) => describe(out, route, &normalised),
+        None => out.say(format!(
             "route:      none (no route matches this path: 404 for an authenticated caller)"
-        ),
+        )),
     }
 
     let Some(token) = token else {
-        let anonymous = judge(&policy, &method, path, None);
-        println!("no token:   {} {}", anonymous.status(), anonymous.reason());
+        let anonymous = judge(policy, method, path, None);
+        out.status = Some(anonymous.status());
+        out.say(format!(
+            "no token:   {} {}",
+            anonymous.status(),
+            anonymous.reason()
+        ));
         if anonymous.status() == 401 {
             // The best an authenticated caller can do: a token granting what the route needs.
             let (best, granting) = match anonymous.route.map(|r| &r.access) {
@@ -88,83 +132,97 @@ pub async fn run(
             {
                 best.issuer_name = issuer.as_str().into();
             }
-            let best_case = judge(&policy, &method, path, Some(&best));
+            let best_case = judge(policy, method, path, Some(&best));
             let meeting = match conditions.len() {
                 0 => String::new(),
                 1 => " whose claims meet the condition".to_owned(),
                 n => format!(" whose claims meet the {n} conditions"),
             };
-            println!(
+            out.say(format!(
                 "with token: {} {} (a valid token granting {granting}{meeting}; try --token)",
                 best_case.status(),
                 best_case.reason()
-            );
+            ));
         }
-        return ExitCode::SUCCESS;
+        return std::mem::take(out);
     };
 
     match crate::auth::explain_token(&config.auth, token).await {
         Ok(identity) => {
             let claims = serde_json::to_string_pretty(identity.claims.map())
                 .unwrap_or_else(|_| "(claims could not be printed)".to_owned());
-            println!("token:      valid (key id {})", identity.key_id);
-            println!(
+            out.say(format!("token:      valid (key id {})", identity.key_id));
+            out.say(format!(
                 "issuer:     {} ({}), whose keys verified it",
                 identity.issuer_name, identity.issuer
-            );
-            println!("subject:    {}", identity.subject);
+            ));
+            out.say(format!("subject:    {}", identity.subject));
             if let Some(client) = &identity.client_id {
-                println!("client id:  {client}");
+                out.say(format!("client id:  {client}"));
             }
-            println!("claims:     {}", claims.replace('\n', "\n            "));
-            println!("granted:    {}", granted_text(&identity.scopes));
+            out.say(format!(
+                "claims:     {}",
+                claims.replace('\n', "\n            ")
+            ));
+            out.say(format!("granted:    {}", granted_text(&identity.scopes)));
             let proved = match binding::explain(
-                &config,
+                out,
+                config,
                 &identity,
                 token,
-                &method,
+                method,
                 &normalised,
                 proofs,
             ) {
                 Ok(proved) => proved,
                 Err(error) => {
                     let error = crate::error::GatewayError::Auth(error);
-                    println!(
+                    out.status = Some(error.status().as_u16());
+                    out.say(format!(
                         "decision:   {} {error} ({}; the data plane refuses it before any route is consulted)",
                         error.status().as_u16(),
                         error.reason()
-                    );
-                    return ExitCode::SUCCESS;
+                    ));
+                    return std::mem::take(out);
                 }
             };
             let judgement = judge_bound(
-                &policy,
-                &method,
+                policy,
+                method,
                 path,
                 Some(&identity),
                 config.binding.require_binding,
                 proved,
             );
             if let Some(route) = judgement.route {
-                print_outcomes(route, &normalised, &identity);
+                print_outcomes(out, route, &normalised, &identity);
             }
-            println!("decision:   {} {}", judgement.status(), judgement.reason());
+            out.status = Some(judgement.status());
+            out.say(format!(
+                "decision:   {} {}",
+                judgement.status(),
+                judgement.reason()
+            ));
         }
         // The data plane answers 503 (with Retry-After) while it has no key set; so does this.
         Err(crate::auth::AuthError::KeysUnavailable(why)) => {
             let status = crate::error::GatewayError::Auth(crate::auth::AuthError::KeysNotLoaded)
                 .status()
                 .as_u16();
-            println!("token:      not checked: the signing keys could not be loaded: {why}");
-            println!(
+            out.status = Some(status);
+            out.say(format!(
+                "token:      not checked: the signing keys could not be loaded: {why}"
+            ));
+            out.say(format!(
                 "decision:   {status} (no key set has loaded, so the data plane answers every token with {status} and Retry-After; check [auth] jwks_url and that this machine can reach it)"
-            );
+            ));
         }
         Err(e) => {
             let status = crate::error::GatewayError::Auth(e.clone())
                 .status()
                 .as_u16();
-            println!("token:      rejected: {e}");
+            out.status = Some(status);
+            out.say(format!("token:      rejected: {e}"));
             if let crate::auth::AuthError::UnknownIssuer { .. } = e {
                 // The operator's tool may say what the data plane does not tell a client.
                 let trusted: Vec<String> = config
@@ -173,17 +231,17 @@ pub async fn run(
                     .iter()
                     .map(|i| format!("{} ({})", i.name, i.issuer))
                     .collect();
-                println!(
+                out.say(format!(
                     "issuers:    none verified it; this gateway trusts {}",
                     trusted.join(", ")
-                );
+                ));
             }
-            println!(
+            out.say(format!(
                 "decision:   {status} (the token fails verification, so no route is consulted)"
-            );
+            ));
         }
     }
-    ExitCode::SUCCESS
+    std::mem::take(out)
 }
 
 fn granted_text(scopes: &Scopes) -> String {
@@ -194,39 +252,44 @@ fn granted_text(scopes: &Scopes) -> String {
     }
 }
 
-fn describe(route: &Route, normalised: &str) {
-    println!("route:      {}", route.pattern);
+fn describe(out: &mut Explanation, route: &Route, normalised: &str) {
+    out.say(format!("route:      {}", route.pattern));
     let methods = match &route.methods {
         None => "any".to_owned(),
         Some(_) => route.allow.clone(),
     };
-    println!("methods:    {methods}");
+    out.say(format!("methods:    {methods}"));
     let requires = match &route.access {
         Access::Restricted(r) => format!("restricted by {r}: never reachable through the gateway"),
         Access::Scopes(_) if route.public => "nothing: public route".to_owned(),
         Access::Scopes(s) if s.is_empty() => "any valid token".to_owned(),
         Access::Scopes(s) => format!("every one of: {}", s.join(" ")),
     };
-    println!("requires:   {requires}");
+    out.say(format!("requires:   {requires}"));
     if let Some(issuers) = &route.issuers {
-        println!("issuers:    tokens from {} only", issuers.join(", "));
+        out.say(format!(
+            "issuers:    tokens from {} only",
+            issuers.join(", ")
+        ));
     }
     if route.binding != crate::identity::Binding::None {
-        println!(
+        out.say(format!(
             "binding:    {} (a sender-constrained token, checked with the token: 401 otherwise)",
             route.binding.as_str()
-        );
+        ));
     }
     if route.mode == crate::policy::Mode::Shadow {
-        println!("mode:       shadow (denials are logged and counted, but forwarded)");
+        out.say(format!(
+            "mode:       shadow (denials are logged and counted, but forwarded)"
+        ));
     }
     for (i, condition) in route.conditions.iter().enumerate() {
         let label = if i == 0 { "when:" } else { "" };
-        println!(
+        out.say(format!(
             "{label:<12}{}. {condition}{}",
             i + 1,
             on_this_path(condition, normalised)
-        );
+        ));
     }
 }
 
@@ -247,7 +310,7 @@ fn on_this_path(condition: &crate::policy::Condition, normalised: &str) -> Strin
 
 /// Each of the route's conditions with its outcome for the verified token, in the order the
 /// decision checks them.
-fn print_outcomes(route: &Route, normalised: &str, identity: &Identity) {
+fn print_outcomes(out: &mut Explanation, route: &Route, normalised: &str, identity: &Identity) {
     let claims = identity.claims.map();
     for (i, condition) in route.conditions.iter().enumerate() {
         let label = if i == 0 { "conditions:" } else { "" };
@@ -261,6 +324,6 @@ fn print_outcomes(route: &Route, normalised: &str, identity: &Identity) {
                 format!("fails: {}{value}", failed.cause(&condition.claim))
             }
         };
-        println!("{label:<12}{}. {condition}: {outcome}", i + 1);
+        out.say(format!("{label:<12}{}. {condition}: {outcome}", i + 1));
     }
 }

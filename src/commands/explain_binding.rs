@@ -11,7 +11,7 @@ use std::path::Path;
 
 use http::Method;
 
-use super::explain::Proofs;
+use super::explain::{Explanation, Proofs};
 use crate::auth::AuthError;
 use crate::auth::binding::{certificate_binding, certificate_thumbprint, key_binding};
 use crate::auth::dpop::{self, Expected};
@@ -20,6 +20,7 @@ use crate::identity::Identity;
 
 /// What the request proved, `(dpop, mtls)`, or the 401 the data plane would answer.
 pub fn explain(
+    out: &mut Explanation,
     config: &Config,
     identity: &Identity,
     token: &str,
@@ -28,24 +29,28 @@ pub fn explain(
     proofs: Proofs<'_>,
 ) -> Result<(bool, bool), AuthError> {
     match (&identity.cnf.jkt, &identity.cnf.x5t_s256) {
-        (None, None) => println!("bound to:   nothing (a bearer token)"),
+        (None, None) => out.say(format!("bound to:   nothing (a bearer token)")),
         (jkt, x5t) => {
             if let Some(jkt) = jkt {
-                println!("bound to:   the DPoP key with thumbprint {jkt} (cnf.jkt)");
+                out.say(format!(
+                    "bound to:   the DPoP key with thumbprint {jkt} (cnf.jkt)"
+                ));
             }
             if let Some(x5t) = x5t {
-                println!("bound to:   the client certificate with SHA-256 {x5t} (cnf x5t#S256)");
+                out.say(format!(
+                    "bound to:   the client certificate with SHA-256 {x5t} (cnf x5t#S256)"
+                ));
             }
         }
     }
-    let client_cert = proofs.cert.and_then(read_certificate);
+    let client_cert = proofs.cert.and_then(|file| read_certificate(out, file));
     let mtls = certificate_binding(identity, client_cert)?;
     if mtls {
-        println!("cert:       matches the token's binding");
+        out.say(format!("cert:       matches the token's binding"));
     }
     let dpop = match proofs.dpop {
         Some(proof) => {
-            check_proof(config, identity, token, method, path, proof)?;
+            check_proof(out, config, identity, token, method, path, proof)?;
             true
         }
         None if identity.cnf.jkt.is_some() => {
@@ -60,6 +65,7 @@ pub fn explain(
 }
 
 fn check_proof(
+    out: &mut Explanation,
     config: &Config,
     identity: &Identity,
     token: &str,
@@ -77,9 +83,9 @@ fn check_proof(
                     .find('/')
                     .map(|at| uri[..after_scheme + at].to_owned())
             });
-            println!(
+            out.say(format!(
                 "htu:        only its path is compared: set [server] public_url to check the origin too (the gateway uses the request's Host)"
-            );
+            ));
             origin.and_then(|origin| dpop::normalise_htu(&format!("{origin}{path}")))
         }
     };
@@ -96,19 +102,19 @@ fn check_proof(
         },
     )?;
     key_binding(identity, &proof)?;
-    println!(
+    out.say(format!(
         "proof:      valid ({:?}, key {}); replay and server nonce are checked by the running gateway only",
         proof.alg, proof.jkt
-    );
+    ));
     Ok(())
 }
 
 /// The SHA-256 of the first certificate of a PEM file; `None` (said) when unreadable.
-fn read_certificate(file: &Path) -> Option<[u8; 32]> {
+fn read_certificate(out: &mut Explanation, file: &Path) -> Option<[u8; 32]> {
     let pem = match std::fs::read(file) {
         Ok(pem) => pem,
         Err(e) => {
-            println!("cert:       cannot read {}: {e}", file.display());
+            out.say(format!("cert:       cannot read {}: {e}", file.display()));
             return None;
         }
     };
@@ -116,7 +122,10 @@ fn read_certificate(file: &Path) -> Option<[u8; 32]> {
     match first {
         Some(Ok(cert)) => Some(certificate_thumbprint(cert.as_ref())),
         _ => {
-            println!("cert:       {} holds no PEM certificate", file.display());
+            out.say(format!(
+                "cert:       {} holds no PEM certificate",
+                file.display()
+            ));
             None
         }
     }

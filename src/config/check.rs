@@ -147,6 +147,8 @@ impl Checker<'_> {
         let max_connections = get("server", "max_connections", s.max_connections);
         let drain_timeout = get("server", "drain_timeout", s.drain_timeout);
         let admin_listen = get("admin", "listen", raw.admin.listen);
+        let admin_hosts = get("admin", "hosts", raw.admin.hosts);
+        let console_token_file = get("admin", "console_token_file", raw.admin.console_token_file);
         let u = raw.upstream;
         let url = get("upstream", "url", u.url);
         let connect_timeout = get("upstream", "connect_timeout", u.connect_timeout);
@@ -235,6 +237,9 @@ impl Checker<'_> {
         };
         let admin = AdminConfig {
             listen: self.address(admin_listen, "admin.listen", C::ADMIN_LISTEN),
+            hosts: self.admin_hosts(admin_hosts),
+            console_token_file: console_token_file
+                .and_then(|v| self.console_token_file(&v, "admin.console_token_file")),
         };
         let upstream_url = self.upstream_url(url);
         let upstream = UpstreamConfig {
@@ -500,6 +505,71 @@ impl Checker<'_> {
     }
 
     /// Resolves a path against the config file's folder and checks it is a readable file.
+    /// `[admin] hosts`: bare host names (no scheme, port or path), compared lower-cased.
+    fn admin_hosts(&mut self, v: Option<Value>) -> Vec<String> {
+        let key = "admin.hosts";
+        let Some(v) = v else { return Vec::new() };
+        let toml::Value::Array(items) = &v.value else {
+            self.at(
+                &v,
+                key,
+                "expected a list such as [\"gateway-admin.internal\"]",
+            );
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        for item in items {
+            let name = item
+                .as_str()
+                .unwrap_or_default()
+                .trim()
+                .to_ascii_lowercase();
+            let bare = !name.is_empty()
+                && name
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-');
+            if bare {
+                out.push(name);
+            } else {
+                self.at(
+                    &v,
+                    key,
+                    format!(
+                        "{item} is not a bare host name; write the name the operators' browser \
+                         uses, without scheme, port or path, e.g. \"gateway-admin.internal\""
+                    ),
+                );
+            }
+        }
+        out
+    }
+
+    /// `[admin] console_token_file`: an existing file holding a non-empty secret of at least 16
+    /// bytes (surrounding whitespace ignored).
+    fn console_token_file(&mut self, v: &Value, key: &str) -> Option<PathBuf> {
+        let path = self.existing_file(v, key)?;
+        match std::fs::read_to_string(&path) {
+            Ok(secret) if secret.trim().len() >= 16 => Some(path),
+            Ok(_) => {
+                self.at(
+                    v,
+                    key,
+                    format!(
+                        "`{}` holds fewer than 16 characters; put a long random secret in it, \
+                         e.g. `openssl rand -hex 32 > {}`",
+                        path.display(),
+                        path.display()
+                    ),
+                );
+                None
+            }
+            Err(error) => {
+                self.at(v, key, format!("cannot read `{}`: {error}", path.display()));
+                None
+            }
+        }
+    }
+
     fn existing_file(&mut self, v: &Value, key: &str) -> Option<PathBuf> {
         let text = self.text(v, key)?;
         let folder = self.path.parent().unwrap_or(Path::new("."));

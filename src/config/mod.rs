@@ -68,6 +68,12 @@ pub struct TlsConfig {
 #[derive(Debug, Clone)]
 pub struct AdminConfig {
     pub listen: SocketAddr,
+    /// Extra `Host` names the console and `/policy` answer to (besides the listen address,
+    /// `localhost` and loopback addresses), lower-cased, without a port.
+    pub hosts: Vec<String>,
+    /// The console's secret when the admin listener is not on loopback (absolute path); without
+    /// it such a listener serves no console.
+    pub console_token_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone)]

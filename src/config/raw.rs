@@ -56,6 +56,8 @@ pub struct RawServer {
 #[serde(deny_unknown_fields)]
 pub struct RawAdmin {
     pub listen: Field,
+    pub hosts: Field,
+    pub console_token_file: Field,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -188,7 +190,14 @@ pub const KEYS: &[(&str, &[(&str, Kind)])] = &[
             ("public_url", Kind::Text),
         ],
     ),
-    ("admin", &[("listen", Kind::Text)]),
+    (
+        "admin",
+        &[
+            ("listen", Kind::Text),
+            ("hosts", Kind::List),
+            ("console_token_file", Kind::Text),
+        ],
+    ),
     (
         "upstream",
         &[

@@ -26,7 +26,7 @@ pub use decide::{Decision, Denial, decide};
 pub use load::yaml_syntax_error;
 pub use locate::{Step, locate};
 pub use normalise::normalise;
-pub use render::render_docs;
+pub use render::{caller_matrix, render_docs};
 
 /// A loaded, checked policy. Immutable; a reload builds a new one.
 #[derive(Debug)]

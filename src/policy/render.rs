@@ -282,3 +282,21 @@ fn routes_cell(routes: &[&Route], uses: impl Fn(&Access) -> bool) -> String {
 
 #[cfg(test)]
 mod tests;
+
+/// The client × capability matrix of docs/trust_boundaries.md's "Who may do what", for the
+/// console: each caller (a registered client, or "any caller whose token grants …") with the
+/// patterns of the routes it may call. The same `callers` the document is written from.
+pub fn caller_matrix(policy: &Policy) -> Vec<(String, Vec<String>)> {
+    let mut routes: Vec<&Route> = policy.routes.iter().collect();
+    routes.sort_by(|a, b| a.pattern.cmp(&b.pattern));
+    narrative::callers(policy, &routes)
+        .into_iter()
+        .map(|caller| {
+            let name = caller.name.replace('`', "");
+            (
+                name,
+                caller.routes.iter().map(|r| r.pattern.clone()).collect(),
+            )
+        })
+        .collect()
+}

@@ -70,6 +70,14 @@ impl Snapshot {
     }
 }
 
+/// The last reload's result, for the console's overview.
+#[derive(Debug, Clone)]
+pub struct ReloadOutcome {
+    pub at: SystemTime,
+    /// The new policy's sha256, or the problems (file:line:column) that kept the old one.
+    pub result: Result<String, Vec<String>>,
+}
+
 /// Settings a request reads that never change without a restart.
 pub struct Settings {
     pub forward_token: bool,
@@ -93,6 +101,10 @@ pub struct Gateway {
     pub access_log: Option<AccessLog>,
     /// OpenTelemetry spans; `None` without `[telemetry] otlp_endpoint`.
     pub tracing: Option<Tracing>,
+    /// Recent refusals and per-minute outcome counts (the console reads them).
+    pub decisions: crate::telemetry::decisions::Decisions,
+    /// The last reload's result; `None` until the first reload.
+    pub last_reload: std::sync::Mutex<Option<ReloadOutcome>>,
 }
 
 impl Gateway {
@@ -111,6 +123,10 @@ impl Gateway {
         let state = crate::state::build(
             &config.state,
             usize::try_from(config.binding.dpop_replay_capacity).unwrap_or(usize::MAX),
+            config
+                .binding
+                .dpop_nonce
+                .then(|| config.binding.dpop_window.as_secs().max(1)),
         )
         .map_err(crate::StartError::State)?;
         Ok(Gateway {
@@ -120,7 +136,12 @@ impl Gateway {
                 token_cookie: config.auth.token_cookie.clone(),
             },
             auth: Authenticator::start(&config.auth, metrics.clone()),
-            binder: Binder::new(&config.binding, config.auth.max_leeway(), state.replay),
+            binder: Binder::new(
+                &config.binding,
+                config.auth.max_leeway(),
+                state.replay,
+                state.nonce_keys,
+            ),
             upstream: upstream::Upstream::new(&config.upstream)?,
             limiter: state.limiter,
             state_metrics: state.metrics,
@@ -128,6 +149,8 @@ impl Gateway {
             requests,
             access_log,
             tracing: Tracing::start(&config.telemetry)?,
+            decisions: crate::telemetry::decisions::Decisions::start(),
+            last_reload: std::sync::Mutex::new(None),
         })
     }
 }

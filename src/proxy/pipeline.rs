@@ -48,6 +48,7 @@ use crate::proxy::host;
 use crate::proxy::upgrade::{self, UpgradeRequest};
 use crate::proxy::{ConnInfo, Gateway, Snapshot};
 use crate::telemetry::access_log::Line;
+use crate::telemetry::decisions::{DecisionRecord, Decisions};
 use crate::telemetry::{self, AccessRecord, RequestLabels, RequestSpan, UpstreamErrorLabels};
 
 /// What the pipeline knows about one request as it goes: where it came from, its id, and the
@@ -532,6 +533,23 @@ fn logging(gateway: &Gateway, exchange: &mut Exchange, status: StatusCode) {
         .inc();
     gateway.requests.duration.observe(elapsed.as_secs_f64());
     let request_id = exchange.request_id.to_str().unwrap_or("-");
+    gateway.decisions.count(record.decision);
+    if Decisions::kept(record.decision) {
+        // Off the critical path: a bounded try_send to the collector (telemetry::decisions).
+        gateway.decisions.record(DecisionRecord {
+            id: 0,
+            at: std::time::SystemTime::now(),
+            method: exchange.method.as_str().to_owned(),
+            path: exchange.raw_path.clone(),
+            route: record.route.clone(),
+            status,
+            decision: record.decision,
+            reason: record.reason,
+            issuer: record.issuer.clone(),
+            client_id: record.client_id.clone(),
+            request_id: request_id.to_owned(),
+        });
+    }
     if let Some(log) = &gateway.access_log {
         log.log(&Line {
             request_id,

@@ -8,6 +8,11 @@
 //! a 5xx from Redis; and since the policy decided before this runs, losing Redis can only make
 //! an answer stricter (503) or per-replica (local), never let through a request the policy
 //! denies.
+//!
+//! Every DPoP proof Redis accepts is remembered in this replica's store as well (write-through,
+//! bounded as one replica's store is): Redis restarted empty, or an outage under `"local"`, can
+//! then let a proof through at most once more per replica that had not seen it, never twice at
+//! the same replica.
 
 use std::sync::Arc;
 
@@ -64,7 +69,16 @@ impl ReplayStore for SharedReplay {
             if !self.redis.is_down()
                 && let Ok(seen) = redis_store::replay::remember(&self.redis, key, expires_at).await
             {
-                return Ok(seen);
+                // Also remembered here, so that a proof this replica accepted is still refused
+                // here once Redis has lost it (a restart, or an outage under "local"). A full
+                // local store changes nothing: Redis answered.
+                let here = self
+                    .local
+                    .remember_at(key, expires_at, super::replay::unix_now());
+                return Ok(match here {
+                    Ok(Seen::Replayed) => Seen::Replayed,
+                    _ => seen,
+                });
             }
             without_redis(&self.redis, "replay", || {
                 self.local

@@ -20,6 +20,7 @@
 mod fallback;
 mod limit;
 pub mod metrics;
+pub mod nonce_keys;
 mod redis_store;
 mod replay;
 mod url;
@@ -31,6 +32,7 @@ use std::time::Duration;
 
 pub use limit::MemoryRateLimiter;
 pub use metrics::StateMetrics;
+pub use nonce_keys::NonceKeys;
 pub use replay::MemoryReplayStore;
 pub use url::{RedisUrl, redact};
 
@@ -139,14 +141,22 @@ impl OnError {
 pub struct SharedState {
     pub limiter: Arc<dyn RateLimiter>,
     pub replay: Arc<dyn ReplayStore>,
+    /// The shared DPoP nonce keys: with `[state] redis` and nonces on (`nonce_slot`), else
+    /// `None` (each replica uses its own key).
+    pub nonce_keys: Option<Arc<NonceKeys>>,
     pub metrics: Arc<StateMetrics>,
 }
 
 /// In process without `[state] redis`; on Redis (with the in-process pair as the `"local"`
 /// fallback) with it. Must run on a Tokio runtime when Redis is configured: the connection
 /// manager and the recovery probe are tasks. Connects lazily, so a gateway starts (and
-/// `/readyz` answers) whether or not Redis is up.
-pub fn build(config: &StateConfig, replay_capacity: usize) -> Result<SharedState, String> {
+/// `/readyz` answers) whether or not Redis is up. `nonce_slot` is the nonce slot in seconds
+/// (`dpop_window`) when `[auth] dpop_nonce` is on.
+pub fn build(
+    config: &StateConfig,
+    replay_capacity: usize,
+    nonce_slot: Option<u64>,
+) -> Result<SharedState, String> {
     let metrics = Arc::new(StateMetrics::default());
     let local_replay = MemoryReplayStore::new(replay_capacity);
     let local_limiter = MemoryRateLimiter::default();
@@ -154,13 +164,16 @@ pub fn build(config: &StateConfig, replay_capacity: usize) -> Result<SharedState
         return Ok(SharedState {
             limiter: Arc::new(local_limiter),
             replay: Arc::new(local_replay),
+            nonce_keys: None,
             metrics,
         });
     };
     let redis = redis_store::Redis::open(url, config.timeout, config.on_error, metrics.clone())?;
+    let nonce_keys = nonce_slot.map(|slot_secs| redis_store::nonce_keys::start(&redis, slot_secs));
     Ok(SharedState {
         limiter: Arc::new(fallback::SharedLimiter::new(redis.clone(), local_limiter)),
         replay: Arc::new(fallback::SharedReplay::new(redis, local_replay)),
+        nonce_keys,
         metrics,
     })
 }

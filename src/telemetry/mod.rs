@@ -3,11 +3,13 @@
 //! `metrics` holds every Prometheus counter and histogram `/metrics` shows; `access_log` the
 //! per-request audit record and how its line is formatted (JSON or text); `log_writer` the
 //! bounded buffer and the writer thread that take the line off the request path; `trace` the
-//! OpenTelemetry span per request, W3C Trace Context propagation and OTLP export. Diagnostics
+//! OpenTelemetry span per request, W3C Trace Context propagation and OTLP export; `decisions` the
+//! recent refusals and per-minute outcome counts the console shows. Diagnostics
 //! (warnings, errors, start-up and reload messages) are not here: they go through `tracing` to
 //! stderr, set up by the binary.
 
 pub mod access_log;
+pub mod decisions;
 pub mod log_writer;
 pub mod metrics;
 pub mod trace;

@@ -13,6 +13,7 @@
 //! error (`RedisUrl`).
 
 pub mod gcra;
+pub mod nonce_keys;
 pub mod replay;
 
 use std::future::Future;
