@@ -39,7 +39,8 @@ pub struct Explanation {
 }
 
 impl Explanation {
-    pub(super) fn say(&mut self, line: String) {
+    pub(super) fn say(&mut self, line: impl Into<String>) {
+        let line = line.into();
         self.lines.push(line);
     }
 }
@@ -93,11 +94,10 @@ pub async fn explain(
         }
     };
     out.say(format!("normalised: {normalised}"));
-    match policy.route_for(&normalised, &method) {
+    match policy.route_for(&normalised, method) {
         Some(route) => describe(out, route, &normalised),
-        None => out.say(format!(
-            "route:      none (no route matches this path: 404 for an authenticated caller)"
-        )),
+        None => out
+            .say("route:      none (no route matches this path: 404 for an authenticated caller)"),
     }
 
     let Some(token) = token else {
@@ -279,9 +279,7 @@ fn describe(out: &mut Explanation, route: &Route, normalised: &str) {
         ));
     }
     if route.mode == crate::policy::Mode::Shadow {
-        out.say(format!(
-            "mode:       shadow (denials are logged and counted, but forwarded)"
-        ));
+        out.say("mode:       shadow (denials are logged and counted, but forwarded)");
     }
     for (i, condition) in route.conditions.iter().enumerate() {
         let label = if i == 0 { "when:" } else { "" };

@@ -29,7 +29,7 @@ pub fn explain(
     proofs: Proofs<'_>,
 ) -> Result<(bool, bool), AuthError> {
     match (&identity.cnf.jkt, &identity.cnf.x5t_s256) {
-        (None, None) => out.say(format!("bound to:   nothing (a bearer token)")),
+        (None, None) => out.say("bound to:   nothing (a bearer token)"),
         (jkt, x5t) => {
             if let Some(jkt) = jkt {
                 out.say(format!(
@@ -46,7 +46,7 @@ pub fn explain(
     let client_cert = proofs.cert.and_then(|file| read_certificate(out, file));
     let mtls = certificate_binding(identity, client_cert)?;
     if mtls {
-        out.say(format!("cert:       matches the token's binding"));
+        out.say("cert:       matches the token's binding");
     }
     let dpop = match proofs.dpop {
         Some(proof) => {
@@ -83,9 +83,7 @@ fn check_proof(
                     .find('/')
                     .map(|at| uri[..after_scheme + at].to_owned())
             });
-            out.say(format!(
-                "htu:        only its path is compared: set [server] public_url to check the origin too (the gateway uses the request's Host)"
-            ));
+            out.say("htu:        only its path is compared: set [server] public_url to check the origin too (the gateway uses the request's Host)");
             origin.and_then(|origin| dpop::normalise_htu(&format!("{origin}{path}")))
         }
     };

@@ -183,7 +183,7 @@ pub fn host_allowed<B>(request: &Request<B>, local: SocketAddr, hosts: &[String]
         return false;
     };
     let host = strip_port(&authority).to_ascii_lowercase();
-    if host == "localhost" || hosts.iter().any(|h| *h == host) {
+    if host == "localhost" || hosts.contains(&host) {
         return true;
     }
     let bare = host.trim_start_matches('[').trim_end_matches(']');

@@ -115,21 +115,23 @@ fn chart(page: &Overview) -> Markup {
         .unwrap_or(0)
         .max(1);
     let offset = 60u64.saturating_sub(page.minutes.len() as u64);
+    // Each minute's outcomes stacked bottom-up: (x, top, height, outcome slot, count).
+    let mut segments = Vec::new();
+    for (i, minute) in page.minutes.iter().enumerate() {
+        let x = (offset + i as u64) * BAR;
+        let mut top = HEIGHT;
+        for (slot, &count) in minute.counts.iter().enumerate().filter(|(_, c)| **c > 0) {
+            let y = top.saturating_sub((count * HEIGHT).div_ceil(peak));
+            segments.push((x, y, top - y, slot, count));
+            top = y;
+        }
+    }
     html! {
         svg.chart viewBox=(format!("0 0 {WIDTH} {}", HEIGHT + 20)) role="img" aria-label="decisions per minute by outcome" {
             line x1="0" y1=(HEIGHT) x2=(WIDTH) y2=(HEIGHT) class="axis" {}
-            @for (i, minute) in page.minutes.iter().enumerate() {
-                @let x = (offset + i as u64) * BAR;
-                @let mut top = HEIGHT;
-                @for (slot, count) in minute.counts.iter().enumerate() {
-                    @if *count > 0 {
-                        @let h = (count * HEIGHT).div_ceil(peak);
-                        @let y = top.saturating_sub(h);
-                        rect x=(x) y=(y) width=(BAR - 1) height=(top - y) class=(format!("o-{}", OUTCOMES[slot])) {
-                            title { (OUTCOMES[slot]) ": " (count) }
-                        }
-                        @let _ = { top = y; };
-                    }
+            @for (x, y, height, slot, count) in segments {
+                rect x=(x) y=(y) width=(BAR - 1) height=(height) class=(format!("o-{}", OUTCOMES[slot])) {
+                    title { (OUTCOMES[slot]) ": " (count) }
                 }
             }
             text x="0" y=(HEIGHT + 15) class="label" { "60 min ago" }
