@@ -14,7 +14,7 @@ use std::process::ExitCode;
 
 use http::Method;
 
-use super::check::{load_all, report};
+use super::check::{load_all, report, shown};
 use super::explain_binding as binding;
 use super::judge::{judge, judge_bound};
 use crate::identity::{Identity, Scopes};
@@ -56,8 +56,11 @@ pub async fn run(
     println!("normalised: {normalised}");
     match policy.route_for(&normalised, &method) {
         Some(route) => describe(route, &normalised),
+        // Naming the file: a path of another policy (the multi-tenant example's) is the usual
+        // cause, and the fix is GATEWAY_POLICY_FILE or the config's `[policy] file`.
         None => println!(
-            "route:      none (no route matches this path: 404 for an authenticated caller)"
+            "route:      none (no route of {} matches this path: 404 for an authenticated caller)",
+            shown(&policy.source)
         ),
     }
 
