@@ -124,7 +124,8 @@ enum Command {
     Test {
         #[command(flatten)]
         config: ConfigFile,
-        /// The YAML file of cases: a list of {name?, method, path, scopes?, binding?, status}.
+        /// The YAML file of cases: a list of {name?, method, path, scopes?, binding?, status}, or
+        /// `policy: FILE` (the policy they judge, relative to this file) and `cases:` the list.
         #[arg(value_name = "CASES")]
         cases: PathBuf,
     },

@@ -28,6 +28,23 @@ struct Case {
     status: u16,
 }
 
+/// A cases file's policy (its `policy:`, when it begins with one) and its list of cases.
+fn read_cases(text: &str) -> (Option<String>, Vec<Case>) {
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Named {
+        policy: Option<String>,
+        cases: Vec<Case>,
+    }
+    match serde_norway::from_str::<serde_norway::Value>(text).unwrap() {
+        serde_norway::Value::Mapping(_) => {
+            let named: Named = serde_norway::from_str(text).unwrap();
+            (named.policy, named.cases)
+        }
+        _ => (None, serde_norway::from_str(text).unwrap()),
+    }
+}
+
 /// The shipped policies and their case files, repository-relative.
 const SUITES: &[(&str, &str)] = &[
     ("policies/clientco.yaml", "policies/clientco.tests.yaml"),
@@ -43,9 +60,12 @@ async fn every_shipped_case_gets_the_same_status_from_the_data_plane_and_gateway
     for (policy_file, cases_file) in SUITES {
         let policy_text = std::fs::read_to_string(root.join(policy_file)).unwrap();
         let policy = Policy::from_yaml_str(&policy_text, Path::new(policy_file)).unwrap();
-        let cases: Vec<Case> =
-            serde_norway::from_str(&std::fs::read_to_string(root.join(cases_file)).unwrap())
-                .unwrap();
+        let (named, cases) = read_cases(&std::fs::read_to_string(root.join(cases_file)).unwrap());
+        if let Some(named) = named {
+            // `policy:` is relative to the cases file: it must be the suite's policy.
+            let folder = Path::new(cases_file).parent().unwrap();
+            assert_eq!(folder.join(named), Path::new(policy_file), "{cases_file}");
+        }
         assert!(!cases.is_empty(), "{cases_file} has no cases");
         let world = World::start_with(|options| options.policy = policy_text.clone()).await;
         for case in &cases {

@@ -1,6 +1,13 @@
 //! `gateway test`: run policy test cases and print `N passed, N failed`.
 //!
-//! A cases file is a YAML list of `{name?, method, path, scopes?, claims?, issuer?, binding?,
+//! A cases file is either the list of cases alone, decided against the config's `[policy]
+//! file`, or a mapping that names its policy: `policy: FILE` (relative to the cases file's
+//! folder) then `cases:` and the list, so `gateway test --config gateway.toml
+//! policies/clientco-tenants.tests.yaml` decides against the policy the cases were written for.
+//! `GATEWAY_POLICY_FILE` still wins over `policy:` (an operator trying the cases on a candidate
+//! policy); the first line of the output says which policy is judged and why.
+//!
+//! Each case is `{name?, method, path, scopes?, claims?, issuer?, binding?,
 //! status}`. `scopes`, `claims` and `binding` all omitted means no token was sent (so non-public
 //! routes answer 401); `scopes: []` means a valid token granting nothing. `claims: {name: value,
 //! ...}` are the token's other claims, read by the routes' `when:` conditions (claims without
@@ -17,11 +24,12 @@ use std::process::ExitCode;
 use http::Method;
 use serde::Deserialize;
 
-use super::check::{load_all, report};
+use super::check::{load_all, report, shown};
 use super::judge::judge_bound;
+use crate::config::Config;
 use crate::diagnostic::{Diagnostic, Diagnostics, did_you_mean};
 use crate::identity::{Identity, Scopes};
-use crate::policy::{Step, locate, yaml_syntax_error};
+use crate::policy::{Policy, Step, locate, yaml_syntax_error};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -36,24 +44,56 @@ struct Case {
     status: u16,
 }
 
+/// The mapping form of a cases file: the policy it was written for, then its cases.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NamedCases {
+    policy: Option<String>,
+    cases: Vec<Case>,
+}
+
+/// A cases file as read: its cases, and the policy it names (as written, and its line).
+struct CasesFile {
+    cases: Vec<Case>,
+    policy: Option<NamedPolicy>,
+}
+
+struct NamedPolicy {
+    written: String,
+    line: usize,
+    column: usize,
+}
+
+/// The variable that overrides `[policy] file`, and so also a cases file's `policy:`.
+const POLICY_ENV: &str = "GATEWAY_POLICY_FILE";
+
 /// Claims a case cannot set through `claims:`: the scopes have their own key.
 const SCOPE_CLAIMS: &[&str] = &["scope", "permissions"];
 
 pub async fn run(config: &Path, cases: &Path) -> ExitCode {
-    let (config, policy) = match load_all(config) {
-        Ok(loaded) => loaded,
+    let file = match read_cases(cases) {
+        Ok(file) => file,
         Err(problems) => {
             report(&problems);
             return ExitCode::FAILURE;
         }
     };
-    let cases_list = match read_cases(cases) {
-        Ok(list) => list,
+    let Ok(config) = Config::load(config) else {
+        // The same report as `check`: the config's problems, and its policy's when it has one.
+        if let Err(problems) = load_all(config) {
+            report(&problems);
+        }
+        return ExitCode::FAILURE;
+    };
+    let overridden = std::env::var_os(POLICY_ENV).is_some();
+    let policy = match load_policy(&config, cases, file.policy.as_ref(), overridden) {
+        Ok(policy) => policy,
         Err(problems) => {
             report(&problems);
             return ExitCode::FAILURE;
         }
     };
+    let cases_list = file.cases;
     let (mut passed, mut failed) = (0usize, 0usize);
     for case in &cases_list {
         let label = case
@@ -153,6 +193,76 @@ pub async fn run(config: &Path, cases: &Path) -> ExitCode {
     }
 }
 
+/// The policy the cases are judged against, with the first line saying so when it is not simply
+/// the config's: the cases file's `policy:` unless `GATEWAY_POLICY_FILE` is set, which wins
+/// (it already wins over `[policy] file`, and it is how an operator tries cases on a candidate).
+fn load_policy(
+    config: &Config,
+    cases: &Path,
+    named: Option<&NamedPolicy>,
+    overridden: bool,
+) -> Result<Policy, Diagnostics> {
+    let issuers = config.auth.issuer_names();
+    let Some(named) = named else {
+        return Policy::load_for(&config.policy.file, &issuers);
+    };
+    if overridden {
+        println!(
+            "policy: {} ({POLICY_ENV}, which wins over `policy: {}` in {})",
+            shown(&config.policy.file),
+            named.written,
+            shown(cases)
+        );
+        return Policy::load_for(&config.policy.file, &issuers);
+    }
+    let file = cases
+        .parent()
+        .unwrap_or(Path::new("."))
+        .join(&named.written);
+    let at = |message: String| Diagnostic {
+        file: cases.to_path_buf(),
+        line: named.line,
+        column: named.column,
+        message,
+    };
+    if !file.is_file() {
+        let folder = cases.parent().unwrap_or(Path::new("."));
+        // The YAML files beside the cases, for "did you mean" on a misspelt name.
+        let beside: Vec<String> = std::fs::read_dir(folder)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter_map(|entry| entry.file_name().into_string().ok())
+            .filter(|name| name.ends_with(".yaml") || name.ends_with(".yml"))
+            .collect();
+        return Err(Diagnostics(vec![at(format!(
+            "`policy: {}` names {}, which is not a file (the path is relative to the cases \
+             file's folder){}",
+            named.written,
+            shown(&file),
+            did_you_mean(&named.written, beside.iter().map(String::as_str))
+        ))]));
+    }
+    match Policy::load_for(&file, &issuers) {
+        Ok(policy) => {
+            println!(
+                "policy: {} (named by {})",
+                shown(&policy.source),
+                shown(cases)
+            );
+            Ok(policy)
+        }
+        Err(mut problems) => {
+            problems.0.push(at(format!(
+                "the policy this file names, {}, does not load (the problems above): fix it, or \
+                 name the policy these cases were written for",
+                shown(&file)
+            )));
+            Err(problems)
+        }
+    }
+}
+
 /// The keys a case may have, for "did you mean" on a typo.
 const CASE_KEYS: &[&str] = &[
     "name", "method", "path", "scopes", "claims", "issuer", "binding", "status",
@@ -161,7 +271,10 @@ const CASE_KEYS: &[&str] = &[
 /// A case's shape, for the messages.
 const CASE_SHAPE: &str = "{name?, method, path, scopes?, claims?, issuer?, binding?, status}";
 
-fn read_cases(path: &Path) -> Result<Vec<Case>, Diagnostics> {
+/// The keys of a cases file's mapping form.
+const FILE_KEYS: &[&str] = &["policy", "cases"];
+
+fn read_cases(path: &Path) -> Result<CasesFile, Diagnostics> {
     let text = std::fs::read_to_string(path).map_err(|e| {
         Diagnostics(vec![Diagnostic {
             file: path.to_path_buf(),
@@ -170,10 +283,37 @@ fn read_cases(path: &Path) -> Result<Vec<Case>, Diagnostics> {
             message: format!("cannot read the test cases: {e}"),
         }])
     })?;
-    let cases: Vec<Case> = serde_norway::from_str(&text).map_err(|e| {
+    // The shape first (a list, or a mapping naming the policy), then the cases.
+    let named = matches!(
+        serde_norway::from_str::<serde_norway::Value>(&text),
+        Ok(serde_norway::Value::Mapping(_))
+    );
+    let parsed = if named {
+        serde_norway::from_str::<NamedCases>(&text).map(|file| (file.policy, file.cases))
+    } else {
+        serde_norway::from_str::<Vec<Case>>(&text).map(|cases| (None, cases))
+    };
+    let (policy, cases) = parsed.map_err(|e| {
         let mut problem = yaml_syntax_error(&text, path, &e);
         let message = e.to_string();
-        if let Some(field) = message
+        let in_case = !case_number(&message).is_empty();
+        if named && !in_case && message.contains("missing field `cases`") {
+            problem.message = format!(
+                "a cases file that begins with `policy:` lists its cases under `cases:`, each \
+                 `{CASE_SHAPE}`"
+            );
+        } else if named
+            && !in_case
+            && let Some(field) = message
+                .split_once("unknown field `")
+                .and_then(|(_, rest)| rest.split('`').next())
+        {
+            problem.message = format!(
+                "unknown key `{field}`{}; a cases file is a list of cases, or `policy: FILE` \
+                 and `cases:` with the list",
+                did_you_mean(field, FILE_KEYS.iter().copied())
+            );
+        } else if let Some(field) = message
             .split_once("unknown field `")
             .and_then(|(_, rest)| rest.split('`').next())
         {
@@ -198,17 +338,26 @@ fn read_cases(path: &Path) -> Result<Vec<Case>, Diagnostics> {
         }
         Diagnostics(vec![problem])
     })?;
+    // Where the cases sit in the document, for the positions below.
+    let under = |steps: &[Step]| -> Vec<Step> {
+        let mut path = Vec::new();
+        if named {
+            path.push(Step::Value("cases".into()));
+        }
+        path.extend_from_slice(steps);
+        path
+    };
     let mut problems = Vec::new();
     for (i, case) in cases.iter().enumerate() {
         let claims = case.claims.iter().flat_map(|c| c.keys());
         for claim in claims.filter(|c| SCOPE_CLAIMS.contains(&c.as_str())) {
             let (line, column) = locate(
                 &text,
-                &[
+                &under(&[
                     Step::Index(i),
                     Step::Value("claims".into()),
                     Step::Key(claim.clone()),
-                ],
+                ]),
             );
             problems.push(Diagnostic {
                 file: path.to_path_buf(),
@@ -220,17 +369,27 @@ fn read_cases(path: &Path) -> Result<Vec<Case>, Diagnostics> {
             });
         }
     }
+    let policy = policy.map(|written| {
+        let (line, column) = locate(&text, &[Step::Value("policy".into())]);
+        NamedPolicy {
+            written,
+            line,
+            column,
+        }
+    });
     if problems.is_empty() {
-        Ok(cases)
+        Ok(CasesFile { cases, policy })
     } else {
         Err(Diagnostics(problems))
     }
 }
 
-/// "case 3: " for serde's ".[2]..." document path, so the operator can count to it.
+/// "case 3: " for serde's ".[2]..." (or "cases[2]...") document path, so the operator can
+/// count to it.
 fn case_number(message: &str) -> String {
     message
         .strip_prefix(".[")
+        .or_else(|| message.strip_prefix("cases["))
         .and_then(|rest| rest.split(']').next())
         .and_then(|index| index.parse::<usize>().ok())
         .map(|index| format!("case {}: ", index + 1))

@@ -14,7 +14,7 @@ use std::process::ExitCode;
 
 use http::Method;
 
-use super::check::{load_all, report};
+use super::check::{load_all, report, shown};
 use super::explain_binding as binding;
 use super::judge::{judge, judge_bound};
 use crate::config::Config;
@@ -96,8 +96,12 @@ pub async fn explain(
     out.say(format!("normalised: {normalised}"));
     match policy.route_for(&normalised, method) {
         Some(route) => describe(out, route, &normalised),
-        None => out
-            .say("route:      none (no route matches this path: 404 for an authenticated caller)"),
+        // Naming the file: a path of another policy (the multi-tenant example's) is the usual
+        // cause, and the fix is GATEWAY_POLICY_FILE or the config's `[policy] file`.
+        None => out.say(format!(
+            "route:      none (no route of {} matches this path: 404 for an authenticated caller)",
+            shown(&policy.source)
+        )),
     }
 
     let Some(token) = token else {
