@@ -951,7 +951,7 @@ def profile(env: Env, distinct: bool) -> str:
              f"crypto {crypto:.1f}%. Top symbols:", "", "| % | object | symbol |", "|---:|---|---|"]
     for pct, dso, _, sym in entries[:15]:
         lines.append(f"| {pct:.1f} | {dso} | `{sym[:90]}` |")
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines) + "\n", per
 
 
 CALLGRIND_VARIANTS = {"off": "access log off", "log": "access log on (to a file)",
@@ -961,20 +961,11 @@ CALLGRIND_VARIANTS = {"off": "access log off", "log": "access log on (to a file)
                       "nginx": "nginx plain proxy (no auth), access log off",
                       "nginx-log": "nginx plain proxy (no auth), access log to a file, buffer=64k"}
 
-# The token hash (the verified-token cache's key), shown apart: callgrind runs aws-lc's
-# SHA-256 without the CPU's SHA extensions, so it weighs far more here than on the real CPU.
-# `TokenCache::key` (never inlined) is the whole key computation since the keyed hash; before
-# it, the key was SHA-256 and its block function is what callgrind saw.
-TOKEN_HASH_CALLEE = "gateway::auth::cache::TokenCache::key"
-TOKEN_HASH_SELF = re.compile(r"sha256_block_data_order")
-
-
-def callgrind(env: Env, variant: str = "off") -> str:
+def callgrind(env: Env, variant: str = "off") -> tuple[str, float]:
     """User-space instructions per request, counted by valgrind's callgrind over a measured run
     with the cached token. Unlike req/s and CPU time, the count does not move with whatever else
     the machine is doing, so it compares two builds even on a busy machine. Kernel work (the
-    syscalls) is not counted. Callgrind runs aws-lc's SHA-256 without the SHA extensions, so
-    the token hash counts far more here than on the real CPU (see the profile for that).
+    syscalls) is not counted. Returns the section's text and the instructions per request.
 
     The `nginx` variants run nginx's plain proxy under the same harness: the same load, the
     same warm-up, counters zeroed after it and dumped after the measured run, in one process
@@ -1017,30 +1008,18 @@ def callgrind(env: Env, variant: str = "off") -> str:
     if not dumps:
         raise RuntimeError(f"callgrind wrote no dump for {name} in {env.run}")
     own: dict[str, int] = {}
-    calls: dict[str, int] = {}
     for dump in dumps:
-        dump_own, dump_calls = callgrind_costs(dump)
-        for function, cost in dump_own.items():
+        for function, cost in callgrind_self_costs(dump).items():
             own[function] = own.get(function, 0) + cost
-        for function, cost in dump_calls.items():
-            calls[function] = calls.get(function, 0) + cost
     total = sum(own.values())
     n = max(result.requests, 1)
     per = total / n
-    if TOKEN_HASH_CALLEE in calls:
-        hashed, how = calls[TOKEN_HASH_CALLEE], f"`{TOKEN_HASH_CALLEE}`, inclusive"
-    else:
-        hashed = sum(c for f, c in own.items() if TOKEN_HASH_SELF.search(f))
-        how = "SHA-256's block function"
-    hash_note = ("" if is_nginx else
-                 f"; of which the token hash (the cache key; {how}) {hashed / n:,.0f}, "
-                 f"**{(total - hashed) / n:,.0f} without it**")
     who = ("one process, `master_process off`" if is_nginx
            else "every thread counted, the log writer's too")
     lines = [f"**{'' if is_nginx else 'gateway, '}one cached token, "
              f"{CALLGRIND_VARIANTS.get(variant, variant)}** under callgrind "
              f"({result.requests:,} requests measured; {who}): "
-             f"**{per:,.0f} user-space instructions per request**{hash_note}. "
+             f"**{per:,.0f} user-space instructions per request**. "
              f"Top functions by their own instructions:", "",
              "| instr/req | % | function |", "|---:|---:|---|"]
     for function, cost in sorted(own.items(), key=lambda kv: -kv[1])[:15]:
@@ -1377,13 +1356,20 @@ def main() -> int:
         # BENCH_CALLGRIND_VARIANTS: which gateway set-ups to count (issue 19 compares the log
         # and tracing on and off by instructions, which a busy machine does not move).
         counts = []
+        per_request: dict[str, float] = {}
         for variant in os.environ.get("BENCH_CALLGRIND_VARIANTS", "off,log,nginx").split(","):
             variant = variant.strip()
             print(f"callgrind: cached token, {variant} ...", flush=True)
             try:
-                counts.append(callgrind(env, variant))
+                text, per_request[variant] = callgrind(env, variant)
+                counts.append(text)
             except (RuntimeError, OSError, subprocess.SubprocessError) as error:
                 counts.append(f"callgrind ({variant}) failed: {error}\n")
+        if "off" in per_request and "nginx" in per_request:
+            # Issue 30's target: the gateway's count at most 1.5 times nginx's plain proxy.
+            counts.insert(0, f"**gateway / nginx plain proxy: "
+                             f"{per_request['off'] / per_request['nginx']:.2f}×** "
+                             f"instructions per request (access log off on both).\n")
         counted = "\n".join(counts)
     section = report(s, rows, soak_result, started)
     (s.out / "results.md").write_text(section)

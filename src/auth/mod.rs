@@ -41,7 +41,7 @@ use crate::identity::Identity;
 use crate::telemetry::Metrics;
 use cache::TokenCache;
 use issuers::{Issuer, Issuers, pick_config};
-use jwks::{KeySet, KeyStore, VerifyKey, sha256, unix_now};
+use jwks::{KeySet, KeyStore, VerifyKey, unix_now};
 use verify::{Decoded, Parsed, Rules};
 
 /// Verifies tokens against each issuer's cached JWKS. Cheap to share (`Arc`).
@@ -95,7 +95,7 @@ impl Authenticator {
             .map(|issuer| &*issuer.name)
     }
 
-    /// Decision 3. A cache hit costs a SHA-256 of the token, a map lookup and two cheap checks,
+    /// Decision 3. A cache hit costs a map lookup keyed by the token and two cheap checks,
     /// whatever the number of issuers.
     pub async fn verify(&self, token: &str) -> Result<Arc<Identity>, AuthError> {
         self.verify_for(token).await.result
@@ -107,8 +107,7 @@ impl Authenticator {
         if token.len() > self.max_token_bytes {
             return refused(None, too_large(token, self.max_token_bytes));
         }
-        let token_hash = sha256(token.as_bytes());
-        if let Some(hit) = self.cache.get(&token_hash)
+        if let Some(hit) = self.cache.get(token)
             && let Some(issuer) = self.issuers.get(hit.issuer)
         {
             let identity = &hit.identity;
@@ -126,7 +125,7 @@ impl Authenticator {
                     result: Ok(Arc::clone(identity)),
                 };
             }
-            self.cache.remove(&token_hash);
+            self.cache.remove(token);
         }
         self.metrics.token_cache_misses.inc();
         let (index, issuer, decoded) = match self.pick(token) {
@@ -137,13 +136,8 @@ impl Authenticator {
         match verify_decoded(issuer, decoded, true).await {
             Ok((identity, fingerprint)) => {
                 let identity = Arc::new(identity);
-                self.cache.insert(
-                    token_hash,
-                    token.len(),
-                    Arc::clone(&identity),
-                    fingerprint,
-                    index,
-                );
+                self.cache
+                    .insert(token, Arc::clone(&identity), fingerprint, index);
                 Verification {
                     issuer: name,
                     result: Ok(identity),
