@@ -17,7 +17,6 @@ pub mod console;
 pub mod constants;
 pub mod dev;
 pub mod diagnostic;
-pub mod error;
 pub mod fetch;
 pub mod identity;
 pub mod policy;

@@ -180,7 +180,7 @@ pub async fn explain(
             ) {
                 Ok(proved) => proved,
                 Err(error) => {
-                    let error = crate::error::GatewayError::Auth(error);
+                    let error = crate::proxy::error::GatewayError::Auth(error);
                     out.status = Some(error.status().as_u16());
                     out.say(format!(
                         "decision:   {} {error} ({}; the data plane refuses it before any route is consulted)",
@@ -210,9 +210,10 @@ pub async fn explain(
         }
         // The data plane answers 503 (with Retry-After) while it has no key set; so does this.
         Err(crate::auth::AuthError::KeysUnavailable(why)) => {
-            let status = crate::error::GatewayError::Auth(crate::auth::AuthError::KeysNotLoaded)
-                .status()
-                .as_u16();
+            let status =
+                crate::proxy::error::GatewayError::Auth(crate::auth::AuthError::KeysNotLoaded)
+                    .status()
+                    .as_u16();
             out.status = Some(status);
             out.say(format!(
                 "token:      not checked: the signing keys could not be loaded: {why}"
@@ -222,7 +223,7 @@ pub async fn explain(
             ));
         }
         Err(e) => {
-            let status = crate::error::GatewayError::Auth(e.clone())
+            let status = crate::proxy::error::GatewayError::Auth(e.clone())
                 .status()
                 .as_u16();
             out.status = Some(status);

@@ -9,9 +9,9 @@
 use http::Method;
 
 use crate::auth::binding::demands_met;
-use crate::error::GatewayError;
 use crate::identity::{Binding, Identity};
 use crate::policy::{Access, Decision, Denial, Policy, Route, decide, normalise};
+use crate::proxy::error::GatewayError;
 
 /// What the gateway would answer, and why.
 pub struct Judgement<'p> {

@@ -44,18 +44,6 @@ where
 #[error("the request body is malformed or was cut off: {0}")]
 pub struct ClientBodyError(#[source] pub BoxError);
 
-impl ClientBodyError {
-    /// The client's answer: 413 when the body went over the route's `max_body`, else 400.
-    pub fn gateway_error(&self, max_body: Option<u64>) -> crate::error::GatewayError {
-        match max_body {
-            Some(limit) if self.0.is::<http_body_util::LengthLimitError>() => {
-                crate::error::GatewayError::PayloadTooLarge { limit }
-            }
-            _ => crate::error::GatewayError::BadRequest(self.to_string()),
-        }
-    }
-}
-
 /// Streams the client's request body, marking its errors as the client's.
 pub fn from_client<B>(body: B) -> Body
 where

@@ -2,7 +2,8 @@
 //! (`client_stream`: opening-bytes deadline and the HTTP/1 framing watch, `framing`), the
 //! request pipeline (`pipeline`), the request's authority (`host`: `Host` and `:authority`,
 //! checked in phase 1), the header rules (`headers`), which upgrade a request asks for
-//! (`upgrade`), request and response bodies (`body`), and the upstream and its connection pool
+//! (`upgrade`), request and response bodies (`body`), the one error type a request can end in and
+//! its response (`error`), and the upstream and its connection pool
 //! (`upstream`). Per-client limits and the DPoP replay store are shared state (`crate::state`,
 //! in process or on Redis).
 //!
@@ -13,6 +14,7 @@
 
 pub mod body;
 pub mod client_stream;
+pub mod error;
 pub mod framing;
 pub mod headers;
 pub mod host;

@@ -39,10 +39,10 @@ use hyper::upgrade::OnUpgrade;
 use crate::assertion;
 use crate::auth::binding::Presented;
 use crate::auth::{self, AuthError, TokenSource};
-use crate::error::GatewayError;
 use crate::identity::{Binding, Identity};
 use crate::policy::{self, Decision, Route};
 use crate::proxy::body::{self, Body};
+use crate::proxy::error::GatewayError;
 use crate::proxy::headers;
 use crate::proxy::host;
 use crate::proxy::upgrade::{self, UpgradeRequest};
@@ -248,7 +248,7 @@ pub fn authorise<'s>(
     let mut shadow_reason = None;
     if let Decision::ShadowDeny(denial) = &decision {
         let error = denied(denial.clone());
-        exchange.record.shadow_deny(&error);
+        exchange.record.shadow_deny(error.refusal());
         shadow_reason = Some(error.reason());
         tracing::warn!(
             route = %route.pattern,
@@ -427,7 +427,7 @@ async fn forward(
         .await
         .map_err(
             |error| match error.downcast_ref::<body::ClientBodyError>() {
-                Some(client) => client.gateway_error(max_body),
+                Some(client) => GatewayError::from_client_body(client, max_body),
                 None => GatewayError::BadRequest(error.to_string()),
             },
         )?;
@@ -493,7 +493,7 @@ fn respond(
     let mut response = match result {
         Ok(response) => response,
         Err(error) => {
-            exchange.record.refused(&error);
+            exchange.record.refused(error.refusal());
             error.into_response(exchange.request_id.to_str().unwrap_or("-"))
         }
     };

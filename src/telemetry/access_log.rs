@@ -54,23 +54,34 @@ impl Default for AccessRecord {
     }
 }
 
+/// What the log records of an error a request ended in (built by the pipeline's error type, so
+/// the log needs to know nothing of it).
+pub struct Refusal {
+    /// The short stable reason (`reason` field).
+    pub reason: &'static str,
+    /// The error's message (`detail` field).
+    pub detail: String,
+    /// The upstream, not the caller or the policy, failed (`upstream_error`).
+    pub upstream_failure: bool,
+}
+
 impl AccessRecord {
-    /// Shadow mode forwarded a request enforcement would have refused with `error`.
-    pub fn shadow_deny(&mut self, error: &crate::error::GatewayError) {
+    /// Shadow mode forwarded a request enforcement would have refused with `refusal`.
+    pub fn shadow_deny(&mut self, refusal: Refusal) {
         self.decision = "shadow_deny";
-        self.reason = error.reason();
-        self.detail = Some(error.to_string());
+        self.reason = refusal.reason;
+        self.detail = Some(refusal.detail);
     }
 
-    /// The request ended in `error`: refused (`deny`), or failed by the upstream.
-    pub fn refused(&mut self, error: &crate::error::GatewayError) {
-        self.decision = if error.is_upstream_failure() {
+    /// The request ended in `refusal`: refused (`deny`), or failed by the upstream.
+    pub fn refused(&mut self, refusal: Refusal) {
+        self.decision = if refusal.upstream_failure {
             "upstream_error"
         } else {
             "deny"
         };
-        self.reason = error.reason();
-        self.detail = Some(error.to_string());
+        self.reason = refusal.reason;
+        self.detail = Some(refusal.detail);
     }
 }
 

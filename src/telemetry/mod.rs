@@ -14,7 +14,7 @@ pub mod log_writer;
 pub mod metrics;
 pub mod trace;
 
-pub use access_log::{AccessRecord, LogFormat};
+pub use access_log::{AccessRecord, LogFormat, Refusal};
 pub use log_writer::{AccessLog, Destination, OnFull};
 pub use metrics::{Metrics, RequestLabels, RequestMetrics, UpstreamErrorLabels, method_label};
 pub use trace::{RequestSpan, Tracing};

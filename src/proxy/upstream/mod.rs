@@ -18,8 +18,8 @@ use http::{HeaderValue, Request, Response, Uri};
 
 use crate::config::UpstreamConfig;
 use crate::constants::UPSTREAM_POOL_IDLE_TIMEOUT;
-use crate::error::GatewayError;
 use crate::proxy::body::{Body, ClientBodyError};
+use crate::proxy::error::GatewayError;
 use pool::{Pool, PooledBody, SendError};
 
 /// The upstream: where to send, and the connection pool to send with.
@@ -129,7 +129,7 @@ fn classify(error: &SendError, body_limit: Option<u64>, connect_timeout: Duratio
     let mut source = error.source();
     while let Some(cause) = source {
         if let Some(client) = cause.downcast_ref::<ClientBodyError>() {
-            return client.gateway_error(body_limit);
+            return GatewayError::from_client_body(client, body_limit);
         }
         if let Some(io) = cause.downcast_ref::<std::io::Error>()
             && io.kind() == std::io::ErrorKind::TimedOut

@@ -15,7 +15,8 @@ use crate::auth::AuthError;
 use crate::auth::binding::{DPOP_NONCE, DpopChallenge};
 use crate::constants::{KEYS_NOT_LOADED_RETRY_AFTER, STATE_UNAVAILABLE_RETRY_AFTER};
 use crate::policy::{Denial, PathError, Route};
-use crate::proxy::body::{self, Body};
+use crate::proxy::body::{self, Body, ClientBodyError};
+use crate::telemetry::Refusal;
 
 /// Everything that can stop a request before or while it is forwarded.
 #[derive(Debug, thiserror::Error)]
@@ -139,6 +140,26 @@ impl GatewayError {
                 requirement,
                 cause,
             },
+        }
+    }
+
+    /// The client's answer to a failure of its own request body: 413 when the body went over
+    /// the route's `max_body`, else 400.
+    pub fn from_client_body(error: &ClientBodyError, max_body: Option<u64>) -> Self {
+        match max_body {
+            Some(limit) if error.0.is::<http_body_util::LengthLimitError>() => {
+                Self::PayloadTooLarge { limit }
+            }
+            _ => Self::BadRequest(error.to_string()),
+        }
+    }
+
+    /// What the access log records of this error.
+    pub fn refusal(&self) -> Refusal {
+        Refusal {
+            reason: self.reason(),
+            detail: self.to_string(),
+            upstream_failure: self.is_upstream_failure(),
         }
     }
 
