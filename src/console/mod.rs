@@ -115,9 +115,10 @@ fn navigation() -> impl Iterator<Item = (&'static str, &'static str)> {
         .filter_map(|page| page.title.map(|title| (page.path, title)))
 }
 
-/// Whether `path` is one of the console's.
+/// Whether `path` is the console's: one of `PAGES`, or anything else under `/console/` (a
+/// 404 with the console's headers, behind the same Host check).
 pub fn serves(path: &str) -> bool {
-    PAGES.iter().any(|page| page.path == path)
+    path.starts_with("/console/") || PAGES.iter().any(|page| page.path == path)
 }
 
 /// How the console was set up at start.
@@ -125,8 +126,14 @@ pub struct Console {
     config: Arc<Config>,
     /// The admin listener is on loopback: no login.
     loopback: bool,
-    /// `console_token_file`'s secret, trimmed; `None`: no login possible.
-    secret: Option<Vec<u8>>,
+    /// Random bytes were available for the keys below; without them the console is off (a
+    /// predictable anti-forgery token would be no protection).
+    keyed: bool,
+    /// `console_token_file`'s secret, as `login_key`'s HMAC of it; `None`: no login possible.
+    secret_tag: Option<Vec<u8>>,
+    /// A random per-process key the login form's answer is HMACed with, so that comparing it
+    /// with `secret_tag` takes the same time whatever it is (see `secret_matches`).
+    login_key: hmac::Key,
     /// The session cookie's value (HMAC of the secret), when there is a secret.
     session: Option<String>,
     /// The anti-forgery token every form carries (random per process).
@@ -145,16 +152,22 @@ impl Console {
                 }
             }
         });
-        let mut random = [0u8; 32];
-        if rand::fill(&mut random).is_err() {
+        let mut random = [0u8; 64];
+        let keyed = rand::fill(&mut random).is_ok();
+        if !keyed {
             tracing::error!("no random bytes for the console's keys; the console is off");
         }
-        let key = hmac::Key::new(hmac::HMAC_SHA256, &random);
+        let (form_key, login_key) = random.split_at(32);
+        let form_key = hmac::Key::new(hmac::HMAC_SHA256, form_key);
+        let login_key = hmac::Key::new(hmac::HMAC_SHA256, login_key);
         let session = secret.as_ref().map(|secret| {
             let key = hmac::Key::new(hmac::HMAC_SHA256, secret);
             hex(hmac::sign(&key, b"gateway console session").as_ref())
         });
-        let csrf = hex(hmac::sign(&key, b"gateway console form").as_ref());
+        let secret_tag = secret
+            .as_ref()
+            .map(|secret| hmac::sign(&login_key, secret).as_ref().to_vec());
+        let csrf = hex(hmac::sign(&form_key, b"gateway console form").as_ref());
         if !loopback && secret.is_none() {
             tracing::warn!(
                 admin = %admin_addr,
@@ -164,14 +177,27 @@ impl Console {
         Console {
             config,
             loopback,
-            secret,
+            keyed,
+            secret_tag,
+            login_key,
             session,
             csrf,
         }
     }
 
     fn on(&self) -> bool {
-        self.loopback || self.secret.is_some()
+        self.keyed && (self.loopback || self.secret_tag.is_some())
+    }
+
+    /// Whether `given` is `console_token_file`'s secret, in constant time: `given` is HMACed
+    /// with the per-process `login_key` and `hmac::verify` compares that tag with the secret's
+    /// (aws-lc's `CRYPTO_memcmp` over the fixed 32 bytes), so neither where a guess first
+    /// differs nor how long the secret is shows in the answer's timing. A plain `==` on the
+    /// two strings would stop at the first differing byte.
+    fn secret_matches(&self, given: &[u8]) -> bool {
+        self.secret_tag
+            .as_ref()
+            .is_some_and(|tag| hmac::verify(&self.login_key, given, tag).is_ok())
     }
 }
 
@@ -378,12 +404,12 @@ fn signed_in<B>(console: &Console, request: &Request<B>) -> bool {
 /// The login form's POST: the secret compared in constant time; right, a session cookie and
 /// back to the overview; wrong, 401.
 fn login(console: &Console, form: &Form) -> Response<Body> {
-    let (Some(secret), Some(session)) = (&console.secret, &console.session) else {
+    let Some(session) = &console.session else {
         // On loopback there is nothing to sign in to.
         return redirect("/");
     };
     let given = form.get("secret").unwrap_or_default().trim();
-    if constant_time::verify_slices_are_equal(given.as_bytes(), secret).is_err() {
+    if !console.secret_matches(given.as_bytes()) {
         return html(
             StatusCode::UNAUTHORIZED,
             views::login(&console.csrf, Some("That is not the console's secret.")),
