@@ -133,6 +133,18 @@ impl Console {
         cookie: Option<&str>,
         form: &[(&str, &str)],
     ) -> reqwest::Response {
+        let cookie = cookie.map(|cookie| ("cookie", cookie));
+        self.post_with(path, origin, cookie.as_slice(), form).await
+    }
+
+    /// `post` with more request headers.
+    async fn post_with(
+        &self,
+        path: &str,
+        origin: Option<&str>,
+        headers: &[(&str, &str)],
+        form: &[(&str, &str)],
+    ) -> reqwest::Response {
         let body: String = url::form_urlencoded::Serializer::new(String::new())
             .extend_pairs(form)
             .finish();
@@ -145,8 +157,8 @@ impl Console {
         if let Some(origin) = origin.or(Some(&own)).filter(|o| !o.is_empty()) {
             request = request.header(ORIGIN, origin);
         }
-        if let Some(cookie) = cookie {
-            request = request.header(COOKIE, cookie);
+        for (name, value) in headers {
+            request = request.header(*name, *value);
         }
         request.send().await.unwrap()
     }
@@ -418,6 +430,29 @@ async fn a_post_without_the_anti_forgery_token_or_from_another_origin_is_403() {
             let body = response.text().await.unwrap();
             assert!(!body.contains("explanation"), "{what}: {body}");
         }
+    }
+    // The console's pages send `Referrer-Policy: no-referrer`, under which a browser's own
+    // form carries `Origin: null`: that is taken only with Fetch Metadata's `same-origin`,
+    // which a page on another site cannot produce.
+    for (site, status) in [
+        ("cross-site", 403),
+        ("same-site", 403),
+        ("none", 403),
+        ("same-origin", 200),
+    ] {
+        let headers = [("sec-fetch-site", site)];
+        let response = console
+            .post_with("/console/try", Some("null"), &headers, &try_form(&csrf))
+            .await;
+        assert_eq!(
+            response.status(),
+            status,
+            "Origin null, Sec-Fetch-Site {site}"
+        );
+        let wrong_token = console
+            .post_with("/console/try", Some("null"), &headers, &try_form(&wrong))
+            .await;
+        assert_eq!(wrong_token.status(), 403, "{site} with a wrong token");
     }
     // The console's own form, as a browser sends it, is answered.
     let response = console

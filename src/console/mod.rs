@@ -43,6 +43,8 @@ pub const SECURITY_HEADERS: [(&str, &str); 5] = [
 ];
 
 const COOKIE_NAME: &str = "gateway_console";
+/// Fetch Metadata (W3C): where the browser says a request comes from.
+const SEC_FETCH_SITE: &str = "sec-fetch-site";
 /// Largest form body read (the Try page's token is the big field).
 const MAX_FORM_BYTES: usize = 64 * 1024;
 
@@ -346,14 +348,7 @@ impl Form {
 /// (403 otherwise), so a page on another site can never submit one.
 async fn read_form(console: &Console, request: Request<Incoming>) -> Result<Form, Response<Body>> {
     let forbidden = |why: &'static str| plain(StatusCode::FORBIDDEN, why);
-    let host = authority(&request).unwrap_or_default();
-    let origin = request
-        .headers()
-        .get(ORIGIN)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .to_owned();
-    if origin != format!("http://{host}") && origin != format!("https://{host}") {
+    if !same_origin(&request) {
         return Err(forbidden(
             "a console form must be sent from the console itself (its Origin must name this host)\n",
         ));
@@ -377,6 +372,28 @@ async fn read_form(console: &Console, request: Request<Incoming>) -> Result<Form
         ));
     }
     Ok(form)
+}
+
+/// Whether a POST comes from the console's own pages: its `Origin` names the host it was sent
+/// to. One exception, which the pages' own `Referrer-Policy: no-referrer` makes necessary: under
+/// that policy a browser sends `Origin: null` even for a same-origin form (Fetch, "serializing a
+/// request origin"), so `null` is taken when the browser's `Sec-Fetch-Site` says `same-origin`.
+/// A page cannot set that header (it is a forbidden header name), and a form on another site
+/// gets `cross-site` whatever its own referrer policy, so this admits no foreign page; the
+/// anti-forgery token is checked after this in every case.
+fn same_origin<B>(request: &Request<B>) -> bool {
+    let header = |name: &str| {
+        request
+            .headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+    };
+    let host = authority(request).unwrap_or_default();
+    let origin = header(ORIGIN.as_str());
+    origin == format!("http://{host}")
+        || origin == format!("https://{host}")
+        || (origin == "null" && header(SEC_FETCH_SITE) == "same-origin")
 }
 
 /// Signed in: on loopback always; otherwise the session cookie matches (constant time).
