@@ -344,7 +344,7 @@ pub fn events(gateway: &Gateway) -> Response<Body> {
 fn record_json(record: &DecisionRecord) -> String {
     serde_json::json!({
         "time": time(record.at),
-        "method": record.method,
+        "method": record.method.as_str(),
         "path": record.path,
         "route": record.route.as_deref().unwrap_or("none"),
         "status": record.status,

@@ -213,7 +213,7 @@ pub fn decisions(page: &DecisionsPage) -> Markup {
                     tbody {
                         @for r in &page.records {
                             tr {
-                                td { (time(r.at)) } td { (r.method) } td { code { (r.path) } }
+                                td { (time(r.at)) } td { (r.method.as_str()) } td { code { (r.path) } }
                                 td { (r.route.as_deref().unwrap_or("none")) } td.num { (r.status) }
                                 td { code { (r.reason) } } td { (r.issuer.as_deref().unwrap_or("-")) }
                                 td { (r.client_id.as_deref().unwrap_or("-")) } td { small { (r.request_id) } }

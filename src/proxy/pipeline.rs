@@ -534,22 +534,6 @@ fn logging(gateway: &Gateway, exchange: &mut Exchange, status: StatusCode) {
     gateway.requests.duration.observe(elapsed.as_secs_f64());
     let request_id = exchange.request_id.to_str().unwrap_or("-");
     gateway.decisions.count(record.decision);
-    if Decisions::kept(record.decision) {
-        // Off the critical path: a bounded try_send to the collector (telemetry::decisions).
-        gateway.decisions.record(DecisionRecord {
-            id: 0,
-            at: std::time::SystemTime::now(),
-            method: exchange.method.as_str().to_owned(),
-            path: exchange.raw_path.clone(),
-            route: record.route.clone(),
-            status,
-            decision: record.decision,
-            reason: record.reason,
-            issuer: record.issuer.clone(),
-            client_id: record.client_id.clone(),
-            request_id: request_id.to_owned(),
-        });
-    }
     if let Some(log) = &gateway.access_log {
         log.log(&Line {
             request_id,
@@ -563,6 +547,25 @@ fn logging(gateway: &Gateway, exchange: &mut Exchange, status: StatusCode) {
     }
     if let Some(span) = span {
         span.finish(request_id, &exchange.raw_path, record, status);
+    }
+    if Decisions::kept(record.decision) {
+        // Off the critical path: a bounded try_send to the collector (telemetry::decisions).
+        // Last, so the path, route and client id move into the record rather than being copied.
+        let request_id = request_id.to_owned();
+        let record = &mut exchange.record;
+        gateway.decisions.record(DecisionRecord {
+            id: 0,
+            at: std::time::SystemTime::now(),
+            method: exchange.method.clone(),
+            path: std::mem::take(&mut exchange.raw_path),
+            route: record.route.take(),
+            status,
+            decision: record.decision,
+            reason: record.reason,
+            issuer: record.issuer.clone(),
+            client_id: record.client_id.take(),
+            request_id,
+        });
     }
 }
 

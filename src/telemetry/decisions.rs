@@ -4,15 +4,17 @@
 //! The request path does two things here, neither of which waits: one relaxed atomic add per
 //! request (the per-outcome counters the chart is drawn from), and for a refusal or an upstream
 //! error a `try_send` of a small record on a bounded channel (full: the record is dropped and
-//! counted, the request never waits). A collector task owns the ring of the last
-//! `DECISIONS_KEPT` records, the refusal reasons' counts, the per-minute samples, and announces
-//! each new record to live listeners (the console's Server-Sent Events). The record holds only
+//! counted, the request never waits). A collector task keeps the ring of the last
+//! `DECISIONS_KEPT` records and the refusal reasons' counts, and announces each new record to
+//! live listeners (the console's Server-Sent Events); a sampler task takes the counters as each
+//! minute starts. What a refusal costs with all this: docs/benchmarks.md, "The console's
+//! decisions ring". The record holds only
 //! what SPEC lists: time, method, path without the query, route, status, reason, issuer, client
 //! id, request id; never a token, proof, cookie, query string or other header value.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use tokio::sync::{broadcast, mpsc};
@@ -35,7 +37,7 @@ pub struct DecisionRecord {
     /// Increasing from 1; the live stream's event id.
     pub id: u64,
     pub at: SystemTime,
-    pub method: String,
+    pub method: http::Method,
     /// The path as asked, without the query.
     pub path: String,
     pub route: Option<String>,
@@ -58,7 +60,10 @@ pub struct MinuteCounts {
 #[derive(Default)]
 struct Kept {
     ring: VecDeque<Arc<DecisionRecord>>,
-    reasons: HashMap<&'static str, u64>,
+    /// Refusals by reason. A list, not a map: the reasons are a few dozen `&'static str`s, found
+    /// by address first, which costs less than hashing the string (measured: docs/benchmarks.md,
+    /// "The console's decisions ring").
+    reasons: Vec<(&'static str, u64)>,
     /// Cumulative counts at the start of each kept minute.
     samples: VecDeque<MinuteCounts>,
 }
@@ -87,8 +92,11 @@ impl Decisions {
         tokio::spawn(collect(
             receiver,
             decisions.kept.clone(),
-            decisions.counts.clone(),
             decisions.live.clone(),
+        ));
+        tokio::spawn(sample(
+            Arc::downgrade(&decisions.kept),
+            decisions.counts.clone(),
         ));
         decisions
     }
@@ -127,7 +135,7 @@ impl Decisions {
 
     /// Refusal reasons by count, most frequent first, since the gateway started.
     pub fn top_reasons(&self, limit: usize) -> Vec<(&'static str, u64)> {
-        let mut reasons: Vec<_> = self.lock().reasons.iter().map(|(r, n)| (*r, *n)).collect();
+        let mut reasons = self.lock().reasons.clone();
         reasons.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
         reasons.truncate(limit);
         reasons
@@ -186,45 +194,69 @@ fn minute_now() -> u64 {
         .unwrap_or_default()
 }
 
-/// The collector: keeps the ring and the reason counts, samples the counters as each minute
-/// starts. Ends when the gateway (the sender) is dropped.
+/// The collector: keeps the ring and the reason counts, and announces each record. It takes
+/// whatever has queued up at once, under one lock. Ends when the gateway (the sender) is
+/// dropped.
 async fn collect(
     mut receiver: mpsc::Receiver<DecisionRecord>,
     kept: Arc<Mutex<Kept>>,
-    counts: Arc<[AtomicU64; 4]>,
     live: broadcast::Sender<Arc<DecisionRecord>>,
 ) {
+    const BATCH: usize = 64;
     let mut next_id = 1;
-    let mut tick = tokio::time::interval(Duration::from_secs(1));
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-    loop {
-        tokio::select! {
-            received = receiver.recv() => {
-                let Some(mut record) = received else { return };
+    let mut batch = Vec::with_capacity(BATCH);
+    let mut fresh = Vec::with_capacity(BATCH);
+    while receiver.recv_many(&mut batch, BATCH).await > 0 {
+        {
+            let mut kept = kept.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            for mut record in batch.drain(..) {
                 record.id = next_id;
                 next_id += 1;
                 let record = Arc::new(record);
-                {
-                    let mut kept = kept.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-                    if kept.ring.len() == DECISIONS_KEPT {
-                        kept.ring.pop_front();
-                    }
-                    kept.ring.push_back(record.clone());
-                    *kept.reasons.entry(record.reason).or_default() += 1;
+                if kept.ring.len() == DECISIONS_KEPT {
+                    kept.ring.pop_front();
                 }
-                // No listener is fine.
-                let _ = live.send(record);
+                kept.ring.push_back(record.clone());
+                count_reason(&mut kept.reasons, record.reason);
+                fresh.push(record);
             }
-            _ = tick.tick() => {
-                let minute = minute_now();
-                let mut kept = kept.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-                if kept.samples.back().is_none_or(|last| last.minute < minute) {
-                    if kept.samples.len() == MINUTES_KEPT {
-                        kept.samples.pop_front();
-                    }
-                    kept.samples.push_back(MinuteCounts { minute, counts: totals(&counts) });
-                }
+        }
+        for record in fresh.drain(..) {
+            // No listener is fine.
+            let _ = live.send(record);
+        }
+    }
+}
+
+fn count_reason(reasons: &mut Vec<(&'static str, u64)>, reason: &'static str) {
+    let found = reasons
+        .iter()
+        .position(|(r, _)| std::ptr::eq(*r, reason))
+        .or_else(|| reasons.iter().position(|(r, _)| *r == reason));
+    match found {
+        Some(at) => reasons[at].1 += 1,
+        None => reasons.push((reason, 1)),
+    }
+}
+
+/// Samples the counters as each minute starts (the chart's bars are the differences). Ends
+/// once the gateway and the collector have both let go of the kept state.
+async fn sample(kept: Weak<Mutex<Kept>>, counts: Arc<[AtomicU64; 4]>) {
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    loop {
+        tick.tick().await;
+        let Some(kept) = kept.upgrade() else { return };
+        let minute = minute_now();
+        let mut kept = kept.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if kept.samples.back().is_none_or(|last| last.minute < minute) {
+            if kept.samples.len() == MINUTES_KEPT {
+                kept.samples.pop_front();
             }
+            kept.samples.push_back(MinuteCounts {
+                minute,
+                counts: totals(&counts),
+            });
         }
     }
 }
@@ -237,7 +269,7 @@ mod tests {
         DecisionRecord {
             id: 0,
             at: SystemTime::now(),
-            method: "GET".into(),
+            method: http::Method::GET,
             path: "/x".repeat(400),
             route: None,
             status: 403,
