@@ -161,7 +161,9 @@ async fn prints_only_the_access_token_and_sends_the_auth0_body() {
 
 #[tokio::test]
 async fn issuer_key_resolves_to_its_oauth_token_endpoint() {
-    let endpoint = Endpoint::start(200, r#"{"access_token":"tok","token_type":"Bearer"}"#).await;
+    // A JWT's shape: an opaque token is refused (tests/cli_newuser_hints.rs).
+    let endpoint =
+        Endpoint::start(200, r#"{"access_token":"h.tok.s","token_type":"Bearer"}"#).await;
     let dir = tempfile::tempdir().unwrap();
     // Without the trailing slash on purpose: both spellings must reach /oauth/token.
     let path = write_credentials(
@@ -178,7 +180,7 @@ async fn issuer_key_resolves_to_its_oauth_token_endpoint() {
     let outcome = gateway_token(&path).await;
 
     assert!(outcome.success, "{}", outcome.stderr);
-    assert_eq!(outcome.stdout, "tok\n");
+    assert_eq!(outcome.stdout, "h.tok.s\n");
     let received = endpoint.received.lock().unwrap().clone();
     assert_eq!(received[0].1["scope"], "read:forecast");
 }
