@@ -69,7 +69,7 @@ fn gateway_policy_file_wins_over_the_cases_file_and_says_so() {
     );
     assert!(
         run.stdout
-            .contains("expected 200, got 404 (no route matches /tenants/clientco/forecast)"),
+            .contains("expected 200, got 404 (no route matches /tenants/org_clientco/forecast)"),
         "{run:?}"
     );
 }
