@@ -197,12 +197,12 @@ impl Shared {
         claims
     }
 
-    /// The organization a token request's `organization` names (its id, or its name compared
-    /// case-insensitively as Auth0 stores names in lower case), if `client_id` may use it.
+    /// The organization a token request's `organization` names (its id or its name, exactly),
+    /// if `client_id` may use it.
     fn organization_for(&self, client_id: &str, named: &str) -> Option<&DevOrganization> {
         self.organizations
             .iter()
-            .find(|org| org.id == named || org.name.eq_ignore_ascii_case(named))
+            .find(|org| org.id == named || org.name == named)
             .filter(|org| org.clients.iter().any(|c| c == client_id))
     }
 
