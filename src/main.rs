@@ -188,6 +188,9 @@ enum Command {
         /// carries org_id. Overrides the file's "organization".
         #[arg(long, value_name = "ORG")]
         organization: Option<String>,
+        /// The gateway configuration whose [auth] audience a refusal names, when it exists.
+        #[command(flatten)]
+        config: ConfigFile,
     },
     /// Everything local: a development issuer, a demo backend and the gateway, then sample calls.
     #[command(after_help = "Example:\n  cargo run --release -- demo")]
@@ -368,7 +371,11 @@ fn main() -> ExitCode {
             Command::Token {
                 credentials,
                 organization,
-            } => gateway::commands::token::run(&credentials, organization.as_deref()).await,
+                config,
+            } => {
+                let config = config_of(config);
+                gateway::commands::token::run(&credentials, organization.as_deref(), &config).await
+            }
             Command::Demo => gateway::commands::demo::run().await,
             Command::AssertionJwks { config } => {
                 gateway::commands::assertion_jwks::run(&config_of(config)).await

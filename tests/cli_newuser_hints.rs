@@ -238,8 +238,8 @@ async fn gateway_token_refuses_an_opaque_token_and_names_the_fix() {
     );
     assert!(
         outcome.stderr.contains(&format!(
-            "error: the token endpoint {} returned an opaque access token (no JWT at all), which \
-             the gateway refuses",
+            "error: the token endpoint {} returned an opaque access token (no JWT at all) for \
+             audience={PROD_AUDIENCE}, which the gateway refuses",
             endpoint.url("/oauth/token")
         )),
         "{outcome:?}"
@@ -247,10 +247,30 @@ async fn gateway_token_refuses_an_opaque_token_and_names_the_fix() {
     assert!(
         outcome
             .stderr
-            .contains(&format!("fix: request it with audience={PROD_AUDIENCE}, ")),
+            .contains("fix: request it with audience=<the configured audience> (the gateway's"),
         "{outcome:?}"
     );
     assert!(!outcome.stderr.contains(OPAQUE), "{outcome:?}");
+
+    // Beside the gateway's configuration, the fix names its audiences.
+    let auth0 = "https://clientco.eu.auth0.com/";
+    let jwks = "https://clientco.eu.auth0.com/.well-known/jwks.json";
+    let mut options = Options::new(auth0, jwks, "http://127.0.0.1:9");
+    options.auth = Some(two_issuers(
+        auth0,
+        "https://clientco-staging.eu.auth0.com/",
+        jwks,
+    ));
+    options.write_to(project.dir.path());
+    let both = format!("audience={PROD_AUDIENCE} or audience={STAGING_AUDIENCE} (the gateway's");
+    let outcome = run(&project, &token).await;
+    assert_eq!(outcome.code, 1, "{outcome:?}");
+    assert!(
+        outcome
+            .stderr
+            .contains(&format!("fix: request it with {both}")),
+        "{outcome:?}"
+    );
 
     // Without `audience` in the file, the fix is named before anything is sent.
     project.write(
@@ -269,10 +289,10 @@ async fn gateway_token_refuses_an_opaque_token_and_names_the_fix() {
         "{outcome:?}"
     );
     assert!(
-        outcome.stderr.contains(
+        outcome.stderr.contains(&format!(
             "fix: add \"audience\": without it Auth0 issues an opaque access token the gateway \
-             refuses; request it with audience=<the configured audience>"
-        ),
+             refuses; request it with {both}"
+        )),
         "{outcome:?}"
     );
     assert!(!outcome.stderr.contains("not-printed"), "{outcome:?}");

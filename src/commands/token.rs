@@ -131,7 +131,7 @@ pub enum TokenError {
     /// Auth0's opaque access token (a JWE with `alg: dir`, or no JWT at all): the gateway
     /// verifies signed JWTs only, so printing it would only move the refusal to the first call.
     #[error(
-        "the token endpoint {url} returned an opaque access token ({shape}), which the gateway refuses: it verifies signed JWTs only\n  fix: request it with audience={audience}, the API Identifier the gateway is configured with ([auth] audience in gateway.toml); Auth0 issues opaque tokens when the request names no API it knows"
+        "the token endpoint {url} returned an opaque access token ({shape}) for audience={audience}, which the gateway refuses: it verifies signed JWTs only\n  fix: request it with audience=<the configured audience> (the gateway's [auth] audience, the API's Identifier in Auth0); an opaque token means the endpoint did not take {audience} for an API of its tenant"
     )]
     Opaque {
         url: String,
@@ -274,8 +274,12 @@ fn is_loopback_host(url: &reqwest::Url) -> bool {
     }
 }
 
+/// What the messages say where the gateway's configured audience belongs; `run` writes the
+/// audience in its place when the gateway configuration is at hand.
+const CONFIGURED_AUDIENCE: &str = "<the configured audience>";
+
 /// Without `audience` Auth0 answers with an opaque token (or none), never one the gateway takes.
-const AUDIENCE_FIX: &str = "add \"audience\": without it Auth0 issues an opaque access token the gateway refuses; request it with audience=<the configured audience> ([auth] audience in gateway.toml, the API's Identifier under Applications > APIs)";
+const AUDIENCE_FIX: &str = "add \"audience\": without it Auth0 issues an opaque access token the gateway refuses; request it with audience=<the configured audience> (the gateway's [auth] audience, the API's Identifier under Applications > APIs)";
 
 /// serde_json appends " at line L column C"; we print the position in front instead.
 fn strip_position(message: &str) -> String {
@@ -437,13 +441,39 @@ fn hint(error: &ErrorBody, credentials: &Credentials) -> Option<String> {
     }
 }
 
+/// The audience(s) `config` (gateway.toml) accepts, as a message names them (`A or audience=B`);
+/// `None` when there is no such file or it does not load (a client's machine has none).
+fn configured_audience(config: &Path) -> Option<String> {
+    let config = crate::config::Config::load(config).ok()?;
+    let mut audiences: Vec<&str> = Vec::new();
+    for audience in config.auth.issuers.iter().flat_map(|i| &i.audiences) {
+        if !audiences.contains(&audience.as_str()) {
+            audiences.push(audience);
+        }
+    }
+    (!audiences.is_empty()).then(|| audiences.join(" or audience="))
+}
+
+/// Prints `error`, naming the audience of the gateway configuration `config` where a message
+/// asks for the configured one (read only now: the happy path never touches it).
+fn report(error: &TokenError, config: &Path) {
+    let mut text = error.to_string();
+    if text.contains(CONFIGURED_AUDIENCE)
+        && let Some(audience) = configured_audience(config)
+    {
+        text = text.replace(CONFIGURED_AUDIENCE, &audience);
+    }
+    eprintln!("error: {text}");
+}
+
 /// `gateway token --credentials F [--organization ORG]`: prints the access token on stdout;
-/// exit 0, or 1 with the reason on stderr. `organization` overrides the file's.
-pub async fn run(credentials: &Path, organization: Option<&str>) -> ExitCode {
+/// exit 0, or 1 with the reason on stderr. `organization` overrides the file's; `config` is
+/// the gateway configuration whose audience a refusal names, when it exists.
+pub async fn run(credentials: &Path, organization: Option<&str>, config: &Path) -> ExitCode {
     let mut loaded = match Credentials::load(credentials) {
         Ok(loaded) => loaded,
         Err(error) => {
-            eprintln!("error: {error}");
+            report(&error, config);
             return ExitCode::FAILURE;
         }
     };
@@ -456,7 +486,7 @@ pub async fn run(credentials: &Path, organization: Option<&str>) -> ExitCode {
             ExitCode::SUCCESS
         }
         Err(error) => {
-            eprintln!("error: {error}");
+            report(&error, config);
             ExitCode::FAILURE
         }
     }
