@@ -188,9 +188,15 @@ enum Command {
         /// carries org_id. Overrides the file's "organization".
         #[arg(long, value_name = "ORG")]
         organization: Option<String>,
-        /// The gateway configuration whose [auth] audience a refusal names, when it exists.
-        #[command(flatten)]
-        config: ConfigFile,
+        /// The gateway configuration, read only when a token cannot be had: a refusal that
+        /// asks for the configured audience names its [auth] audience (skipped when absent).
+        #[arg(
+            long,
+            env = "GATEWAY_CONFIG",
+            default_value = "gateway.toml",
+            value_name = "FILE"
+        )]
+        config: PathBuf,
     },
     /// Everything local: a development issuer, a demo backend and the gateway, then sample calls.
     #[command(after_help = "Example:\n  cargo run --release -- demo")]
@@ -373,7 +379,7 @@ fn main() -> ExitCode {
                 organization,
                 config,
             } => {
-                let config = config_of(config);
+                let config = config_of(ConfigFile { config });
                 gateway::commands::token::run(&credentials, organization.as_deref(), &config).await
             }
             Command::Demo => gateway::commands::demo::run().await,
