@@ -18,9 +18,11 @@ use support::gateway::Options;
 const SECRET: &str = "org-s3cret-never-printed";
 
 /// An issuer with ClientCo's Organization (`org_clientco`, name `clientco`), which the
-/// `clientco` application may use, and Globex's, which it may not.
-async fn issuer() -> DevIssuer {
+/// `clientco` application may use, and Globex's, which it may not; `names`: Auth0's "Allow
+/// Organization Names in Authentication API".
+async fn issuer_with(names: bool) -> DevIssuer {
     DevIssuer::start(DevIssuerConfig {
+        organization_names: names,
         clients: vec![DevClient {
             client_id: "clientco".to_owned(),
             client_secret: SECRET.to_owned(),
@@ -42,6 +44,10 @@ async fn issuer() -> DevIssuer {
     })
     .await
     .unwrap()
+}
+
+async fn issuer() -> DevIssuer {
+    issuer_with(true).await
 }
 
 /// A folder with `credentials.json` for the `clientco` application of `issuer`, plus `extra`.
@@ -111,6 +117,20 @@ async fn an_organization_the_client_may_use_gives_org_id_by_id_or_by_name() {
     assert_eq!(claims_of(&run.stdout)["org_id"], "org_clientco", "{run:?}");
     let run = token(&named, &["--organization", "globex"]).await;
     assert_eq!(run.code, 1, "{run:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_names_in_the_authentication_api_only_the_id_works_and_no_org_name() {
+    let issuer = issuer_with(false).await;
+    let project = credentials(&issuer, &json!({}));
+    let run = token(&project, &["--organization", "org_clientco"]).await;
+    assert_eq!(run.code, 0, "{run:?}");
+    let claims = claims_of(&run.stdout);
+    assert_eq!(claims["org_id"], "org_clientco", "{claims}");
+    assert_eq!(claims.get("org_name"), None, "{claims}");
+    let run = token(&project, &["--organization", "clientco"]).await;
+    assert_eq!(run.code, 1, "{run:?}");
+    assert_eq!(run.stdout, "", "{run:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

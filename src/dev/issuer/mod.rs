@@ -15,7 +15,9 @@
 //! - Auth0 Organizations: `organizations` lists each [`DevOrganization`] and the clients with
 //!   machine-to-machine access to it; a token request naming one of them in `organization` (by
 //!   id or by name) gets `org_id` and `org_name`, and any other value is refused with an OAuth
-//!   error (RFC 6749 §5.2), never answered with a token lacking `org_id`.
+//!   error (RFC 6749 §5.2), never answered with a token lacking `org_id`. With
+//!   `organization_names` off (Auth0's "Allow Organization Names in Authentication API" unset)
+//!   only ids are taken and tokens carry no `org_name`.
 //! - Minting for tests: [`DevIssuer::standard_claims`] / [`DevIssuer::client_claims`] give a
 //!   valid claim set, [`DevIssuer::mint`] signs any JSON with the current key,
 //!   [`DevIssuer::mint_with`] also overrides header fields (`null` removes one; a `kid` naming
@@ -107,6 +109,9 @@ pub struct DevIssuerConfig {
     pub client_claims: HashMap<String, Map<String, Value>>,
     /// The tenant's Organizations, each with the clients that may name it in a token request.
     pub organizations: Vec<DevOrganization>,
+    /// Auth0's "Allow Organization Names in Authentication API": a request may name an
+    /// organization by its name, and tokens carry `org_name`. Default on; off, only ids work.
+    pub organization_names: bool,
     pub token_lifetime: Duration,
     /// The first key's kind.
     pub key: KeyKind,
@@ -125,6 +130,7 @@ impl Default for DevIssuerConfig {
             clients: Vec::new(),
             client_claims: HashMap::new(),
             organizations: Vec::new(),
+            organization_names: true,
             token_lifetime: Duration::from_secs(3600),
             key: KeyKind::Rsa2048,
             first_kid: None,
@@ -155,6 +161,7 @@ struct Shared {
     clients: HashMap<String, DevClient>,
     client_claims: HashMap<String, Map<String, Value>>,
     organizations: Vec<DevOrganization>,
+    organization_names: bool,
     token_lifetime: Duration,
     ring: Mutex<KeyRing>,
     jwks_mode: watch::Sender<JwksMode>,
@@ -197,12 +204,12 @@ impl Shared {
         claims
     }
 
-    /// The organization a token request's `organization` names (its id or its name, exactly),
-    /// if `client_id` may use it.
+    /// The organization a token request's `organization` names (its id or, when names are
+    /// allowed, its name, exactly), if `client_id` may use it.
     fn organization_for(&self, client_id: &str, named: &str) -> Option<&DevOrganization> {
         self.organizations
             .iter()
-            .find(|org| org.id == named || org.name == named)
+            .find(|org| org.id == named || (self.organization_names && org.name == named))
             .filter(|org| org.clients.iter().any(|c| c == client_id))
     }
 
@@ -294,6 +301,7 @@ impl DevIssuer {
                 .collect(),
             client_claims: config.client_claims,
             organizations: config.organizations,
+            organization_names: config.organization_names,
             token_lifetime: config.token_lifetime,
             ring: Mutex::new(ring),
             jwks_mode: watch::channel(JwksMode::Serve).0,

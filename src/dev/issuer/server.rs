@@ -182,7 +182,9 @@ async fn token_endpoint(shared: &Shared, request: Request<Incoming>) -> Response
             );
         };
         claims["org_id"] = Value::String(org.id.clone());
-        claims["org_name"] = Value::String(org.name.clone());
+        if shared.organization_names {
+            claims["org_name"] = Value::String(org.name.clone());
+        }
     }
     let token_type = match jkt {
         Some(jkt) => {
