@@ -491,3 +491,28 @@ pub async fn run(credentials: &Path, organization: Option<&str>, config: &Path) 
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `report` fills in the configured audience by finding this text: every message that asks
+    /// for it must spell it exactly so.
+    #[test]
+    fn the_messages_that_ask_for_the_configured_audience_spell_it_as_report_finds_it() {
+        let opaque = TokenError::Opaque {
+            url: "https://tenant.auth0.com/oauth/token".to_owned(),
+            shape: "no JWT at all",
+            audience: "https://clientco/api".to_owned(),
+        };
+        let text = opaque.to_string();
+        assert!(
+            text.contains(&format!("request it with audience={CONFIGURED_AUDIENCE} ")),
+            "{text}"
+        );
+        assert!(
+            AUDIENCE_FIX.contains(&format!("request it with audience={CONFIGURED_AUDIENCE} ")),
+            "{AUDIENCE_FIX}"
+        );
+    }
+}
