@@ -12,7 +12,9 @@
 //! [`Authenticator::is_ready`], [`Authenticator::verify`] (and [`Authenticator::verify_for`],
 //! which also says which issuer the token concerned), [`AuthError`] and [`AuthError::reason`].
 //! `explain` uses [`explain_token`]; benches use [`Authenticator::verify_uncached`]; the fuzz
-//! targets use the offline path [`verify_with_jwks`].
+//! targets use the offline path [`verify_with_jwks`]; `gateway token` uses [`opaque`]. Each
+//! path turns a token that does not decode and is Auth0's opaque access token into
+//! [`AuthError::Opaque`], naming the configured audience to request it with.
 //!
 //! Layout: `extract` (decision 2), `issuers` (the registry and the `iss` lookup), `verify`
 //! (structure, header, signature, claims), `jwks` (key set, fetch, single flight,
