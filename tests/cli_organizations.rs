@@ -239,6 +239,39 @@ async fn the_multi_tenant_policy_decides_on_the_org_id_of_the_token() {
     let flat = get("/forecast", &plain_token).await.unwrap();
     assert_eq!(flat.status(), 200);
 
+    // explain says why a token of no organization fails, and how to get one that holds.
+    let explain = |token: &str| {
+        let folder = served.folder.clone();
+        let token = token.to_owned();
+        tokio::task::spawn_blocking(move || {
+            let args = [
+                "explain",
+                "--config",
+                "gateway.toml",
+                "GET",
+                "/tenants/org_clientco/forecast",
+                "--token",
+                &token,
+            ];
+            run_in(&folder, &args, &[])
+        })
+    };
+    let plain = explain(&plain_token).await.unwrap();
+    assert!(
+        plain.stdout.contains(
+            "1. org_id equals \"{org}\": fails: the token has no `org_id` claim; Auth0 sets it \
+             only in a token requested for an Organization (`organization` in the token request: \
+             gateway token --organization ORG)"
+        ),
+        "{plain:?}"
+    );
+    let org = explain(&org_token).await.unwrap();
+    assert!(
+        org.stdout.contains("1. org_id equals \"{org}\": holds"),
+        "{org:?}"
+    );
+    assert!(org.stdout.contains("decision:   200"), "{org:?}");
+
     let seen: Vec<String> = backend.seen().iter().map(|s| s.target.clone()).collect();
     assert_eq!(
         seen,
