@@ -14,7 +14,7 @@ use support::issuer::spawn_issuer;
 
 const TENANTS_POLICY: &str = "policies/clientco-tenants.yaml";
 const TENANTS_CASES: &str = "policies/clientco-tenants.tests.yaml";
-const TENANT: &str = "https://saasco/tenant";
+const TENANT: &str = "org_id";
 
 /// A folder with a gateway.toml for `issuer` and `upstream` and the shipped tenants policy.
 fn tenants_project(issuer: &str, jwks: &str, upstream: &str) -> Project {
@@ -47,11 +47,11 @@ async fn the_binary_refuses_a_cross_tenant_call_and_logs_condition_failed() {
     let client = reqwest::Client::new();
 
     let mut minted = claims(&issuer.issuer_url(), "read:forecast");
-    minted[TENANT] = json!("clientco");
+    minted[TENANT] = json!("org_clientco");
     let token = issuer.mint(&minted);
 
     let own = client
-        .get(served.url("/tenants/clientco/forecast"))
+        .get(served.url("/tenants/org_clientco/forecast"))
         .bearer_auth(&token)
         .header("x-request-id", "own-tenant")
         .send()
@@ -62,7 +62,7 @@ async fn the_binary_refuses_a_cross_tenant_call_and_logs_condition_failed() {
     assert_eq!(line["decision"], "allow");
 
     let other = client
-        .get(served.url("/tenants/globex/forecast"))
+        .get(served.url("/tenants/org_globex/forecast"))
         .bearer_auth(&token)
         .header("x-request-id", "other-tenant")
         .send()
@@ -74,7 +74,7 @@ async fn the_binary_refuses_a_cross_tenant_call_and_logs_condition_failed() {
     let line = served.request_line("other-tenant");
     assert_eq!(line["decision"], "deny");
     assert_eq!(line["reason"], "condition_failed");
-    assert_eq!(line["route"], "/tenants/{tenant}/forecast");
+    assert_eq!(line["route"], "/tenants/{org}/forecast");
     assert_eq!(line["status"], 403);
     assert_eq!(
         backend.seen().len(),
@@ -130,25 +130,25 @@ fn the_shipped_tenant_cases_pass_and_claims_cannot_carry_scopes() {
     );
     project.write(
         "cases.yaml",
-        "- {method: GET, path: /tenants/clientco/forecast, scopes: [read:forecast], claims: {\"https://saasco/tenant\": globex}, status: 200}\n\
-         - {method: GET, path: /tenants/clientco/forecast, claims: {scope: read:forecast}, status: 200}\n",
+        "- {method: GET, path: /tenants/org_clientco/forecast, scopes: [read:forecast], claims: {org_id: org_globex}, status: 200}\n\
+         - {method: GET, path: /tenants/org_clientco/forecast, claims: {scope: read:forecast}, status: 200}\n",
     );
     let run = project.run(&["test", "--config", "gateway.toml", "cases.yaml"]);
     assert_eq!(run.code, 1, "{run:?}");
     assert!(
         run.stderr
-            .contains("cases.yaml:2:60: `scope` is not set through `claims`"),
+            .contains("cases.yaml:2:64: `scope` is not set through `claims`"),
         "{run:?}"
     );
     project.write(
         "cases.yaml",
-        "- {method: GET, path: /tenants/clientco/forecast, scopes: [read:forecast], claims: {\"https://saasco/tenant\": globex}, status: 200}\n",
+        "- {method: GET, path: /tenants/org_clientco/forecast, scopes: [read:forecast], claims: {org_id: org_globex}, status: 200}\n",
     );
     let run = project.run(&["test", "--config", "gateway.toml", "cases.yaml"]);
     assert_eq!(run.code, 1, "{run:?}");
     assert!(
         run.stdout
-            .contains("expected 200, got 403 (condition failed: claim `https://saasco/tenant`"),
+            .contains("expected 200, got 403 (condition failed: claim `org_id`"),
         "{run:?}"
     );
     assert!(run.stdout.ends_with("0 passed, 1 failed\n"), "{run:?}");
@@ -163,7 +163,7 @@ async fn explain_prints_each_condition_with_its_outcome_for_the_token() {
         "http://127.0.0.1:9",
     );
     let mut minted = claims(&issuer.issuer_url(), "read:forecast");
-    minted[TENANT] = json!("clientco");
+    minted[TENANT] = json!("org_clientco");
     minted["azp"] = json!("clientco-dev");
     let token = issuer.mint(&minted);
     let run = tokio::task::spawn_blocking(move || {
@@ -172,7 +172,7 @@ async fn explain_prints_each_condition_with_its_outcome_for_the_token() {
             "--config",
             "gateway.toml",
             "GET",
-            "/tenants/client%63o/../globex/forecast",
+            "/tenants/org_client%63o/../org_globex/forecast",
             "--token",
             &token,
         ]);
@@ -183,12 +183,12 @@ async fn explain_prints_each_condition_with_its_outcome_for_the_token() {
     .unwrap();
     assert_eq!(run.code, 0, "{run:?}");
     for expected in [
-        "normalised: /tenants/globex/forecast",
-        "when:       1. https://saasco/tenant equals \"{tenant}\" (= \"globex\" on this path)",
-        "conditions: 1. https://saasco/tenant equals \"{tenant}\": fails: the token's `https://saasco/tenant` claim does not (\"clientco\")",
+        "normalised: /tenants/org_globex/forecast",
+        "when:       1. org_id equals \"{org}\" (= \"org_globex\" on this path)",
+        "conditions: 1. org_id equals \"{org}\": fails: the token's `org_id` claim does not (\"org_clientco\")",
         "            2. gty equals \"client-credentials\": holds",
         "            3. azp in [\"clientco\", \"clientco-readonly\"]: fails: the token's `azp` claim does not (\"clientco-dev\")",
-        "decision:   403 condition failed: claim `https://saasco/tenant`",
+        "decision:   403 condition failed: claim `org_id`",
     ] {
         assert!(
             run.stdout.contains(expected),

@@ -13,7 +13,7 @@ use support::gateway::{claims, raw_http};
 use support::world::{World, error_body};
 
 const TENANTS: &str = include_str!("../policies/clientco-tenants.yaml");
-const TENANT: &str = "https://saasco/tenant";
+const TENANT: &str = "org_id";
 
 async fn tenants_world() -> World {
     World::start_with(|options| options.policy = TENANTS.to_owned()).await
@@ -45,11 +45,11 @@ async fn raw_get(world: &World, path: &str, token: &str) -> (u16, String) {
 #[tokio::test]
 async fn own_tenant_is_forwarded_and_another_tenant_is_403_access_denied() {
     let world = tenants_world().await;
-    let acme = token(&world, "read:forecast", json!({TENANT: "clientco"}));
+    let acme = token(&world, "read:forecast", json!({TENANT: "org_clientco"}));
 
     let response = world
         .client
-        .get(world.url("/tenants/clientco/forecast"))
+        .get(world.url("/tenants/org_clientco/forecast"))
         .bearer_auth(&acme)
         .send()
         .await
@@ -57,12 +57,12 @@ async fn own_tenant_is_forwarded_and_another_tenant_is_403_access_denied() {
     assert_eq!(response.status(), 200);
     assert_eq!(
         world.backend.take_seen()[0].target,
-        "/tenants/clientco/forecast"
+        "/tenants/org_clientco/forecast"
     );
 
     let response = world
         .client
-        .get(world.url("/tenants/globex/forecast"))
+        .get(world.url("/tenants/org_globex/forecast"))
         .bearer_auth(&acme)
         .send()
         .await
@@ -76,7 +76,7 @@ async fn own_tenant_is_forwarded_and_another_tenant_is_403_access_denied() {
     assert_eq!(body["error"], "access_denied");
     let description = body["error_description"].as_str().unwrap();
     assert!(description.contains(TENANT), "{description}");
-    assert!(description.contains("{tenant}"), "{description}");
+    assert!(description.contains("{org}"), "{description}");
     assert!(!description.contains("globex"), "{description}");
     assert!(
         world.backend.seen().is_empty(),
@@ -87,7 +87,7 @@ async fn own_tenant_is_forwarded_and_another_tenant_is_403_access_denied() {
     assert!(
         metrics
             .lines()
-            .any(|l| l.contains("route=\"/tenants/{tenant}/forecast\"")
+            .any(|l| l.contains("route=\"/tenants/{org}/forecast\"")
                 && l.contains("reason=\"condition_failed\"")
                 && l.contains("status=\"403\"")),
         "{metrics}"
@@ -99,42 +99,47 @@ async fn own_tenant_is_forwarded_and_another_tenant_is_403_access_denied() {
 #[tokio::test]
 async fn the_tenant_is_judged_on_the_normalised_path() {
     let world = tenants_world().await;
-    let acme = token(&world, "read:forecast", json!({TENANT: "clientco"}));
+    let acme = token(&world, "read:forecast", json!({TENANT: "org_clientco"}));
 
-    let (status, answer) = raw_get(&world, "/tenants/client%63%6F/forecast", &acme).await;
+    let (status, answer) = raw_get(&world, "/tenants/org_client%63%6F/forecast", &acme).await;
     assert_eq!(status, 200, "{answer}");
     assert_eq!(
         world.backend.take_seen()[0].target,
-        "/tenants/clientco/forecast"
+        "/tenants/org_clientco/forecast"
     );
 
     for sneaky in [
-        "/tenants/clientco/../globex/forecast",
-        "/tenants/clientco/%2e%2e/globex/forecast",
-        "/tenants/clientco/./../globex/forecast",
+        "/tenants/org_clientco/../org_globex/forecast",
+        "/tenants/org_clientco/%2e%2e/org_globex/forecast",
+        "/tenants/org_clientco/./../org_globex/forecast",
     ] {
         let (status, answer) = raw_get(&world, sneaky, &acme).await;
         assert_eq!(status, 403, "{sneaky}: {answer}");
         assert!(answer.contains("access_denied"), "{sneaky}: {answer}");
     }
-    let (status, answer) = raw_get(&world, "/tenants/globex/../clientco/forecast", &acme).await;
+    let (status, answer) = raw_get(
+        &world,
+        "/tenants/org_globex/../org_clientco/forecast",
+        &acme,
+    )
+    .await;
     assert_eq!(status, 200, "{answer}");
     assert_eq!(
         world.backend.take_seen()[0].target,
-        "/tenants/clientco/forecast"
+        "/tenants/org_clientco/forecast"
     );
 
     // A reserved escape stays an escape, in upper-case hex, whichever case the client sent.
-    let escaped = token(&world, "read:forecast", json!({TENANT: "client%3Aco"}));
+    let escaped = token(&world, "read:forecast", json!({TENANT: "org_client%3Aco"}));
     for path in [
-        "/tenants/client%3aco/forecast",
-        "/tenants/client%3Aco/forecast",
+        "/tenants/org_client%3aco/forecast",
+        "/tenants/org_client%3Aco/forecast",
     ] {
         let (status, answer) = raw_get(&world, path, &escaped).await;
         assert_eq!(status, 200, "{path}: {answer}");
     }
-    let colon = token(&world, "read:forecast", json!({TENANT: "client:co"}));
-    let (status, _) = raw_get(&world, "/tenants/client%3Aco/forecast", &colon).await;
+    let colon = token(&world, "read:forecast", json!({TENANT: "org_client:co"}));
+    let (status, _) = raw_get(&world, "/tenants/org_client%3Aco/forecast", &colon).await;
     assert_eq!(status, 403);
     assert_eq!(world.backend.seen().len(), 2);
 }
@@ -143,21 +148,21 @@ async fn the_tenant_is_judged_on_the_normalised_path() {
 async fn missing_array_and_number_claims_fail_the_condition() {
     let world = tenants_world().await;
     let cases = [
-        ("/tenants/clientco/forecast", json!({}), "has no"),
+        ("/tenants/org_clientco/forecast", json!({}), "has no"),
         (
-            "/tenants/clientco/forecast",
-            json!({TENANT: ["clientco"]}),
+            "/tenants/org_clientco/forecast",
+            json!({TENANT: ["org_clientco"]}),
             "is a list",
         ),
         ("/tenants/42/forecast", json!({TENANT: 42}), "is a number"),
         (
-            "/tenants/clientco/forecast",
-            json!({TENANT: "clientco", "gty": "password"}),
+            "/tenants/org_clientco/forecast",
+            json!({TENANT: "org_clientco", "gty": "password"}),
             "`gty`",
         ),
         (
-            "/tenants/clientco/forecast",
-            json!({TENANT: "clientco", "azp": "globex"}),
+            "/tenants/org_clientco/forecast",
+            json!({TENANT: "org_clientco", "azp": "globex"}),
             "`azp`",
         ),
     ];
@@ -182,11 +187,11 @@ async fn missing_array_and_number_claims_fail_the_condition() {
         let bearer = token(
             &world,
             "read:inventory",
-            json!({TENANT: "clientco", "https://saasco/regions": regions}),
+            json!({TENANT: "org_clientco", "https://saasco/regions": regions}),
         );
         let request = world
             .client
-            .get(world.url("/tenants/clientco/inventory"))
+            .get(world.url("/tenants/org_clientco/inventory"))
             .bearer_auth(bearer);
         async move { request.send().await.unwrap().status().as_u16() }
     };
@@ -201,10 +206,10 @@ async fn missing_array_and_number_claims_fail_the_condition() {
 #[tokio::test]
 async fn earlier_decisions_come_before_the_condition() {
     let world = tenants_world().await;
-    let other = token(&world, "read:inventory", json!({TENANT: "clientco"}));
+    let other = token(&world, "read:inventory", json!({TENANT: "org_clientco"}));
     let response = world
         .client
-        .get(world.url("/tenants/globex/forecast"))
+        .get(world.url("/tenants/org_globex/forecast"))
         .bearer_auth(&other)
         .send()
         .await
@@ -218,15 +223,15 @@ async fn earlier_decisions_come_before_the_condition() {
     );
     let response = world
         .client
-        .get(world.url("/tenants/globex/forecast"))
+        .get(world.url("/tenants/org_globex/forecast"))
         .send()
         .await
         .unwrap();
     assert_eq!(response.status(), 401);
-    let acme = token(&world, "read:forecast", json!({TENANT: "clientco"}));
+    let acme = token(&world, "read:forecast", json!({TENANT: "org_clientco"}));
     let response = world
         .client
-        .delete(world.url("/tenants/globex/forecast"))
+        .delete(world.url("/tenants/org_globex/forecast"))
         .bearer_auth(&acme)
         .send()
         .await
@@ -245,13 +250,13 @@ routes:
     scopes: [read:forecast]
     mode: shadow
     when:
-      - {claim: 'https://saasco/tenant', equals: '{tenant}'}
+      - {claim: org_id, equals: '{tenant}'}
 ";
     let world = World::start_with(|options| options.policy = policy.to_owned()).await;
-    let acme = token(&world, "read:forecast", json!({TENANT: "clientco"}));
+    let acme = token(&world, "read:forecast", json!({TENANT: "org_clientco"}));
     let response = world
         .client
-        .get(world.url("/tenants/globex/forecast"))
+        .get(world.url("/tenants/org_globex/forecast"))
         .bearer_auth(&acme)
         .send()
         .await
