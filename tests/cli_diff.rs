@@ -4,7 +4,7 @@
 
 mod support;
 
-use support::bin::{Project, repo_root};
+use support::bin::{Project, Run, repo_root};
 
 /// The ClientCo project with `base.yaml` holding the shipped policy (the version under review
 /// is the config's policy, edited by each test).
@@ -13,6 +13,19 @@ fn project() -> Project {
     let shipped = project.read("policies/clientco.yaml");
     project.write("base.yaml", &shipped);
     project
+}
+
+/// `gateway diff --config gateway.toml <args>` in `project`.
+fn diff(project: &Project, args: &[&str]) -> Run {
+    let mut all = vec!["diff", "--config", "gateway.toml"];
+    all.extend_from_slice(args);
+    project.run(&all)
+}
+
+/// The shipped multi-tenant policy.
+fn tenants_policy() -> String {
+    std::fs::read_to_string(repo_root().join("policies/clientco-tenants.yaml"))
+        .expect("shipped tenants policy")
 }
 
 #[test]
@@ -33,14 +46,7 @@ fn a_policy_that_only_reorders_routes_is_no_change() {
     );
     assert_ne!(project.read("policies/clientco.yaml"), shipped);
 
-    let run = project.run(&[
-        "diff",
-        "--config",
-        "gateway.toml",
-        "base.yaml",
-        "--fail-on",
-        "looser",
-    ]);
+    let run = diff(&project, &["base.yaml", "--fail-on", "looser"]);
     assert_eq!(run.code, 0, "{run:?}");
     assert_eq!(
         run.stdout,
@@ -58,14 +64,7 @@ fn a_renamed_parameter_is_neutral_and_passes_the_review_gate() {
     };
     project.write("base.yaml", &with_param("sku"));
     project.write("policies/clientco.yaml", &with_param("item"));
-    let run = project.run(&[
-        "diff",
-        "--config",
-        "gateway.toml",
-        "base.yaml",
-        "--fail-on",
-        "looser",
-    ]);
+    let run = diff(&project, &["base.yaml", "--fail-on", "looser"]);
     assert_eq!(run.code, 0, "{run:?}");
     assert_eq!(
         run.stdout,
@@ -73,14 +72,7 @@ fn a_renamed_parameter_is_neutral_and_passes_the_review_gate() {
          `GET, HEAD /inventory/{item}`: path /inventory/{sku} -> /inventory/{item}: neutral, a path parameter renamed; the same requests match\n"
     );
     // `--fail-on any` counts neutral changes too.
-    let any = project.run(&[
-        "diff",
-        "--config",
-        "gateway.toml",
-        "base.yaml",
-        "--fail-on",
-        "any",
-    ]);
+    let any = diff(&project, &["base.yaml", "--fail-on", "any"]);
     assert_eq!(any.code, 3, "{any:?}");
 }
 
@@ -94,7 +86,7 @@ fn a_method_added_is_looser_and_fails_the_review_gate_with_exit_3() {
     );
     let looser = "`POST /forecast`: access 405 (method not allowed) -> scopes read:forecast: looser, now reachable: a token granting read:forecast passes\n";
 
-    let report = project.run(&["diff", "--config", "gateway.toml", "base.yaml"]);
+    let report = diff(&project, &["base.yaml"]);
     assert_eq!(
         report.code, 0,
         "without --fail-on a diff only reports: {report:?}"
@@ -106,14 +98,7 @@ fn a_method_added_is_looser_and_fails_the_review_gate_with_exit_3() {
         )
     );
 
-    let gate = project.run(&[
-        "diff",
-        "--config",
-        "gateway.toml",
-        "base.yaml",
-        "--fail-on",
-        "looser",
-    ]);
+    let gate = diff(&project, &["base.yaml", "--fail-on", "looser"]);
     assert_eq!(gate.code, 3, "{gate:?}");
     assert!(gate.stdout.ends_with(looser), "{gate:?}");
     assert_eq!(
@@ -122,15 +107,10 @@ fn a_method_added_is_looser_and_fails_the_review_gate_with_exit_3() {
     );
 
     // The other way round the same change is stricter, which the gate lets through.
-    let reverse = project.run(&[
-        "diff",
-        "--config",
-        "gateway.toml",
-        "policies/clientco.yaml",
-        "base.yaml",
-        "--fail-on",
-        "looser",
-    ]);
+    let reverse = diff(
+        &project,
+        &["policies/clientco.yaml", "base.yaml", "--fail-on", "looser"],
+    );
     assert_eq!(reverse.code, 0, "{reverse:?}");
     assert!(reverse.stdout.contains("`POST /forecast`: access scopes read:forecast -> 405 (method not allowed): stricter, no longer reachable"), "{reverse:?}");
 }
@@ -143,14 +123,7 @@ fn shadow_mode_is_looser() {
         "    scopes: [read:inventory]\n",
         "    scopes: [read:inventory]\n    mode: shadow\n",
     );
-    let run = project.run(&[
-        "diff",
-        "--config",
-        "gateway.toml",
-        "base.yaml",
-        "--fail-on",
-        "looser",
-    ]);
+    let run = diff(&project, &["base.yaml", "--fail-on", "looser"]);
     assert_eq!(run.code, 3, "{run:?}");
     assert!(
         run.stdout.contains("`GET, HEAD /inventory`: mode enforce -> shadow: looser, denied requests are now forwarded (logged as shadow_deny)\n"),
@@ -170,14 +143,7 @@ fn json_for_ci_bots() {
         "scopes: [read:forecast]",
         "scopes: []",
     );
-    let run = project.run(&[
-        "diff",
-        "--config",
-        "gateway.toml",
-        "base.yaml",
-        "--format",
-        "json",
-    ]);
+    let run = diff(&project, &["base.yaml", "--format", "json"]);
     assert_eq!(run.code, 0, "{run:?}");
     let report: serde_json::Value = serde_json::from_str(&run.stdout).expect("one JSON document");
     assert_eq!(report["old"], "base.yaml");
@@ -214,7 +180,7 @@ fn a_broken_file_is_reported_with_its_position() {
         "methods: [POST]",
         "methods: [post]",
     );
-    let run = project.run(&["diff", "--config", "gateway.toml", "base.yaml"]);
+    let run = diff(&project, &["base.yaml"]);
     assert_eq!(run.code, 1, "{run:?}");
     assert!(run.stdout.is_empty(), "{run:?}");
     assert!(
@@ -271,10 +237,9 @@ fn the_policy_tools_help_has_an_example_and_config_only_where_it_is_read() {
 
 /// The multi-tenant example as `base.yaml` and, as the version under review, the same file
 /// with `from` replaced by `to`; the review gate's run (`--fail-on looser`).
-fn tenants_edited(from: &str, to: &str) -> support::bin::Run {
+fn tenants_edited(from: &str, to: &str) -> Run {
     let project = Project::clientco();
-    let shipped = std::fs::read_to_string(repo_root().join("policies/clientco-tenants.yaml"))
-        .expect("shipped tenants policy");
+    let shipped = tenants_policy();
     project.write("base.yaml", &shipped);
     project.write("new.yaml", &shipped);
     project.edit("new.yaml", from, to);
@@ -282,7 +247,7 @@ fn tenants_edited(from: &str, to: &str) -> support::bin::Run {
 }
 
 /// The one change line of a run, after its summary line.
-fn only_change(run: &support::bin::Run) -> &str {
+fn only_change(run: &Run) -> &str {
     let lines: Vec<&str> = run.stdout.lines().collect();
     assert_eq!(lines.len(), 2, "{run:?}");
     lines[1]
@@ -344,8 +309,7 @@ fn an_issuer_added_is_looser() {
         "{restricted:?}"
     );
     let project = Project::clientco();
-    let shipped =
-        std::fs::read_to_string(repo_root().join("policies/clientco-tenants.yaml")).unwrap();
+    let shipped = tenants_policy();
     let one = shipped.replace(
         base,
         &base.replace("    when:", "    issuers: [prod]\n    when:"),
@@ -367,8 +331,7 @@ fn an_issuer_added_is_looser() {
 fn a_binding_weakened_is_looser() {
     let base = "  - path: /forecast\n    methods: [GET]\n    scopes: [read:forecast]\n";
     let project = Project::clientco();
-    let shipped =
-        std::fs::read_to_string(repo_root().join("policies/clientco-tenants.yaml")).unwrap();
+    let shipped = tenants_policy();
     let bound = |b: &str| shipped.replace(base, &format!("{base}    binding: {b}\n"));
     project.write("base.yaml", &bound("dpop"));
     project.write("new.yaml", &bound("any"));

@@ -24,6 +24,11 @@ pub struct Run {
 }
 
 impl Run {
+    /// Whether stdout or stderr contains `text`.
+    pub fn says(&self, text: &str) -> bool {
+        self.stdout.contains(text) || self.stderr.contains(text)
+    }
+
     fn from(output: Output) -> Run {
         Run {
             code: output.status.code().unwrap_or(-1),
@@ -97,6 +102,29 @@ impl Project {
     pub fn run_with_env(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
         run_in(self.dir.path(), args, env)
     }
+
+    /// `run` off the async runtime, for tests whose issuer or server that same runtime serves.
+    pub async fn run_async(&self, args: &[&str]) -> Run {
+        run_async(self.dir.path(), args, &[]).await
+    }
+}
+
+/// `run_in` on a blocking thread, so the runtime keeps serving what the binary talks to.
+pub async fn run_async(folder: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
+    let folder = folder.to_owned();
+    let owned = |pairs: &[&str]| pairs.iter().map(|a| (*a).to_owned()).collect::<Vec<_>>();
+    let args = owned(args);
+    let env: Vec<(String, String)> = env
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+    tokio::task::spawn_blocking(move || {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        run_in(&folder, &args, &env)
+    })
+    .await
+    .expect("the gateway binary's thread panicked")
 }
 
 /// Runs the binary in `folder`, removing inherited GATEWAY_* variables so the host cannot

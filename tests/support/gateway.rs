@@ -191,6 +191,14 @@ impl TestGateway {
             .await
             .unwrap()
     }
+
+    /// The admin /metrics text, failing the test unless it contains `sample` (a label such as
+    /// `reason="binding_mismatch"`, or a whole sample line).
+    pub async fn expect_metric(&self, sample: &str) -> String {
+        let metrics = self.metrics().await;
+        assert!(metrics.contains(sample), "no {sample} in:\n{metrics}");
+        metrics
+    }
 }
 
 /// Polls `readyz` (a full URL) until it answers 200, within `wait::DEADLINE`.

@@ -6,9 +6,11 @@
 pub mod backend; // A recording upstream on 127.0.0.1:0.
 pub mod bin; // Runs the built `gateway` binary on files.
 pub mod documents; // Fixed documents over HTTP (an OpenAPI file to fetch).
+pub mod dpop; // DPoP keys, bound tokens and proofs.
 pub mod gateway; // Starts the gateway library on 127.0.0.1:0.
 pub mod issuer; // The development issuer for tests, and hand-forged tokens.
 pub mod keyhost; // A JWKS host serving chosen documents and redirects.
 pub mod otlp; // An OTLP/HTTP trace receiver on 127.0.0.1:0.
+pub mod pki; // A CA, a server and client certificates, TLS worlds.
 pub mod wait; // Polling with a deadline.
 pub mod world; // Issuer + backend + gateway in one line.
