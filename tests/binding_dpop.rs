@@ -22,6 +22,11 @@ fn challenge(response: &reqwest::Response) -> String {
     header(response, "www-authenticate")
 }
 
+/// `GET /forecast` with `token` and `proofs`, checked with `refused`.
+async fn refused_get(world: &World, token: &str, proofs: &[&str], error: &str) -> String {
+    refused(dpop_get(world, "/forecast", token, proofs).await, error).await
+}
+
 /// Asserts a 401 with the DPoP challenge's `error` and the body's `error`, returning the
 /// description.
 async fn refused(response: reqwest::Response, error: &str) -> String {
@@ -79,12 +84,8 @@ async fn a_stolen_dpop_bound_token_is_refused_as_bearer_and_with_another_key() {
     assert!(description(&body).contains("DPoP-bound"), "{body}");
     // With the thief's own key: the proof is valid, the key is not the token's.
     let thief = support::dpop::key();
-    let proof = thief.proof("GET", &world.url("/forecast"), Some(&token), None);
-    let description = refused(
-        dpop_get(&world, "/forecast", &token, &[&proof]).await,
-        "invalid_token",
-    )
-    .await;
+    let response = world.dpop_get(&thief, &token, "/forecast").await;
+    let description = refused(response, "invalid_token").await;
     assert!(description.contains("another key"), "{description}");
     assert_eq!(world.backend.started(), 0);
     world.expect_metric(r#"reason="binding_mismatch""#).await;
@@ -98,11 +99,7 @@ async fn a_replayed_proof_is_refused() {
     let proof = key.proof("GET", &world.url("/forecast"), Some(&token), None);
     let response = dpop_get(&world, "/forecast", &token, &[&proof]).await;
     assert_eq!(response.status(), 200);
-    let description = refused(
-        dpop_get(&world, "/forecast", &token, &[&proof]).await,
-        "invalid_dpop_proof",
-    )
-    .await;
+    let description = refused_get(&world, &token, &[&proof], "invalid_dpop_proof").await;
     assert!(description.contains("already used"), "{description}");
     assert_eq!(world.backend.started(), 1);
     world.expect_metric(r#"reason="dpop_replay""#).await;
@@ -174,11 +171,7 @@ async fn the_proof_must_be_one_and_match_method_uri_time_and_token() {
     ];
     for (what, proofs, says) in cases {
         let proofs: Vec<&str> = proofs.iter().map(String::as_str).collect();
-        let description = refused(
-            dpop_get(&world, "/forecast", &token, &proofs).await,
-            "invalid_dpop_proof",
-        )
-        .await;
+        let description = refused_get(&world, &token, &proofs, "invalid_dpop_proof").await;
         assert!(description.contains(says), "{what}: {description}");
     }
     // Equivalent URIs (RFC 3986 §6.2.2-6.2.3) and a query are fine.
@@ -357,11 +350,7 @@ async fn with_nonces_on_the_first_proof_gets_a_nonce_and_the_retry_passes() {
         Some(&token),
         Some("AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"),
     );
-    refused(
-        dpop_get(&world, "/forecast", &token, &[&forged]).await,
-        "use_dpop_nonce",
-    )
-    .await;
+    refused_get(&world, &token, &[&forged], "use_dpop_nonce").await;
     let proof = key.proof("GET", &url, Some(&token), Some(&nonce));
     assert_eq!(
         dpop_get(&world, "/forecast", &token, &[&proof])
@@ -391,11 +380,7 @@ async fn a_full_replay_store_answers_503_rather_than_forgetting() {
     let body = error_body(response).await;
     assert!(description(&body).contains("full"), "{body}");
     // The first proof is still remembered: its replay is still refused.
-    refused(
-        dpop_get(&world, "/forecast", &token, &[&first]).await,
-        "invalid_dpop_proof",
-    )
-    .await;
+    refused_get(&world, &token, &[&first], "invalid_dpop_proof").await;
     world.expect_metric(r#"reason="state_unavailable""#).await;
 }
 

@@ -5,21 +5,17 @@
 
 mod support;
 
-use support::bin::{Project, repo_root, run_in};
+use support::bin::{Project, run_repo, run_repo_env};
 
 const TENANTS_CASES: &str = "policies/clientco-tenants.tests.yaml";
 
 fn test_cases(project: &Project, cases: &str) -> support::bin::Run {
-    project.run(&["test", "--config", "gateway.toml", cases])
+    project.run_config("test", &[cases])
 }
 
 #[test]
 fn the_tenant_cases_pass_as_written_and_the_first_line_names_their_policy() {
-    let run = run_in(
-        &repo_root(),
-        &["test", "--config", "gateway.toml", TENANTS_CASES],
-        &[],
-    );
+    let run = run_repo("test", &[TENANTS_CASES]);
     assert_eq!(run.code, 0, "{run:?}");
     assert!(
         run.stdout.starts_with(
@@ -32,16 +28,7 @@ fn the_tenant_cases_pass_as_written_and_the_first_line_names_their_policy() {
 
 #[test]
 fn the_clientco_cases_name_the_config_policy_and_still_pass() {
-    let run = run_in(
-        &repo_root(),
-        &[
-            "test",
-            "--config",
-            "gateway.toml",
-            "policies/clientco.tests.yaml",
-        ],
-        &[],
-    );
+    let run = run_repo("test", &["policies/clientco.tests.yaml"]);
     assert_eq!(run.code, 0, "{run:?}");
     assert!(
         run.stdout.starts_with(
@@ -53,9 +40,9 @@ fn the_clientco_cases_name_the_config_policy_and_still_pass() {
 
 #[test]
 fn gateway_policy_file_wins_over_the_cases_file_and_says_so() {
-    let run = run_in(
-        &repo_root(),
-        &["test", "--config", "gateway.toml", TENANTS_CASES],
+    let run = run_repo_env(
+        "test",
+        &[TENANTS_CASES],
         &[("GATEWAY_POLICY_FILE", "policies/clientco.yaml")],
     );
     // The tenant paths are not in clientco.yaml: the cases fail, and the first line says why.
@@ -213,17 +200,7 @@ fn mistakes_in_the_named_form_point_at_the_line_and_the_fix() {
 
 #[test]
 fn explain_names_the_policy_when_no_route_matches() {
-    let run = run_in(
-        &repo_root(),
-        &[
-            "explain",
-            "--config",
-            "gateway.toml",
-            "GET",
-            "/tenants/clientco/forecast",
-        ],
-        &[],
-    );
+    let run = run_repo("explain", &["GET", "/tenants/clientco/forecast"]);
     assert_eq!(run.code, 0, "{run:?}");
     assert!(
         run.stdout

@@ -32,7 +32,7 @@ fn undeclared_scope_points_at_it_and_suggests_the_right_one() {
         "scopes: [read:inventory]",
         "scopes: [read:inventroy]",
     );
-    let run = project.run(&["check", "--config", "gateway.toml"]);
+    let run = project.run_config("check", &[]);
     assert_eq!(run.code, 1, "{run:?}");
     assert!(
         run.stderr.contains(
@@ -75,7 +75,7 @@ routes:
     scopes: [read:x]
 ",
     );
-    let run = project.run(&["check", "--config", "gateway.toml"]);
+    let run = project.run_config("check", &[]);
     assert_eq!(run.code, 1, "{run:?}");
     let expected = [
         "policies/clientco.yaml:6:11: path `forecast` must start with `/`",
@@ -104,7 +104,7 @@ fn yaml_syntax_error_has_its_position() {
         "    methods: [POST]",
         "    methods: [POST",
     );
-    let run = project.run(&["check", "--config", "gateway.toml"]);
+    let run = project.run_config("check", &[]);
     assert_eq!(run.code, 1, "{run:?}");
     assert!(
         run.stderr.starts_with(
@@ -133,7 +133,7 @@ fn config_and_policy_problems_come_out_of_one_run() {
         "scopes: [ingest:data]",
         "scopes: [ingest:dat]",
     );
-    let run = project.run(&["check", "--config", "gateway.toml"]);
+    let run = project.run_config("check", &[]);
     assert_eq!(run.code, 1, "{run:?}");
     assert!(
         run.stderr.contains("gateway.toml:23:1: unknown key `timeout` in [upstream] (known: url, connect_timeout, request_timeout)"),
@@ -164,7 +164,7 @@ fn config_value_errors_are_all_reported() {
         "file = \"policies/clientco.yaml\"",
         "file = \"policies/missing.yaml\"",
     );
-    let run = project.run(&["check", "--config", "gateway.toml"]);
+    let run = project.run_config("check", &[]);
     assert_eq!(run.code, 1, "{run:?}");
     for expected in [
         "gateway.toml:20:10: `admin.listen`: `localhost` is not an IP address and port",
@@ -188,7 +188,7 @@ fn environment_override_fixes_or_breaks_the_config() {
         "audience = \"https://clientco/api\"",
         "audience = \"\"",
     );
-    let broken = project.run(&["check", "--config", "gateway.toml"]);
+    let broken = project.run_config("check", &[]);
     assert_eq!(broken.code, 1, "{broken:?}");
     assert!(
         broken.stderr.contains("`auth.audience`: must not be empty"),

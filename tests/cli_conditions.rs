@@ -8,7 +8,7 @@ mod support;
 
 use serde_json::json;
 use support::backend::Backend;
-use support::bin::{Project, Serving, repo_root, run_in};
+use support::bin::{Project, Serving, repo_root, run_repo_env};
 use support::gateway::claims;
 use support::issuer::spawn_issuer;
 
@@ -96,7 +96,7 @@ fn check_points_at_every_condition_mistake() {
         "routes:\n",
         "clients:\n  clientco-prod: ClientCo production\nroutes:\n",
     );
-    let run = project.run(&["check", "--config", "gateway.toml"]);
+    let run = project.run_config("check", &[]);
     assert_eq!(run.code, 1, "{run:?}");
     for expected in [
         "policies/clientco.yaml:22:27: `clientco-prd` is not a client declared under `clients`; did you mean `clientco-prod`?",
@@ -115,9 +115,9 @@ fn check_points_at_every_condition_mistake() {
 
 #[test]
 fn the_shipped_tenant_cases_pass_and_claims_cannot_carry_scopes() {
-    let run = run_in(
-        &repo_root(),
-        &["test", "--config", "gateway.toml", TENANTS_CASES],
+    let run = run_repo_env(
+        "test",
+        &[TENANTS_CASES],
         &[("GATEWAY_POLICY_FILE", TENANTS_POLICY)],
     );
     assert_eq!(run.code, 0, "{run:?}");
@@ -133,7 +133,7 @@ fn the_shipped_tenant_cases_pass_and_claims_cannot_carry_scopes() {
         "- {method: GET, path: /tenants/clientco/forecast, scopes: [read:forecast], claims: {\"https://saasco/tenant\": globex}, status: 200}\n\
          - {method: GET, path: /tenants/clientco/forecast, claims: {scope: read:forecast}, status: 200}\n",
     );
-    let run = project.run(&["test", "--config", "gateway.toml", "cases.yaml"]);
+    let run = project.run_config("test", &["cases.yaml"]);
     assert_eq!(run.code, 1, "{run:?}");
     assert!(
         run.stderr
@@ -144,7 +144,7 @@ fn the_shipped_tenant_cases_pass_and_claims_cannot_carry_scopes() {
         "cases.yaml",
         "- {method: GET, path: /tenants/clientco/forecast, scopes: [read:forecast], claims: {\"https://saasco/tenant\": globex}, status: 200}\n",
     );
-    let run = project.run(&["test", "--config", "gateway.toml", "cases.yaml"]);
+    let run = project.run_config("test", &["cases.yaml"]);
     assert_eq!(run.code, 1, "{run:?}");
     assert!(
         run.stdout
@@ -167,15 +167,15 @@ async fn explain_prints_each_condition_with_its_outcome_for_the_token() {
     minted["azp"] = json!("clientco-dev");
     let token = issuer.mint(&minted);
     let run = tokio::task::spawn_blocking(move || {
-        let run = project.run(&[
+        let run = project.run_config(
             "explain",
-            "--config",
-            "gateway.toml",
-            "GET",
-            "/tenants/client%63o/../globex/forecast",
-            "--token",
-            &token,
-        ]);
+            &[
+                "GET",
+                "/tenants/client%63o/../globex/forecast",
+                "--token",
+                &token,
+            ],
+        );
         drop(project);
         run
     })

@@ -3,30 +3,17 @@
 
 mod support;
 
-use support::bin::{Project, repo_root, run_in};
+use support::bin::{Project, repo_root, run_repo};
 
 #[test]
 fn committed_trust_boundaries_match_the_shipped_policy() {
-    let run = run_in(
-        &repo_root(),
-        &["docs", "--config", "gateway.toml", "--check"],
-        &[],
-    );
+    let run = run_repo("docs", &["--check"]);
     assert_eq!(run.code, 0, "{run:?}");
 }
 
 #[test]
 fn shipped_policy_tests_pass() {
-    let run = run_in(
-        &repo_root(),
-        &[
-            "test",
-            "--config",
-            "gateway.toml",
-            "policies/clientco.tests.yaml",
-        ],
-        &[],
-    );
+    let run = run_repo("test", &["policies/clientco.tests.yaml"]);
     assert_eq!(run.code, 0, "{run:?}");
     assert!(run.stdout.ends_with(" passed, 0 failed\n"), "{run:?}");
 }
@@ -34,17 +21,17 @@ fn shipped_policy_tests_pass() {
 #[test]
 fn docs_writes_beside_the_config_then_check_catches_drift() {
     let project = Project::clientco();
-    let missing = project.run(&["docs", "--config", "gateway.toml", "--check"]);
+    let missing = project.run_config("docs", &["--check"]);
     assert_eq!(missing.code, 1, "{missing:?}");
 
-    let wrote = project.run(&["docs", "--config", "gateway.toml"]);
+    let wrote = project.run_config("docs", &[]);
     assert_eq!(wrote.code, 0, "{wrote:?}");
     assert_eq!(wrote.stdout, "wrote docs/trust_boundaries.md\n");
     assert_eq!(
         project.read("docs/trust_boundaries.md"),
         std::fs::read_to_string(repo_root().join("docs/trust_boundaries.md")).unwrap()
     );
-    let clean = project.run(&["docs", "--config", "gateway.toml", "--check"]);
+    let clean = project.run_config("docs", &["--check"]);
     assert_eq!(clean.code, 0, "{clean:?}");
 
     project.edit(
@@ -52,7 +39,7 @@ fn docs_writes_beside_the_config_then_check_catches_drift() {
         "read:forecast: Retrieve demand forecast",
         "read:forecast: Read the forecast",
     );
-    let drift = project.run(&["docs", "--config", "gateway.toml", "--check"]);
+    let drift = project.run_config("docs", &["--check"]);
     assert_eq!(drift.code, 1, "{drift:?}");
     assert!(drift.stderr.contains("docs/trust_boundaries.md is out of date with policies/clientco.yaml; run `gateway docs --config gateway.toml`"), "{drift:?}");
     // The first line that differs is the narrative's, which names each scope's meaning (the
@@ -74,7 +61,7 @@ fn docs_writes_beside_the_config_then_check_catches_drift() {
 #[test]
 fn docs_output_flag_writes_elsewhere() {
     let project = Project::clientco();
-    let run = project.run(&["docs", "--config", "gateway.toml", "--output", "out/tb.md"]);
+    let run = project.run_config("docs", &["--output", "out/tb.md"]);
     assert_eq!(run.code, 0, "{run:?}");
     assert!(
         project
@@ -95,7 +82,7 @@ fn failing_cases_show_expected_and_got_and_why() {
 - {name: anonymous, method: GET, path: /forecast, status: 200}
 ",
     );
-    let run = project.run(&["test", "--config", "gateway.toml", "cases.yaml"]);
+    let run = project.run_config("test", &["cases.yaml"]);
     assert_eq!(run.code, 1, "{run:?}");
     assert_eq!(
         run.stdout,
@@ -115,7 +102,7 @@ fn a_malformed_cases_file_points_at_the_problem() {
         "cases.yaml",
         "- {method: GET, path: /forecast, stauts: 200}\n",
     );
-    let run = project.run(&["test", "--config", "gateway.toml", "cases.yaml"]);
+    let run = project.run_config("test", &["cases.yaml"]);
     assert_eq!(run.code, 1, "{run:?}");
     assert!(run.stderr.starts_with("cases.yaml:1:"), "{run:?}");
     assert!(run.stderr.contains("unknown field `stauts`"), "{run:?}");
@@ -130,12 +117,7 @@ fn policy_changes_are_caught_by_the_shipped_cases() {
         "    methods: [GET]\n    scopes: [read:forecast]",
         "    scopes: [read:forecast]",
     );
-    let run = project.run(&[
-        "test",
-        "--config",
-        "gateway.toml",
-        "policies/clientco.tests.yaml",
-    ]);
+    let run = project.run_config("test", &["policies/clientco.tests.yaml"]);
     assert_eq!(run.code, 1, "{run:?}");
     assert!(run.stdout.contains("FAIL forecast is read-only: POST /forecast with scopes [read:forecast]: expected 405, got 200"), "{run:?}");
 }

@@ -78,7 +78,7 @@ fn refused_path_is_400_and_says_why() {
 fn a_broken_policy_is_reported_instead_of_explained() {
     let project = Project::clientco();
     project.edit("policies/clientco.yaml", "path: /ingest", "path: ingest");
-    let run = project.run(&["explain", "--config", "gateway.toml", "GET", "/forecast"]);
+    let run = project.run_config("explain", &["GET", "/forecast"]);
     assert_eq!(run.code, 1, "{run:?}");
     assert!(
         run.stderr

@@ -114,7 +114,7 @@ fn check_says_which_url_and_why_the_keys_cannot_be_fetched() {
     let (_held, addr) = refusing_address();
     let url = format!("http://{addr}/.well-known/jwks.json");
     let project = project_with_jwks(&url);
-    let run = project.run(&["check", "--config", "gateway.toml"]);
+    let run = project.run_config("check", &[]);
     assert_eq!(
         run.code, 0,
         "a network problem is a warning, not a config error: {run:?}"
@@ -125,7 +125,7 @@ fn check_says_which_url_and_why_the_keys_cannot_be_fetched() {
         )),
         "{run:?}"
     );
-    let offline = project.run(&["check", "--config", "gateway.toml", "--offline"]);
+    let offline = project.run_config("check", &["--offline"]);
     assert_eq!(offline.code, 0, "{offline:?}");
     assert!(!offline.stderr.contains("warning"), "{offline:?}");
 }
@@ -135,7 +135,7 @@ fn check_says_which_url_and_why_the_keys_cannot_be_fetched() {
 async fn check_counts_the_keys_it_fetched() {
     let issuer = spawn_issuer().await;
     let project = project_with_jwks(&issuer.jwks_url());
-    let run = project.run(&["check", "--config", "gateway.toml"]);
+    let run = project.run_config("check", &[]);
     assert_eq!(run.code, 0, "{run:?}");
     assert!(
         run.stdout
@@ -160,15 +160,7 @@ async fn explain_and_the_data_plane_agree_when_the_keys_cannot_load() {
 
     // The token's `iss` names the issuer the project trusts, so its keys are what is missing.
     let project = project_with_issuer(&world.issuer.issuer_url(), &jwks_url);
-    let run = project.run(&[
-        "explain",
-        "--config",
-        "gateway.toml",
-        "GET",
-        "/forecast",
-        "--token",
-        &token,
-    ]);
+    let run = project.run_config("explain", &["GET", "/forecast", "--token", &token]);
     assert_eq!(run.code, 0, "{run:?}");
     assert!(run.stdout.contains("decision:   503"), "{run:?}");
     assert!(run.stdout.contains("connection refused"), "{run:?}");
@@ -188,7 +180,7 @@ fn a_yaml_syntax_error_has_one_position_and_a_hint() {
     for (from, to, hint) in cases {
         let project = Project::clientco();
         project.edit("policies/clientco.yaml", from, to);
-        let run = project.run(&["check", "--config", "gateway.toml", "--offline"]);
+        let run = project.run_config("check", &["--offline"]);
         assert_eq!(run.code, 1, "{run:?}");
         let first = run.stderr.lines().next().unwrap();
         assert!(first.starts_with("policies/clientco.yaml:"), "{run:?}");
@@ -206,7 +198,7 @@ fn an_unknown_key_does_not_hide_a_bad_value_and_a_number_duration_says_how_to_wr
         "[upstream]\ntimeout = \"5s\"\n",
     );
     project.edit("gateway.toml", "# leeway = \"30s\"", "leeway = 30");
-    let run = project.run(&["check", "--config", "gateway.toml", "--offline"]);
+    let run = project.run_config("check", &["--offline"]);
     assert_eq!(run.code, 1, "{run:?}");
     assert!(
         run.stderr.contains("unknown key `timeout` in [upstream]"),
@@ -228,7 +220,7 @@ fn a_typo_in_a_cases_file_suggests_the_key_meant() {
         "- {method: GET, path: /forecast, scopes: [read:forecast], status: 200}\n\
          - {method: GET, path: /forecast, scope: [read:forecast], status: 200}\n",
     );
-    let run = project.run(&["test", "--config", "gateway.toml", "cases.yaml"]);
+    let run = project.run_config("test", &["cases.yaml"]);
     assert_eq!(run.code, 1, "{run:?}");
     assert!(run.stderr.starts_with("cases.yaml:2:"), "{run:?}");
     assert!(

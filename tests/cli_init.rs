@@ -8,7 +8,7 @@ use support::bin::{Project, repo_root};
 use support::documents::{Answer, Documents};
 
 fn fixture_text(name: &str) -> String {
-    std::fs::read_to_string(repo_root().join("tests/fixtures/openapi").join(name)).unwrap()
+    support::bin::fixture_text(&format!("openapi/{name}"))
 }
 
 /// The ClientCo project with `openapi.json` from `fixture` and gateway.toml pointing at
@@ -45,20 +45,13 @@ fn the_printed_policy_passes_check_and_strict_coverage() {
         "{init:?}"
     );
 
-    let check = project.run(&["check", "--config", "gateway.toml", "--offline"]);
+    let check = project.run_config("check", &["--offline"]);
     assert_eq!(check.code, 0, "{check:?}");
     assert!(
         check.stdout.starts_with("ok: gateway.toml and policies/generated.yaml are valid (4 routes, 4 scopes, 0 restrictions)"),
         "{check:?}"
     );
-    let coverage = project.run(&[
-        "coverage",
-        "--config",
-        "gateway.toml",
-        "--openapi",
-        "openapi.json",
-        "--strict",
-    ]);
+    let coverage = project.run_config("coverage", &["--openapi", "openapi.json", "--strict"]);
     assert_eq!(coverage.code, 0, "{coverage:?}");
     assert!(
         coverage.stdout.ends_with(
@@ -77,17 +70,10 @@ fn a_drifted_document_still_gives_a_loadable_policy_with_review_notes() {
             .contains("    # review: the document lists alternative security requirements"),
         "{init:?}"
     );
-    let check = project.run(&["check", "--config", "gateway.toml", "--offline"]);
+    let check = project.run_config("check", &["--offline"]);
     assert_eq!(check.code, 0, "{check:?}\n--- generated\n{}", init.stdout);
     // The one thing a policy cannot say (OR requirements) remains a coverage finding.
-    let coverage = project.run(&[
-        "coverage",
-        "--config",
-        "gateway.toml",
-        "--openapi",
-        "openapi.json",
-        "--strict",
-    ]);
+    let coverage = project.run_config("coverage", &["--openapi", "openapi.json", "--strict"]);
     assert_eq!(coverage.code, 1, "{coverage:?}");
     assert!(
         coverage.stderr.starts_with("error: 1 finding (--strict)"),
@@ -103,12 +89,7 @@ async fn from_a_url() {
     )])
     .await;
     let url = served.url("/openapi.json");
-    let dir = repo_root();
-    let run = tokio::task::spawn_blocking(move || {
-        support::bin::run_in(&dir, &["init", "--openapi", &url], &[])
-    })
-    .await
-    .unwrap();
+    let run = support::bin::run_async(&repo_root(), &["init", "--openapi", &url], &[]).await;
     assert_eq!(run.code, 0, "{run:?}");
     assert!(
         run.stdout

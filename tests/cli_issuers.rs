@@ -187,7 +187,7 @@ fn check_refuses_both_forms_and_a_policy_naming_an_unconfigured_issuer() {
         "issuers: [prod]",
         "issuers: [prd]",
     );
-    let run = project.run(&["check", "--config", "gateway.toml"]);
+    let run = project.run_config("check", &[]);
     assert_eq!(run.code, 1, "{run:?}");
     let auth_line = project
         .read("gateway.toml")
@@ -208,7 +208,7 @@ fn check_refuses_both_forms_and_a_policy_naming_an_unconfigured_issuer() {
         "issuers: [prod]",
         "issuers: [prd]",
     );
-    let run = project.run(&["check", "--config", "gateway.toml"]);
+    let run = project.run_config("check", &[]);
     assert_eq!(run.code, 1, "{run:?}");
     assert!(
         run.stderr.contains(
@@ -228,7 +228,7 @@ fn test_cases_may_say_which_issuer_the_token_comes_from() {
          - {name: staging elsewhere, method: GET, path: /inventory, scopes: [read:inventory], issuer: staging, status: 200}\n\
          - {name: no issuer named, method: GET, path: /forecast, scopes: [read:forecast], status: 403}\n",
     );
-    let run = project.run(&["test", "--config", "gateway.toml", "issuer.cases.yaml"]);
+    let run = project.run_config("test", &["issuer.cases.yaml"]);
     assert_eq!(run.code, 0, "{run:?}");
     assert_eq!(run.stdout, "4 passed, 0 failed\n");
 
@@ -237,7 +237,7 @@ fn test_cases_may_say_which_issuer_the_token_comes_from() {
         "- {name: typo, method: GET, path: /forecast, scopes: [read:forecast], issuer: stagign, status: 403}\n\
          - {name: wrong, method: GET, path: /forecast, scopes: [read:forecast], issuer: staging, status: 200}\n",
     );
-    let run = project.run(&["test", "--config", "gateway.toml", "typo.cases.yaml"]);
+    let run = project.run_config("test", &["typo.cases.yaml"]);
     assert_eq!(run.code, 1, "{run:?}");
     assert!(
         run.stdout.contains(
@@ -262,25 +262,14 @@ async fn explain_names_the_issuer_that_verified_the_token_or_the_trusted_ones() 
         &config("http://127.0.0.1:9", &prod, &staging, &staging.jwks_url()),
     );
     let explain = |path: &'static str, token: String| {
-        let dir = project.dir.path().to_path_buf();
-        tokio::task::spawn_blocking(move || {
-            support::bin::run_in(
-                &dir,
-                &[
-                    "explain",
-                    "--config",
-                    "gateway.toml",
-                    "GET",
-                    path,
-                    "--token",
-                    &token,
-                ],
-                &[],
-            )
-        })
+        let project = &project;
+        async move {
+            let args = ["GET", path, "--token", token.as_str()];
+            project.run_config_async("explain", &args).await
+        }
     };
     let staging_token = staging.mint(&claims(&staging.issuer_url(), "read:forecast"));
-    let run = explain("/reports/q3", staging_token).await.unwrap();
+    let run = explain("/reports/q3", staging_token).await;
     assert_eq!(run.code, 0, "{run:?}");
     assert!(
         run.stdout.contains(&format!(
@@ -305,7 +294,7 @@ async fn explain_names_the_issuer_that_verified_the_token_or_the_trusted_ones() 
     );
 
     let stranger = prod.mint(&claims("https://login.example/", "read:forecast"));
-    let run = explain("/forecast", stranger).await.unwrap();
+    let run = explain("/forecast", stranger).await;
     assert!(
         run.stdout
             .contains("token:      rejected: unknown issuer https://login.example/"),

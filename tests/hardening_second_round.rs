@@ -88,7 +88,7 @@ fn a_route_inside_a_restricted_subtree_is_a_load_error_naming_both() {
         "policies/clientco.yaml",
         &format!("{policy}  - path: /models/{{name}}/**\n    methods: [GET]\n    scopes: [read:forecast]\n"),
     );
-    let run = project.run(&["check", "--config", "gateway.toml"]);
+    let run = project.run_config("check", &[]);
     assert_eq!(run.code, 1, "{run:?}");
     assert!(
         run.stderr.contains(

@@ -103,10 +103,44 @@ impl Project {
         run_in(self.dir.path(), args, env)
     }
 
+    /// `gateway <command> --config gateway.toml <args>` in the project folder.
+    pub fn run_config(&self, command: &str, args: &[&str]) -> Run {
+        self.run(&with_config(command, args))
+    }
+
+    /// `run_config` off the async runtime.
+    pub async fn run_config_async(&self, command: &str, args: &[&str]) -> Run {
+        self.run_async(&with_config(command, args)).await
+    }
+
     /// `run` off the async runtime, for tests whose issuer or server that same runtime serves.
     pub async fn run_async(&self, args: &[&str]) -> Run {
         run_async(self.dir.path(), args, &[]).await
     }
+}
+
+/// `gateway <command> --config gateway.toml <args>` in the repository, on the shipped files.
+pub fn run_repo(command: &str, args: &[&str]) -> Run {
+    run_repo_env(command, args, &[])
+}
+
+/// `run_repo` with `env` added.
+pub fn run_repo_env(command: &str, args: &[&str], env: &[(&str, &str)]) -> Run {
+    run_in(&repo_root(), &with_config(command, args), env)
+}
+
+/// `[command, "--config", "gateway.toml", args...]`.
+fn with_config<'a>(command: &'a str, args: &[&'a str]) -> Vec<&'a str> {
+    let mut all = vec![command, "--config", "gateway.toml"];
+    all.extend_from_slice(args);
+    all
+}
+
+/// The text of `tests/fixtures/<relative>`.
+pub fn fixture_text(relative: &str) -> String {
+    let path = repo_root().join("tests/fixtures").join(relative);
+    std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("cannot read the fixture {}: {e}", path.display()))
 }
 
 /// `run_in` on a blocking thread, so the runtime keeps serving what the binary talks to.
