@@ -4,7 +4,7 @@
 
 mod support;
 
-use gateway::dev::dpop::DpopAlg;
+use gateway::dev::dpop::{DpopAlg, DpopKey};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use support::dpop::{key, key_of};
@@ -20,6 +20,13 @@ async fn dpop_get(world: &World, path: &str, token: &str, proofs: &[&str]) -> re
 
 fn challenge(response: &reqwest::Response) -> String {
     header(response, "www-authenticate")
+}
+
+/// A fresh key and a read:forecast token bound to it.
+fn holder(world: &World) -> (DpopKey, String) {
+    let key = key();
+    let token = world.dpop_token(&key, "read:forecast");
+    (key, token)
 }
 
 /// `GET /forecast` with `token` and `proofs`, checked with `refused`.
@@ -45,8 +52,7 @@ async fn refused(response: reqwest::Response, error: &str) -> String {
 #[tokio::test]
 async fn a_dpop_bound_token_with_its_proof_is_forwarded_without_the_proof() {
     let world = World::start().await;
-    let key = key();
-    let token = world.dpop_token(&key, "read:forecast");
+    let (key, token) = holder(&world);
     let response = world.dpop_get(&key, &token, "/forecast").await;
     assert_eq!(response.status(), 200);
     let seen = world.backend.last();
@@ -74,8 +80,7 @@ async fn every_default_algorithm_is_accepted() {
 #[tokio::test]
 async fn a_stolen_dpop_bound_token_is_refused_as_bearer_and_with_another_key() {
     let world = World::start().await;
-    let key = key();
-    let token = world.dpop_token(&key, "read:forecast");
+    let (_key, token) = holder(&world);
     // As Bearer, on a route that demands nothing: binding can never be stripped.
     let response = world.get_with("/forecast", &token).await;
     assert_eq!(response.status(), 401);
@@ -83,7 +88,7 @@ async fn a_stolen_dpop_bound_token_is_refused_as_bearer_and_with_another_key() {
     let body = error_body(response).await;
     assert!(description(&body).contains("DPoP-bound"), "{body}");
     // With the thief's own key: the proof is valid, the key is not the token's.
-    let thief = support::dpop::key();
+    let thief = key();
     let response = world.dpop_get(&thief, &token, "/forecast").await;
     let description = refused(response, "invalid_token").await;
     assert!(description.contains("another key"), "{description}");
@@ -94,8 +99,7 @@ async fn a_stolen_dpop_bound_token_is_refused_as_bearer_and_with_another_key() {
 #[tokio::test]
 async fn a_replayed_proof_is_refused() {
     let world = World::start().await;
-    let key = key();
-    let token = world.dpop_token(&key, "read:forecast");
+    let (key, token) = holder(&world);
     let proof = key.proof("GET", &world.url("/forecast"), Some(&token), None);
     let response = dpop_get(&world, "/forecast", &token, &[&proof]).await;
     assert_eq!(response.status(), 200);
@@ -108,8 +112,7 @@ async fn a_replayed_proof_is_refused() {
 #[tokio::test]
 async fn the_proof_must_be_one_and_match_method_uri_time_and_token() {
     let world = World::start().await;
-    let key = key();
-    let token = world.dpop_token(&key, "read:forecast");
+    let (key, token) = holder(&world);
     let url = world.url("/forecast");
     let sign = |change: &dyn Fn(&mut Value)| {
         let mut claims = json!({
@@ -197,8 +200,7 @@ fn rand_jti() -> String {
 #[tokio::test]
 async fn htu_is_the_uri_the_client_addressed_never_x_forwarded() {
     let world = World::start().await;
-    let key = key();
-    let token = world.dpop_token(&key, "read:forecast");
+    let (key, token) = holder(&world);
     // A client may not talk the gateway into another origin with X-Forwarded-*.
     let proof = key.proof(
         "GET",
@@ -219,8 +221,7 @@ async fn htu_is_the_uri_the_client_addressed_never_x_forwarded() {
 #[tokio::test]
 async fn a_target_authority_that_disagrees_with_host_fails_the_htu_check() {
     let world = World::start().await;
-    let key = key();
-    let token = world.dpop_token(&key, "read:forecast");
+    let (key, token) = holder(&world);
     let request = |target: &str, proof: &str| {
         format!(
             "GET {target} HTTP/1.1\r\nHost: {}\r\nAuthorization: DPoP {token}\r\nDPoP: {proof}\r\nConnection: close\r\n\r\n",
@@ -247,8 +248,7 @@ async fn with_public_url_htu_is_that_origin_plus_the_path() {
         o.server_extra = "public_url = \"https://api.saasco.example/\"\n".into();
     })
     .await;
-    let key = key();
-    let token = world.dpop_token(&key, "read:forecast");
+    let (key, token) = holder(&world);
     let proof = key.proof(
         "GET",
         "https://api.saasco.example/forecast",
@@ -293,8 +293,7 @@ async fn require_binding_dpop_refuses_bearer_tokens_with_the_dpop_challenge() {
     assert_eq!(response.status(), 401);
     assert_eq!(challenge(&response), format!("DPoP {ALGS}"));
     // A bound token with its proof passes.
-    let key = key();
-    let token = world.dpop_token(&key, "read:forecast");
+    let (key, token) = holder(&world);
     assert_eq!(
         world.dpop_get(&key, &token, "/forecast").await.status(),
         200
@@ -312,8 +311,7 @@ async fn a_route_binding_demands_dpop_there_only_and_public_routes_never_read_th
     let response = world.get("/bound", "read:forecast").await;
     refused(response, "invalid_token").await;
     assert_eq!(world.get("/forecast", "read:forecast").await.status(), 200);
-    let key = key();
-    let token = world.dpop_token(&key, "read:forecast");
+    let (key, token) = holder(&world);
     assert_eq!(world.dpop_get(&key, &token, "/bound").await.status(), 200);
     // A public route: the bound token is simply unused, a broken proof too; both are stripped.
     let response = dpop_get(&world, "/public/x", &token, &["garbage"]).await;
@@ -326,8 +324,7 @@ async fn a_route_binding_demands_dpop_there_only_and_public_routes_never_read_th
 #[tokio::test]
 async fn with_nonces_on_the_first_proof_gets_a_nonce_and_the_retry_passes() {
     let world = World::start_with(|o| o.auth_extra = "dpop_nonce = true\n".into()).await;
-    let key = key();
-    let token = world.dpop_token(&key, "read:forecast");
+    let (key, token) = holder(&world);
     let url = world.url("/forecast");
     let response = dpop_get(
         &world,
@@ -363,8 +360,7 @@ async fn with_nonces_on_the_first_proof_gets_a_nonce_and_the_retry_passes() {
 #[tokio::test]
 async fn a_full_replay_store_answers_503_rather_than_forgetting() {
     let world = World::start_with(|o| o.auth_extra = "dpop_replay_capacity = 1\n".into()).await;
-    let key = key();
-    let token = world.dpop_token(&key, "read:forecast");
+    let (key, token) = holder(&world);
     let url = world.url("/forecast");
     let first = key.proof("GET", &url, Some(&token), None);
     assert_eq!(
@@ -388,8 +384,7 @@ async fn a_full_replay_store_answers_503_rather_than_forgetting() {
 async fn dpop_algorithms_is_the_allow_list_and_the_challenge_advertises_it() {
     let world =
         World::start_with(|o| o.auth_extra = "dpop_algorithms = [\"EdDSA\"]\n".into()).await;
-    let key = key();
-    let token = world.dpop_token(&key, "read:forecast");
+    let (key, token) = holder(&world);
     let response = world.dpop_get(&key, &token, "/forecast").await;
     assert_eq!(response.status(), 401);
     assert!(

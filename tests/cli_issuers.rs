@@ -11,7 +11,7 @@ mod support;
 use gateway::dev::issuer::DevIssuer;
 use support::backend::Backend;
 use support::bin::{Project, Serving};
-use support::gateway::{claims, test_policy};
+use support::gateway::{Options, claims, test_policy};
 use support::issuer::spawn_issuer;
 
 /// The test policy plus a production-only route.
@@ -29,31 +29,18 @@ fn config(
     staging: &DevIssuer,
     staging_jwks_in_file: &str,
 ) -> String {
-    format!(
-        r#"[server]
-listen = "127.0.0.1:0"
-[admin]
-listen = "127.0.0.1:0"
-[upstream]
-url = "{upstream}"
-
-[auth.issuers.prod]
-issuer = "{}"
-audience = ["https://clientco/api", "https://clientco/admin"]
-jwks_url = "{}"
-
-[auth.issuers.staging]
-issuer = "{}"
-audience = "https://clientco/api"
-jwks_url = "{staging_jwks_in_file}"
-
-[policy]
-file = "policy.yaml"
-"#,
+    let mut options = Options::new(&prod.issuer_url(), &prod.jwks_url(), upstream);
+    options.upstream_extra = String::new();
+    options.auth = Some(format!(
+        "[auth.issuers.prod]\nissuer = \"{}\"\n\
+         audience = [\"https://clientco/api\", \"https://clientco/admin\"]\njwks_url = \"{}\"\n\n\
+         [auth.issuers.staging]\nissuer = \"{}\"\naudience = \"https://clientco/api\"\n\
+         jwks_url = \"{staging_jwks_in_file}\"\n",
         prod.issuer_url(),
         prod.jwks_url(),
         staging.issuer_url(),
-    )
+    ));
+    options.toml()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -35,6 +35,7 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use gateway::dev::issuer::{DevClient, DevIssuer, DevIssuerConfig};
 use support::bin::run_async;
+use support::gateway::Options;
 use support::issuer::now as unix_now;
 use support::world::{Sent, description};
 
@@ -122,40 +123,18 @@ async fn gateway_token(credentials: &Path) -> String {
 /// Writes the policy, a fresh Ed25519 assertion key and gateway.toml (forwarding to
 /// `upstream`, `assertion_extra` appended to `[forward.assertion]`) into `dir`.
 fn write_config(dir: &Path, issuer: &DevIssuer, upstream: &str, assertion_extra: &str) -> PathBuf {
-    std::fs::write(dir.join("policy.yaml"), POLICY).unwrap();
     if !dir.join("assertion-key.pem").exists() {
         let key = gateway::assertion::keys::generate_pem(gateway::assertion::Algorithm::EdDsa);
         std::fs::write(dir.join("assertion-key.pem"), key.unwrap()).unwrap();
     }
-    let config_file = dir.join("gateway.toml");
-    std::fs::write(
-        &config_file,
-        format!(
-            r#"[server]
-listen = "127.0.0.1:0"
-[admin]
-listen = "127.0.0.1:0"
-[upstream]
-url = "{upstream}"
-request_timeout = "10s"
-[auth]
-issuer = "{issuer}"
-audience = "https://clientco/api"
-jwks_url = "{jwks}"
-[policy]
-file = "policy.yaml"
-[forward.assertion]
-key_file = "assertion-key.pem"
-issuer = "{ASSERTION_ISSUER}"
-audience = "{ASSERTION_AUDIENCE}"
-{assertion_extra}
-"#,
-            issuer = issuer.issuer_url(),
-            jwks = issuer.jwks_url(),
-        ),
-    )
-    .unwrap();
-    config_file
+    let mut options = Options::new(&issuer.issuer_url(), &issuer.jwks_url(), upstream);
+    options.policy = POLICY.to_owned();
+    options.upstream_extra = "request_timeout = \"10s\"\n".to_owned();
+    options.tail = format!(
+        "[forward.assertion]\nkey_file = \"assertion-key.pem\"\nissuer = \"{ASSERTION_ISSUER}\"\n\
+         audience = \"{ASSERTION_AUDIENCE}\"\n{assertion_extra}\n"
+    );
+    options.write_to(dir)
 }
 
 /// What a backend that loads keys from a file gets: `gateway assertion-jwks` (the real binary)

@@ -244,6 +244,34 @@ pub async fn raw_http(addr: std::net::SocketAddr, request: &[u8]) -> String {
     String::from_utf8_lossy(&answer).into_owned()
 }
 
+/// Sends `request` on a fresh HTTP/2 prior-knowledge connection to `addr` and returns the
+/// answer with its body collected.
+pub async fn h2_send(
+    addr: std::net::SocketAddr,
+    request: http::Request<http_body_util::Empty<bytes::Bytes>>,
+) -> http::Response<bytes::Bytes> {
+    use http_body_util::BodyExt;
+    let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let (mut sender, connection) = hyper::client::conn::http2::handshake(
+        hyper_util::rt::TokioExecutor::new(),
+        hyper_util::rt::TokioIo::new(stream),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("no HTTP/2 connection to {addr}: {e}"));
+    tokio::spawn(connection);
+    let response = sender
+        .send_request(request)
+        .await
+        .unwrap_or_else(|e| panic!("no HTTP/2 answer from {addr}: {e}"));
+    let (parts, body) = response.into_parts();
+    let body = body
+        .collect()
+        .await
+        .map(|b| b.to_bytes())
+        .unwrap_or_default();
+    http::Response::from_parts(parts, body)
+}
+
 /// Claims of a normal ClientCo access token from `issuer` with `scope`.
 pub fn claims(issuer: &str, scope: &str) -> serde_json::Value {
     let now = std::time::SystemTime::now()
