@@ -105,8 +105,12 @@ async fn a_replayed_proof_is_refused() {
     assert_eq!(response.status(), 200);
     let description = refused_get(&world, &token, &[&proof], "invalid_dpop_proof").await;
     assert!(description.contains("already used"), "{description}");
-    assert_eq!(world.backend.started(), 1);
     world.expect_metric(r#"reason="dpop_replay""#).await;
+    assert_eq!(
+        world.backend.started(),
+        1,
+        "the replay never reached the backend"
+    );
 }
 
 #[tokio::test]

@@ -118,21 +118,23 @@ fn yaml_syntax_error_has_its_position() {
 #[test]
 fn config_and_policy_problems_come_out_of_one_run() {
     let project = Project::clientco();
-    project.edit(
-        "gateway.toml",
-        "[upstream]\n",
-        "[upstream]\ntimeout = \"5s\"\n",
-    );
-    project.edit(
-        "gateway.toml",
-        "listen = \"127.0.0.1:9901\"",
-        "listen = \"localhost\"",
-    );
-    project.edit(
-        "policies/clientco.yaml",
-        "scopes: [ingest:data]",
-        "scopes: [ingest:dat]",
-    );
+    project.edits(&[
+        (
+            "gateway.toml",
+            "[upstream]\n",
+            "[upstream]\ntimeout = \"5s\"\n",
+        ),
+        (
+            "gateway.toml",
+            "listen = \"127.0.0.1:9901\"",
+            "listen = \"localhost\"",
+        ),
+        (
+            "policies/clientco.yaml",
+            "scopes: [ingest:data]",
+            "scopes: [ingest:dat]",
+        ),
+    ]);
     let run = project.run_config("check", &[]);
     assert_eq!(run.code, 1, "{run:?}");
     assert!(
@@ -148,22 +150,24 @@ fn config_and_policy_problems_come_out_of_one_run() {
 #[test]
 fn config_value_errors_are_all_reported() {
     let project = Project::clientco();
-    project.edit(
-        "gateway.toml",
-        "listen = \"127.0.0.1:9901\"",
-        "listen = \"localhost\"",
-    );
-    project.edit("gateway.toml", "# leeway = \"30s\"", "leeway = \"30\"");
-    project.edit(
-        "gateway.toml",
-        "# algorithms = [\"RS256\"]",
-        "algorithms = [\"HS256\"]",
-    );
-    project.edit(
-        "gateway.toml",
-        "file = \"policies/clientco.yaml\"",
-        "file = \"policies/missing.yaml\"",
-    );
+    project.edits(&[
+        (
+            "gateway.toml",
+            "listen = \"127.0.0.1:9901\"",
+            "listen = \"localhost\"",
+        ),
+        ("gateway.toml", "# leeway = \"30s\"", "leeway = \"30\""),
+        (
+            "gateway.toml",
+            "# algorithms = [\"RS256\"]",
+            "algorithms = [\"HS256\"]",
+        ),
+        (
+            "gateway.toml",
+            "file = \"policies/clientco.yaml\"",
+            "file = \"policies/missing.yaml\"",
+        ),
+    ]);
     let run = project.run_config("check", &[]);
     assert_eq!(run.code, 1, "{run:?}");
     for expected in [

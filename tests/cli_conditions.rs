@@ -86,16 +86,10 @@ async fn the_binary_refuses_a_cross_tenant_call_and_logs_condition_failed() {
 #[test]
 fn check_points_at_every_condition_mistake() {
     let project = Project::clientco();
-    project.edit(
-        "policies/clientco.yaml",
-        "    scopes: [read:inventory]\n",
-        "    scopes: [read:inventory]\n    when:\n      - {claim: azp, in: [clientco-prd]}\n      - {claim: t, equal: x}\n  - path: /tenants/{tenant}/forecast\n    scopes: [read:forecast]\n    when:\n      - {claim: t, equals: '{tenat}'}\n      - {claim: t, equals: a, contains: b}\n      - {claim: t, in: []}\n  - path: /status\n    public: true\n    when: [{claim: t, equals: x}]\n",
-    );
-    project.edit(
-        "policies/clientco.yaml",
-        "routes:\n",
-        "clients:\n  clientco-prod: ClientCo production\nroutes:\n",
-    );
+    project.edits(&[
+        ("policies/clientco.yaml", "    scopes: [read:inventory]\n", "    scopes: [read:inventory]\n    when:\n      - {claim: azp, in: [clientco-prd]}\n      - {claim: t, equal: x}\n  - path: /tenants/{tenant}/forecast\n    scopes: [read:forecast]\n    when:\n      - {claim: t, equals: '{tenat}'}\n      - {claim: t, equals: a, contains: b}\n      - {claim: t, in: []}\n  - path: /status\n    public: true\n    when: [{claim: t, equals: x}]\n"),
+        ("policies/clientco.yaml", "routes:\n", "clients:\n  clientco-prod: ClientCo production\nroutes:\n"),
+    ]);
     let run = project.run_config("check", &[]);
     assert_eq!(run.code, 1, "{run:?}");
     for expected in [

@@ -170,16 +170,18 @@ fn json_for_ci_bots() {
 #[test]
 fn a_broken_file_is_reported_with_its_position() {
     let project = project();
-    project.edit(
-        "base.yaml",
-        "scopes: [read:inventory]",
-        "scopes: [read:inventroy]",
-    );
-    project.edit(
-        "policies/clientco.yaml",
-        "methods: [POST]",
-        "methods: [post]",
-    );
+    project.edits(&[
+        (
+            "base.yaml",
+            "scopes: [read:inventory]",
+            "scopes: [read:inventroy]",
+        ),
+        (
+            "policies/clientco.yaml",
+            "methods: [POST]",
+            "methods: [post]",
+        ),
+    ]);
     let run = diff(&project, &["base.yaml"]);
     assert_eq!(run.code, 1, "{run:?}");
     assert!(run.stdout.is_empty(), "{run:?}");

@@ -111,13 +111,13 @@ fn a_malformed_cases_file_points_at_the_problem() {
 #[test]
 fn policy_changes_are_caught_by_the_shipped_cases() {
     // Someone widens the forecast route to every method: the shipped cases must notice.
-    let project = Project::clientco();
-    project.edit(
-        "policies/clientco.yaml",
-        "    methods: [GET]\n    scopes: [read:forecast]",
-        "    scopes: [read:forecast]",
-    );
-    let run = project.run_config("test", &["policies/clientco.tests.yaml"]);
+    let run = Project::clientco()
+        .edit(
+            "policies/clientco.yaml",
+            "    methods: [GET]\n    scopes: [read:forecast]",
+            "    scopes: [read:forecast]",
+        )
+        .run_config("test", &["policies/clientco.tests.yaml"]);
     assert_eq!(run.code, 1, "{run:?}");
     assert!(run.stdout.contains("FAIL forecast is read-only: POST /forecast with scopes [read:forecast]: expected 405, got 200"), "{run:?}");
 }

@@ -42,16 +42,18 @@ fn project_with_issuer(issuer: &str, jwks_url: &str) -> Project {
 async fn a_log_written_to_a_pipe_has_no_colour_codes() {
     let (_held, addr) = refusing_address();
     let project = project_with_jwks(&format!("http://{addr}/jwks.json"));
-    project.edit(
-        "gateway.toml",
-        "listen = \"0.0.0.0:8080\"",
-        "listen = \"127.0.0.1:0\"",
-    );
-    project.edit(
-        "gateway.toml",
-        "listen = \"127.0.0.1:9901\"",
-        "listen = \"127.0.0.1:0\"",
-    );
+    project.edits(&[
+        (
+            "gateway.toml",
+            "listen = \"0.0.0.0:8080\"",
+            "listen = \"127.0.0.1:0\"",
+        ),
+        (
+            "gateway.toml",
+            "listen = \"127.0.0.1:9901\"",
+            "listen = \"127.0.0.1:0\"",
+        ),
+    ]);
     let mut child = Command::new(env!("CARGO_BIN_EXE_gateway"))
         .current_dir(project.dir.path())
         .args(["serve", "--config", "gateway.toml"])
@@ -192,12 +194,14 @@ fn a_yaml_syntax_error_has_one_position_and_a_hint() {
 #[test]
 fn an_unknown_key_does_not_hide_a_bad_value_and_a_number_duration_says_how_to_write_it() {
     let project = Project::clientco();
-    project.edit(
-        "gateway.toml",
-        "[upstream]\n",
-        "[upstream]\ntimeout = \"5s\"\n",
-    );
-    project.edit("gateway.toml", "# leeway = \"30s\"", "leeway = 30");
+    project.edits(&[
+        (
+            "gateway.toml",
+            "[upstream]\n",
+            "[upstream]\ntimeout = \"5s\"\n",
+        ),
+        ("gateway.toml", "# leeway = \"30s\"", "leeway = 30"),
+    ]);
     let run = project.run_config("check", &["--offline"]);
     assert_eq!(run.code, 1, "{run:?}");
     assert!(

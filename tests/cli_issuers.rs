@@ -164,16 +164,18 @@ fn check_lists_the_issuers_with_overrides_applied() {
 #[test]
 fn check_refuses_both_forms_and_a_policy_naming_an_unconfigured_issuer() {
     let project = two_issuer_project();
-    project.edit(
-        "gateway.toml",
-        "[auth]\n",
-        "[auth]\nissuer = \"https://YOUR_TENANT.auth0.com/\"\n",
-    );
-    project.edit(
-        "policies/clientco.yaml",
-        "issuers: [prod]",
-        "issuers: [prd]",
-    );
+    project.edits(&[
+        (
+            "gateway.toml",
+            "[auth]\n",
+            "[auth]\nissuer = \"https://YOUR_TENANT.auth0.com/\"\n",
+        ),
+        (
+            "policies/clientco.yaml",
+            "issuers: [prod]",
+            "issuers: [prd]",
+        ),
+    ]);
     let run = project.run_config("check", &[]);
     assert_eq!(run.code, 1, "{run:?}");
     let auth_line = project

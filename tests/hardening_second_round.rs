@@ -209,13 +209,7 @@ async fn connection_cannot_remove_the_request_id_and_h2_cookie_crumbs_arrive_as_
         .unwrap();
     let response = h2_send(served.data, request).await;
     assert_eq!(response.status(), 200);
-    let cookies: Vec<_> = backend
-        .last()
-        .headers
-        .get_all("cookie")
-        .iter()
-        .cloned()
-        .collect();
+    let cookies: Vec<_> = backend.last_all("cookie");
     assert_eq!(cookies, ["theme=dark; lang=en; session=abc"]);
 }
 

@@ -94,6 +94,14 @@ impl Project {
         self.write(relative, &text.replacen(from, to, 1))
     }
 
+    /// `edit` for each `(file, from, to)` in turn.
+    pub fn edits(&self, edits: &[(&str, &str, &str)]) -> &Project {
+        for (relative, from, to) in edits {
+            self.edit(relative, from, to);
+        }
+        self
+    }
+
     /// Runs `gateway <args>` in the project folder with a clean GATEWAY_* environment.
     pub fn run(&self, args: &[&str]) -> Run {
         self.run_with_env(args, &[])
