@@ -47,8 +47,8 @@ async fn test_cases_may_say_how_the_token_is_bound() {
          - {method: GET, path: /forecast, scopes: [read:forecast], status: 200}\n",
     );
     let out = project.run_config_async("test", &["cases.yaml"]).await;
-    assert_eq!(out.code, 0, "{out:?}");
-    assert!(out.stdout.contains("5 passed, 0 failed"), "{out:?}");
+    out.expect_code(0);
+    out.expect_stdout("5 passed, 0 failed");
 
     // require_binding applies to every route, and a wrong expectation says why.
     project.edit(
@@ -63,11 +63,11 @@ async fn test_cases_may_say_how_the_token_is_bound() {
          - {method: GET, path: /forecast, binding: dpoop, status: 200}\n",
     );
     let out = project.run_config_async("test", &["cases.yaml"]).await;
-    assert_eq!(out.code, 1, "{out:?}");
-    assert!(out.stdout.contains("1 passed, 2 failed"), "{out:?}");
-    assert!(out.stdout.contains("require_binding requires"), "{out:?}");
-    assert!(out.stdout.contains("binding_required"), "{out:?}");
-    assert!(out.stdout.contains("did you mean `dpop`?"), "{out:?}");
+    out.expect_code(1);
+    out.expect_stdout("1 passed, 2 failed");
+    out.expect_stdout("require_binding requires");
+    out.expect_stdout("binding_required");
+    out.expect_stdout("did you mean `dpop`?");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -90,27 +90,24 @@ async fn explain_with_a_dpop_proof_or_a_certificate_explains_the_binding() {
     };
 
     let out = explain("/bound", &token, &[]).await;
-    assert!(out.stdout.contains("bound to:   the DPoP key"), "{out:?}");
-    assert!(out.stdout.contains("decision:   401"), "{out:?}");
-    assert!(out.stdout.contains("binding_mismatch"), "{out:?}");
+    out.expect_stdout("bound to:   the DPoP key");
+    out.expect_stdout("decision:   401");
+    out.expect_stdout("binding_mismatch");
 
     let proof = key.proof("GET", url, Some(&token), None);
     let out = explain("/bound", &token, &["--dpop", &proof]).await;
-    assert!(out.stdout.contains("proof:      valid"), "{out:?}");
-    assert!(out.stdout.contains("decision:   200"), "{out:?}");
+    out.expect_stdout("proof:      valid");
+    out.expect_stdout("decision:   200");
 
     let wrong = key.proof("POST", url, Some(&token), None);
     let out = explain("/bound", &token, &["--dpop", &wrong]).await;
-    assert!(
-        out.stdout.contains("decision:   401 DPoP proof htm POST"),
-        "{out:?}"
-    );
-    assert!(out.stdout.contains("invalid_dpop_proof"), "{out:?}");
+    out.expect_stdout("decision:   401 DPoP proof htm POST");
+    out.expect_stdout("invalid_dpop_proof");
 
     let thief = support::dpop::key();
     let stolen = thief.proof("GET", url, Some(&token), None);
     let out = explain("/bound", &token, &["--dpop", &stolen]).await;
-    assert!(out.stdout.contains("another key"), "{out:?}");
+    out.expect_stdout("another key");
 
     // A certificate-bound token: --cert FILE is the certificate the request would come with.
     use base64::Engine as _;
@@ -130,11 +127,11 @@ async fn explain_with_a_dpop_proof_or_a_certificate_explains_the_binding() {
         serde_json::json!({ "x5t#S256": x5t }),
     ));
     let out = explain("/forecast", &cert_token, &[]).await;
-    assert!(out.stdout.contains("present that certificate"), "{out:?}");
-    assert!(out.stdout.contains("decision:   401"), "{out:?}");
+    out.expect_stdout("present that certificate");
+    out.expect_stdout("decision:   401");
     let out = explain("/forecast", &cert_token, &["--cert", "client.pem"]).await;
-    assert!(out.stdout.contains("cert:       matches"), "{out:?}");
-    assert!(out.stdout.contains("decision:   200"), "{out:?}");
+    out.expect_stdout("cert:       matches");
+    out.expect_stdout("decision:   200");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -146,7 +143,7 @@ async fn check_refuses_a_binding_on_a_public_route_with_its_position() {
         "  - path: /public/**\n    public: true\n    binding: dpop\n",
     );
     let out = project.run_config_async("check", &["--offline"]).await;
-    assert_eq!(out.code, 1, "{out:?}");
+    out.expect_code(1);
     let all = format!("{}{}", out.stdout, out.stderr);
     assert!(all.contains("policy.yaml:"), "{all}");
     assert!(all.contains("cannot demand a `binding`"), "{all}");

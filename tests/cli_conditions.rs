@@ -91,7 +91,7 @@ fn check_points_at_every_condition_mistake() {
         ("policies/clientco.yaml", "routes:\n", "clients:\n  clientco-prod: ClientCo production\nroutes:\n"),
     ]);
     let run = project.run_config("check", &[]);
-    assert_eq!(run.code, 1, "{run:?}");
+    run.expect_code(1);
     for expected in [
         "policies/clientco.yaml:22:27: `clientco-prd` is not a client declared under `clients`; did you mean `clientco-prod`?",
         "policies/clientco.yaml:23:20: unknown operator `equal` in a condition; did you mean `equals`?",
@@ -114,7 +114,7 @@ fn the_shipped_tenant_cases_pass_and_claims_cannot_carry_scopes() {
         &[TENANTS_CASES],
         &[("GATEWAY_POLICY_FILE", TENANTS_POLICY)],
     );
-    assert_eq!(run.code, 0, "{run:?}");
+    run.expect_code(0);
     assert!(run.stdout.ends_with(" passed, 0 failed\n"), "{run:?}");
 
     let project = tenants_project(
@@ -128,23 +128,15 @@ fn the_shipped_tenant_cases_pass_and_claims_cannot_carry_scopes() {
          - {method: GET, path: /tenants/clientco/forecast, claims: {scope: read:forecast}, status: 200}\n",
     );
     let run = project.run_config("test", &["cases.yaml"]);
-    assert_eq!(run.code, 1, "{run:?}");
-    assert!(
-        run.stderr
-            .contains("cases.yaml:2:60: `scope` is not set through `claims`"),
-        "{run:?}"
-    );
+    run.expect_code(1);
+    run.expect_stderr("cases.yaml:2:60: `scope` is not set through `claims`");
     project.write(
         "cases.yaml",
         "- {method: GET, path: /tenants/clientco/forecast, scopes: [read:forecast], claims: {\"https://saasco/tenant\": globex}, status: 200}\n",
     );
     let run = project.run_config("test", &["cases.yaml"]);
-    assert_eq!(run.code, 1, "{run:?}");
-    assert!(
-        run.stdout
-            .contains("expected 200, got 403 (condition failed: claim `https://saasco/tenant`"),
-        "{run:?}"
-    );
+    run.expect_code(1);
+    run.expect_stdout("expected 200, got 403 (condition failed: claim `https://saasco/tenant`");
     assert!(run.stdout.ends_with("0 passed, 1 failed\n"), "{run:?}");
 }
 
@@ -175,7 +167,7 @@ async fn explain_prints_each_condition_with_its_outcome_for_the_token() {
     })
     .await
     .unwrap();
-    assert_eq!(run.code, 0, "{run:?}");
+    run.expect_code(0);
     for expected in [
         "normalised: /tenants/globex/forecast",
         "when:       1. https://saasco/tenant equals \"{tenant}\" (= \"globex\" on this path)",

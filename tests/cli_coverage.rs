@@ -24,7 +24,7 @@ fn the_shipped_policy_covers_the_clientco_api_strictly() {
     let project = Project::clientco();
     project.write("openapi.json", &fixture_text("clientco.json"));
     let run = project.run_config("coverage", &["--openapi", "openapi.json", "--strict"]);
-    assert_eq!(run.code, 0, "{run:?}");
+    run.expect_code(0);
     assert_eq!(
         run.stdout,
         "policies/clientco.yaml against openapi.json (SaaSCo API 1.0.0): 4 operations, 5 routes\n\
@@ -59,7 +59,7 @@ fn drift_is_listed_by_kind_and_strict_fails_on_it() {
     }
 
     let strict = project.run_config("coverage", &["--openapi", "openapi.json", "--strict"]);
-    assert_eq!(strict.code, 1, "{strict:?}");
+    strict.expect_code(1);
     assert_eq!(strict.stdout, report.stdout);
     assert_eq!(
         strict.stderr,
@@ -74,7 +74,7 @@ fn json_for_ci_bots() {
         "coverage",
         &["--openapi", &fixture("drift.json"), "--format", "json"],
     );
-    assert_eq!(run.code, 0, "{run:?}");
+    run.expect_code(0);
     let report: serde_json::Value = serde_json::from_str(&run.stdout).expect("one JSON document");
     assert_eq!(report["failing"], 6);
     assert_eq!(report["operations"], 6);
@@ -130,7 +130,7 @@ async fn a_url_is_fetched_like_fastapi_serves_it() {
 
     let url = served.url("/openapi.json");
     let run = run_with(url.clone()).await;
-    assert_eq!(run.code, 0, "{run:?}");
+    run.expect_code(0);
     assert!(
         run.stdout.starts_with(&format!(
             "policies/clientco.yaml against {url} (SaaSCo API 1.0.0): 4 operations"
@@ -140,7 +140,7 @@ async fn a_url_is_fetched_like_fastapi_serves_it() {
 
     let missing = served.url("/nope.json");
     let run = run_with(missing.clone()).await;
-    assert_eq!(run.code, 1, "{run:?}");
+    run.expect_code(1);
     assert_eq!(
         run.stderr,
         format!("error: GET {missing}: HTTP 404 Not Found\n")
@@ -148,7 +148,7 @@ async fn a_url_is_fetched_like_fastapi_serves_it() {
 
     let huge = served.url("/huge.json");
     let run = run_with(huge.clone()).await;
-    assert_eq!(run.code, 1, "{run:?}");
+    run.expect_code(1);
     assert_eq!(
         run.stderr,
         format!("error: GET {huge}: OpenAPI document larger than 16777216 bytes\n")
@@ -160,13 +160,13 @@ fn an_unreadable_document_says_why() {
     let project = Project::clientco();
     project.write("swagger.json", r#"{"swagger": "2.0", "paths": {}}"#);
     let run = project.run_config("coverage", &["--openapi", "swagger.json"]);
-    assert_eq!(run.code, 1, "{run:?}");
+    run.expect_code(1);
     assert_eq!(
         run.stderr,
         "error: swagger.json: this is a Swagger 2.0 document; give an OpenAPI 3.0 or 3.1 one (FastAPI's /openapi.json is 3.1)\n"
     );
     let run = project.run_config("coverage", &["--openapi", "missing.json"]);
-    assert_eq!(run.code, 1, "{run:?}");
+    run.expect_code(1);
     assert!(
         run.stderr
             .starts_with("error: cannot read the OpenAPI document missing.json: No such file"),

@@ -47,7 +47,7 @@ fn a_policy_that_only_reorders_routes_is_no_change() {
     assert_ne!(project.read("policies/clientco.yaml"), shipped);
 
     let run = diff(&project, &["base.yaml", "--fail-on", "looser"]);
-    assert_eq!(run.code, 0, "{run:?}");
+    run.expect_code(0);
     assert_eq!(
         run.stdout,
         "base.yaml -> policies/clientco.yaml: no change; both decide every request the same way\n"
@@ -65,7 +65,7 @@ fn a_renamed_parameter_is_neutral_and_passes_the_review_gate() {
     project.write("base.yaml", &with_param("sku"));
     project.write("policies/clientco.yaml", &with_param("item"));
     let run = diff(&project, &["base.yaml", "--fail-on", "looser"]);
-    assert_eq!(run.code, 0, "{run:?}");
+    run.expect_code(0);
     assert_eq!(
         run.stdout,
         "base.yaml -> policies/clientco.yaml: 1 change (0 looser, 0 stricter, 1 neutral)\n\
@@ -73,7 +73,7 @@ fn a_renamed_parameter_is_neutral_and_passes_the_review_gate() {
     );
     // `--fail-on any` counts neutral changes too.
     let any = diff(&project, &["base.yaml", "--fail-on", "any"]);
-    assert_eq!(any.code, 3, "{any:?}");
+    any.expect_code(3);
 }
 
 #[test]
@@ -99,7 +99,7 @@ fn a_method_added_is_looser_and_fails_the_review_gate_with_exit_3() {
     );
 
     let gate = diff(&project, &["base.yaml", "--fail-on", "looser"]);
-    assert_eq!(gate.code, 3, "{gate:?}");
+    gate.expect_code(3);
     assert!(gate.stdout.ends_with(looser), "{gate:?}");
     assert_eq!(
         gate.stderr,
@@ -111,8 +111,8 @@ fn a_method_added_is_looser_and_fails_the_review_gate_with_exit_3() {
         &project,
         &["policies/clientco.yaml", "base.yaml", "--fail-on", "looser"],
     );
-    assert_eq!(reverse.code, 0, "{reverse:?}");
-    assert!(reverse.stdout.contains("`POST /forecast`: access scopes read:forecast -> 405 (method not allowed): stricter, no longer reachable"), "{reverse:?}");
+    reverse.expect_code(0);
+    reverse.expect_stdout("`POST /forecast`: access scopes read:forecast -> 405 (method not allowed): stricter, no longer reachable");
 }
 
 #[test]
@@ -124,15 +124,9 @@ fn shadow_mode_is_looser() {
         "    scopes: [read:inventory]\n    mode: shadow\n",
     );
     let run = diff(&project, &["base.yaml", "--fail-on", "looser"]);
-    assert_eq!(run.code, 3, "{run:?}");
-    assert!(
-        run.stdout.contains("`GET, HEAD /inventory`: mode enforce -> shadow: looser, denied requests are now forwarded (logged as shadow_deny)\n"),
-        "{run:?}"
-    );
-    assert!(
-        run.stdout.contains("`any method but GET, HEAD /inventory`: access 405 (method not allowed) -> 405, forwarded by shadow mode: looser"),
-        "{run:?}"
-    );
+    run.expect_code(3);
+    run.expect_stdout("`GET, HEAD /inventory`: mode enforce -> shadow: looser, denied requests are now forwarded (logged as shadow_deny)\n");
+    run.expect_stdout("`any method but GET, HEAD /inventory`: access 405 (method not allowed) -> 405, forwarded by shadow mode: looser");
 }
 
 #[test]
@@ -144,7 +138,7 @@ fn json_for_ci_bots() {
         "scopes: []",
     );
     let run = diff(&project, &["base.yaml", "--format", "json"]);
-    assert_eq!(run.code, 0, "{run:?}");
+    run.expect_code(0);
     let report: serde_json::Value = serde_json::from_str(&run.stdout).expect("one JSON document");
     assert_eq!(report["old"], "base.yaml");
     assert_eq!(report["new"], "policies/clientco.yaml");
@@ -183,12 +177,9 @@ fn a_broken_file_is_reported_with_its_position() {
         ),
     ]);
     let run = diff(&project, &["base.yaml"]);
-    assert_eq!(run.code, 1, "{run:?}");
+    run.expect_code(1);
     assert!(run.stdout.is_empty(), "{run:?}");
-    assert!(
-        run.stderr.contains("base.yaml:18:14: `read:inventroy` is not declared under permissions; did you mean `read:inventory`?"),
-        "{run:?}"
-    );
+    run.expect_stderr("base.yaml:18:14: `read:inventroy` is not declared under permissions; did you mean `read:inventory`?");
     assert!(
         run.stderr
             .contains("policies/clientco.yaml:11:15: method names are case-sensitive"),
@@ -209,7 +200,7 @@ fn two_explicit_files_need_no_config() {
         ],
         &[],
     );
-    assert_eq!(run.code, 0, "{run:?}");
+    run.expect_code(0);
     assert!(
         run.stdout
             .ends_with(": no change; both decide every request the same way\n"),
@@ -221,8 +212,8 @@ fn two_explicit_files_need_no_config() {
 fn the_policy_tools_help_has_an_example_and_config_only_where_it_is_read() {
     for (subcommand, reads_config) in [("diff", true), ("coverage", true), ("init", false)] {
         let run = support::bin::run_in(&repo_root(), &[subcommand, "--help"], &[]);
-        assert_eq!(run.code, 0, "{run:?}");
-        assert!(run.stdout.contains("Example"), "{run:?}");
+        run.expect_code(0);
+        run.expect_stdout("Example");
         assert_eq!(
             run.stdout.contains("--config <FILE>"),
             reads_config,
@@ -261,7 +252,7 @@ fn a_dropped_tenant_condition_is_looser_and_fails_the_review_gate() {
         "    when:\n      - claim: https://saasco/tenant\n        equals: \"{tenant}\"\n      - claim: https://saasco/regions",
         "    when:\n      - claim: https://saasco/regions",
     );
-    assert_eq!(run.code, 3, "{run:?}");
+    run.expect_code(3);
     assert_eq!(
         only_change(&run),
         "`GET, HEAD /tenants/{tenant}/inventory`: when https://saasco/tenant equals \"{tenant}\" and https://saasco/regions contains \"eu\" -> https://saasco/regions contains \"eu\": looser, no longer required: https://saasco/tenant equals \"{tenant}\""
@@ -274,7 +265,7 @@ fn a_client_added_to_a_condition_is_looser_and_a_new_register_entry_neutral() {
         "        in: [clientco]  ",
         "        in: [clientco, clientco-readonly]  ",
     );
-    assert_eq!(run.code, 3, "{run:?}");
+    run.expect_code(3);
     assert!(
         only_change(&run).starts_with("`POST /tenants/{tenant}/ingest`: when "),
         "{run:?}"
@@ -288,7 +279,7 @@ fn a_client_added_to_a_condition_is_looser_and_a_new_register_entry_neutral() {
         "  clientco-readonly: ClientCo reporting (forecast only)\n",
         "  clientco-readonly: ClientCo reporting (forecast only)\n  clientco-audit: ClientCo auditors\n",
     );
-    assert_eq!(register.code, 0, "{register:?}");
+    register.expect_code(0);
     assert_eq!(
         only_change(&register),
         "`client clientco-audit`: declaration (absent) -> \"ClientCo auditors\": neutral, declared; it grants nothing until a condition names it"
@@ -322,7 +313,7 @@ fn an_issuer_added_is_looser() {
         &one.replace("issuers: [prod]", "issuers: [prod, staging]"),
     );
     let run = project.run(&["diff", "base.yaml", "new.yaml", "--fail-on", "looser"]);
-    assert_eq!(run.code, 3, "{run:?}");
+    run.expect_code(3);
     assert_eq!(
         only_change(&run),
         "`GET, HEAD /tenants/{tenant}/forecast`: issuers prod -> prod staging: looser, a token from staging now passes"
@@ -338,13 +329,13 @@ fn a_binding_weakened_is_looser() {
     project.write("base.yaml", &bound("dpop"));
     project.write("new.yaml", &bound("any"));
     let run = project.run(&["diff", "base.yaml", "new.yaml", "--fail-on", "looser"]);
-    assert_eq!(run.code, 3, "{run:?}");
+    run.expect_code(3);
     assert_eq!(
         only_change(&run),
         "`GET, HEAD /forecast`: binding dpop -> any: looser, a certificate-bound token now passes"
     );
     let reverse = project.run(&["diff", "new.yaml", "base.yaml", "--fail-on", "looser"]);
-    assert_eq!(reverse.code, 0, "{reverse:?}");
+    reverse.expect_code(0);
     assert!(
         only_change(&reverse).contains(": stricter, "),
         "{reverse:?}"
@@ -355,7 +346,7 @@ fn a_binding_weakened_is_looser() {
 fn websocket_turned_on_is_looser() {
     let base = "  - path: /forecast\n    methods: [GET]\n    scopes: [read:forecast]\n";
     let run = tenants_edited(base, &format!("{base}    websocket: true\n"));
-    assert_eq!(run.code, 3, "{run:?}");
+    run.expect_code(3);
     assert_eq!(
         only_change(&run),
         "`GET, HEAD /forecast`: websocket false -> true: looser, WebSocket upgrades are now tunnelled after the upstream's 101; the tunnel's bytes are not judged"

@@ -8,13 +8,13 @@ use support::bin::{Project, repo_root, run_repo};
 #[test]
 fn committed_trust_boundaries_match_the_shipped_policy() {
     let run = run_repo("docs", &["--check"]);
-    assert_eq!(run.code, 0, "{run:?}");
+    run.expect_code(0);
 }
 
 #[test]
 fn shipped_policy_tests_pass() {
     let run = run_repo("test", &["policies/clientco.tests.yaml"]);
-    assert_eq!(run.code, 0, "{run:?}");
+    run.expect_code(0);
     assert!(run.stdout.ends_with(" passed, 0 failed\n"), "{run:?}");
 }
 
@@ -22,17 +22,17 @@ fn shipped_policy_tests_pass() {
 fn docs_writes_beside_the_config_then_check_catches_drift() {
     let project = Project::clientco();
     let missing = project.run_config("docs", &["--check"]);
-    assert_eq!(missing.code, 1, "{missing:?}");
+    missing.expect_code(1);
 
     let wrote = project.run_config("docs", &[]);
-    assert_eq!(wrote.code, 0, "{wrote:?}");
+    wrote.expect_code(0);
     assert_eq!(wrote.stdout, "wrote docs/trust_boundaries.md\n");
     assert_eq!(
         project.read("docs/trust_boundaries.md"),
         std::fs::read_to_string(repo_root().join("docs/trust_boundaries.md")).unwrap()
     );
     let clean = project.run_config("docs", &["--check"]);
-    assert_eq!(clean.code, 0, "{clean:?}");
+    clean.expect_code(0);
 
     project.edit(
         "policies/clientco.yaml",
@@ -40,8 +40,8 @@ fn docs_writes_beside_the_config_then_check_catches_drift() {
         "read:forecast: Read the forecast",
     );
     let drift = project.run_config("docs", &["--check"]);
-    assert_eq!(drift.code, 1, "{drift:?}");
-    assert!(drift.stderr.contains("docs/trust_boundaries.md is out of date with policies/clientco.yaml; run `gateway docs --config gateway.toml`"), "{drift:?}");
+    drift.expect_code(1);
+    drift.expect_stderr("docs/trust_boundaries.md is out of date with policies/clientco.yaml; run `gateway docs --config gateway.toml`");
     // The first line that differs is the narrative's, which names each scope's meaning (the
     // scopes table further down differs too).
     assert!(
@@ -62,7 +62,7 @@ fn docs_writes_beside_the_config_then_check_catches_drift() {
 fn docs_output_flag_writes_elsewhere() {
     let project = Project::clientco();
     let run = project.run_config("docs", &["--output", "out/tb.md"]);
-    assert_eq!(run.code, 0, "{run:?}");
+    run.expect_code(0);
     assert!(
         project
             .read("out/tb.md")
@@ -83,7 +83,7 @@ fn failing_cases_show_expected_and_got_and_why() {
 ",
     );
     let run = project.run_config("test", &["cases.yaml"]);
-    assert_eq!(run.code, 1, "{run:?}");
+    run.expect_code(1);
     assert_eq!(
         run.stdout,
         "\
@@ -103,9 +103,9 @@ fn a_malformed_cases_file_points_at_the_problem() {
         "- {method: GET, path: /forecast, stauts: 200}\n",
     );
     let run = project.run_config("test", &["cases.yaml"]);
-    assert_eq!(run.code, 1, "{run:?}");
+    run.expect_code(1);
     assert!(run.stderr.starts_with("cases.yaml:1:"), "{run:?}");
-    assert!(run.stderr.contains("unknown field `stauts`"), "{run:?}");
+    run.expect_stderr("unknown field `stauts`");
 }
 
 #[test]
@@ -118,6 +118,6 @@ fn policy_changes_are_caught_by_the_shipped_cases() {
             "    scopes: [read:forecast]",
         )
         .run_config("test", &["policies/clientco.tests.yaml"]);
-    assert_eq!(run.code, 1, "{run:?}");
-    assert!(run.stdout.contains("FAIL forecast is read-only: POST /forecast with scopes [read:forecast]: expected 405, got 200"), "{run:?}");
+    run.expect_code(1);
+    run.expect_stdout("FAIL forecast is read-only: POST /forecast with scopes [read:forecast]: expected 405, got 200");
 }

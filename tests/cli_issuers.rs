@@ -141,7 +141,7 @@ fn check_lists_the_issuers_with_overrides_applied() {
             "https://keys.saasco.com/staging/jwks.json",
         )],
     );
-    assert_eq!(run.code, 0, "{run:?}");
+    run.expect_code(0);
     assert_eq!(
         run.stdout,
         "ok: gateway.toml and policies/clientco.yaml are valid (5 routes, 3 scopes, 2 restrictions)\n\
@@ -154,11 +154,8 @@ fn check_lists_the_issuers_with_overrides_applied() {
         &["check", "--config", "gateway.toml"],
         &[("GATEWAY_AUTH_ISSUERS_STAGNG_JWKS_URL", "https://x/")],
     );
-    assert_eq!(run.code, 1, "{run:?}");
-    assert!(
-        run.stderr.contains("GATEWAY_AUTH_ISSUERS_STAGNG_JWKS_URL overrides no setting; did you mean `GATEWAY_AUTH_ISSUERS_STAGING_JWKS_URL`?"),
-        "{run:?}"
-    );
+    run.expect_code(1);
+    run.expect_stderr("GATEWAY_AUTH_ISSUERS_STAGNG_JWKS_URL overrides no setting; did you mean `GATEWAY_AUTH_ISSUERS_STAGING_JWKS_URL`?");
 }
 
 #[test]
@@ -177,19 +174,16 @@ fn check_refuses_both_forms_and_a_policy_naming_an_unconfigured_issuer() {
         ),
     ]);
     let run = project.run_config("check", &[]);
-    assert_eq!(run.code, 1, "{run:?}");
+    run.expect_code(1);
     let auth_line = project
         .read("gateway.toml")
         .lines()
         .position(|l| l == "[auth]")
         .unwrap()
         + 2;
-    assert!(
-        run.stderr.contains(&format!(
+    run.expect_stderr(&format!(
             "gateway.toml:{auth_line}:10: `auth.issuer`: `[auth] issuer` and `[auth.issuers.*]` together"
-        )),
-        "{run:?}"
-    );
+        ));
 
     let project = two_issuer_project();
     project.edit(
@@ -198,7 +192,7 @@ fn check_refuses_both_forms_and_a_policy_naming_an_unconfigured_issuer() {
         "issuers: [prd]",
     );
     let run = project.run_config("check", &[]);
-    assert_eq!(run.code, 1, "{run:?}");
+    run.expect_code(1);
     assert!(
         run.stderr.contains(
             "policies/clientco.yaml:16:15: `prd` is not an issuer of this gateway; did you mean `prod`?"
@@ -218,7 +212,7 @@ fn test_cases_may_say_which_issuer_the_token_comes_from() {
          - {name: no issuer named, method: GET, path: /forecast, scopes: [read:forecast], status: 403}\n",
     );
     let run = project.run_config("test", &["issuer.cases.yaml"]);
-    assert_eq!(run.code, 0, "{run:?}");
+    run.expect_code(0);
     assert_eq!(run.stdout, "4 passed, 0 failed\n");
 
     project.write(
@@ -227,17 +221,14 @@ fn test_cases_may_say_which_issuer_the_token_comes_from() {
          - {name: wrong, method: GET, path: /forecast, scopes: [read:forecast], issuer: staging, status: 200}\n",
     );
     let run = project.run_config("test", &["typo.cases.yaml"]);
-    assert_eq!(run.code, 1, "{run:?}");
+    run.expect_code(1);
     assert!(
         run.stdout.contains(
             "FAIL typo: `issuer: stagign` is not an issuer of this gateway; did you mean `staging`?"
         ),
         "{run:?}"
     );
-    assert!(
-        run.stdout.contains("FAIL wrong: GET /forecast with scopes [read:forecast] from issuer staging: expected 200, got 403 (this route does not accept tokens from issuer staging)"),
-        "{run:?}"
-    );
+    run.expect_stdout("FAIL wrong: GET /forecast with scopes [read:forecast] from issuer staging: expected 200, got 403 (this route does not accept tokens from issuer staging)");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -259,23 +250,13 @@ async fn explain_names_the_issuer_that_verified_the_token_or_the_trusted_ones() 
     };
     let staging_token = staging.mint(&claims(&staging.issuer_url(), "read:forecast"));
     let run = explain("/reports/q3", staging_token).await;
-    assert_eq!(run.code, 0, "{run:?}");
-    assert!(
-        run.stdout.contains(&format!(
-            "issuer:     staging ({}), whose keys verified it",
-            staging.issuer_url()
-        )),
-        "{run:?}"
-    );
-    assert!(
-        run.stdout.contains("issuers:    tokens from prod only"),
-        "{run:?}"
-    );
-    assert!(
-        run.stdout
-            .contains("decision:   403 this route does not accept tokens from issuer staging"),
-        "{run:?}"
-    );
+    run.expect_code(0);
+    run.expect_stdout(&format!(
+        "issuer:     staging ({}), whose keys verified it",
+        staging.issuer_url()
+    ));
+    run.expect_stdout("issuers:    tokens from prod only");
+    run.expect_stdout("decision:   403 this route does not accept tokens from issuer staging");
     let prod_fetches = prod.jwks_requests();
     assert_eq!(
         prod_fetches, 0,
@@ -284,18 +265,11 @@ async fn explain_names_the_issuer_that_verified_the_token_or_the_trusted_ones() 
 
     let stranger = prod.mint(&claims("https://login.example/", "read:forecast"));
     let run = explain("/forecast", stranger).await;
-    assert!(
-        run.stdout
-            .contains("token:      rejected: unknown issuer https://login.example/"),
-        "{run:?}"
-    );
-    assert!(
-        run.stdout.contains(&format!(
-            "issuers:    none verified it; this gateway trusts prod ({}), staging ({})",
-            prod.issuer_url(),
-            staging.issuer_url()
-        )),
-        "{run:?}"
-    );
+    run.expect_stdout("token:      rejected: unknown issuer https://login.example/");
+    run.expect_stdout(&format!(
+        "issuers:    none verified it; this gateway trusts prod ({}), staging ({})",
+        prod.issuer_url(),
+        staging.issuer_url()
+    ));
     assert_eq!(prod.jwks_requests(), 0, "an unknown iss costs no fetch");
 }

@@ -124,7 +124,7 @@ async fn prints_only_the_access_token_and_sends_the_auth0_body() {
     .await;
     let outcome = token_for(&credentials(&endpoint.token_url())).await;
 
-    assert_eq!(outcome.code, 0, "{outcome:?}");
+    outcome.expect_code(0);
     assert_eq!(outcome.stdout, "eyJ.header.sig\n");
     let received = endpoint.received.lock().unwrap().clone();
     assert_eq!(received.len(), 1);
@@ -154,7 +154,7 @@ async fn issuer_key_resolves_to_its_oauth_token_endpoint() {
     }))
     .await;
 
-    assert_eq!(outcome.code, 0, "{outcome:?}");
+    outcome.expect_code(0);
     assert_eq!(outcome.stdout, "tok\n");
     let received = endpoint.received.lock().unwrap().clone();
     assert_eq!(received[0].1["scope"], "read:forecast");
@@ -174,12 +174,7 @@ async fn endpoint_errors_are_shown_as_auth0_returns_them() {
         outcome.stdout, "",
         "nothing on stdout when there is no token"
     );
-    assert!(
-        outcome
-            .stderr
-            .contains("answered 401: access_denied: Unauthorized"),
-        "{outcome:?}"
-    );
+    outcome.expect_stderr("answered 401: access_denied: Unauthorized");
     assert!(
         outcome.stderr.contains("client_secret"),
         "a hint names what to check: {outcome:?}"
@@ -208,10 +203,7 @@ async fn unreachable_endpoint_says_so() {
     let outcome = token_for(&credentials(&format!("http://{addr}/oauth/token"))).await;
 
     assert_ne!(outcome.code, 0, "{outcome:?}");
-    assert!(
-        outcome.stderr.contains("cannot reach the token endpoint"),
-        "{outcome:?}"
-    );
+    outcome.expect_stderr("cannot reach the token endpoint");
 }
 
 #[tokio::test]
@@ -219,11 +211,8 @@ async fn a_missing_file_names_the_fix() {
     let dir = tempfile::tempdir().unwrap();
     let outcome = gateway_token(&dir.path().join("credentials.json")).await;
     assert_ne!(outcome.code, 0, "{outcome:?}");
-    assert!(outcome.stderr.contains("cannot read"), "{outcome:?}");
-    assert!(
-        outcome.stderr.contains("credentials.example.json"),
-        "{outcome:?}"
-    );
+    outcome.expect_stderr("cannot read");
+    outcome.expect_stderr("credentials.example.json");
 }
 
 #[tokio::test]
@@ -237,10 +226,7 @@ async fn broken_json_points_at_line_and_column() {
     .unwrap();
     let outcome = gateway_token(&path).await;
     assert_ne!(outcome.code, 0, "{outcome:?}");
-    assert!(
-        outcome.stderr.contains("credentials.json:4:1:"),
-        "{outcome:?}"
-    );
+    outcome.expect_stderr("credentials.json:4:1:");
 }
 
 #[tokio::test]
@@ -250,10 +236,7 @@ async fn a_missing_field_and_an_unknown_key_are_named() {
     )
     .await;
     assert_ne!(outcome.code, 0, "{outcome:?}");
-    assert!(
-        outcome.stderr.contains("missing field `audience`"),
-        "{outcome:?}"
-    );
+    outcome.expect_stderr("missing field `audience`");
 
     let outcome = token_for(
         &serde_json::json!({"domain": "t.auth0.com", "client_id": "c", "client_secret": SECRET,
@@ -261,10 +244,7 @@ async fn a_missing_field_and_an_unknown_key_are_named() {
     )
     .await;
     assert_ne!(outcome.code, 0, "{outcome:?}");
-    assert!(
-        outcome.stderr.contains("unknown field `audeince`"),
-        "{outcome:?}"
-    );
+    outcome.expect_stderr("unknown field `audeince`");
 }
 
 #[tokio::test]
@@ -272,14 +252,14 @@ async fn the_example_file_is_refused_until_filled_in() {
     let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("clientco/credentials.example.json");
     let outcome = gateway_token(&example).await;
     assert_ne!(outcome.code, 0, "{outcome:?}");
-    assert!(outcome.stderr.contains("placeholder"), "{outcome:?}");
+    outcome.expect_stderr("placeholder");
 }
 
 #[tokio::test]
 async fn plain_http_to_a_remote_host_is_refused_before_sending_the_secret() {
     let outcome = token_for(&credentials("http://tenant.example.com/oauth/token")).await;
     assert_ne!(outcome.code, 0, "{outcome:?}");
-    assert!(outcome.stderr.contains("plain http"), "{outcome:?}");
+    outcome.expect_stderr("plain http");
 }
 
 /// Against the project's development issuer (the one `gateway demo` runs): a real token, and
@@ -307,7 +287,7 @@ async fn works_against_the_development_issuer() {
     };
 
     let outcome = token_for(&credentials(SECRET, "https://clientco/api")).await;
-    assert_eq!(outcome.code, 0, "{outcome:?}");
+    outcome.expect_code(0);
     let token = outcome.stdout.trim();
     let payload = token.split('.').nth(1).unwrap();
     use base64::Engine;
@@ -322,10 +302,7 @@ async fn works_against_the_development_issuer() {
 
     let outcome = token_for(&credentials("wrong", "https://clientco/api")).await;
     assert_ne!(outcome.code, 0, "{outcome:?}");
-    assert!(
-        outcome.stderr.contains("access_denied: Unauthorized"),
-        "{outcome:?}"
-    );
+    outcome.expect_stderr("access_denied: Unauthorized");
 
     let outcome = token_for(&credentials(SECRET, "https://other/api")).await;
     assert_ne!(outcome.code, 0, "{outcome:?}");

@@ -84,7 +84,7 @@ fn a_route_inside_a_restricted_subtree_is_a_load_error_naming_both() {
         &format!("{policy}  - path: /models/{{name}}/**\n    methods: [GET]\n    scopes: [read:forecast]\n"),
     );
     let run = project.run_config("check", &[]);
-    assert_eq!(run.code, 1, "{run:?}");
+    run.expect_code(1);
     assert!(
         run.stderr.contains(
             "policies/clientco.yaml:23:11: route `/models/{name}/**` reopens the restricted route `/models/**` (line 19, restricted: no:execute_modeling): it is more specific for requests such as `/models/x`"

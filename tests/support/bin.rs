@@ -24,6 +24,30 @@ pub struct Run {
 }
 
 impl Run {
+    /// Fails the test (showing the whole run) unless the binary exited with `code`.
+    pub fn expect_code(&self, code: i32) -> &Run {
+        assert_eq!(self.code, code, "{self:?}");
+        self
+    }
+
+    /// Fails the test (showing the whole run) unless stdout contains `text`.
+    pub fn expect_stdout(&self, text: &str) -> &Run {
+        assert!(
+            self.stdout.contains(text),
+            "no {text:?} on stdout: {self:?}"
+        );
+        self
+    }
+
+    /// Fails the test (showing the whole run) unless stderr contains `text`.
+    pub fn expect_stderr(&self, text: &str) -> &Run {
+        assert!(
+            self.stderr.contains(text),
+            "no {text:?} on stderr: {self:?}"
+        );
+        self
+    }
+
     /// Whether stdout or stderr contains `text`.
     pub fn says(&self, text: &str) -> bool {
         self.stdout.contains(text) || self.stderr.contains(text)
