@@ -5,7 +5,6 @@
 
 mod support;
 
-use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -14,10 +13,8 @@ use bytes::Bytes;
 use http::{Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
-use hyper::service::service_fn;
-use hyper_util::rt::{TokioExecutor, TokioIo};
 use support::bin::{Run, run_async};
-use tokio::net::TcpListener;
+use support::server::Server;
 
 const SECRET: &str = "s3cr3t-never-printed";
 
@@ -26,56 +23,36 @@ const SECRET: &str = "s3cr3t-never-printed";
 struct Endpoint {
     addr: SocketAddr,
     received: Arc<Mutex<Vec<(String, serde_json::Value)>>>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl Drop for Endpoint {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
+    _server: Server,
 }
 
 impl Endpoint {
     async fn start(status: u16, body: &'static str) -> Endpoint {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
         let received = Arc::new(Mutex::new(Vec::new()));
         let recorder = received.clone();
-        let task = tokio::spawn(async move {
-            while let Ok((stream, _)) = listener.accept().await {
-                let recorder = recorder.clone();
-                tokio::spawn(async move {
-                    let service = service_fn(move |request: Request<Incoming>| {
-                        let recorder = recorder.clone();
-                        async move {
-                            let content_type = request
-                                .headers()
-                                .get("content-type")
-                                .map(|v| v.to_str().unwrap().to_owned())
-                                .unwrap_or_default();
-                            let bytes = request.into_body().collect().await.unwrap().to_bytes();
-                            let json =
-                                serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null);
-                            recorder.lock().unwrap().push((content_type, json));
-                            Ok::<_, Infallible>(
-                                Response::builder()
-                                    .status(StatusCode::from_u16(status).unwrap())
-                                    .header("content-type", "application/json")
-                                    .body(Full::new(Bytes::from_static(body.as_bytes())))
-                                    .unwrap(),
-                            )
-                        }
-                    });
-                    let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
-                        .serve_connection(TokioIo::new(stream), service)
-                        .await;
-                });
+        let server = Server::start(move |request: Request<Incoming>| {
+            let recorder = recorder.clone();
+            async move {
+                let content_type = request
+                    .headers()
+                    .get("content-type")
+                    .map(|v| v.to_str().unwrap().to_owned())
+                    .unwrap_or_default();
+                let bytes = request.into_body().collect().await.unwrap().to_bytes();
+                let json = serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null);
+                recorder.lock().unwrap().push((content_type, json));
+                Response::builder()
+                    .status(StatusCode::from_u16(status).unwrap())
+                    .header("content-type", "application/json")
+                    .body(Full::new(Bytes::from_static(body.as_bytes())))
+                    .unwrap()
             }
-        });
+        })
+        .await;
         Endpoint {
-            addr,
+            addr: server.addr,
             received,
-            task,
+            _server: server,
         }
     }
 
