@@ -11,6 +11,9 @@ use support::dpop::{key, key_of};
 use support::issuer::now;
 use support::world::{Sent, World, description, error_body, header};
 
+/// `/forecast` at an origin that is not the listener's.
+const ELSEWHERE: &str = "https://api.saasco.example/forecast";
+
 const ALGS: &str = r#"algs="ES256 EdDSA PS256 RS256""#;
 
 /// `GET path` with `Authorization: DPoP token` and each of `proofs` as a `DPoP` header.
@@ -206,12 +209,7 @@ async fn htu_is_the_uri_the_client_addressed_never_x_forwarded() {
     let world = World::start().await;
     let (key, token) = holder(&world);
     // A client may not talk the gateway into another origin with X-Forwarded-*.
-    let proof = key.proof(
-        "GET",
-        "https://api.saasco.example/forecast",
-        Some(&token),
-        None,
-    );
+    let proof = key.proof("GET", ELSEWHERE, Some(&token), None);
     let response = world
         .dpop("GET", "/forecast", &token, &[&proof])
         .header("x-forwarded-host", "api.saasco.example")
@@ -253,12 +251,7 @@ async fn with_public_url_htu_is_that_origin_plus_the_path() {
     })
     .await;
     let (key, token) = holder(&world);
-    let proof = key.proof(
-        "GET",
-        "https://api.saasco.example/forecast",
-        Some(&token),
-        None,
-    );
+    let proof = key.proof("GET", ELSEWHERE, Some(&token), None);
     assert_eq!(
         dpop_get(&world, "/forecast", &token, &[&proof])
             .await

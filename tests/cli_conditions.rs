@@ -44,30 +44,21 @@ async fn the_binary_refuses_a_cross_tenant_call_and_logs_condition_failed() {
     let project = tenants_project(&issuer.issuer_url(), &issuer.jwks_url(), &backend.url());
     let served = Serving::project(&project, &[]);
     served.wait_ready().await;
-    let client = reqwest::Client::new();
 
     let mut minted = claims(&issuer.issuer_url(), "read:forecast");
     minted[TENANT] = json!("clientco");
     let token = issuer.mint(&minted);
 
-    let own = client
-        .get(served.url("/tenants/clientco/forecast"))
-        .bearer_auth(&token)
-        .header("x-request-id", "own-tenant")
-        .send()
-        .await
-        .unwrap();
+    let own = served
+        .get_as("/tenants/clientco/forecast", &token, "own-tenant")
+        .await;
     assert_eq!(own.status(), 200);
     let line = served.request_line("own-tenant");
     assert_eq!(line["decision"], "allow");
 
-    let other = client
-        .get(served.url("/tenants/globex/forecast"))
-        .bearer_auth(&token)
-        .header("x-request-id", "other-tenant")
-        .send()
-        .await
-        .unwrap();
+    let other = served
+        .get_as("/tenants/globex/forecast", &token, "other-tenant")
+        .await;
     assert_eq!(other.status(), 403);
     let body: serde_json::Value = other.json().await.unwrap();
     assert_eq!(body["error"], "access_denied", "{body}");

@@ -390,6 +390,17 @@ impl Serving {
         format!("http://{}{path}", self.data)
     }
 
+    /// `GET path` on the data port with `token` as Bearer and `request_id` as X-Request-Id.
+    pub async fn get_as(&self, path: &str, token: &str, request_id: &str) -> reqwest::Response {
+        reqwest::Client::new()
+            .get(self.url(path))
+            .bearer_auth(token)
+            .header("x-request-id", request_id)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("GET {path} ({request_id}) was not answered: {e}"))
+    }
+
     /// `http://<admin address><path>`.
     pub fn admin_url(&self, path: &str) -> String {
         format!("http://{}{path}", self.admin)
