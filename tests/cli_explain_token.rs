@@ -4,7 +4,7 @@
 
 mod support;
 
-use support::gateway::{claims, test_policy};
+use support::gateway::{Options, claims};
 use support::issuer::spawn_issuer;
 
 /// `gateway explain --config <dir>/gateway.toml <method> <path> --token <token>` off the
@@ -22,18 +22,12 @@ async fn explain(dir: &std::path::Path, method: &str, path: &str, token: &str) -
 async fn explain_with_a_token_gives_the_decision_and_the_reason() {
     let issuer = spawn_issuer().await;
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("policy.yaml"), test_policy()).unwrap();
-    std::fs::write(
-        dir.path().join("gateway.toml"),
-        format!(
-            "[server]\nlisten = \"127.0.0.1:0\"\n[admin]\nlisten = \"127.0.0.1:0\"\n\
-             [upstream]\nurl = \"http://127.0.0.1:9\"\n[auth]\nissuer = \"{}\"\n\
-             audience = \"https://clientco/api\"\njwks_url = \"{}\"\n[policy]\nfile = \"policy.yaml\"\n",
-            issuer.issuer_url(),
-            issuer.jwks_url()
-        ),
+    Options::new(
+        &issuer.issuer_url(),
+        &issuer.jwks_url(),
+        "http://127.0.0.1:9",
     )
-    .unwrap();
+    .write_to(dir.path());
     let token = issuer.mint(&claims(&issuer.issuer_url(), "read:forecast"));
 
     let (code, out) = explain(dir.path(), "GET", "/forecast", &token).await;
