@@ -1,6 +1,8 @@
-//! The shared test harness: an issuer, a backend and a gateway in a line each, on ephemeral
-//! ports, and one way to wait for things (`wait`). Each integration test file uses what it
-//! needs, hence `dead_code` is allowed.
+//! The shared test harness: one way to start each real component on an ephemeral port (an
+//! issuer, a backend, a gateway in-process or as the binary, a TLS PKI, an HTTP stand-in), one
+//! token and DPoP proof builder, one way to send a request as a client (`world`, `Sent`) or run
+//! the binary and check what it printed (`bin::Run`), and one way to wait for things (`wait`).
+//! Each integration test file uses what it needs, hence `dead_code` is allowed.
 #![allow(dead_code)]
 
 pub mod backend; // A recording upstream on 127.0.0.1:0.
