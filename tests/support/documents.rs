@@ -49,14 +49,9 @@ impl Documents {
             while let Ok((mut stream, _)) = listener.accept().await {
                 let answers = answers.clone();
                 tokio::spawn(async move {
-                    let mut head = Vec::new();
-                    let mut buffer = [0u8; 1024];
-                    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
-                        match stream.read(&mut buffer).await {
-                            Ok(0) | Err(_) => return,
-                            Ok(n) => head.extend_from_slice(&buffer[..n]),
-                        }
-                    }
+                    let Some(head) = super::backend::read_head(&mut stream).await else {
+                        return;
+                    };
                     // A request body (a token request's JSON) is read whole before answering,
                     // so closing never resets a connection with unread bytes.
                     let text = String::from_utf8_lossy(&head).into_owned();
@@ -71,6 +66,7 @@ impl Documents {
                         .position(|w| w == b"\r\n\r\n")
                         .map_or(head.len(), |i| i + 4);
                     let mut left = length.saturating_sub(head.len().saturating_sub(end));
+                    let mut buffer = [0u8; 1024];
                     while left > 0 {
                         match stream.read(&mut buffer).await {
                             Ok(0) | Err(_) => return,
