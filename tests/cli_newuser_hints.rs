@@ -44,18 +44,9 @@ fn two_issuers(prod: &str, staging: &str, jwks_url: &str) -> String {
 
 /// `GET /forecast` with `token`: status, `WWW-Authenticate` and the JSON body.
 async fn forecast(served: &Serving, token: &str) -> (u16, String, serde_json::Value) {
-    let response = reqwest::Client::new()
-        .get(served.url("/forecast"))
-        .bearer_auth(token)
-        .send()
-        .await
-        .unwrap();
+    let response = served.get_as("/forecast", token, "opaque").await;
     let status = response.status().as_u16();
-    let challenge = response
-        .headers()
-        .get("www-authenticate")
-        .map(|v| v.to_str().unwrap().to_owned())
-        .unwrap_or_default();
+    let challenge = support::world::header(&response, "www-authenticate");
     (status, challenge, response.json().await.unwrap())
 }
 
@@ -134,30 +125,10 @@ async fn the_data_plane_401_names_the_audience_to_request() {
     assert!(backend.seen().is_empty());
 }
 
-/// `gateway <args>` in `project`'s folder, off the runtime (the issuer keeps answering).
-async fn run(project: &Project, args: &[&str]) -> support::bin::Run {
-    let dir = project.dir.path().to_owned();
-    let args: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
-    tokio::task::spawn_blocking(move || {
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        support::bin::run_in(&dir, &args, &[])
-    })
-    .await
-    .unwrap()
-}
-
 /// `gateway explain GET /forecast --token TOKEN` in `project`: exit code and stdout.
 async fn explain(project: &Project, token: &str) -> (i32, String) {
-    let args = [
-        "explain",
-        "--config",
-        "gateway.toml",
-        "GET",
-        "/forecast",
-        "--token",
-        token,
-    ];
-    let run = run(project, &args).await;
+    let args = ["GET", "/forecast", "--token", token];
+    let run = project.run_config_async("explain", &args).await;
     assert!(run.stderr.is_empty(), "{run:?}");
     (run.code, run.stdout)
 }
@@ -230,7 +201,7 @@ async fn gateway_token_refuses_an_opaque_token_and_names_the_fix() {
         .to_string(),
     );
     let token = ["token", "--credentials", "credentials.json"];
-    let outcome = run(&project, &token).await;
+    let outcome = project.run_async(&token).await;
     assert_eq!(outcome.code, 1, "{outcome:?}");
     assert_eq!(
         outcome.stdout, "",
@@ -263,7 +234,7 @@ async fn gateway_token_refuses_an_opaque_token_and_names_the_fix() {
     ));
     options.write_to(project.dir.path());
     let both = format!("audience={PROD_AUDIENCE} or audience={STAGING_AUDIENCE} (the gateway's");
-    let outcome = run(&project, &token).await;
+    let outcome = project.run_async(&token).await;
     assert_eq!(outcome.code, 1, "{outcome:?}");
     assert!(
         outcome
@@ -282,7 +253,7 @@ async fn gateway_token_refuses_an_opaque_token_and_names_the_fix() {
         })
         .to_string(),
     );
-    let outcome = run(&project, &token).await;
+    let outcome = project.run_async(&token).await;
     assert_eq!(outcome.code, 1, "{outcome:?}");
     assert!(
         outcome.stderr.contains("missing field `audience`"),

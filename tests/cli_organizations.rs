@@ -12,7 +12,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use gateway::dev::issuer::{DevClient, DevIssuer, DevIssuerConfig, DevOrganization};
 use serde_json::{Value, json};
 use support::backend::Backend;
-use support::bin::{Project, Run, Serving, repo_root, run_in};
+use support::bin::{Project, Run, Serving, repo_root, run_async};
 use support::gateway::Options;
 
 const SECRET: &str = "org-s3cret-never-printed";
@@ -68,24 +68,29 @@ fn credentials(issuer: &DevIssuer, extra: &Value) -> Project {
 
 /// `gateway token --credentials credentials.json <args>` off the runtime (the issuer answers).
 async fn token(project: &Project, args: &[&str]) -> Run {
-    let dir = project.dir.path().to_owned();
-    let mut all = vec![
-        "token".to_owned(),
-        "--credentials".into(),
-        "credentials.json".into(),
-    ];
-    all.extend(args.iter().map(|a| (*a).to_owned()));
-    let run = tokio::task::spawn_blocking(move || {
-        let all: Vec<&str> = all.iter().map(String::as_str).collect();
-        run_in(&dir, &all, &[])
-    })
-    .await
-    .unwrap();
+    let mut all = vec!["token", "--credentials", "credentials.json"];
+    all.extend_from_slice(args);
+    let run = project.run_async(&all).await;
     assert!(
         !run.stdout.contains(SECRET) && !run.stderr.contains(SECRET),
         "the secret was printed: {run:?}"
     );
     run
+}
+
+/// `gateway explain GET /tenants/org_clientco/forecast --token TOKEN` beside `served`'s config.
+async fn explain(served: &Serving, token: &str) -> Run {
+    let path = "/tenants/org_clientco/forecast";
+    let args = [
+        "explain",
+        "--config",
+        "gateway.toml",
+        "GET",
+        path,
+        "--token",
+        token,
+    ];
+    run_async(&served.folder, &args, &[]).await
 }
 
 /// The claims of a compact JWS, unverified (the gateway verifies; this reads what it will see).
@@ -240,23 +245,7 @@ async fn the_multi_tenant_policy_decides_on_the_org_id_of_the_token() {
     assert_eq!(flat.status(), 200);
 
     // explain says why a token of no organization fails, and how to get one that holds.
-    let explain = |token: &str| {
-        let folder = served.folder.clone();
-        let token = token.to_owned();
-        tokio::task::spawn_blocking(move || {
-            let args = [
-                "explain",
-                "--config",
-                "gateway.toml",
-                "GET",
-                "/tenants/org_clientco/forecast",
-                "--token",
-                &token,
-            ];
-            run_in(&folder, &args, &[])
-        })
-    };
-    let plain = explain(&plain_token).await.unwrap();
+    let plain = explain(&served, &plain_token).await;
     assert!(
         plain.stdout.contains(
             "1. org_id equals \"{org}\": fails: the token has no `org_id` claim; Auth0 sets it \
@@ -265,7 +254,7 @@ async fn the_multi_tenant_policy_decides_on_the_org_id_of_the_token() {
         ),
         "{plain:?}"
     );
-    let org = explain(&org_token).await.unwrap();
+    let org = explain(&served, &org_token).await;
     assert!(
         org.stdout.contains("1. org_id equals \"{org}\": holds"),
         "{org:?}"
