@@ -190,16 +190,18 @@ async fn gateway_token_refuses_an_opaque_token_and_names_the_fix() {
     )])
     .await;
     let project = Project::empty();
-    project.write(
-        "credentials.json",
-        &json!({
+    let credentials = |audience: Option<&str>| {
+        let mut file = json!({
             "token_url": endpoint.url("/oauth/token"),
             "client_id": "clientco",
             "client_secret": "not-printed",
-            "audience": PROD_AUDIENCE,
-        })
-        .to_string(),
-    );
+        });
+        if let Some(audience) = audience {
+            file["audience"] = audience.into();
+        }
+        project.write("credentials.json", &file.to_string());
+    };
+    credentials(Some(PROD_AUDIENCE));
     let token = ["token", "--credentials", "credentials.json"];
     let outcome = project.run_async(&token).await;
     assert_eq!(outcome.code, 1, "{outcome:?}");
@@ -244,15 +246,7 @@ async fn gateway_token_refuses_an_opaque_token_and_names_the_fix() {
     );
 
     // Without `audience` in the file, the fix is named before anything is sent.
-    project.write(
-        "credentials.json",
-        &json!({
-            "token_url": endpoint.url("/oauth/token"),
-            "client_id": "clientco",
-            "client_secret": "not-printed",
-        })
-        .to_string(),
-    );
+    credentials(None);
     let outcome = project.run_async(&token).await;
     assert_eq!(outcome.code, 1, "{outcome:?}");
     assert!(
