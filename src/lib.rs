@@ -19,6 +19,8 @@ pub mod dev;
 pub mod diagnostic;
 pub mod fetch;
 pub mod identity;
+pub mod load;
+pub mod oauth;
 pub mod policy;
 pub mod proxy;
 pub mod reload;

@@ -78,7 +78,7 @@ pub async fn run(config: &Path, cases: &Path) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let Ok(config) = Config::load(config) else {
+    let Ok(config) = crate::load::config(config) else {
         // The same report as `check`: the config's problems, and its policy's when it has one.
         if let Err(problems) = load_all(config) {
             report(&problems);

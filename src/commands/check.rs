@@ -118,7 +118,7 @@ pub fn report(problems: &Diagnostics) {
 /// Loads the configuration and its policy. When the configuration itself has problems, the
 /// policy is still checked if its file can be found, so one run shows everything.
 pub fn load_all(config_path: &Path) -> Result<(Config, Policy), Diagnostics> {
-    match Config::load(config_path) {
+    match crate::load::config(config_path) {
         Ok(config) => {
             let policy = Policy::load_for(&config.policy.file, &config.auth.issuer_names())?;
             Ok((config, policy))

@@ -12,7 +12,6 @@ mod explain_binding;
 pub mod init;
 pub mod judge;
 pub mod serve;
-pub mod token;
 
 /// How the policy tools (`diff`, `coverage`) print their answer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -22,4 +21,34 @@ pub enum Format {
     Human,
     /// One JSON document on stdout, for CI bots.
     Json,
+}
+
+/// `gateway token`: the client-credentials grant of `crate::oauth`, its token on stdout.
+pub mod token {
+    use std::path::Path;
+    use std::process::ExitCode;
+
+    use crate::oauth::{Credentials, fetch_token};
+
+    /// `gateway token --credentials F`: prints the access token on stdout; exit 0, or 1 with the
+    /// reason on stderr.
+    pub async fn run(credentials: &Path) -> ExitCode {
+        let loaded = match Credentials::load(credentials) {
+            Ok(loaded) => loaded,
+            Err(error) => {
+                eprintln!("error: {error}");
+                return ExitCode::FAILURE;
+            }
+        };
+        match fetch_token(&loaded, credentials).await {
+            Ok(token) => {
+                println!("{}", token.access_token);
+                ExitCode::SUCCESS
+            }
+            Err(error) => {
+                eprintln!("error: {error}");
+                ExitCode::FAILURE
+            }
+        }
+    }
 }

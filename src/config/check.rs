@@ -13,8 +13,8 @@ use serde::Deserialize;
 use super::env::{Fields, env_name};
 use super::raw::{self, Field, RawConfig};
 use super::{
-    AdminConfig, Config, Diagnostic, Diagnostics, ForwardConfig, PolicyConfig, ServerConfig,
-    TlsConfig, UpstreamConfig,
+    AdminConfig, Config, Deferred, Diagnostic, ForwardConfig, Loaded, PolicyConfig, ServerConfig,
+    Spot, TlsConfig, UpstreamConfig,
 };
 use crate::constants as C;
 use crate::diagnostic::{did_you_mean, line_column};
@@ -34,22 +34,19 @@ pub(super) struct Value {
     pub(super) origin: Origin,
 }
 
-pub(super) fn load(
-    source: &str,
-    path: &Path,
-    env: &dyn Fn(&str) -> Option<String>,
-) -> Result<Config, Diagnostics> {
+pub(super) fn load(source: &str, path: &Path, env: &dyn Fn(&str) -> Option<String>) -> Loaded {
     let mut checker = Checker {
         source,
         path,
         problems: Vec::new(),
+        deferred: Deferred::default(),
     };
     let (mut document, syntax_errors) = toml::de::DeTable::parse_recoverable(source);
     for e in &syntax_errors {
         checker.at_span(e.span(), format!("not valid TOML: {}", e.message().trim()));
     }
     if !syntax_errors.is_empty() {
-        return Err(checker.finish());
+        return checker.finish(None);
     }
     for unknown in raw::take_unknown_keys(document.get_mut()) {
         let hint = did_you_mean(&unknown.key, unknown.known.iter().copied());
@@ -71,26 +68,30 @@ pub(super) fn load(
         Ok(raw) => raw,
         Err(e) => {
             checker.at_span(e.span(), e.message().trim().to_owned());
-            return Err(checker.finish());
+            return checker.finish(None);
         }
     };
     let config = checker.config(raw, env);
-    match config {
-        Some(config) if checker.problems.is_empty() => Ok(config),
-        _ => Err(checker.finish()),
-    }
+    checker.finish(config)
 }
 
 pub(super) struct Checker<'s> {
     source: &'s str,
     path: &'s Path,
     problems: Vec<Diagnostic>,
+    /// The values a module above `config` checks (`crate::load`).
+    pub(super) deferred: Deferred,
 }
 
 impl Checker<'_> {
-    fn finish(mut self) -> Diagnostics {
-        self.problems.sort_by_key(|d| (d.line, d.column));
-        Diagnostics(self.problems)
+    /// The outcome, unsorted: `Loaded::finish` sorts once the deferred problems are in.
+    fn finish(self, config: Option<Config>) -> Loaded {
+        Loaded {
+            config: config.filter(|_| self.problems.is_empty()),
+            problems: self.problems,
+            unknown_overrides: Vec::new(),
+            deferred: self.deferred,
+        }
     }
 
     pub(super) fn at_span(&mut self, span: Option<Range<usize>>, message: String) {
@@ -107,12 +108,25 @@ impl Checker<'_> {
     }
 
     pub(super) fn at(&mut self, value: &Value, key: &str, message: impl std::fmt::Display) {
-        match &value.origin {
-            Origin::File(span) => self.at_span(Some(span.clone()), format!("`{key}`: {message}")),
-            Origin::Env(var) => self.at_span(
-                None,
-                format!("environment variable {var} (overrides `{key}`): {message}"),
-            ),
+        let problem = self.spot(value, key).problem(message);
+        self.problems.push(problem);
+    }
+
+    /// Where `value` (of `key`) was written, for a problem found now or by a deferred check.
+    pub(super) fn spot(&self, value: &Value, key: &str) -> Spot {
+        let (line, column, env) = match &value.origin {
+            Origin::File(span) => {
+                let (line, column) = line_column(self.source, span.start);
+                (line, column, None)
+            }
+            Origin::Env(var) => (0, 0, Some(var.clone())),
+        };
+        Spot {
+            file: self.path.to_path_buf(),
+            line,
+            column,
+            key: key.to_owned(),
+            env,
         }
     }
 

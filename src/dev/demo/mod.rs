@@ -28,9 +28,9 @@ pub mod kit;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use crate::commands::token::Credentials;
-use crate::config::{Config, Diagnostics};
+use crate::config::Diagnostics;
 use crate::dev::issuer::{DevClient, DevIssuer, DevIssuerConfig, DevIssuerError};
+use crate::oauth::Credentials;
 
 pub use backend::DemoBackend;
 pub use calls::Outcome;
@@ -204,7 +204,7 @@ impl Demo {
             &config_file,
             &gateway_toml(&issuer, &staging, &backend.url()),
         )?;
-        let config = Config::load(&config_file).map_err(DemoError::Config)?;
+        let config = crate::load::config(&config_file).map_err(DemoError::Config)?;
         let gateway = crate::start(config).await?;
         let api_url = format!("http://{}", gateway.data_addr());
         let httpyac_env_file = match kit::write(&dir, &api_url, &issuer.token_url(), &clients) {

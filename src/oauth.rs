@@ -1,6 +1,7 @@
-//! `gateway token`: the OAuth 2.0 client-credentials grant (RFC 6749 §4.4); prints the access
-//! token and nothing else on stdout, so `curl -H "Authorization: Bearer $(gateway token)"` works
-//! against Auth0 and against `gateway demo` alike.
+//! The OAuth 2.0 client-credentials grant (RFC 6749 §4.4), the client `gateway token` and
+//! `gateway demo` share (so it sits below both): `gateway token` prints the access token and
+//! nothing else on stdout, so `curl -H "Authorization: Bearer $(gateway token)"` works against
+//! Auth0 and against `gateway demo` alike.
 //!
 //! The credentials file is JSON in the shape of Auth0's `POST https://TENANT/oauth/token` body,
 //! plus where to send it (one of `token_url`, `issuer` or `domain`; the first present wins):
@@ -21,7 +22,6 @@
 
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::process::ExitCode;
 use std::time::Duration;
 
 use serde::Deserialize;
@@ -390,27 +390,5 @@ fn hint(error: &ErrorBody, credentials: &Credentials) -> Option<String> {
                 .to_owned(),
         ),
         _ => None,
-    }
-}
-
-/// `gateway token --credentials F`: prints the access token on stdout; exit 0, or 1 with the
-/// reason on stderr.
-pub async fn run(credentials: &Path) -> ExitCode {
-    let loaded = match Credentials::load(credentials) {
-        Ok(loaded) => loaded,
-        Err(error) => {
-            eprintln!("error: {error}");
-            return ExitCode::FAILURE;
-        }
-    };
-    match fetch_token(&loaded, credentials).await {
-        Ok(token) => {
-            println!("{}", token.access_token);
-            ExitCode::SUCCESS
-        }
-        Err(error) => {
-            eprintln!("error: {error}");
-            ExitCode::FAILURE
-        }
     }
 }
