@@ -25,9 +25,9 @@ use http::Method;
 use serde::Deserialize;
 
 use super::check::{load_all, report, shown};
-use super::judge::judge_bound;
 use crate::config::Config;
 use crate::diagnostic::{Diagnostic, Diagnostics, did_you_mean};
+use crate::explain::judge::judge_bound;
 use crate::identity::{Identity, Scopes};
 use crate::policy::{Policy, Step, locate, yaml_syntax_error};
 

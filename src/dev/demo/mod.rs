@@ -94,7 +94,7 @@ pub enum DemoError {
     #[error("the demo's generated configuration does not load (a bug, please report it):\n{0}")]
     Config(Diagnostics),
     #[error("the gateway did not start: {0}")]
-    Start(#[from] crate::StartError),
+    Start(#[from] crate::proxy::StartError),
     #[error(
         "the gateway did not load the development issuer's keys within {0:?}; see the log lines above"
     )]
