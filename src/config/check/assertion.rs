@@ -7,7 +7,8 @@ use std::path::PathBuf;
 
 use http::HeaderName;
 
-use super::{Checker, RESERVED, Value};
+use super::forward::RESERVED;
+use super::{Checker, Value};
 use crate::config::{AssertionConfig, Declared};
 use crate::constants as C;
 
