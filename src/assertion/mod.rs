@@ -183,7 +183,7 @@ impl Signer {
     }
 }
 
-/// The check `config` leaves to this module (run by `crate::load`, so `gateway check`, start-up
+/// The check `config` leaves to this module (run by `load`, so `gateway check`, start-up
 /// and a reload report it at the line that names the file): both key files parse, and
 /// `previous_key_file` is not the signing key.
 pub fn check_key_files(

@@ -80,7 +80,7 @@ pub(super) struct Checker<'s> {
     source: &'s str,
     path: &'s Path,
     problems: Vec<Diagnostic>,
-    /// The values a module above `config` checks (`crate::load`).
+    /// The values a module above `config` checks (`load`).
     pub(super) deferred: Deferred,
 }
 

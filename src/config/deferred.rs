@@ -4,7 +4,7 @@
 //! only be judged by the module that builds the running part from them: an assertion key file is
 //! parsed by `assertion`, a Redis URL is read once more by the Redis client in `state`. The
 //! checker records those values with the [`Spot`] they were written at ([`Deferred`]); the
-//! loader a level up (`crate::load`) runs those modules' checks and hands their problems to
+//! loader a level up (`load`) runs those modules' checks and hands their problems to
 //! [`Loaded::finish`], which reports them with `config`'s own, sorted by line, in one run.
 //! So `gateway check`, start-up and a reload still name every problem at once, at its line,
 //! while `config` imports none of the modules built on it.

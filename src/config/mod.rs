@@ -332,7 +332,7 @@ impl Default for TelemetryConfig {
 impl Config {
     /// Reads, parses and checks `path`, applying `GATEWAY_<SECTION>_<KEY>` overrides from the
     /// process environment. Returns every problem found, not just the first. Checks what
-    /// `config` can check by itself; `crate::load::config` adds the checks of the modules above
+    /// `config` can check by itself; `load::config` adds the checks of the modules above
     /// it (the assertion key files parse, the Redis client reads the URL), which `gateway check`,
     /// start-up and a reload use.
     pub fn load(path: &Path) -> Result<Config, Diagnostics> {

@@ -19,7 +19,7 @@ pub struct RedisUrl {
 impl RedisUrl {
     /// Checks `text` is a Redis URL the gateway can use; the error never contains the password.
     /// Whether the Redis client reads it the same way is `state::check_url`'s question, asked
-    /// when the config is loaded through `crate::load`.
+    /// when the config is loaded through `load`.
     pub fn parse(text: &str) -> Result<RedisUrl, String> {
         if !text.contains("://") {
             // Not echoed: a value without a scheme may well be a password pasted alone.

@@ -109,7 +109,7 @@ pub trait RateLimiter: Send + Sync {
     fn admit(&self, key: &RateKey<'_>, limit: RateLimit) -> StateFuture<'_, Admission>;
 }
 
-/// The check `config` leaves to this module (run by `crate::load`, so `gateway check` reports it
+/// The check `config` leaves to this module (run by `load`, so `gateway check` reports it
 /// at `[state] redis`): the Redis client reads the URL as the gateway does (port, database,
 /// credentials). The problem never shows the password.
 pub fn check_url(redis: &Declared<RedisUrl>) -> Option<Diagnostic> {

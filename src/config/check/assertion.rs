@@ -1,5 +1,5 @@
 //! `[forward.assertion]` checked: the key files exist (parsing them is `assertion`'s check,
-//! deferred to `crate::load`, so `gateway check`, start-up and a reload all report a bad key at
+//! deferred to `load`, so `gateway check`, start-up and a reload all report a bad key at
 //! its line), the header name, and `lifetime` / `reuse` within the spec's bounds. The section counts as set when any of its keys is, in the file or
 //! through a `GATEWAY_FORWARD_ASSERTION_*` override.
 
@@ -220,7 +220,7 @@ file = "p.yaml"
 "#;
 
     /// Loads `BASE` + `tail` from a folder holding the policy, `key.pem` and `old.pem`, as
-    /// `gateway check` does (the key files parsed too: `crate::load`).
+    /// `gateway check` does (the key files parsed too: `load`).
     fn load(tail: &str, env: &[(&str, &str)]) -> Result<Config, String> {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("p.yaml"), "routes: []\n").unwrap();

@@ -1,5 +1,5 @@
 //! Stage two for `[state]`: the Redis URL (checked, kept secret; the Redis client's own reading
-//! is `state`'s check, deferred to `crate::load`), `on_error`, `timeout`.
+//! is `state`'s check, deferred to `load`), `on_error`, `timeout`.
 //! Kept beside the checker like the binding keys, so its main file stays one screen per section.
 
 use super::{Checker, Value};
