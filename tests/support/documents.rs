@@ -4,7 +4,7 @@
 
 use std::net::SocketAddr;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::TcpListener;
 
 /// One answer: status, extra header lines, body.
@@ -49,14 +49,9 @@ impl Documents {
             while let Ok((mut stream, _)) = listener.accept().await {
                 let answers = answers.clone();
                 tokio::spawn(async move {
-                    let mut head = Vec::new();
-                    let mut buffer = [0u8; 1024];
-                    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
-                        match stream.read(&mut buffer).await {
-                            Ok(0) | Err(_) => return,
-                            Ok(n) => head.extend_from_slice(&buffer[..n]),
-                        }
-                    }
+                    let Some(head) = super::backend::read_head(&mut stream).await else {
+                        return;
+                    };
                     let head = String::from_utf8_lossy(&head);
                     let path = head.split(' ').nth(1).unwrap_or("/").to_owned();
                     let answer = answers
