@@ -29,9 +29,9 @@ pub mod kit;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use crate::commands::token::Credentials;
-use crate::config::{Config, Diagnostics};
+use crate::config::Diagnostics;
 use crate::dev::issuer::{DevClient, DevIssuer, DevIssuerConfig, DevIssuerError, DevOrganization};
+use crate::oauth::Credentials;
 
 pub use backend::DemoBackend;
 pub use calls::Outcome;
@@ -98,7 +98,7 @@ pub enum DemoError {
     #[error("the demo's generated configuration does not load (a bug, please report it):\n{0}")]
     Config(Diagnostics),
     #[error("the gateway did not start: {0}")]
-    Start(#[from] crate::StartError),
+    Start(#[from] crate::proxy::StartError),
     #[error(
         "the gateway did not load the development issuer's keys within {0:?}; see the log lines above"
     )]
@@ -232,7 +232,7 @@ impl Demo {
             &config_file,
             &gateway_toml(&issuer, &staging, &backend.url()),
         )?;
-        let config = Config::load(&config_file).map_err(DemoError::Config)?;
+        let config = crate::load::config(&config_file).map_err(DemoError::Config)?;
         let gateway = crate::start(config).await?;
         let api_url = format!("http://{}", gateway.data_addr());
         let httpyac_env_file = match kit::write(&dir, &api_url, &issuer.token_url(), &clients) {

@@ -1,6 +1,7 @@
-//! `gateway token`: the OAuth 2.0 client-credentials grant (RFC 6749 §4.4); prints the access
-//! token and nothing else on stdout, so `curl -H "Authorization: Bearer $(gateway token)"` works
-//! against Auth0 and against `gateway demo` alike.
+//! The OAuth 2.0 client-credentials grant (RFC 6749 §4.4), the client `gateway token` and
+//! `gateway demo` share (so it sits below both): `gateway token` prints the access token and
+//! nothing else on stdout, so `curl -H "Authorization: Bearer $(gateway token)"` works against
+//! Auth0 and against `gateway demo` alike.
 //!
 //! The credentials file is JSON in the shape of Auth0's `POST https://TENANT/oauth/token` body,
 //! plus where to send it (one of `token_url`, `issuer` or `domain`; the first present wins):
@@ -24,7 +25,6 @@
 
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::process::ExitCode;
 use std::time::Duration;
 
 use serde::Deserialize;
@@ -274,9 +274,9 @@ fn is_loopback_host(url: &reqwest::Url) -> bool {
     }
 }
 
-/// What the messages say where the gateway's configured audience belongs; `run` writes the
-/// audience in its place when the gateway configuration is at hand.
-const CONFIGURED_AUDIENCE: &str = "<the configured audience>";
+/// What the messages say where the gateway's configured audience belongs; `gateway token`
+/// (`commands::token`) writes the audience in its place when the gateway configuration is at hand.
+pub const CONFIGURED_AUDIENCE: &str = "<the configured audience>";
 
 /// Without `audience` Auth0 answers with an opaque token (or none), never one the gateway takes.
 const AUDIENCE_FIX: &str = "add \"audience\": without it Auth0 issues an opaque access token the gateway refuses; request it with audience=<the configured audience> (the gateway's [auth] audience, the API's Identifier under Applications > APIs)";
@@ -441,63 +441,12 @@ fn hint(error: &ErrorBody, credentials: &Credentials) -> Option<String> {
     }
 }
 
-/// The audience(s) `config` (gateway.toml) accepts, as a message names them (`A or audience=B`);
-/// `None` when there is no such file or it does not load (a client's machine has none).
-fn configured_audience(config: &Path) -> Option<String> {
-    let config = crate::config::Config::load(config).ok()?;
-    let mut audiences: Vec<&str> = Vec::new();
-    for audience in config.auth.issuers.iter().flat_map(|i| &i.audiences) {
-        if !audiences.contains(&audience.as_str()) {
-            audiences.push(audience);
-        }
-    }
-    (!audiences.is_empty()).then(|| audiences.join(" or audience="))
-}
-
-/// Prints `error`, naming the audience of the gateway configuration `config` where a message
-/// asks for the configured one (read only now: the happy path never touches it).
-fn report(error: &TokenError, config: &Path) {
-    let mut text = error.to_string();
-    if text.contains(CONFIGURED_AUDIENCE)
-        && let Some(audience) = configured_audience(config)
-    {
-        text = text.replace(CONFIGURED_AUDIENCE, &audience);
-    }
-    eprintln!("error: {text}");
-}
-
-/// `gateway token --credentials F [--organization ORG]`: prints the access token on stdout;
-/// exit 0, or 1 with the reason on stderr. `organization` overrides the file's; `config` is
-/// the gateway configuration whose audience a refusal names, when it exists.
-pub async fn run(credentials: &Path, organization: Option<&str>, config: &Path) -> ExitCode {
-    let mut loaded = match Credentials::load(credentials) {
-        Ok(loaded) => loaded,
-        Err(error) => {
-            report(&error, config);
-            return ExitCode::FAILURE;
-        }
-    };
-    if let Some(organization) = organization {
-        loaded.organization = Some(organization.to_owned());
-    }
-    match fetch_token(&loaded, credentials).await {
-        Ok(token) => {
-            println!("{}", token.access_token);
-            ExitCode::SUCCESS
-        }
-        Err(error) => {
-            report(&error, config);
-            ExitCode::FAILURE
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    /// `report` fills in the configured audience by finding this text: every message that asks
-    /// for it must spell it exactly so.
+    /// `gateway token` fills in the configured audience by finding this text: every message that
+    /// asks for it must spell it exactly so.
     #[test]
     fn the_messages_that_ask_for_the_configured_audience_spell_it_as_report_finds_it() {
         let opaque = TokenError::Opaque {
