@@ -20,7 +20,9 @@
 //! from the file or `--organization`, for a token carrying `org_id`). Errors from the endpoint
 //! are shown as it returned them (`error`, `error_description`, RFC 6749 §5.2), with a hint for
 //! the ones Auth0 users meet most. An opaque access token (what Auth0 issues when the request
-//! names no API) is refused here, naming the fix, rather than printed for the gateway to refuse.
+//! names no API) is [`TokenError::Opaque`]: `gateway token` (`commands::token`, which may use
+//! `auth` to recognise one) refuses it, naming the fix, rather than print it for the gateway to
+//! refuse.
 //! The client secret is never printed: not in errors, not in `Debug`.
 
 use std::fmt;
@@ -349,13 +351,6 @@ pub async fn fetch_token(
     if status.is_success()
         && let Ok(mut token) = serde_json::from_slice::<TokenResponse>(&bytes)
     {
-        if let Some(opaque) = crate::auth::opaque(&token.access_token) {
-            return Err(TokenError::Opaque {
-                url: url.to_string(),
-                shape: opaque.shape,
-                audience: credentials.audience.clone(),
-            });
-        }
         token.status = status.as_u16();
         return Ok(token);
     }

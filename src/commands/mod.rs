@@ -71,6 +71,18 @@ pub mod token {
             loaded.organization = Some(organization.to_owned());
         }
         match fetch_token(&loaded, credentials).await {
+            // Auth0's opaque token would only move the refusal to the first call: say it now.
+            Ok(token) if let Some(opaque) = crate::auth::opaque(&token.access_token) => {
+                let error = TokenError::Opaque {
+                    url: loaded
+                        .token_endpoint(credentials)
+                        .map_or_else(|_| "(the token endpoint)".to_owned(), |u| u.to_string()),
+                    shape: opaque.shape,
+                    audience: loaded.audience.clone(),
+                };
+                report(&error, config);
+                ExitCode::FAILURE
+            }
             Ok(token) => {
                 println!("{}", token.access_token);
                 ExitCode::SUCCESS
