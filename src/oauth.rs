@@ -16,8 +16,11 @@
 //! ```
 //!
 //! The request body is the JSON Auth0 documents (`grant_type`, `client_id`, `client_secret`,
-//! `audience`, optional `scope`). Errors from the endpoint are shown as it returned them
-//! (`error`, `error_description`, RFC 6749 §5.2), with a hint for the ones Auth0 users meet most.
+//! `audience`, optional `scope`, optional `organization`: an Auth0 Organization's id or name,
+//! from the file or `--organization`, for a token carrying `org_id`). Errors from the endpoint
+//! are shown as it returned them (`error`, `error_description`, RFC 6749 §5.2), with a hint for
+//! the ones Auth0 users meet most. An opaque access token (what Auth0 issues when the request
+//! names no API) is refused here, naming the fix, rather than printed for the gateway to refuse.
 //! The client secret is never printed: not in errors, not in `Debug`.
 
 use std::fmt;
@@ -45,6 +48,10 @@ pub struct Credentials {
     /// Optional space-separated scopes to ask for (Auth0 grants all authorised ones by default).
     #[serde(default)]
     pub scope: Option<String>,
+    /// Optional Auth0 Organization (its id `org_…` or its name) the token is for: Auth0 then
+    /// puts `org_id` (and `org_name`) into the token. `gateway token --organization` overrides it.
+    #[serde(default)]
+    pub organization: Option<String>,
     /// Free text for humans (e.g. which environment this is); ignored.
     #[serde(default, rename = "_comment")]
     pub comment: Option<String>,
@@ -60,6 +67,7 @@ impl fmt::Debug for Credentials {
             .field("issuer", &self.issuer)
             .field("domain", &self.domain)
             .field("scope", &self.scope)
+            .field("organization", &self.organization)
             .finish()
     }
 }
@@ -120,6 +128,16 @@ pub enum TokenError {
         /// `\n  hint: …`, or empty.
         hint: String,
     },
+    /// Auth0's opaque access token (a JWE with `alg: dir`, or no JWT at all): the gateway
+    /// verifies signed JWTs only, so printing it would only move the refusal to the first call.
+    #[error(
+        "the token endpoint {url} returned an opaque access token ({shape}) for audience={audience}, which the gateway refuses: it verifies signed JWTs only\n  fix: request it with audience=<the configured audience> (the gateway's [auth] audience, the API's Identifier in Auth0); an opaque token means the endpoint did not take {audience} for an API of its tenant"
+    )]
+    Opaque {
+        url: String,
+        shape: &'static str,
+        audience: String,
+    },
     #[error(
         "the token endpoint {url} answered {status} with a body that is not a token response: {excerpt}"
     )]
@@ -143,7 +161,9 @@ impl Credentials {
     /// Parses and checks the text of a credentials file (`path` is for messages only).
     pub fn parse(path: &Path, text: &str) -> Result<Credentials, TokenError> {
         let credentials: Credentials = serde_json::from_str(text).map_err(|e| {
-            let fix = if e.is_data() {
+            let fix = if e.is_data() && e.to_string().contains("missing field `audience`") {
+                AUDIENCE_FIX
+            } else if e.is_data() {
                 "the file must be one JSON object with client_id, client_secret, audience and one of token_url / issuer / domain (see clientco/credentials.example.json)"
             } else {
                 "the file is not valid JSON; compare it with clientco/credentials.example.json"
@@ -166,6 +186,9 @@ impl Credentials {
             ("client_secret", &credentials.client_secret),
             ("audience", &credentials.audience),
         ] {
+            if value.trim().is_empty() && name == "audience" {
+                return Err(invalid("audience is empty", AUDIENCE_FIX));
+            }
             if value.trim().is_empty() {
                 return Err(invalid(
                     &format!("{name} is empty"),
@@ -251,6 +274,13 @@ fn is_loopback_host(url: &reqwest::Url) -> bool {
     }
 }
 
+/// What the messages say where the gateway's configured audience belongs; `run` writes the
+/// audience in its place when the gateway configuration is at hand.
+pub const CONFIGURED_AUDIENCE: &str = "<the configured audience>";
+
+/// Without `audience` Auth0 answers with an opaque token (or none), never one the gateway takes.
+pub const AUDIENCE_FIX: &str = "add \"audience\": without it Auth0 issues an opaque access token the gateway refuses; request it with audience=<the configured audience> (the gateway's [auth] audience, the API's Identifier under Applications > APIs)";
+
 /// serde_json appends " at line L column C"; we print the position in front instead.
 fn strip_position(message: &str) -> String {
     match message.rfind(" at line ") {
@@ -294,6 +324,9 @@ pub async fn fetch_token(
     if let Some(scope) = &credentials.scope {
         body["scope"] = serde_json::Value::String(scope.clone());
     }
+    if let Some(organization) = &credentials.organization {
+        body["organization"] = serde_json::Value::String(organization.clone());
+    }
     let response = client
         .post(url.clone())
         .json(&body)
@@ -316,6 +349,13 @@ pub async fn fetch_token(
     if status.is_success()
         && let Ok(mut token) = serde_json::from_slice::<TokenResponse>(&bytes)
     {
+        if let Some(opaque) = crate::auth::opaque(&token.access_token) {
+            return Err(TokenError::Opaque {
+                url: url.to_string(),
+                shape: opaque.shape,
+                audience: credentials.audience.clone(),
+            });
+        }
         token.status = status.as_u16();
         return Ok(token);
     }
@@ -370,6 +410,14 @@ fn excerpt(bytes: &[u8]) -> String {
 /// What the most common Auth0 refusals usually mean.
 fn hint(error: &ErrorBody, credentials: &Credentials) -> Option<String> {
     let description = error.error_description.as_deref().unwrap_or("");
+    if let Some(organization) = &credentials.organization
+        && description.to_ascii_lowercase().contains("organization")
+    {
+        return Some(format!(
+            "let the application use the organization {organization:?} for the API {:?} (Organizations > the organization > Machine-to-Machine Access > Add Access) and allow organizations on its grant (Applications > the application > APIs > Organization Support); the id (org_…) and the name both work",
+            credentials.audience
+        ));
+    }
     match error.error.as_str() {
         "access_denied" if description.contains("Service not found") => Some(format!(
             "no API has the identifier {:?}; set \"audience\" to the API's Identifier (Applications > APIs)",

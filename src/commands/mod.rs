@@ -9,6 +9,7 @@ pub mod diff;
 pub mod docs;
 pub mod init;
 pub mod serve;
+pub mod token;
 
 /// `judge` is `crate::explain`'s; `gateway test` (`cases`) decides its cases with it too.
 pub use crate::explain::judge;
@@ -21,36 +22,6 @@ pub enum Format {
     Human,
     /// One JSON document on stdout, for CI bots.
     Json,
-}
-
-/// `gateway token`: the client-credentials grant of `crate::oauth`, its token on stdout.
-pub mod token {
-    use std::path::Path;
-    use std::process::ExitCode;
-
-    use crate::oauth::{Credentials, fetch_token};
-
-    /// `gateway token --credentials F`: prints the access token on stdout; exit 0, or 1 with the
-    /// reason on stderr.
-    pub async fn run(credentials: &Path) -> ExitCode {
-        let loaded = match Credentials::load(credentials) {
-            Ok(loaded) => loaded,
-            Err(error) => {
-                eprintln!("error: {error}");
-                return ExitCode::FAILURE;
-            }
-        };
-        match fetch_token(&loaded, credentials).await {
-            Ok(token) => {
-                println!("{}", token.access_token);
-                ExitCode::SUCCESS
-            }
-            Err(error) => {
-                eprintln!("error: {error}");
-                ExitCode::FAILURE
-            }
-        }
-    }
 }
 
 /// `gateway explain`: what `crate::explain` says, printed. Exit 0 when an explanation was

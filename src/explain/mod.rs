@@ -300,6 +300,12 @@ fn print_outcomes(out: &mut Explanation, route: &Route, normalised: &str, identi
         let label = if i == 0 { "conditions:" } else { "" };
         let outcome = match condition.evaluate(claims, normalised) {
             ConditionOutcome::Holds => "holds".to_owned(),
+            // The new user's usual cause: the token was requested without an Organization.
+            ConditionOutcome::Missing if condition.claim == "org_id" => format!(
+                "fails: {}; Auth0 sets it only in a token requested for an Organization \
+                 (`organization` in the token request: gateway token --organization ORG)",
+                ConditionOutcome::Missing.cause(&condition.claim)
+            ),
             failed => {
                 let value = claims
                     .get(&condition.claim)

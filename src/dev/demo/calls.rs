@@ -180,8 +180,8 @@ pub async fn run(demo: &Demo) -> Vec<Outcome> {
 }
 
 /// The tenant-isolation calls, numbered from `first`: the tenant comes from the token (the
-/// issuer sets `https://saasco/tenant`, as an Auth0 Action would), the path names a tenant,
-/// and the policy's `when:` compares the two.
+/// credentials name ClientCo's Organization, so the issuer sets `org_id`, as Auth0 does), the
+/// path names a tenant, and the policy's `when:` compares the two.
 pub async fn tenants(demo: &Demo, first: usize) -> Vec<Outcome> {
     use super::{OTHER_TENANT, TENANT};
     let http = client();
