@@ -21,8 +21,8 @@
 //! are shown as it returned them (`error`, `error_description`, RFC 6749 §5.2), with a hint for
 //! the ones Auth0 users meet most. An opaque access token (what Auth0 issues when the request
 //! names no API) is [`TokenError::Opaque`]: `gateway token` (`commands::token`, which may use
-//! `auth` to recognise one) refuses it, naming the fix, rather than print it for the gateway to
-//! refuse.
+//! `auth` to recognise one; this module imports nothing of the crate) refuses it, naming the
+//! fix, rather than print it for the gateway to refuse.
 //! The client secret is never printed: not in errors, not in `Debug`.
 
 use std::fmt;
@@ -281,7 +281,7 @@ fn is_loopback_host(url: &reqwest::Url) -> bool {
 pub const CONFIGURED_AUDIENCE: &str = "<the configured audience>";
 
 /// Without `audience` Auth0 answers with an opaque token (or none), never one the gateway takes.
-const AUDIENCE_FIX: &str = "add \"audience\": without it Auth0 issues an opaque access token the gateway refuses; request it with audience=<the configured audience> (the gateway's [auth] audience, the API's Identifier under Applications > APIs)";
+pub const AUDIENCE_FIX: &str = "add \"audience\": without it Auth0 issues an opaque access token the gateway refuses; request it with audience=<the configured audience> (the gateway's [auth] audience, the API's Identifier under Applications > APIs)";
 
 /// serde_json appends " at line L column C"; we print the position in front instead.
 fn strip_position(message: &str) -> String {
@@ -433,30 +433,5 @@ fn hint(error: &ErrorBody, credentials: &Credentials) -> Option<String> {
                 .to_owned(),
         ),
         _ => None,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// `gateway token` fills in the configured audience by finding this text: every message that
-    /// asks for it must spell it exactly so.
-    #[test]
-    fn the_messages_that_ask_for_the_configured_audience_spell_it_as_report_finds_it() {
-        let opaque = TokenError::Opaque {
-            url: "https://tenant.auth0.com/oauth/token".to_owned(),
-            shape: "no JWT at all",
-            audience: "https://clientco/api".to_owned(),
-        };
-        let text = opaque.to_string();
-        assert!(
-            text.contains(&format!("request it with audience={CONFIGURED_AUDIENCE} ")),
-            "{text}"
-        );
-        assert!(
-            AUDIENCE_FIX.contains(&format!("request it with audience={CONFIGURED_AUDIENCE} ")),
-            "{AUDIENCE_FIX}"
-        );
     }
 }
