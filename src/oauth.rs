@@ -22,6 +22,7 @@
 
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::process::ExitCode;
 use std::time::Duration;
 
 use serde::Deserialize;
@@ -390,5 +391,27 @@ fn hint(error: &ErrorBody, credentials: &Credentials) -> Option<String> {
                 .to_owned(),
         ),
         _ => None,
+    }
+}
+
+/// `gateway token --credentials F`: prints the access token on stdout; exit 0, or 1 with the
+/// reason on stderr.
+pub async fn run(credentials: &Path) -> ExitCode {
+    let loaded = match Credentials::load(credentials) {
+        Ok(loaded) => loaded,
+        Err(error) => {
+            eprintln!("error: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match fetch_token(&loaded, credentials).await {
+        Ok(token) => {
+            println!("{}", token.access_token);
+            ExitCode::SUCCESS
+        }
+        Err(error) => {
+            eprintln!("error: {error}");
+            ExitCode::FAILURE
+        }
     }
 }

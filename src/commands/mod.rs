@@ -23,34 +23,10 @@ pub enum Format {
     Json,
 }
 
-/// `gateway token`: the client-credentials grant of `crate::oauth`, its token on stdout.
+/// `gateway token`: the client-credentials grant of `crate::oauth`, its token on stdout. `run`
+/// lives beside the client it prints, so the file `commands/token.rs` was renamed whole.
 pub mod token {
-    use std::path::Path;
-    use std::process::ExitCode;
-
-    use crate::oauth::{Credentials, fetch_token};
-
-    /// `gateway token --credentials F`: prints the access token on stdout; exit 0, or 1 with the
-    /// reason on stderr.
-    pub async fn run(credentials: &Path) -> ExitCode {
-        let loaded = match Credentials::load(credentials) {
-            Ok(loaded) => loaded,
-            Err(error) => {
-                eprintln!("error: {error}");
-                return ExitCode::FAILURE;
-            }
-        };
-        match fetch_token(&loaded, credentials).await {
-            Ok(token) => {
-                println!("{}", token.access_token);
-                ExitCode::SUCCESS
-            }
-            Err(error) => {
-                eprintln!("error: {error}");
-                ExitCode::FAILURE
-            }
-        }
-    }
+    pub use crate::oauth::run;
 }
 
 /// `gateway explain`: what `crate::explain` says, printed. Exit 0 when an explanation was
