@@ -301,6 +301,7 @@ pub async fn try_it(gateway: &Gateway, config: &Config, form: &Form) -> TryAnswe
                 "`{method}` is not an HTTP method; write e.g. GET or POST"
             )],
             status: None,
+            reason: None,
         },
     };
     TryAnswer {

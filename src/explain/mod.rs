@@ -20,6 +20,7 @@ use crate::config::Config;
 use crate::diagnostic::shown;
 use crate::identity::{Identity, Scopes};
 use crate::policy::{Access, ConditionOutcome, Policy, Route, normalise};
+use crate::proxy::error::GatewayError;
 use judge::{judge, judge_bound};
 
 /// What `explain` was given to prove a bound token's key: `--dpop PROOF`, `--cert FILE`.
@@ -37,6 +38,9 @@ pub struct Explanation {
     /// The status the data plane would answer, when a decision was reached (with a token, or
     /// without one).
     pub status: Option<u16>,
+    /// The short reason the data plane would log with that status (the access line's and the
+    /// decisions page's `reason`: `allowed`, `insufficient_scope`, ...).
+    pub reason: Option<&'static str>,
 }
 
 impl Explanation {
@@ -63,6 +67,7 @@ pub async fn explain(
         Ok(n) => n,
         Err(e) => {
             out.status = Some(400);
+            out.reason = Some(GatewayError::from(e.clone()).reason());
             out.say(format!("decision:   400 Bad Request: {e}"));
             return std::mem::take(out);
         }
@@ -81,6 +86,7 @@ pub async fn explain(
     let Some(token) = token else {
         let anonymous = judge(policy, method, path, None);
         out.status = Some(anonymous.status());
+        out.reason = Some(anonymous.code());
         out.say(format!(
             "no token:   {} {}",
             anonymous.status(),
@@ -154,8 +160,9 @@ pub async fn explain(
             ) {
                 Ok(proved) => proved,
                 Err(error) => {
-                    let error = crate::proxy::error::GatewayError::Auth(error);
+                    let error = GatewayError::Auth(error);
                     out.status = Some(error.status().as_u16());
+                    out.reason = Some(error.reason());
                     out.say(format!(
                         "decision:   {} {error} ({}; the data plane refuses it before any route is consulted)",
                         error.status().as_u16(),
@@ -176,6 +183,7 @@ pub async fn explain(
                 print_outcomes(out, route, &normalised, &identity);
             }
             out.status = Some(judgement.status());
+            out.reason = Some(judgement.code());
             out.say(format!(
                 "decision:   {} {}",
                 judgement.status(),
@@ -184,11 +192,10 @@ pub async fn explain(
         }
         // The data plane answers 503 (with Retry-After) while it has no key set; so does this.
         Err(crate::auth::AuthError::KeysUnavailable(why)) => {
-            let status =
-                crate::proxy::error::GatewayError::Auth(crate::auth::AuthError::KeysNotLoaded)
-                    .status()
-                    .as_u16();
+            let error = GatewayError::Auth(crate::auth::AuthError::KeysNotLoaded);
+            let status = error.status().as_u16();
             out.status = Some(status);
+            out.reason = Some(error.reason());
             out.say(format!(
                 "token:      not checked: the signing keys could not be loaded: {why}"
             ));
@@ -197,10 +204,10 @@ pub async fn explain(
             ));
         }
         Err(e) => {
-            let status = crate::proxy::error::GatewayError::Auth(e.clone())
-                .status()
-                .as_u16();
+            let error = GatewayError::Auth(e.clone());
+            let status = error.status().as_u16();
             out.status = Some(status);
+            out.reason = Some(error.reason());
             out.say(format!("token:      rejected: {e}"));
             if let crate::auth::AuthError::UnknownIssuer { .. } = e {
                 // The operator's tool may say what the data plane does not tell a client.
