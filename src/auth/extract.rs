@@ -139,30 +139,22 @@ fn trim_blanks(mut value: &[u8]) -> &[u8] {
     value
 }
 
-/// The common case, decided without branching per byte so that the compiler can check 16 or 32
-/// bytes at a time: b64token characters, then only `=` padding. Each byte's class is a few
-/// wrapping subtractions and compares on `u8`, OR-ed into one flag per chunk, which LLVM turns
-/// into vector code (`is_ascii_alphanumeric`'s range `match` it did not).
+/// The common case, decided without branching per byte: b64token characters, then only `=`
+/// padding. (About 2.5 instructions a byte under callgrind, as a 256-entry table or an explicit
+/// SSE2 or SWAR formulation also measured: unsigned byte ranges are not cheaper in vectors.)
 fn is_plain_b64token(token: &[u8]) -> bool {
     let padding = token.iter().rev().take_while(|&&b| b == b'=').count();
     let body = &token[..token.len() - padding];
-    let outside = |b: u8| -> u8 {
-        let letter = (b | 0x20).wrapping_sub(b'a') < 26;
-        let digit = b.wrapping_sub(b'0') < 10;
-        let mark =
-            (b == b'-') | (b == b'.') | (b == b'_') | (b == b'~') | (b == b'+') | (b == b'/');
-        u8::from(!(letter | digit | mark))
-    };
-    let mut chunks = body.chunks_exact(32);
-    let mut bad = 0u8;
-    for chunk in &mut chunks {
-        bad |= chunk.iter().fold(0u8, |acc, &b| acc | outside(b));
-    }
-    bad |= chunks
-        .remainder()
-        .iter()
-        .fold(0u8, |acc, &b| acc | outside(b));
-    !body.is_empty() && bad == 0
+    !body.is_empty()
+        && body.iter().fold(true, |all, &b| {
+            all & (b.is_ascii_alphanumeric()
+                | (b == b'-')
+                | (b == b'.')
+                | (b == b'_')
+                | (b == b'~')
+                | (b == b'+')
+                | (b == b'/'))
+        })
 }
 
 /// What one pass over a candidate token found (the slow path, which also says what is wrong).
@@ -269,7 +261,7 @@ mod tests {
     }
 
     #[test]
-    fn the_vectorised_check_classes_every_byte_as_the_table_does() {
+    fn the_fast_path_classes_every_byte_as_the_table_does() {
         for b in 0..=u8::MAX {
             // Alone, and at every position of a 32-byte chunk and its remainder.
             for at in [0, 7, 31, 32, 40] {
