@@ -6,11 +6,13 @@
 //! value it is given) that renders it; the console owns no state of its own besides the secret
 //! it was started with. The safety rules are applied here, before any page runs: a `Host` that
 //! is not the admin address, `localhost`, a loopback address or an `[admin] hosts` name is 421
-//! (DNS rebinding); a POST needs an `Origin` naming that host and the page's anti-forgery token
-//! (403); every answer carries `SECURITY_HEADERS`. On a listener that is not on loopback the
-//! console needs `[admin] console_token_file`: without it there is no console, with it a login
-//! form compares the secret in constant time and sets an HttpOnly, SameSite=Strict session
-//! cookie (an HMAC of the secret, so nothing is stored).
+//! (DNS rebinding); a POST needs an `Origin` naming that host (or, as a browser sends it under
+//! the pages' own `no-referrer` policy, `null` with `Sec-Fetch-Site: same-origin`) and the
+//! page's anti-forgery token (403); every answer carries `SECURITY_HEADERS`. On a listener that
+//! is not on loopback the console needs `[admin] console_token_file`: without it there is no
+//! console, with it a login form compares the secret in constant time (`Console::secret_matches`: HMAC tags compared by
+//! `hmac::verify`) and sets an HttpOnly, SameSite=Strict session cookie (an HMAC of the secret,
+//! so nothing is stored; compared with `constant_time::verify_slices_are_equal`).
 
 mod pages;
 mod views;
