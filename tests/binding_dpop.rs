@@ -4,56 +4,37 @@
 
 mod support;
 
-use gateway::dev::dpop::{DpopAlg, DpopKey, bind};
+use gateway::dev::dpop::{DpopAlg, DpopKey};
 use reqwest::StatusCode;
-use serde_json::{Map, Value, json};
-use support::gateway::claims;
-use support::world::{World, error_body};
+use serde_json::{Value, json};
+use support::dpop::{key, key_of};
+use support::issuer::now;
+use support::world::{Sent, World, description, error_body, header};
+
+/// `/forecast` at an origin that is not the listener's.
+const ELSEWHERE: &str = "https://api.saasco.example/forecast";
 
 const ALGS: &str = r#"algs="ES256 EdDSA PS256 RS256""#;
 
-fn key() -> DpopKey {
-    DpopKey::generate(DpopAlg::Es256).unwrap()
-}
-
-fn jkt(key: &DpopKey) -> Map<String, Value> {
-    let mut cnf = Map::new();
-    cnf.insert("jkt".into(), key.jkt().into());
-    cnf
-}
-
-/// A token with `scope` bound to `key`.
-fn bound_token(world: &World, key: &DpopKey, scope: &str) -> String {
-    world
-        .issuer
-        .mint(&bind(claims(&world.issuer.issuer_url(), scope), jkt(key)))
-}
-
-fn now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
-}
-
 /// `GET path` with `Authorization: DPoP token` and each of `proofs` as a `DPoP` header.
 async fn dpop_get(world: &World, path: &str, token: &str, proofs: &[&str]) -> reqwest::Response {
-    let mut request = world
-        .client
-        .get(world.url(path))
-        .header("authorization", format!("DPoP {token}"));
-    for proof in proofs {
-        request = request.header("dpop", *proof);
-    }
-    request.send().await.unwrap()
+    world.dpop("GET", path, token, proofs).sent().await
 }
 
 fn challenge(response: &reqwest::Response) -> String {
-    response
-        .headers()
-        .get("www-authenticate")
-        .map(|v| v.to_str().unwrap().to_owned())
-        .unwrap_or_default()
+    header(response, "www-authenticate")
+}
+
+/// A fresh key and a read:forecast token bound to it.
+fn holder(world: &World) -> (DpopKey, String) {
+    let key = key();
+    let token = world.dpop_token(&key, "read:forecast");
+    (key, token)
+}
+
+/// `GET /forecast` with `token` and `proofs`, checked with `refused`.
+async fn refused_get(world: &World, token: &str, proofs: &[&str], error: &str) -> String {
+    refused(dpop_get(world, "/forecast", token, proofs).await, error).await
 }
 
 /// Asserts a 401 with the DPoP challenge's `error` and the body's `error`, returning the
@@ -68,16 +49,14 @@ async fn refused(response: reqwest::Response, error: &str) -> String {
     assert!(challenge.ends_with(ALGS), "{challenge}");
     let body = error_body(response).await;
     assert_eq!(body["error"], error, "{body}");
-    body["error_description"].as_str().unwrap().to_owned()
+    description(&body).to_owned()
 }
 
 #[tokio::test]
 async fn a_dpop_bound_token_with_its_proof_is_forwarded_without_the_proof() {
     let world = World::start().await;
-    let key = key();
-    let token = bound_token(&world, &key, "read:forecast");
-    let proof = key.proof("GET", &world.url("/forecast"), Some(&token), None);
-    let response = dpop_get(&world, "/forecast", &token, &[&proof]).await;
+    let (key, token) = holder(&world);
+    let response = world.dpop_get(&key, &token, "/forecast").await;
     assert_eq!(response.status(), 200);
     let seen = world.backend.last();
     assert!(seen.headers.get("dpop").is_none(), "{:?}", seen.headers);
@@ -94,10 +73,9 @@ async fn every_default_algorithm_is_accepted() {
         DpopAlg::Ps256,
         DpopAlg::Rs256,
     ] {
-        let key = DpopKey::generate(alg).unwrap();
-        let token = bound_token(&world, &key, "read:forecast");
-        let proof = key.proof("GET", &world.url("/forecast"), Some(&token), None);
-        let response = dpop_get(&world, "/forecast", &token, &[&proof]).await;
+        let key = key_of(alg);
+        let token = world.dpop_token(&key, "read:forecast");
+        let response = world.dpop_get(&key, &token, "/forecast").await;
         assert_eq!(response.status(), 200, "{alg:?}");
     }
 }
@@ -105,79 +83,47 @@ async fn every_default_algorithm_is_accepted() {
 #[tokio::test]
 async fn a_stolen_dpop_bound_token_is_refused_as_bearer_and_with_another_key() {
     let world = World::start().await;
-    let key = key();
-    let token = bound_token(&world, &key, "read:forecast");
+    let (_key, token) = holder(&world);
     // As Bearer, on a route that demands nothing: binding can never be stripped.
-    let response = world
-        .client
-        .get(world.url("/forecast"))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap();
+    let response = world.get_with("/forecast", &token).await;
     assert_eq!(response.status(), 401);
     assert!(challenge(&response).starts_with(r#"Bearer realm="gateway", error="invalid_token""#));
     let body = error_body(response).await;
-    assert!(
-        body["error_description"]
-            .as_str()
-            .unwrap()
-            .contains("DPoP-bound"),
-        "{body}"
-    );
+    assert!(description(&body).contains("DPoP-bound"), "{body}");
     // With the thief's own key: the proof is valid, the key is not the token's.
-    let thief = key_other();
-    let proof = thief.proof("GET", &world.url("/forecast"), Some(&token), None);
-    let description = refused(
-        dpop_get(&world, "/forecast", &token, &[&proof]).await,
-        "invalid_token",
-    )
-    .await;
+    let thief = key();
+    let response = world.dpop_get(&thief, &token, "/forecast").await;
+    let description = refused(response, "invalid_token").await;
     assert!(description.contains("another key"), "{description}");
     assert_eq!(world.backend.started(), 0);
-    let metrics = world.gateway.metrics().await;
-    assert!(
-        metrics.contains(r#"reason="binding_mismatch""#),
-        "{metrics}"
-    );
-}
-
-fn key_other() -> DpopKey {
-    DpopKey::generate(DpopAlg::Es256).unwrap()
+    world.expect_metric(r#"reason="binding_mismatch""#).await;
 }
 
 #[tokio::test]
 async fn a_replayed_proof_is_refused() {
     let world = World::start().await;
-    let key = key();
-    let token = bound_token(&world, &key, "read:forecast");
+    let (key, token) = holder(&world);
     let proof = key.proof("GET", &world.url("/forecast"), Some(&token), None);
-    assert_eq!(
-        dpop_get(&world, "/forecast", &token, &[&proof])
-            .await
-            .status(),
-        200
-    );
-    let description = refused(
-        dpop_get(&world, "/forecast", &token, &[&proof]).await,
-        "invalid_dpop_proof",
-    )
-    .await;
+    let response = dpop_get(&world, "/forecast", &token, &[&proof]).await;
+    assert_eq!(response.status(), 200);
+    let description = refused_get(&world, &token, &[&proof], "invalid_dpop_proof").await;
     assert!(description.contains("already used"), "{description}");
-    assert_eq!(world.backend.started(), 1);
-    let metrics = world.gateway.metrics().await;
-    assert!(metrics.contains(r#"reason="dpop_replay""#), "{metrics}");
+    world.expect_metric(r#"reason="dpop_replay""#).await;
+    assert_eq!(
+        world.backend.started(),
+        1,
+        "the replay never reached the backend"
+    );
 }
 
 #[tokio::test]
 async fn the_proof_must_be_one_and_match_method_uri_time_and_token() {
     let world = World::start().await;
-    let key = key();
-    let token = bound_token(&world, &key, "read:forecast");
+    let (key, token) = holder(&world);
     let url = world.url("/forecast");
     let sign = |change: &dyn Fn(&mut Value)| {
         let mut claims = json!({
-            "jti": format!("{}", rand_jti()), "htm": "GET", "htu": url, "iat": now(),
+            "jti": rand_jti(), "htm": "GET", "htu": url, "iat": now(),
             "ath": gateway::auth::dpop::access_token_hash(&token),
         });
         change(&mut claims);
@@ -235,11 +181,7 @@ async fn the_proof_must_be_one_and_match_method_uri_time_and_token() {
     ];
     for (what, proofs, says) in cases {
         let proofs: Vec<&str> = proofs.iter().map(String::as_str).collect();
-        let description = refused(
-            dpop_get(&world, "/forecast", &token, &proofs).await,
-            "invalid_dpop_proof",
-        )
-        .await;
+        let description = refused_get(&world, &token, &proofs, "invalid_dpop_proof").await;
         assert!(description.contains(says), "{what}: {description}");
     }
     // Equivalent URIs (RFC 3986 §6.2.2-6.2.3) and a query are fine.
@@ -265,25 +207,15 @@ fn rand_jti() -> String {
 #[tokio::test]
 async fn htu_is_the_uri_the_client_addressed_never_x_forwarded() {
     let world = World::start().await;
-    let key = key();
-    let token = bound_token(&world, &key, "read:forecast");
+    let (key, token) = holder(&world);
     // A client may not talk the gateway into another origin with X-Forwarded-*.
-    let proof = key.proof(
-        "GET",
-        "https://api.saasco.example/forecast",
-        Some(&token),
-        None,
-    );
+    let proof = key.proof("GET", ELSEWHERE, Some(&token), None);
     let response = world
-        .client
-        .get(world.url("/forecast"))
-        .header("authorization", format!("DPoP {token}"))
-        .header("dpop", proof)
+        .dpop("GET", "/forecast", &token, &[&proof])
         .header("x-forwarded-host", "api.saasco.example")
         .header("x-forwarded-proto", "https")
-        .send()
-        .await
-        .unwrap();
+        .sent()
+        .await;
     refused(response, "invalid_dpop_proof").await;
 }
 
@@ -291,8 +223,7 @@ async fn htu_is_the_uri_the_client_addressed_never_x_forwarded() {
 #[tokio::test]
 async fn a_target_authority_that_disagrees_with_host_fails_the_htu_check() {
     let world = World::start().await;
-    let key = key();
-    let token = bound_token(&world, &key, "read:forecast");
+    let (key, token) = holder(&world);
     let request = |target: &str, proof: &str| {
         format!(
             "GET {target} HTTP/1.1\r\nHost: {}\r\nAuthorization: DPoP {token}\r\nDPoP: {proof}\r\nConnection: close\r\n\r\n",
@@ -319,14 +250,8 @@ async fn with_public_url_htu_is_that_origin_plus_the_path() {
         o.server_extra = "public_url = \"https://api.saasco.example/\"\n".into();
     })
     .await;
-    let key = key();
-    let token = bound_token(&world, &key, "read:forecast");
-    let proof = key.proof(
-        "GET",
-        "https://api.saasco.example/forecast",
-        Some(&token),
-        None,
-    );
+    let (key, token) = holder(&world);
+    let proof = key.proof("GET", ELSEWHERE, Some(&token), None);
     assert_eq!(
         dpop_get(&world, "/forecast", &token, &[&proof])
             .await
@@ -334,9 +259,8 @@ async fn with_public_url_htu_is_that_origin_plus_the_path() {
         200
     );
     // The listener's own address is no longer what clients address.
-    let proof = key.proof("GET", &world.url("/forecast"), Some(&token), None);
     refused(
-        dpop_get(&world, "/forecast", &token, &[&proof]).await,
+        world.dpop_get(&key, &token, "/forecast").await,
         "invalid_dpop_proof",
     )
     .await;
@@ -347,9 +271,8 @@ async fn an_unbound_token_sent_with_the_dpop_scheme_is_refused() {
     let world = World::start().await;
     let key = key();
     let token = world.token("read:forecast");
-    let proof = key.proof("GET", &world.url("/forecast"), Some(&token), None);
     let description = refused(
-        dpop_get(&world, "/forecast", &token, &[&proof]).await,
+        world.dpop_get(&key, &token, "/forecast").await,
         "invalid_token",
     )
     .await;
@@ -363,29 +286,16 @@ async fn require_binding_dpop_refuses_bearer_tokens_with_the_dpop_challenge() {
     let description = refused(response, "invalid_token").await;
     assert!(description.contains("require_binding"), "{description}");
     // No credentials at all: the DPoP challenge without an error (RFC 9449 §7.1).
-    let response = world
-        .client
-        .get(world.url("/forecast"))
-        .send()
-        .await
-        .unwrap();
+    let response = world.request("GET", "/forecast").sent().await;
     assert_eq!(response.status(), 401);
     assert_eq!(challenge(&response), format!("DPoP {ALGS}"));
     // A bound token with its proof passes.
-    let key = key();
-    let token = bound_token(&world, &key, "read:forecast");
-    let proof = key.proof("GET", &world.url("/forecast"), Some(&token), None);
+    let (key, token) = holder(&world);
     assert_eq!(
-        dpop_get(&world, "/forecast", &token, &[&proof])
-            .await
-            .status(),
+        world.dpop_get(&key, &token, "/forecast").await.status(),
         200
     );
-    let metrics = world.gateway.metrics().await;
-    assert!(
-        metrics.contains(r#"reason="binding_required""#),
-        "{metrics}"
-    );
+    world.expect_metric(r#"reason="binding_required""#).await;
 }
 
 #[tokio::test]
@@ -398,13 +308,8 @@ async fn a_route_binding_demands_dpop_there_only_and_public_routes_never_read_th
     let response = world.get("/bound", "read:forecast").await;
     refused(response, "invalid_token").await;
     assert_eq!(world.get("/forecast", "read:forecast").await.status(), 200);
-    let key = key();
-    let token = bound_token(&world, &key, "read:forecast");
-    let proof = key.proof("GET", &world.url("/bound"), Some(&token), None);
-    assert_eq!(
-        dpop_get(&world, "/bound", &token, &[&proof]).await.status(),
-        200
-    );
+    let (key, token) = holder(&world);
+    assert_eq!(world.dpop_get(&key, &token, "/bound").await.status(), 200);
     // A public route: the bound token is simply unused, a broken proof too; both are stripped.
     let response = dpop_get(&world, "/public/x", &token, &["garbage"]).await;
     assert_eq!(response.status(), 200);
@@ -416,8 +321,7 @@ async fn a_route_binding_demands_dpop_there_only_and_public_routes_never_read_th
 #[tokio::test]
 async fn with_nonces_on_the_first_proof_gets_a_nonce_and_the_retry_passes() {
     let world = World::start_with(|o| o.auth_extra = "dpop_nonce = true\n".into()).await;
-    let key = key();
-    let token = bound_token(&world, &key, "read:forecast");
+    let (key, token) = holder(&world);
     let url = world.url("/forecast");
     let response = dpop_get(
         &world,
@@ -440,11 +344,7 @@ async fn with_nonces_on_the_first_proof_gets_a_nonce_and_the_retry_passes() {
         Some(&token),
         Some("AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"),
     );
-    refused(
-        dpop_get(&world, "/forecast", &token, &[&forged]).await,
-        "use_dpop_nonce",
-    )
-    .await;
+    refused_get(&world, &token, &[&forged], "use_dpop_nonce").await;
     let proof = key.proof("GET", &url, Some(&token), Some(&nonce));
     assert_eq!(
         dpop_get(&world, "/forecast", &token, &[&proof])
@@ -457,8 +357,7 @@ async fn with_nonces_on_the_first_proof_gets_a_nonce_and_the_retry_passes() {
 #[tokio::test]
 async fn a_full_replay_store_answers_503_rather_than_forgetting() {
     let world = World::start_with(|o| o.auth_extra = "dpop_replay_capacity = 1\n".into()).await;
-    let key = key();
-    let token = bound_token(&world, &key, "read:forecast");
+    let (key, token) = holder(&world);
     let url = world.url("/forecast");
     let first = key.proof("GET", &url, Some(&token), None);
     assert_eq!(
@@ -472,46 +371,27 @@ async fn a_full_replay_store_answers_503_rather_than_forgetting() {
     assert_eq!(response.status(), 503);
     assert_eq!(response.headers()["retry-after"], "1");
     let body = error_body(response).await;
-    assert!(
-        body["error_description"].as_str().unwrap().contains("full"),
-        "{body}"
-    );
+    assert!(description(&body).contains("full"), "{body}");
     // The first proof is still remembered: its replay is still refused.
-    refused(
-        dpop_get(&world, "/forecast", &token, &[&first]).await,
-        "invalid_dpop_proof",
-    )
-    .await;
-    let metrics = world.gateway.metrics().await;
-    assert!(
-        metrics.contains(r#"reason="state_unavailable""#),
-        "{metrics}"
-    );
+    refused_get(&world, &token, &[&first], "invalid_dpop_proof").await;
+    world.expect_metric(r#"reason="state_unavailable""#).await;
 }
 
 #[tokio::test]
 async fn dpop_algorithms_is_the_allow_list_and_the_challenge_advertises_it() {
     let world =
         World::start_with(|o| o.auth_extra = "dpop_algorithms = [\"EdDSA\"]\n".into()).await;
-    let key = key();
-    let token = bound_token(&world, &key, "read:forecast");
-    let proof = key.proof("GET", &world.url("/forecast"), Some(&token), None);
-    let response = dpop_get(&world, "/forecast", &token, &[&proof]).await;
+    let (key, token) = holder(&world);
+    let response = world.dpop_get(&key, &token, "/forecast").await;
     assert_eq!(response.status(), 401);
     assert!(
         challenge(&response).ends_with(r#"algs="EdDSA""#),
         "{}",
         challenge(&response)
     );
-    let ed = DpopKey::generate(DpopAlg::EdDsa).unwrap();
-    let token = bound_token(&world, &ed, "read:forecast");
-    let proof = ed.proof("GET", &world.url("/forecast"), Some(&token), None);
-    assert_eq!(
-        dpop_get(&world, "/forecast", &token, &[&proof])
-            .await
-            .status(),
-        200
-    );
+    let ed = key_of(DpopAlg::EdDsa);
+    let token = world.dpop_token(&ed, "read:forecast");
+    assert_eq!(world.dpop_get(&ed, &token, "/forecast").await.status(), 200);
 }
 
 #[tokio::test]
@@ -535,20 +415,8 @@ async fn a_token_requested_with_a_dpop_proof_is_bound_to_that_key_end_to_end() {
         .unwrap();
     assert_eq!(answer["token_type"], "DPoP", "{answer}");
     let token = answer["access_token"].as_str().unwrap();
-    let proof = key.proof("GET", &world.url("/forecast"), Some(token), None);
-    assert_eq!(
-        dpop_get(&world, "/forecast", token, &[&proof])
-            .await
-            .status(),
-        200
-    );
-    let response = world
-        .client
-        .get(world.url("/forecast"))
-        .bearer_auth(token)
-        .send()
-        .await
-        .unwrap();
+    assert_eq!(world.dpop_get(&key, token, "/forecast").await.status(), 200);
+    let response = world.get_with("/forecast", token).await;
     assert_eq!(response.status(), 401);
     // A proof for another endpoint is refused by the issuer.
     let bad = token_request(key.proof("GET", &world.issuer.token_url(), None, None))

@@ -4,9 +4,9 @@
 
 mod support;
 
-use gateway::dev::dpop::{DpopAlg, DpopKey, bind};
-use serde_json::{Map, Value};
-use support::bin::{Project, Run, run_in};
+use serde_json::Value;
+use support::bin::Project;
+use support::dpop::jkt;
 use support::gateway::{claims, test_policy};
 use support::issuer::spawn_issuer;
 
@@ -28,15 +28,11 @@ fn project(issuer: &str, jwks: &str, auth_extra: &str) -> Project {
     project
 }
 
-async fn run(project: &Project, args: &[&str]) -> Run {
-    let folder = project.dir.path().to_path_buf();
-    let args: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
-    tokio::task::spawn_blocking(move || {
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        run_in(&folder, &args, &[])
-    })
-    .await
-    .unwrap()
+/// Claims of a ClientCo token from `issuer` with read:forecast, bound by `cnf`.
+fn bound_claims(issuer: &str, cnf: Value) -> Value {
+    let mut claims = claims(issuer, "read:forecast");
+    claims["cnf"] = cnf;
+    claims
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -50,13 +46,9 @@ async fn test_cases_may_say_how_the_token_is_bound() {
          - {method: GET, path: /bound, binding: dpop, status: 403}\n\
          - {method: GET, path: /forecast, scopes: [read:forecast], status: 200}\n",
     );
-    let out = run(
-        &project,
-        &["test", "--config", "gateway.toml", "cases.yaml"],
-    )
-    .await;
-    assert_eq!(out.code, 0, "{out:?}");
-    assert!(out.stdout.contains("5 passed, 0 failed"), "{out:?}");
+    let out = project.run_config_async("test", &["cases.yaml"]).await;
+    out.expect_code(0);
+    out.expect_stdout("5 passed, 0 failed");
 
     // require_binding applies to every route, and a wrong expectation says why.
     project.edit(
@@ -70,80 +62,52 @@ async fn test_cases_may_say_how_the_token_is_bound() {
          - {method: GET, path: /forecast, scopes: [read:forecast], status: 200}\n\
          - {method: GET, path: /forecast, binding: dpoop, status: 200}\n",
     );
-    let out = run(
-        &project,
-        &["test", "--config", "gateway.toml", "cases.yaml"],
-    )
-    .await;
-    assert_eq!(out.code, 1, "{out:?}");
-    assert!(out.stdout.contains("1 passed, 2 failed"), "{out:?}");
-    assert!(out.stdout.contains("require_binding requires"), "{out:?}");
-    assert!(out.stdout.contains("binding_required"), "{out:?}");
-    assert!(out.stdout.contains("did you mean `dpop`?"), "{out:?}");
+    let out = project.run_config_async("test", &["cases.yaml"]).await;
+    out.expect_code(1);
+    out.expect_stdout("1 passed, 2 failed");
+    out.expect_stdout("require_binding requires");
+    out.expect_stdout("binding_required");
+    out.expect_stdout("did you mean `dpop`?");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn explain_with_a_dpop_proof_or_a_certificate_explains_the_binding() {
     let issuer = spawn_issuer().await;
     let project = project(&issuer.issuer_url(), &issuer.jwks_url(), "");
-    let key = DpopKey::generate(DpopAlg::Es256).unwrap();
-    let mut cnf = Map::new();
-    cnf.insert("jkt".into(), Value::String(key.jkt()));
-    let token = issuer.mint(&bind(claims(&issuer.issuer_url(), "read:forecast"), cnf));
+    let key = support::dpop::key();
+    let token = issuer.mint(&bound_claims(&issuer.issuer_url(), jkt(&key)));
     let url = "https://api.saasco.example/bound";
-    let explain = |extra: Vec<String>| {
-        let mut args = vec![
-            "explain",
-            "--config",
-            "gateway.toml",
-            "GET",
-            "/bound",
-            "--token",
-        ]
-        .into_iter()
-        .map(str::to_owned)
-        .collect::<Vec<_>>();
-        args.push(token.clone());
-        args.extend(extra);
-        args
-    };
-    let as_refs = |args: &Vec<String>| {
-        args.iter()
-            .map(String::as_str)
-            .collect::<Vec<_>>()
-            .join("\u{0}")
-    };
-    let go = |args: Vec<String>| {
+    // `gateway explain GET <path> --token <token> <extra>` in the project.
+    let explain = |path: &'static str, token: &str, extra: &[&str]| {
+        let mut args = vec!["GET", path, "--token", token];
+        args.extend_from_slice(extra);
+        let args: Vec<String> = args.into_iter().map(str::to_owned).collect();
         let project = &project;
-        let joined = as_refs(&args);
         async move {
-            let parts: Vec<&str> = joined.split('\u{0}').collect();
-            run(project, &parts).await
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            project.run_config_async("explain", &args).await
         }
     };
 
-    let out = go(explain(vec![])).await;
-    assert!(out.stdout.contains("bound to:   the DPoP key"), "{out:?}");
-    assert!(out.stdout.contains("decision:   401"), "{out:?}");
-    assert!(out.stdout.contains("binding_mismatch"), "{out:?}");
+    let out = explain("/bound", &token, &[]).await;
+    out.expect_stdout("bound to:   the DPoP key");
+    out.expect_stdout("decision:   401");
+    out.expect_stdout("binding_mismatch");
 
     let proof = key.proof("GET", url, Some(&token), None);
-    let out = go(explain(vec!["--dpop".into(), proof])).await;
-    assert!(out.stdout.contains("proof:      valid"), "{out:?}");
-    assert!(out.stdout.contains("decision:   200"), "{out:?}");
+    let out = explain("/bound", &token, &["--dpop", &proof]).await;
+    out.expect_stdout("proof:      valid");
+    out.expect_stdout("decision:   200");
 
     let wrong = key.proof("POST", url, Some(&token), None);
-    let out = go(explain(vec!["--dpop".into(), wrong])).await;
-    assert!(
-        out.stdout.contains("decision:   401 DPoP proof htm POST"),
-        "{out:?}"
-    );
-    assert!(out.stdout.contains("invalid_dpop_proof"), "{out:?}");
+    let out = explain("/bound", &token, &["--dpop", &wrong]).await;
+    out.expect_stdout("decision:   401 DPoP proof htm POST");
+    out.expect_stdout("invalid_dpop_proof");
 
-    let thief = DpopKey::generate(DpopAlg::Es256).unwrap();
+    let thief = support::dpop::key();
     let stolen = thief.proof("GET", url, Some(&token), None);
-    let out = go(explain(vec!["--dpop".into(), stolen])).await;
-    assert!(out.stdout.contains("another key"), "{out:?}");
+    let out = explain("/bound", &token, &["--dpop", &stolen]).await;
+    out.expect_stdout("another key");
 
     // A certificate-bound token: --cert FILE is the certificate the request would come with.
     use base64::Engine as _;
@@ -158,30 +122,16 @@ async fn explain_with_a_dpop_proof_or_a_certificate_explains_the_binding() {
     project.write("client.pem", &cert_pem);
     let x5t = base64::engine::general_purpose::URL_SAFE_NO_PAD
         .encode(gateway::auth::binding::certificate_thumbprint(&der));
-    let mut cnf = Map::new();
-    cnf.insert("x5t#S256".into(), Value::String(x5t));
-    let cert_token = issuer.mint(&bind(claims(&issuer.issuer_url(), "read:forecast"), cnf));
-    let base = |extra: &[&str]| {
-        let mut args = vec![
-            "explain",
-            "--config",
-            "gateway.toml",
-            "GET",
-            "/forecast",
-            "--token",
-            &cert_token,
-        ];
-        args.extend_from_slice(extra);
-        args.iter()
-            .map(|a| (*a).to_owned())
-            .collect::<Vec<String>>()
-    };
-    let out = go(base(&[])).await;
-    assert!(out.stdout.contains("present that certificate"), "{out:?}");
-    assert!(out.stdout.contains("decision:   401"), "{out:?}");
-    let out = go(base(&["--cert", "client.pem"])).await;
-    assert!(out.stdout.contains("cert:       matches"), "{out:?}");
-    assert!(out.stdout.contains("decision:   200"), "{out:?}");
+    let cert_token = issuer.mint(&bound_claims(
+        &issuer.issuer_url(),
+        serde_json::json!({ "x5t#S256": x5t }),
+    ));
+    let out = explain("/forecast", &cert_token, &[]).await;
+    out.expect_stdout("present that certificate");
+    out.expect_stdout("decision:   401");
+    let out = explain("/forecast", &cert_token, &["--cert", "client.pem"]).await;
+    out.expect_stdout("cert:       matches");
+    out.expect_stdout("decision:   200");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -192,12 +142,8 @@ async fn check_refuses_a_binding_on_a_public_route_with_its_position() {
         "  - path: /public/**\n    public: true\n",
         "  - path: /public/**\n    public: true\n    binding: dpop\n",
     );
-    let out = run(
-        &project,
-        &["check", "--config", "gateway.toml", "--offline"],
-    )
-    .await;
-    assert_eq!(out.code, 1, "{out:?}");
+    let out = project.run_config_async("check", &["--offline"]).await;
+    out.expect_code(1);
     let all = format!("{}{}", out.stdout, out.stderr);
     assert!(all.contains("policy.yaml:"), "{all}");
     assert!(all.contains("cannot demand a `binding`"), "{all}");

@@ -5,22 +5,18 @@
 
 mod support;
 
-use support::bin::{Project, repo_root, run_in};
+use support::bin::{Project, run_repo, run_repo_env};
 
 const TENANTS_CASES: &str = "policies/clientco-tenants.tests.yaml";
 
 fn test_cases(project: &Project, cases: &str) -> support::bin::Run {
-    project.run(&["test", "--config", "gateway.toml", cases])
+    project.run_config("test", &[cases])
 }
 
 #[test]
 fn the_tenant_cases_pass_as_written_and_the_first_line_names_their_policy() {
-    let run = run_in(
-        &repo_root(),
-        &["test", "--config", "gateway.toml", TENANTS_CASES],
-        &[],
-    );
-    assert_eq!(run.code, 0, "{run:?}");
+    let run = run_repo("test", &[TENANTS_CASES]);
+    run.expect_code(0);
     assert!(
         run.stdout.starts_with(
             "policy: policies/clientco-tenants.yaml (named by policies/clientco-tenants.tests.yaml)\n"
@@ -32,17 +28,8 @@ fn the_tenant_cases_pass_as_written_and_the_first_line_names_their_policy() {
 
 #[test]
 fn the_clientco_cases_name_the_config_policy_and_still_pass() {
-    let run = run_in(
-        &repo_root(),
-        &[
-            "test",
-            "--config",
-            "gateway.toml",
-            "policies/clientco.tests.yaml",
-        ],
-        &[],
-    );
-    assert_eq!(run.code, 0, "{run:?}");
+    let run = run_repo("test", &["policies/clientco.tests.yaml"]);
+    run.expect_code(0);
     assert!(
         run.stdout.starts_with(
             "policy: policies/clientco.yaml (named by policies/clientco.tests.yaml)\n"
@@ -53,13 +40,13 @@ fn the_clientco_cases_name_the_config_policy_and_still_pass() {
 
 #[test]
 fn gateway_policy_file_wins_over_the_cases_file_and_says_so() {
-    let run = run_in(
-        &repo_root(),
-        &["test", "--config", "gateway.toml", TENANTS_CASES],
+    let run = run_repo_env(
+        "test",
+        &[TENANTS_CASES],
         &[("GATEWAY_POLICY_FILE", "policies/clientco.yaml")],
     );
     // The tenant paths are not in clientco.yaml: the cases fail, and the first line says why.
-    assert_eq!(run.code, 1, "{run:?}");
+    run.expect_code(1);
     assert!(
         run.stdout.starts_with(
             "policy: policies/clientco.yaml (GATEWAY_POLICY_FILE, which wins over \
@@ -67,11 +54,7 @@ fn gateway_policy_file_wins_over_the_cases_file_and_says_so() {
         ),
         "{run:?}"
     );
-    assert!(
-        run.stdout
-            .contains("expected 200, got 404 (no route matches /tenants/clientco/forecast)"),
-        "{run:?}"
-    );
+    run.expect_stdout("expected 200, got 404 (no route matches /tenants/org_clientco/forecast)");
 }
 
 #[test]
@@ -82,7 +65,7 @@ fn a_list_without_policy_is_judged_against_the_config_policy_without_a_first_lin
         "- {method: GET, path: /forecast, scopes: [read:forecast], status: 200}\n",
     );
     let run = test_cases(&project, "cases.yaml");
-    assert_eq!(run.code, 0, "{run:?}");
+    run.expect_code(0);
     assert_eq!(run.stdout, "1 passed, 0 failed\n", "{run:?}");
 }
 
@@ -105,7 +88,7 @@ fn the_named_policy_is_relative_to_the_cases_file_not_the_working_folder() {
         "policy: suites/other.yaml (named by suites/other.tests.yaml)\n2 passed, 0 failed\n",
         "{run:?}"
     );
-    assert_eq!(run.code, 0, "{run:?}");
+    run.expect_code(0);
 }
 
 #[test]
@@ -118,7 +101,7 @@ fn a_policy_that_is_not_there_is_an_error_at_its_line_and_no_case_runs() {
          - {method: GET, path: /forecast, scopes: [read:forecast], status: 200}\n",
     );
     let run = test_cases(&project, "policies/x.tests.yaml");
-    assert_eq!(run.code, 1, "{run:?}");
+    run.expect_code(1);
     assert_eq!(run.stdout, "", "{run:?}");
     assert!(
         run.stderr.starts_with(
@@ -142,7 +125,7 @@ fn a_named_policy_that_does_not_load_shows_its_problems_then_the_policy_line() {
         "policy: broken.yaml\ncases:\n- {method: GET, path: /x, scopes: [read:x], status: 200}\n",
     );
     let run = test_cases(&project, "cases.yaml");
-    assert_eq!(run.code, 1, "{run:?}");
+    run.expect_code(1);
     assert_eq!(run.stdout, "", "{run:?}");
     assert!(run.stderr.starts_with("broken.yaml:6:"), "{run:?}");
     assert!(
@@ -161,30 +144,22 @@ fn mistakes_in_the_named_form_point_at_the_line_and_the_fix() {
         "polcy: policies/clientco.yaml\ncases:\n- {method: GET, path: /forecast, status: 401}\n",
     );
     let run = test_cases(&project, "typo.yaml");
-    assert_eq!(run.code, 1, "{run:?}");
+    run.expect_code(1);
     assert!(run.stderr.starts_with("typo.yaml:1:"), "{run:?}");
-    assert!(
-        run.stderr
-            .contains("unknown key `polcy`; did you mean `policy`?"),
-        "{run:?}"
-    );
+    run.expect_stderr("unknown key `polcy`; did you mean `policy`?");
 
     project.write(
         "nocases.yaml",
         "policy: policies/clientco.yaml\n- {method: GET, path: /forecast, status: 401}\n",
     );
     let run = test_cases(&project, "nocases.yaml");
-    assert_eq!(run.code, 1, "{run:?}");
+    run.expect_code(1);
     assert!(run.stderr.starts_with("nocases.yaml:"), "{run:?}");
 
     project.write("missing.yaml", "policy: policies/clientco.yaml\n");
     let run = test_cases(&project, "missing.yaml");
-    assert_eq!(run.code, 1, "{run:?}");
-    assert!(
-        run.stderr
-            .contains("a cases file that begins with `policy:` lists its cases under `cases:`"),
-        "{run:?}"
-    );
+    run.expect_code(1);
+    run.expect_stderr("a cases file that begins with `policy:` lists its cases under `cases:`");
 
     project.write(
         "field.yaml",
@@ -193,13 +168,9 @@ fn mistakes_in_the_named_form_point_at_the_line_and_the_fix() {
          - {method: GET, path: /forecast, scope: [read:forecast], status: 200}\n",
     );
     let run = test_cases(&project, "field.yaml");
-    assert_eq!(run.code, 1, "{run:?}");
+    run.expect_code(1);
     assert!(run.stderr.starts_with("field.yaml:4:"), "{run:?}");
-    assert!(
-        run.stderr
-            .contains("case 2: unknown field `scope`; did you mean `scopes`?"),
-        "{run:?}"
-    );
+    run.expect_stderr("case 2: unknown field `scope`; did you mean `scopes`?");
 
     project.write(
         "claims.yaml",
@@ -207,27 +178,13 @@ fn mistakes_in_the_named_form_point_at_the_line_and_the_fix() {
          - {method: GET, path: /forecast, claims: {scope: read:forecast}, status: 200}\n",
     );
     let run = test_cases(&project, "claims.yaml");
-    assert_eq!(run.code, 1, "{run:?}");
+    run.expect_code(1);
     assert!(run.stderr.starts_with("claims.yaml:3:"), "{run:?}");
 }
 
 #[test]
 fn explain_names_the_policy_when_no_route_matches() {
-    let run = run_in(
-        &repo_root(),
-        &[
-            "explain",
-            "--config",
-            "gateway.toml",
-            "GET",
-            "/tenants/clientco/forecast",
-        ],
-        &[],
-    );
-    assert_eq!(run.code, 0, "{run:?}");
-    assert!(
-        run.stdout
-            .contains("route:      none (no route of policies/clientco.yaml matches this path"),
-        "{run:?}"
-    );
+    let run = run_repo("explain", &["GET", "/tenants/clientco/forecast"]);
+    run.expect_code(0);
+    run.expect_stdout("route:      none (no route of policies/clientco.yaml matches this path");
 }

@@ -9,7 +9,7 @@ use support::bin::Project;
 #[test]
 fn shipped_configuration_and_policy_pass() {
     let run = Project::clientco().run(&["check", "--config", "gateway.toml"]);
-    assert_eq!(run.code, 0, "{run:?}");
+    run.expect_code(0);
     assert_eq!(
         run.stdout,
         "ok: gateway.toml and policies/clientco.yaml are valid (5 routes, 3 scopes, 2 restrictions)\n"
@@ -21,7 +21,7 @@ fn config_comes_from_gateway_config_variable() {
     let project = Project::clientco();
     let config = project.path("gateway.toml");
     let run = project.run_with_env(&["check"], &[("GATEWAY_CONFIG", config.to_str().unwrap())]);
-    assert_eq!(run.code, 0, "{run:?}");
+    run.expect_code(0);
 }
 
 #[test]
@@ -32,8 +32,8 @@ fn undeclared_scope_points_at_it_and_suggests_the_right_one() {
         "scopes: [read:inventory]",
         "scopes: [read:inventroy]",
     );
-    let run = project.run(&["check", "--config", "gateway.toml"]);
-    assert_eq!(run.code, 1, "{run:?}");
+    let run = project.run_config("check", &[]);
+    run.expect_code(1);
     assert!(
         run.stderr.contains(
             "policies/clientco.yaml:18:14: `read:inventroy` is not declared under permissions; did you mean `read:inventory`?"
@@ -75,8 +75,8 @@ routes:
     scopes: [read:x]
 ",
     );
-    let run = project.run(&["check", "--config", "gateway.toml"]);
-    assert_eq!(run.code, 1, "{run:?}");
+    let run = project.run_config("check", &[]);
+    run.expect_code(1);
     let expected = [
         "policies/clientco.yaml:6:11: path `forecast` must start with `/`",
         "policies/clientco.yaml:10:5: a route has either `scopes` or `restricted`, not both",
@@ -104,68 +104,66 @@ fn yaml_syntax_error_has_its_position() {
         "    methods: [POST]",
         "    methods: [POST",
     );
-    let run = project.run(&["check", "--config", "gateway.toml"]);
-    assert_eq!(run.code, 1, "{run:?}");
+    let run = project.run_config("check", &[]);
+    run.expect_code(1);
     assert!(
         run.stderr.starts_with(
             "policies/clientco.yaml:12:11: not valid YAML: did not find expected ',' or ']'"
         ),
         "{run:?}"
     );
-    assert!(run.stderr.contains("not valid YAML"), "{run:?}");
+    run.expect_stderr("not valid YAML");
 }
 
 #[test]
 fn config_and_policy_problems_come_out_of_one_run() {
     let project = Project::clientco();
-    project.edit(
-        "gateway.toml",
-        "[upstream]\n",
-        "[upstream]\ntimeout = \"5s\"\n",
-    );
-    project.edit(
-        "gateway.toml",
-        "listen = \"127.0.0.1:9901\"",
-        "listen = \"localhost\"",
-    );
-    project.edit(
-        "policies/clientco.yaml",
-        "scopes: [ingest:data]",
-        "scopes: [ingest:dat]",
-    );
-    let run = project.run(&["check", "--config", "gateway.toml"]);
-    assert_eq!(run.code, 1, "{run:?}");
-    assert!(
-        run.stderr.contains("gateway.toml:23:1: unknown key `timeout` in [upstream] (known: url, connect_timeout, request_timeout)"),
-        "{run:?}"
-    );
-    assert!(
-        run.stderr.contains("policies/clientco.yaml:12:14: `ingest:dat` is not declared under permissions; did you mean `ingest:data`?"),
-        "{run:?}"
-    );
+    project.edits(&[
+        (
+            "gateway.toml",
+            "[upstream]\n",
+            "[upstream]\ntimeout = \"5s\"\n",
+        ),
+        (
+            "gateway.toml",
+            "listen = \"127.0.0.1:9901\"",
+            "listen = \"localhost\"",
+        ),
+        (
+            "policies/clientco.yaml",
+            "scopes: [ingest:data]",
+            "scopes: [ingest:dat]",
+        ),
+    ]);
+    let run = project.run_config("check", &[]);
+    run.expect_code(1);
+    run.expect_stderr("gateway.toml:23:1: unknown key `timeout` in [upstream] (known: url, connect_timeout, request_timeout)");
+    run.expect_stderr("policies/clientco.yaml:12:14: `ingest:dat` is not declared under permissions; did you mean `ingest:data`?");
 }
 
 #[test]
 fn config_value_errors_are_all_reported() {
     let project = Project::clientco();
-    project.edit(
-        "gateway.toml",
-        "listen = \"127.0.0.1:9901\"",
-        "listen = \"localhost\"",
-    );
-    project.edit("gateway.toml", "# leeway = \"30s\"", "leeway = \"30\"");
-    project.edit(
-        "gateway.toml",
-        "# algorithms = [\"RS256\"]",
-        "algorithms = [\"HS256\"]",
-    );
-    project.edit(
-        "gateway.toml",
-        "file = \"policies/clientco.yaml\"",
-        "file = \"policies/missing.yaml\"",
-    );
-    let run = project.run(&["check", "--config", "gateway.toml"]);
-    assert_eq!(run.code, 1, "{run:?}");
+    project.edits(&[
+        (
+            "gateway.toml",
+            "listen = \"127.0.0.1:9901\"",
+            "listen = \"localhost\"",
+        ),
+        ("gateway.toml", "# leeway = \"30s\"", "leeway = \"30\""),
+        (
+            "gateway.toml",
+            "# algorithms = [\"RS256\"]",
+            "algorithms = [\"HS256\"]",
+        ),
+        (
+            "gateway.toml",
+            "file = \"policies/clientco.yaml\"",
+            "file = \"policies/missing.yaml\"",
+        ),
+    ]);
+    let run = project.run_config("check", &[]);
+    run.expect_code(1);
     for expected in [
         "gateway.toml:20:10: `admin.listen`: `localhost` is not an IP address and port",
         "gateway.toml:31:14: `auth.algorithms`: `HS256` is refused",
@@ -188,38 +186,28 @@ fn environment_override_fixes_or_breaks_the_config() {
         "audience = \"https://clientco/api\"",
         "audience = \"\"",
     );
-    let broken = project.run(&["check", "--config", "gateway.toml"]);
-    assert_eq!(broken.code, 1, "{broken:?}");
-    assert!(
-        broken.stderr.contains("`auth.audience`: must not be empty"),
-        "{broken:?}"
-    );
+    let broken = project.run_config("check", &[]);
+    broken.expect_code(1);
+    broken.expect_stderr("`auth.audience`: must not be empty");
     let fixed = project.run_with_env(
         &["check", "--config", "gateway.toml"],
         &[("GATEWAY_AUTH_AUDIENCE", "https://clientco/api")],
     );
-    assert_eq!(fixed.code, 0, "{fixed:?}");
+    fixed.expect_code(0);
     let bad = Project::clientco().run_with_env(
         &["check", "--config", "gateway.toml"],
         &[("GATEWAY_SERVER_MAX_CONNECTIONS", "lots")],
     );
-    assert_eq!(bad.code, 1, "{bad:?}");
-    assert!(
-        bad.stderr.contains("environment variable GATEWAY_SERVER_MAX_CONNECTIONS (overrides `server.max_connections`): `lots` is not a whole number"),
-        "{bad:?}"
-    );
+    bad.expect_code(1);
+    bad.expect_stderr("environment variable GATEWAY_SERVER_MAX_CONNECTIONS (overrides `server.max_connections`): `lots` is not a whole number");
 }
 
 #[test]
 fn missing_config_file_says_how_to_point_at_one() {
     let run = Project::empty().run(&["check", "--config", "nope.toml"]);
-    assert_eq!(run.code, 1, "{run:?}");
-    assert!(
-        run.stderr
-            .contains("nope.toml: cannot read the configuration"),
-        "{run:?}"
-    );
-    assert!(run.stderr.contains("GATEWAY_CONFIG"), "{run:?}");
+    run.expect_code(1);
+    run.expect_stderr("nope.toml: cannot read the configuration");
+    run.expect_stderr("GATEWAY_CONFIG");
 }
 
 #[test]
@@ -228,7 +216,7 @@ fn a_misspelt_override_is_an_error_not_silence() {
         &["check", "--config", "gateway.toml"],
         &[("GATEWAY_AUTH_AUDEINCE", "https://other/api")],
     );
-    assert_eq!(run.code, 1, "{run:?}");
+    run.expect_code(1);
     assert!(
         run.stderr.contains(
             "gateway.toml: environment variable GATEWAY_AUTH_AUDEINCE overrides no setting; did you mean `GATEWAY_AUTH_AUDIENCE`?"

@@ -8,13 +8,13 @@ mod support;
 
 use serde_json::json;
 use support::backend::Backend;
-use support::bin::{Project, Serving, repo_root, run_in};
+use support::bin::{Project, Serving, repo_root, run_repo_env};
 use support::gateway::claims;
 use support::issuer::spawn_issuer;
 
 const TENANTS_POLICY: &str = "policies/clientco-tenants.yaml";
 const TENANTS_CASES: &str = "policies/clientco-tenants.tests.yaml";
-const TENANT: &str = "https://saasco/tenant";
+const TENANT: &str = "org_id";
 
 /// A folder with a gateway.toml for `issuer` and `upstream` and the shipped tenants policy.
 fn tenants_project(issuer: &str, jwks: &str, upstream: &str) -> Project {
@@ -44,37 +44,28 @@ async fn the_binary_refuses_a_cross_tenant_call_and_logs_condition_failed() {
     let project = tenants_project(&issuer.issuer_url(), &issuer.jwks_url(), &backend.url());
     let served = Serving::project(&project, &[]);
     served.wait_ready().await;
-    let client = reqwest::Client::new();
 
     let mut minted = claims(&issuer.issuer_url(), "read:forecast");
-    minted[TENANT] = json!("clientco");
+    minted[TENANT] = json!("org_clientco");
     let token = issuer.mint(&minted);
 
-    let own = client
-        .get(served.url("/tenants/clientco/forecast"))
-        .bearer_auth(&token)
-        .header("x-request-id", "own-tenant")
-        .send()
-        .await
-        .unwrap();
+    let own = served
+        .get_as("/tenants/org_clientco/forecast", &token, "own-tenant")
+        .await;
     assert_eq!(own.status(), 200);
     let line = served.request_line("own-tenant");
     assert_eq!(line["decision"], "allow");
 
-    let other = client
-        .get(served.url("/tenants/globex/forecast"))
-        .bearer_auth(&token)
-        .header("x-request-id", "other-tenant")
-        .send()
-        .await
-        .unwrap();
+    let other = served
+        .get_as("/tenants/org_globex/forecast", &token, "other-tenant")
+        .await;
     assert_eq!(other.status(), 403);
     let body: serde_json::Value = other.json().await.unwrap();
     assert_eq!(body["error"], "access_denied", "{body}");
     let line = served.request_line("other-tenant");
     assert_eq!(line["decision"], "deny");
     assert_eq!(line["reason"], "condition_failed");
-    assert_eq!(line["route"], "/tenants/{tenant}/forecast");
+    assert_eq!(line["route"], "/tenants/{org}/forecast");
     assert_eq!(line["status"], 403);
     assert_eq!(
         backend.seen().len(),
@@ -86,18 +77,12 @@ async fn the_binary_refuses_a_cross_tenant_call_and_logs_condition_failed() {
 #[test]
 fn check_points_at_every_condition_mistake() {
     let project = Project::clientco();
-    project.edit(
-        "policies/clientco.yaml",
-        "    scopes: [read:inventory]\n",
-        "    scopes: [read:inventory]\n    when:\n      - {claim: azp, in: [clientco-prd]}\n      - {claim: t, equal: x}\n  - path: /tenants/{tenant}/forecast\n    scopes: [read:forecast]\n    when:\n      - {claim: t, equals: '{tenat}'}\n      - {claim: t, equals: a, contains: b}\n      - {claim: t, in: []}\n  - path: /status\n    public: true\n    when: [{claim: t, equals: x}]\n",
-    );
-    project.edit(
-        "policies/clientco.yaml",
-        "routes:\n",
-        "clients:\n  clientco-prod: ClientCo production\nroutes:\n",
-    );
-    let run = project.run(&["check", "--config", "gateway.toml"]);
-    assert_eq!(run.code, 1, "{run:?}");
+    project.edits(&[
+        ("policies/clientco.yaml", "    scopes: [read:inventory]\n", "    scopes: [read:inventory]\n    when:\n      - {claim: azp, in: [clientco-prd]}\n      - {claim: t, equal: x}\n  - path: /tenants/{tenant}/forecast\n    scopes: [read:forecast]\n    when:\n      - {claim: t, equals: '{tenat}'}\n      - {claim: t, equals: a, contains: b}\n      - {claim: t, in: []}\n  - path: /status\n    public: true\n    when: [{claim: t, equals: x}]\n"),
+        ("policies/clientco.yaml", "routes:\n", "clients:\n  clientco-prod: ClientCo production\nroutes:\n"),
+    ]);
+    let run = project.run_config("check", &[]);
+    run.expect_code(1);
     for expected in [
         "policies/clientco.yaml:22:27: `clientco-prd` is not a client declared under `clients`; did you mean `clientco-prod`?",
         "policies/clientco.yaml:23:20: unknown operator `equal` in a condition; did you mean `equals`?",
@@ -115,12 +100,12 @@ fn check_points_at_every_condition_mistake() {
 
 #[test]
 fn the_shipped_tenant_cases_pass_and_claims_cannot_carry_scopes() {
-    let run = run_in(
-        &repo_root(),
-        &["test", "--config", "gateway.toml", TENANTS_CASES],
+    let run = run_repo_env(
+        "test",
+        &[TENANTS_CASES],
         &[("GATEWAY_POLICY_FILE", TENANTS_POLICY)],
     );
-    assert_eq!(run.code, 0, "{run:?}");
+    run.expect_code(0);
     assert!(run.stdout.ends_with(" passed, 0 failed\n"), "{run:?}");
 
     let project = tenants_project(
@@ -130,27 +115,19 @@ fn the_shipped_tenant_cases_pass_and_claims_cannot_carry_scopes() {
     );
     project.write(
         "cases.yaml",
-        "- {method: GET, path: /tenants/clientco/forecast, scopes: [read:forecast], claims: {\"https://saasco/tenant\": globex}, status: 200}\n\
-         - {method: GET, path: /tenants/clientco/forecast, claims: {scope: read:forecast}, status: 200}\n",
+        "- {method: GET, path: /tenants/org_clientco/forecast, scopes: [read:forecast], claims: {org_id: org_globex}, status: 200}\n\
+         - {method: GET, path: /tenants/org_clientco/forecast, claims: {scope: read:forecast}, status: 200}\n",
     );
-    let run = project.run(&["test", "--config", "gateway.toml", "cases.yaml"]);
-    assert_eq!(run.code, 1, "{run:?}");
-    assert!(
-        run.stderr
-            .contains("cases.yaml:2:60: `scope` is not set through `claims`"),
-        "{run:?}"
-    );
+    let run = project.run_config("test", &["cases.yaml"]);
+    run.expect_code(1);
+    run.expect_stderr("cases.yaml:2:64: `scope` is not set through `claims`");
     project.write(
         "cases.yaml",
-        "- {method: GET, path: /tenants/clientco/forecast, scopes: [read:forecast], claims: {\"https://saasco/tenant\": globex}, status: 200}\n",
+        "- {method: GET, path: /tenants/org_clientco/forecast, scopes: [read:forecast], claims: {org_id: org_globex}, status: 200}\n",
     );
-    let run = project.run(&["test", "--config", "gateway.toml", "cases.yaml"]);
-    assert_eq!(run.code, 1, "{run:?}");
-    assert!(
-        run.stdout
-            .contains("expected 200, got 403 (condition failed: claim `https://saasco/tenant`"),
-        "{run:?}"
-    );
+    let run = project.run_config("test", &["cases.yaml"]);
+    run.expect_code(1);
+    run.expect_stdout("expected 200, got 403 (condition failed: claim `org_id`");
     assert!(run.stdout.ends_with("0 passed, 1 failed\n"), "{run:?}");
 }
 
@@ -163,32 +140,32 @@ async fn explain_prints_each_condition_with_its_outcome_for_the_token() {
         "http://127.0.0.1:9",
     );
     let mut minted = claims(&issuer.issuer_url(), "read:forecast");
-    minted[TENANT] = json!("clientco");
+    minted[TENANT] = json!("org_clientco");
     minted["azp"] = json!("clientco-dev");
     let token = issuer.mint(&minted);
     let run = tokio::task::spawn_blocking(move || {
-        let run = project.run(&[
+        let run = project.run_config(
             "explain",
-            "--config",
-            "gateway.toml",
-            "GET",
-            "/tenants/client%63o/../globex/forecast",
-            "--token",
-            &token,
-        ]);
+            &[
+                "GET",
+                "/tenants/org_client%63o/../org_globex/forecast",
+                "--token",
+                &token,
+            ],
+        );
         drop(project);
         run
     })
     .await
     .unwrap();
-    assert_eq!(run.code, 0, "{run:?}");
+    run.expect_code(0);
     for expected in [
-        "normalised: /tenants/globex/forecast",
-        "when:       1. https://saasco/tenant equals \"{tenant}\" (= \"globex\" on this path)",
-        "conditions: 1. https://saasco/tenant equals \"{tenant}\": fails: the token's `https://saasco/tenant` claim does not (\"clientco\")",
+        "normalised: /tenants/org_globex/forecast",
+        "when:       1. org_id equals \"{org}\" (= \"org_globex\" on this path)",
+        "conditions: 1. org_id equals \"{org}\": fails: the token's `org_id` claim does not (\"org_clientco\")",
         "            2. gty equals \"client-credentials\": holds",
         "            3. azp in [\"clientco\", \"clientco-readonly\"]: fails: the token's `azp` claim does not (\"clientco-dev\")",
-        "decision:   403 condition failed: claim `https://saasco/tenant`",
+        "decision:   403 condition failed: claim `org_id`",
     ] {
         assert!(
             run.stdout.contains(expected),

@@ -16,22 +16,15 @@ fn fixture(name: &str) -> String {
 }
 
 fn fixture_text(name: &str) -> String {
-    std::fs::read_to_string(fixture(name)).unwrap()
+    support::bin::fixture_text(&format!("openapi/{name}"))
 }
 
 #[test]
 fn the_shipped_policy_covers_the_clientco_api_strictly() {
     let project = Project::clientco();
     project.write("openapi.json", &fixture_text("clientco.json"));
-    let run = project.run(&[
-        "coverage",
-        "--config",
-        "gateway.toml",
-        "--openapi",
-        "openapi.json",
-        "--strict",
-    ]);
-    assert_eq!(run.code, 0, "{run:?}");
+    let run = project.run_config("coverage", &["--openapi", "openapi.json", "--strict"]);
+    run.expect_code(0);
     assert_eq!(
         run.stdout,
         "policies/clientco.yaml against openapi.json (SaaSCo API 1.0.0): 4 operations, 5 routes\n\
@@ -47,13 +40,7 @@ fn the_shipped_policy_covers_the_clientco_api_strictly() {
 fn drift_is_listed_by_kind_and_strict_fails_on_it() {
     let project = Project::clientco();
     project.write("openapi.json", &fixture_text("drift.json"));
-    let report = project.run(&[
-        "coverage",
-        "--config",
-        "gateway.toml",
-        "--openapi",
-        "openapi.json",
-    ]);
+    let report = project.run_config("coverage", &["--openapi", "openapi.json"]);
     assert_eq!(report.code, 0, "findings alone do not fail: {report:?}");
     for expected in [
         "Operations no route lets through (404 or 405 via the gateway):\n  GET /forecasts: no route matches: 404 through the gateway\n",
@@ -71,15 +58,8 @@ fn drift_is_listed_by_kind_and_strict_fails_on_it() {
         );
     }
 
-    let strict = project.run(&[
-        "coverage",
-        "--config",
-        "gateway.toml",
-        "--openapi",
-        "openapi.json",
-        "--strict",
-    ]);
-    assert_eq!(strict.code, 1, "{strict:?}");
+    let strict = project.run_config("coverage", &["--openapi", "openapi.json", "--strict"]);
+    strict.expect_code(1);
     assert_eq!(strict.stdout, report.stdout);
     assert_eq!(
         strict.stderr,
@@ -90,16 +70,11 @@ fn drift_is_listed_by_kind_and_strict_fails_on_it() {
 #[test]
 fn json_for_ci_bots() {
     let project = Project::clientco();
-    let run = project.run(&[
+    let run = project.run_config(
         "coverage",
-        "--config",
-        "gateway.toml",
-        "--openapi",
-        &fixture("drift.json"),
-        "--format",
-        "json",
-    ]);
-    assert_eq!(run.code, 0, "{run:?}");
+        &["--openapi", &fixture("drift.json"), "--format", "json"],
+    );
+    run.expect_code(0);
     let report: serde_json::Value = serde_json::from_str(&run.stdout).expect("one JSON document");
     assert_eq!(report["failing"], 6);
     assert_eq!(report["operations"], 6);
@@ -147,27 +122,15 @@ async fn a_url_is_fetched_like_fastapi_serves_it() {
     ])
     .await;
     let project = Project::clientco();
-    let run_with = |url: String| {
-        let dir = project.dir.path().to_path_buf();
-        tokio::task::spawn_blocking(move || {
-            support::bin::run_in(
-                &dir,
-                &[
-                    "coverage",
-                    "--config",
-                    "gateway.toml",
-                    "--openapi",
-                    &url,
-                    "--strict",
-                ],
-                &[],
-            )
-        })
+    let project = &project;
+    let run_with = |url: String| async move {
+        let args = ["--openapi", url.as_str(), "--strict"];
+        project.run_config_async("coverage", &args).await
     };
 
     let url = served.url("/openapi.json");
-    let run = run_with(url.clone()).await.unwrap();
-    assert_eq!(run.code, 0, "{run:?}");
+    let run = run_with(url.clone()).await;
+    run.expect_code(0);
     assert!(
         run.stdout.starts_with(&format!(
             "policies/clientco.yaml against {url} (SaaSCo API 1.0.0): 4 operations"
@@ -176,16 +139,16 @@ async fn a_url_is_fetched_like_fastapi_serves_it() {
     );
 
     let missing = served.url("/nope.json");
-    let run = run_with(missing.clone()).await.unwrap();
-    assert_eq!(run.code, 1, "{run:?}");
+    let run = run_with(missing.clone()).await;
+    run.expect_code(1);
     assert_eq!(
         run.stderr,
         format!("error: GET {missing}: HTTP 404 Not Found\n")
     );
 
     let huge = served.url("/huge.json");
-    let run = run_with(huge.clone()).await.unwrap();
-    assert_eq!(run.code, 1, "{run:?}");
+    let run = run_with(huge.clone()).await;
+    run.expect_code(1);
     assert_eq!(
         run.stderr,
         format!("error: GET {huge}: OpenAPI document larger than 16777216 bytes\n")
@@ -196,26 +159,14 @@ async fn a_url_is_fetched_like_fastapi_serves_it() {
 fn an_unreadable_document_says_why() {
     let project = Project::clientco();
     project.write("swagger.json", r#"{"swagger": "2.0", "paths": {}}"#);
-    let run = project.run(&[
-        "coverage",
-        "--config",
-        "gateway.toml",
-        "--openapi",
-        "swagger.json",
-    ]);
-    assert_eq!(run.code, 1, "{run:?}");
+    let run = project.run_config("coverage", &["--openapi", "swagger.json"]);
+    run.expect_code(1);
     assert_eq!(
         run.stderr,
         "error: swagger.json: this is a Swagger 2.0 document; give an OpenAPI 3.0 or 3.1 one (FastAPI's /openapi.json is 3.1)\n"
     );
-    let run = project.run(&[
-        "coverage",
-        "--config",
-        "gateway.toml",
-        "--openapi",
-        "missing.json",
-    ]);
-    assert_eq!(run.code, 1, "{run:?}");
+    let run = project.run_config("coverage", &["--openapi", "missing.json"]);
+    run.expect_code(1);
     assert!(
         run.stderr
             .starts_with("error: cannot read the OpenAPI document missing.json: No such file"),

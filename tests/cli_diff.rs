@@ -4,7 +4,7 @@
 
 mod support;
 
-use support::bin::{Project, repo_root};
+use support::bin::{Project, Run, repo_root};
 
 /// The ClientCo project with `base.yaml` holding the shipped policy (the version under review
 /// is the config's policy, edited by each test).
@@ -13,6 +13,19 @@ fn project() -> Project {
     let shipped = project.read("policies/clientco.yaml");
     project.write("base.yaml", &shipped);
     project
+}
+
+/// `gateway diff --config gateway.toml <args>` in `project`.
+fn diff(project: &Project, args: &[&str]) -> Run {
+    let mut all = vec!["diff", "--config", "gateway.toml"];
+    all.extend_from_slice(args);
+    project.run(&all)
+}
+
+/// The shipped multi-tenant policy.
+fn tenants_policy() -> String {
+    std::fs::read_to_string(repo_root().join("policies/clientco-tenants.yaml"))
+        .expect("shipped tenants policy")
 }
 
 #[test]
@@ -33,15 +46,8 @@ fn a_policy_that_only_reorders_routes_is_no_change() {
     );
     assert_ne!(project.read("policies/clientco.yaml"), shipped);
 
-    let run = project.run(&[
-        "diff",
-        "--config",
-        "gateway.toml",
-        "base.yaml",
-        "--fail-on",
-        "looser",
-    ]);
-    assert_eq!(run.code, 0, "{run:?}");
+    let run = diff(&project, &["base.yaml", "--fail-on", "looser"]);
+    run.expect_code(0);
     assert_eq!(
         run.stdout,
         "base.yaml -> policies/clientco.yaml: no change; both decide every request the same way\n"
@@ -58,30 +64,16 @@ fn a_renamed_parameter_is_neutral_and_passes_the_review_gate() {
     };
     project.write("base.yaml", &with_param("sku"));
     project.write("policies/clientco.yaml", &with_param("item"));
-    let run = project.run(&[
-        "diff",
-        "--config",
-        "gateway.toml",
-        "base.yaml",
-        "--fail-on",
-        "looser",
-    ]);
-    assert_eq!(run.code, 0, "{run:?}");
+    let run = diff(&project, &["base.yaml", "--fail-on", "looser"]);
+    run.expect_code(0);
     assert_eq!(
         run.stdout,
         "base.yaml -> policies/clientco.yaml: 1 change (0 looser, 0 stricter, 1 neutral)\n\
          `GET, HEAD /inventory/{item}`: path /inventory/{sku} -> /inventory/{item}: neutral, a path parameter renamed; the same requests match\n"
     );
     // `--fail-on any` counts neutral changes too.
-    let any = project.run(&[
-        "diff",
-        "--config",
-        "gateway.toml",
-        "base.yaml",
-        "--fail-on",
-        "any",
-    ]);
-    assert_eq!(any.code, 3, "{any:?}");
+    let any = diff(&project, &["base.yaml", "--fail-on", "any"]);
+    any.expect_code(3);
 }
 
 #[test]
@@ -94,7 +86,7 @@ fn a_method_added_is_looser_and_fails_the_review_gate_with_exit_3() {
     );
     let looser = "`POST /forecast`: access 405 (method not allowed) -> scopes read:forecast: looser, now reachable: a token granting read:forecast passes\n";
 
-    let report = project.run(&["diff", "--config", "gateway.toml", "base.yaml"]);
+    let report = diff(&project, &["base.yaml"]);
     assert_eq!(
         report.code, 0,
         "without --fail-on a diff only reports: {report:?}"
@@ -106,15 +98,8 @@ fn a_method_added_is_looser_and_fails_the_review_gate_with_exit_3() {
         )
     );
 
-    let gate = project.run(&[
-        "diff",
-        "--config",
-        "gateway.toml",
-        "base.yaml",
-        "--fail-on",
-        "looser",
-    ]);
-    assert_eq!(gate.code, 3, "{gate:?}");
+    let gate = diff(&project, &["base.yaml", "--fail-on", "looser"]);
+    gate.expect_code(3);
     assert!(gate.stdout.ends_with(looser), "{gate:?}");
     assert_eq!(
         gate.stderr,
@@ -122,17 +107,12 @@ fn a_method_added_is_looser_and_fails_the_review_gate_with_exit_3() {
     );
 
     // The other way round the same change is stricter, which the gate lets through.
-    let reverse = project.run(&[
-        "diff",
-        "--config",
-        "gateway.toml",
-        "policies/clientco.yaml",
-        "base.yaml",
-        "--fail-on",
-        "looser",
-    ]);
-    assert_eq!(reverse.code, 0, "{reverse:?}");
-    assert!(reverse.stdout.contains("`POST /forecast`: access scopes read:forecast -> 405 (method not allowed): stricter, no longer reachable"), "{reverse:?}");
+    let reverse = diff(
+        &project,
+        &["policies/clientco.yaml", "base.yaml", "--fail-on", "looser"],
+    );
+    reverse.expect_code(0);
+    reverse.expect_stdout("`POST /forecast`: access scopes read:forecast -> 405 (method not allowed): stricter, no longer reachable");
 }
 
 #[test]
@@ -143,23 +123,10 @@ fn shadow_mode_is_looser() {
         "    scopes: [read:inventory]\n",
         "    scopes: [read:inventory]\n    mode: shadow\n",
     );
-    let run = project.run(&[
-        "diff",
-        "--config",
-        "gateway.toml",
-        "base.yaml",
-        "--fail-on",
-        "looser",
-    ]);
-    assert_eq!(run.code, 3, "{run:?}");
-    assert!(
-        run.stdout.contains("`GET, HEAD /inventory`: mode enforce -> shadow: looser, denied requests are now forwarded (logged as shadow_deny)\n"),
-        "{run:?}"
-    );
-    assert!(
-        run.stdout.contains("`any method but GET, HEAD /inventory`: access 405 (method not allowed) -> 405, forwarded by shadow mode: looser"),
-        "{run:?}"
-    );
+    let run = diff(&project, &["base.yaml", "--fail-on", "looser"]);
+    run.expect_code(3);
+    run.expect_stdout("`GET, HEAD /inventory`: mode enforce -> shadow: looser, denied requests are now forwarded (logged as shadow_deny)\n");
+    run.expect_stdout("`any method but GET, HEAD /inventory`: access 405 (method not allowed) -> 405, forwarded by shadow mode: looser");
 }
 
 #[test]
@@ -170,15 +137,8 @@ fn json_for_ci_bots() {
         "scopes: [read:forecast]",
         "scopes: []",
     );
-    let run = project.run(&[
-        "diff",
-        "--config",
-        "gateway.toml",
-        "base.yaml",
-        "--format",
-        "json",
-    ]);
-    assert_eq!(run.code, 0, "{run:?}");
+    let run = diff(&project, &["base.yaml", "--format", "json"]);
+    run.expect_code(0);
     let report: serde_json::Value = serde_json::from_str(&run.stdout).expect("one JSON document");
     assert_eq!(report["old"], "base.yaml");
     assert_eq!(report["new"], "policies/clientco.yaml");
@@ -204,23 +164,22 @@ fn json_for_ci_bots() {
 #[test]
 fn a_broken_file_is_reported_with_its_position() {
     let project = project();
-    project.edit(
-        "base.yaml",
-        "scopes: [read:inventory]",
-        "scopes: [read:inventroy]",
-    );
-    project.edit(
-        "policies/clientco.yaml",
-        "methods: [POST]",
-        "methods: [post]",
-    );
-    let run = project.run(&["diff", "--config", "gateway.toml", "base.yaml"]);
-    assert_eq!(run.code, 1, "{run:?}");
+    project.edits(&[
+        (
+            "base.yaml",
+            "scopes: [read:inventory]",
+            "scopes: [read:inventroy]",
+        ),
+        (
+            "policies/clientco.yaml",
+            "methods: [POST]",
+            "methods: [post]",
+        ),
+    ]);
+    let run = diff(&project, &["base.yaml"]);
+    run.expect_code(1);
     assert!(run.stdout.is_empty(), "{run:?}");
-    assert!(
-        run.stderr.contains("base.yaml:18:14: `read:inventroy` is not declared under permissions; did you mean `read:inventory`?"),
-        "{run:?}"
-    );
+    run.expect_stderr("base.yaml:18:14: `read:inventroy` is not declared under permissions; did you mean `read:inventory`?");
     assert!(
         run.stderr
             .contains("policies/clientco.yaml:11:15: method names are case-sensitive"),
@@ -241,7 +200,7 @@ fn two_explicit_files_need_no_config() {
         ],
         &[],
     );
-    assert_eq!(run.code, 0, "{run:?}");
+    run.expect_code(0);
     assert!(
         run.stdout
             .ends_with(": no change; both decide every request the same way\n"),
@@ -253,8 +212,8 @@ fn two_explicit_files_need_no_config() {
 fn the_policy_tools_help_has_an_example_and_config_only_where_it_is_read() {
     for (subcommand, reads_config) in [("diff", true), ("coverage", true), ("init", false)] {
         let run = support::bin::run_in(&repo_root(), &[subcommand, "--help"], &[]);
-        assert_eq!(run.code, 0, "{run:?}");
-        assert!(run.stdout.contains("Example"), "{run:?}");
+        run.expect_code(0);
+        run.expect_stdout("Example");
         assert_eq!(
             run.stdout.contains("--config <FILE>"),
             reads_config,
@@ -271,10 +230,9 @@ fn the_policy_tools_help_has_an_example_and_config_only_where_it_is_read() {
 
 /// The multi-tenant example as `base.yaml` and, as the version under review, the same file
 /// with `from` replaced by `to`; the review gate's run (`--fail-on looser`).
-fn tenants_edited(from: &str, to: &str) -> support::bin::Run {
+fn tenants_edited(from: &str, to: &str) -> Run {
     let project = Project::clientco();
-    let shipped = std::fs::read_to_string(repo_root().join("policies/clientco-tenants.yaml"))
-        .expect("shipped tenants policy");
+    let shipped = tenants_policy();
     project.write("base.yaml", &shipped);
     project.write("new.yaml", &shipped);
     project.edit("new.yaml", from, to);
@@ -282,7 +240,7 @@ fn tenants_edited(from: &str, to: &str) -> support::bin::Run {
 }
 
 /// The one change line of a run, after its summary line.
-fn only_change(run: &support::bin::Run) -> &str {
+fn only_change(run: &Run) -> &str {
     let lines: Vec<&str> = run.stdout.lines().collect();
     assert_eq!(lines.len(), 2, "{run:?}");
     lines[1]
@@ -291,13 +249,13 @@ fn only_change(run: &support::bin::Run) -> &str {
 #[test]
 fn a_dropped_tenant_condition_is_looser_and_fails_the_review_gate() {
     let run = tenants_edited(
-        "    when:\n      - claim: https://saasco/tenant\n        equals: \"{tenant}\"\n      - claim: https://saasco/regions",
+        "    when:\n      - claim: org_id\n        equals: \"{org}\"\n      - claim: https://saasco/regions",
         "    when:\n      - claim: https://saasco/regions",
     );
-    assert_eq!(run.code, 3, "{run:?}");
+    run.expect_code(3);
     assert_eq!(
         only_change(&run),
-        "`GET, HEAD /tenants/{tenant}/inventory`: when https://saasco/tenant equals \"{tenant}\" and https://saasco/regions contains \"eu\" -> https://saasco/regions contains \"eu\": looser, no longer required: https://saasco/tenant equals \"{tenant}\""
+        "`GET, HEAD /tenants/{org}/inventory`: when org_id equals \"{org}\" and https://saasco/regions contains \"eu\" -> https://saasco/regions contains \"eu\": looser, no longer required: org_id equals \"{org}\""
     );
 }
 
@@ -307,9 +265,9 @@ fn a_client_added_to_a_condition_is_looser_and_a_new_register_entry_neutral() {
         "        in: [clientco]  ",
         "        in: [clientco, clientco-readonly]  ",
     );
-    assert_eq!(run.code, 3, "{run:?}");
+    run.expect_code(3);
     assert!(
-        only_change(&run).starts_with("`POST /tenants/{tenant}/ingest`: when "),
+        only_change(&run).starts_with("`POST /tenants/{org}/ingest`: when "),
         "{run:?}"
     );
     assert!(
@@ -321,7 +279,7 @@ fn a_client_added_to_a_condition_is_looser_and_a_new_register_entry_neutral() {
         "  clientco-readonly: ClientCo reporting (forecast only)\n",
         "  clientco-readonly: ClientCo reporting (forecast only)\n  clientco-audit: ClientCo auditors\n",
     );
-    assert_eq!(register.code, 0, "{register:?}");
+    register.expect_code(0);
     assert_eq!(
         only_change(&register),
         "`client clientco-audit`: declaration (absent) -> \"ClientCo auditors\": neutral, declared; it grants nothing until a condition names it"
@@ -344,8 +302,7 @@ fn an_issuer_added_is_looser() {
         "{restricted:?}"
     );
     let project = Project::clientco();
-    let shipped =
-        std::fs::read_to_string(repo_root().join("policies/clientco-tenants.yaml")).unwrap();
+    let shipped = tenants_policy();
     let one = shipped.replace(
         base,
         &base.replace("    when:", "    issuers: [prod]\n    when:"),
@@ -356,10 +313,10 @@ fn an_issuer_added_is_looser() {
         &one.replace("issuers: [prod]", "issuers: [prod, staging]"),
     );
     let run = project.run(&["diff", "base.yaml", "new.yaml", "--fail-on", "looser"]);
-    assert_eq!(run.code, 3, "{run:?}");
+    run.expect_code(3);
     assert_eq!(
         only_change(&run),
-        "`GET, HEAD /tenants/{tenant}/forecast`: issuers prod -> prod staging: looser, a token from staging now passes"
+        "`GET, HEAD /tenants/{org}/forecast`: issuers prod -> prod staging: looser, a token from staging now passes"
     );
 }
 
@@ -367,19 +324,18 @@ fn an_issuer_added_is_looser() {
 fn a_binding_weakened_is_looser() {
     let base = "  - path: /forecast\n    methods: [GET]\n    scopes: [read:forecast]\n";
     let project = Project::clientco();
-    let shipped =
-        std::fs::read_to_string(repo_root().join("policies/clientco-tenants.yaml")).unwrap();
+    let shipped = tenants_policy();
     let bound = |b: &str| shipped.replace(base, &format!("{base}    binding: {b}\n"));
     project.write("base.yaml", &bound("dpop"));
     project.write("new.yaml", &bound("any"));
     let run = project.run(&["diff", "base.yaml", "new.yaml", "--fail-on", "looser"]);
-    assert_eq!(run.code, 3, "{run:?}");
+    run.expect_code(3);
     assert_eq!(
         only_change(&run),
         "`GET, HEAD /forecast`: binding dpop -> any: looser, a certificate-bound token now passes"
     );
     let reverse = project.run(&["diff", "new.yaml", "base.yaml", "--fail-on", "looser"]);
-    assert_eq!(reverse.code, 0, "{reverse:?}");
+    reverse.expect_code(0);
     assert!(
         only_change(&reverse).contains(": stricter, "),
         "{reverse:?}"
@@ -390,7 +346,7 @@ fn a_binding_weakened_is_looser() {
 fn websocket_turned_on_is_looser() {
     let base = "  - path: /forecast\n    methods: [GET]\n    scopes: [read:forecast]\n";
     let run = tenants_edited(base, &format!("{base}    websocket: true\n"));
-    assert_eq!(run.code, 3, "{run:?}");
+    run.expect_code(3);
     assert_eq!(
         only_change(&run),
         "`GET, HEAD /forecast`: websocket false -> true: looser, WebSocket upgrades are now tunnelled after the upstream's 101; the tunnel's bytes are not judged"

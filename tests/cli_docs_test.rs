@@ -3,58 +3,45 @@
 
 mod support;
 
-use support::bin::{Project, repo_root, run_in};
+use support::bin::{Project, repo_root, run_repo};
 
 #[test]
 fn committed_trust_boundaries_match_the_shipped_policy() {
-    let run = run_in(
-        &repo_root(),
-        &["docs", "--config", "gateway.toml", "--check"],
-        &[],
-    );
-    assert_eq!(run.code, 0, "{run:?}");
+    let run = run_repo("docs", &["--check"]);
+    run.expect_code(0);
 }
 
 #[test]
 fn shipped_policy_tests_pass() {
-    let run = run_in(
-        &repo_root(),
-        &[
-            "test",
-            "--config",
-            "gateway.toml",
-            "policies/clientco.tests.yaml",
-        ],
-        &[],
-    );
-    assert_eq!(run.code, 0, "{run:?}");
+    let run = run_repo("test", &["policies/clientco.tests.yaml"]);
+    run.expect_code(0);
     assert!(run.stdout.ends_with(" passed, 0 failed\n"), "{run:?}");
 }
 
 #[test]
 fn docs_writes_beside_the_config_then_check_catches_drift() {
     let project = Project::clientco();
-    let missing = project.run(&["docs", "--config", "gateway.toml", "--check"]);
-    assert_eq!(missing.code, 1, "{missing:?}");
+    let missing = project.run_config("docs", &["--check"]);
+    missing.expect_code(1);
 
-    let wrote = project.run(&["docs", "--config", "gateway.toml"]);
-    assert_eq!(wrote.code, 0, "{wrote:?}");
+    let wrote = project.run_config("docs", &[]);
+    wrote.expect_code(0);
     assert_eq!(wrote.stdout, "wrote docs/trust_boundaries.md\n");
     assert_eq!(
         project.read("docs/trust_boundaries.md"),
         std::fs::read_to_string(repo_root().join("docs/trust_boundaries.md")).unwrap()
     );
-    let clean = project.run(&["docs", "--config", "gateway.toml", "--check"]);
-    assert_eq!(clean.code, 0, "{clean:?}");
+    let clean = project.run_config("docs", &["--check"]);
+    clean.expect_code(0);
 
     project.edit(
         "policies/clientco.yaml",
         "read:forecast: Retrieve demand forecast",
         "read:forecast: Read the forecast",
     );
-    let drift = project.run(&["docs", "--config", "gateway.toml", "--check"]);
-    assert_eq!(drift.code, 1, "{drift:?}");
-    assert!(drift.stderr.contains("docs/trust_boundaries.md is out of date with policies/clientco.yaml; run `gateway docs --config gateway.toml`"), "{drift:?}");
+    let drift = project.run_config("docs", &["--check"]);
+    drift.expect_code(1);
+    drift.expect_stderr("docs/trust_boundaries.md is out of date with policies/clientco.yaml; run `gateway docs --config gateway.toml`");
     // The first line that differs is the narrative's, which names each scope's meaning (the
     // scopes table further down differs too).
     assert!(
@@ -74,8 +61,8 @@ fn docs_writes_beside_the_config_then_check_catches_drift() {
 #[test]
 fn docs_output_flag_writes_elsewhere() {
     let project = Project::clientco();
-    let run = project.run(&["docs", "--config", "gateway.toml", "--output", "out/tb.md"]);
-    assert_eq!(run.code, 0, "{run:?}");
+    let run = project.run_config("docs", &["--output", "out/tb.md"]);
+    run.expect_code(0);
     assert!(
         project
             .read("out/tb.md")
@@ -95,8 +82,8 @@ fn failing_cases_show_expected_and_got_and_why() {
 - {name: anonymous, method: GET, path: /forecast, status: 200}
 ",
     );
-    let run = project.run(&["test", "--config", "gateway.toml", "cases.yaml"]);
-    assert_eq!(run.code, 1, "{run:?}");
+    let run = project.run_config("test", &["cases.yaml"]);
+    run.expect_code(1);
     assert_eq!(
         run.stdout,
         "\
@@ -115,27 +102,22 @@ fn a_malformed_cases_file_points_at_the_problem() {
         "cases.yaml",
         "- {method: GET, path: /forecast, stauts: 200}\n",
     );
-    let run = project.run(&["test", "--config", "gateway.toml", "cases.yaml"]);
-    assert_eq!(run.code, 1, "{run:?}");
+    let run = project.run_config("test", &["cases.yaml"]);
+    run.expect_code(1);
     assert!(run.stderr.starts_with("cases.yaml:1:"), "{run:?}");
-    assert!(run.stderr.contains("unknown field `stauts`"), "{run:?}");
+    run.expect_stderr("unknown field `stauts`");
 }
 
 #[test]
 fn policy_changes_are_caught_by_the_shipped_cases() {
     // Someone widens the forecast route to every method: the shipped cases must notice.
-    let project = Project::clientco();
-    project.edit(
-        "policies/clientco.yaml",
-        "    methods: [GET]\n    scopes: [read:forecast]",
-        "    scopes: [read:forecast]",
-    );
-    let run = project.run(&[
-        "test",
-        "--config",
-        "gateway.toml",
-        "policies/clientco.tests.yaml",
-    ]);
-    assert_eq!(run.code, 1, "{run:?}");
-    assert!(run.stdout.contains("FAIL forecast is read-only: POST /forecast with scopes [read:forecast]: expected 405, got 200"), "{run:?}");
+    let run = Project::clientco()
+        .edit(
+            "policies/clientco.yaml",
+            "    methods: [GET]\n    scopes: [read:forecast]",
+            "    scopes: [read:forecast]",
+        )
+        .run_config("test", &["policies/clientco.tests.yaml"]);
+    run.expect_code(1);
+    run.expect_stdout("FAIL forecast is read-only: POST /forecast with scopes [read:forecast]: expected 405, got 200");
 }

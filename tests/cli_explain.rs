@@ -8,7 +8,7 @@ use support::bin::Project;
 
 fn explain(method: &str, path: &str) -> String {
     let run = Project::clientco().run(&["explain", "--config", "gateway.toml", method, path]);
-    assert_eq!(run.code, 0, "{run:?}");
+    run.expect_code(0);
     run.stdout
 }
 
@@ -78,11 +78,7 @@ fn refused_path_is_400_and_says_why() {
 fn a_broken_policy_is_reported_instead_of_explained() {
     let project = Project::clientco();
     project.edit("policies/clientco.yaml", "path: /ingest", "path: ingest");
-    let run = project.run(&["explain", "--config", "gateway.toml", "GET", "/forecast"]);
-    assert_eq!(run.code, 1, "{run:?}");
-    assert!(
-        run.stderr
-            .contains("policies/clientco.yaml:10:11: path `ingest` must start with `/`"),
-        "{run:?}"
-    );
+    let run = project.run_config("explain", &["GET", "/forecast"]);
+    run.expect_code(1);
+    run.expect_stderr("policies/clientco.yaml:10:11: path `ingest` must start with `/`");
 }

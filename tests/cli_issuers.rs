@@ -11,7 +11,7 @@ mod support;
 use gateway::dev::issuer::DevIssuer;
 use support::backend::Backend;
 use support::bin::{Project, Serving};
-use support::gateway::{claims, test_policy};
+use support::gateway::{Options, claims, test_policy};
 use support::issuer::spawn_issuer;
 
 /// The test policy plus a production-only route.
@@ -29,31 +29,18 @@ fn config(
     staging: &DevIssuer,
     staging_jwks_in_file: &str,
 ) -> String {
-    format!(
-        r#"[server]
-listen = "127.0.0.1:0"
-[admin]
-listen = "127.0.0.1:0"
-[upstream]
-url = "{upstream}"
-
-[auth.issuers.prod]
-issuer = "{}"
-audience = ["https://clientco/api", "https://clientco/admin"]
-jwks_url = "{}"
-
-[auth.issuers.staging]
-issuer = "{}"
-audience = "https://clientco/api"
-jwks_url = "{staging_jwks_in_file}"
-
-[policy]
-file = "policy.yaml"
-"#,
+    let mut options = Options::new(&prod.issuer_url(), &prod.jwks_url(), upstream);
+    options.upstream_extra = String::new();
+    options.auth = Some(format!(
+        "[auth.issuers.prod]\nissuer = \"{}\"\n\
+         audience = [\"https://clientco/api\", \"https://clientco/admin\"]\njwks_url = \"{}\"\n\n\
+         [auth.issuers.staging]\nissuer = \"{}\"\naudience = \"https://clientco/api\"\n\
+         jwks_url = \"{staging_jwks_in_file}\"\n",
         prod.issuer_url(),
         prod.jwks_url(),
         staging.issuer_url(),
-    )
+    ));
+    options.toml()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -154,7 +141,7 @@ fn check_lists_the_issuers_with_overrides_applied() {
             "https://keys.saasco.com/staging/jwks.json",
         )],
     );
-    assert_eq!(run.code, 0, "{run:?}");
+    run.expect_code(0);
     assert_eq!(
         run.stdout,
         "ok: gateway.toml and policies/clientco.yaml are valid (5 routes, 3 scopes, 2 restrictions)\n\
@@ -167,40 +154,36 @@ fn check_lists_the_issuers_with_overrides_applied() {
         &["check", "--config", "gateway.toml"],
         &[("GATEWAY_AUTH_ISSUERS_STAGNG_JWKS_URL", "https://x/")],
     );
-    assert_eq!(run.code, 1, "{run:?}");
-    assert!(
-        run.stderr.contains("GATEWAY_AUTH_ISSUERS_STAGNG_JWKS_URL overrides no setting; did you mean `GATEWAY_AUTH_ISSUERS_STAGING_JWKS_URL`?"),
-        "{run:?}"
-    );
+    run.expect_code(1);
+    run.expect_stderr("GATEWAY_AUTH_ISSUERS_STAGNG_JWKS_URL overrides no setting; did you mean `GATEWAY_AUTH_ISSUERS_STAGING_JWKS_URL`?");
 }
 
 #[test]
 fn check_refuses_both_forms_and_a_policy_naming_an_unconfigured_issuer() {
     let project = two_issuer_project();
-    project.edit(
-        "gateway.toml",
-        "[auth]\n",
-        "[auth]\nissuer = \"https://YOUR_TENANT.auth0.com/\"\n",
-    );
-    project.edit(
-        "policies/clientco.yaml",
-        "issuers: [prod]",
-        "issuers: [prd]",
-    );
-    let run = project.run(&["check", "--config", "gateway.toml"]);
-    assert_eq!(run.code, 1, "{run:?}");
+    project.edits(&[
+        (
+            "gateway.toml",
+            "[auth]\n",
+            "[auth]\nissuer = \"https://YOUR_TENANT.auth0.com/\"\n",
+        ),
+        (
+            "policies/clientco.yaml",
+            "issuers: [prod]",
+            "issuers: [prd]",
+        ),
+    ]);
+    let run = project.run_config("check", &[]);
+    run.expect_code(1);
     let auth_line = project
         .read("gateway.toml")
         .lines()
         .position(|l| l == "[auth]")
         .unwrap()
         + 2;
-    assert!(
-        run.stderr.contains(&format!(
+    run.expect_stderr(&format!(
             "gateway.toml:{auth_line}:10: `auth.issuer`: `[auth] issuer` and `[auth.issuers.*]` together"
-        )),
-        "{run:?}"
-    );
+        ));
 
     let project = two_issuer_project();
     project.edit(
@@ -208,8 +191,8 @@ fn check_refuses_both_forms_and_a_policy_naming_an_unconfigured_issuer() {
         "issuers: [prod]",
         "issuers: [prd]",
     );
-    let run = project.run(&["check", "--config", "gateway.toml"]);
-    assert_eq!(run.code, 1, "{run:?}");
+    let run = project.run_config("check", &[]);
+    run.expect_code(1);
     assert!(
         run.stderr.contains(
             "policies/clientco.yaml:16:15: `prd` is not an issuer of this gateway; did you mean `prod`?"
@@ -228,8 +211,8 @@ fn test_cases_may_say_which_issuer_the_token_comes_from() {
          - {name: staging elsewhere, method: GET, path: /inventory, scopes: [read:inventory], issuer: staging, status: 200}\n\
          - {name: no issuer named, method: GET, path: /forecast, scopes: [read:forecast], status: 403}\n",
     );
-    let run = project.run(&["test", "--config", "gateway.toml", "issuer.cases.yaml"]);
-    assert_eq!(run.code, 0, "{run:?}");
+    let run = project.run_config("test", &["issuer.cases.yaml"]);
+    run.expect_code(0);
     assert_eq!(run.stdout, "4 passed, 0 failed\n");
 
     project.write(
@@ -237,18 +220,15 @@ fn test_cases_may_say_which_issuer_the_token_comes_from() {
         "- {name: typo, method: GET, path: /forecast, scopes: [read:forecast], issuer: stagign, status: 403}\n\
          - {name: wrong, method: GET, path: /forecast, scopes: [read:forecast], issuer: staging, status: 200}\n",
     );
-    let run = project.run(&["test", "--config", "gateway.toml", "typo.cases.yaml"]);
-    assert_eq!(run.code, 1, "{run:?}");
+    let run = project.run_config("test", &["typo.cases.yaml"]);
+    run.expect_code(1);
     assert!(
         run.stdout.contains(
             "FAIL typo: `issuer: stagign` is not an issuer of this gateway; did you mean `staging`?"
         ),
         "{run:?}"
     );
-    assert!(
-        run.stdout.contains("FAIL wrong: GET /forecast with scopes [read:forecast] from issuer staging: expected 200, got 403 (this route does not accept tokens from issuer staging)"),
-        "{run:?}"
-    );
+    run.expect_stdout("FAIL wrong: GET /forecast with scopes [read:forecast] from issuer staging: expected 200, got 403 (this route does not accept tokens from issuer staging)");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -262,42 +242,21 @@ async fn explain_names_the_issuer_that_verified_the_token_or_the_trusted_ones() 
         &config("http://127.0.0.1:9", &prod, &staging, &staging.jwks_url()),
     );
     let explain = |path: &'static str, token: String| {
-        let dir = project.dir.path().to_path_buf();
-        tokio::task::spawn_blocking(move || {
-            support::bin::run_in(
-                &dir,
-                &[
-                    "explain",
-                    "--config",
-                    "gateway.toml",
-                    "GET",
-                    path,
-                    "--token",
-                    &token,
-                ],
-                &[],
-            )
-        })
+        let project = &project;
+        async move {
+            let args = ["GET", path, "--token", token.as_str()];
+            project.run_config_async("explain", &args).await
+        }
     };
     let staging_token = staging.mint(&claims(&staging.issuer_url(), "read:forecast"));
-    let run = explain("/reports/q3", staging_token).await.unwrap();
-    assert_eq!(run.code, 0, "{run:?}");
-    assert!(
-        run.stdout.contains(&format!(
-            "issuer:     staging ({}), whose keys verified it",
-            staging.issuer_url()
-        )),
-        "{run:?}"
-    );
-    assert!(
-        run.stdout.contains("issuers:    tokens from prod only"),
-        "{run:?}"
-    );
-    assert!(
-        run.stdout
-            .contains("decision:   403 this route does not accept tokens from issuer staging"),
-        "{run:?}"
-    );
+    let run = explain("/reports/q3", staging_token).await;
+    run.expect_code(0);
+    run.expect_stdout(&format!(
+        "issuer:     staging ({}), whose keys verified it",
+        staging.issuer_url()
+    ));
+    run.expect_stdout("issuers:    tokens from prod only");
+    run.expect_stdout("decision:   403 this route does not accept tokens from issuer staging");
     let prod_fetches = prod.jwks_requests();
     assert_eq!(
         prod_fetches, 0,
@@ -305,19 +264,12 @@ async fn explain_names_the_issuer_that_verified_the_token_or_the_trusted_ones() 
     );
 
     let stranger = prod.mint(&claims("https://login.example/", "read:forecast"));
-    let run = explain("/forecast", stranger).await.unwrap();
-    assert!(
-        run.stdout
-            .contains("token:      rejected: unknown issuer https://login.example/"),
-        "{run:?}"
-    );
-    assert!(
-        run.stdout.contains(&format!(
-            "issuers:    none verified it; this gateway trusts prod ({}), staging ({})",
-            prod.issuer_url(),
-            staging.issuer_url()
-        )),
-        "{run:?}"
-    );
+    let run = explain("/forecast", stranger).await;
+    run.expect_stdout("token:      rejected: unknown issuer https://login.example/");
+    run.expect_stdout(&format!(
+        "issuers:    none verified it; this gateway trusts prod ({}), staging ({})",
+        prod.issuer_url(),
+        staging.issuer_url()
+    ));
     assert_eq!(prod.jwks_requests(), 0, "an unknown iss costs no fetch");
 }

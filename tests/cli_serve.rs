@@ -28,13 +28,7 @@ async fn serve_logs_one_json_line_per_request_reloads_on_sighup_and_drains_on_si
     let token = issuer.mint(&claims(&issuer.issuer_url(), "read:forecast"));
 
     // Allowed: one access line with the identity and decision, never the token.
-    let response = client
-        .get(served.url("/forecast?x=1"))
-        .bearer_auth(&token)
-        .header("x-request-id", "req-allowed")
-        .send()
-        .await
-        .unwrap();
+    let response = served.get_as("/forecast?x=1", &token, "req-allowed").await;
     assert_eq!(response.status(), 200);
     let line = served.request_line("req-allowed");
     assert_eq!(line["target"], "gateway::access");
@@ -49,13 +43,7 @@ async fn serve_logs_one_json_line_per_request_reloads_on_sighup_and_drains_on_si
     assert!(!line.to_string().contains(&token));
 
     // Denied: the reason is logged.
-    let response = client
-        .get(served.url("/inventory"))
-        .bearer_auth(&token)
-        .header("x-request-id", "req-denied")
-        .send()
-        .await
-        .unwrap();
+    let response = served.get_as("/inventory", &token, "req-denied").await;
     assert_eq!(response.status(), 403);
     let line = served.request_line("req-denied");
     assert_eq!(line["decision"], "deny");

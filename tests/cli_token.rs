@@ -3,7 +3,8 @@
 //! endpoint or the file is wrong. The secret must never appear in any output.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::convert::Infallible;
+mod support;
+
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -12,9 +13,8 @@ use bytes::Bytes;
 use http::{Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
-use hyper::service::service_fn;
-use hyper_util::rt::{TokioExecutor, TokioIo};
-use tokio::net::TcpListener;
+use support::bin::{Run, run_async};
+use support::server::Server;
 
 const SECRET: &str = "s3cr3t-never-printed";
 
@@ -23,56 +23,36 @@ const SECRET: &str = "s3cr3t-never-printed";
 struct Endpoint {
     addr: SocketAddr,
     received: Arc<Mutex<Vec<(String, serde_json::Value)>>>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl Drop for Endpoint {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
+    _server: Server,
 }
 
 impl Endpoint {
     async fn start(status: u16, body: &'static str) -> Endpoint {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
         let received = Arc::new(Mutex::new(Vec::new()));
         let recorder = received.clone();
-        let task = tokio::spawn(async move {
-            while let Ok((stream, _)) = listener.accept().await {
-                let recorder = recorder.clone();
-                tokio::spawn(async move {
-                    let service = service_fn(move |request: Request<Incoming>| {
-                        let recorder = recorder.clone();
-                        async move {
-                            let content_type = request
-                                .headers()
-                                .get("content-type")
-                                .map(|v| v.to_str().unwrap().to_owned())
-                                .unwrap_or_default();
-                            let bytes = request.into_body().collect().await.unwrap().to_bytes();
-                            let json =
-                                serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null);
-                            recorder.lock().unwrap().push((content_type, json));
-                            Ok::<_, Infallible>(
-                                Response::builder()
-                                    .status(StatusCode::from_u16(status).unwrap())
-                                    .header("content-type", "application/json")
-                                    .body(Full::new(Bytes::from_static(body.as_bytes())))
-                                    .unwrap(),
-                            )
-                        }
-                    });
-                    let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
-                        .serve_connection(TokioIo::new(stream), service)
-                        .await;
-                });
+        let server = Server::start(move |request: Request<Incoming>| {
+            let recorder = recorder.clone();
+            async move {
+                let content_type = request
+                    .headers()
+                    .get("content-type")
+                    .map(|v| v.to_str().unwrap().to_owned())
+                    .unwrap_or_default();
+                let bytes = request.into_body().collect().await.unwrap().to_bytes();
+                let json = serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null);
+                recorder.lock().unwrap().push((content_type, json));
+                Response::builder()
+                    .status(StatusCode::from_u16(status).unwrap())
+                    .header("content-type", "application/json")
+                    .body(Full::new(Bytes::from_static(body.as_bytes())))
+                    .unwrap()
             }
-        });
+        })
+        .await;
         Endpoint {
-            addr,
+            addr: server.addr,
             received,
-            task,
+            _server: server,
         }
     }
 
@@ -81,39 +61,29 @@ impl Endpoint {
     }
 }
 
-struct Outcome {
-    success: bool,
-    stdout: String,
-    stderr: String,
+/// Runs `gateway token --credentials <path>` off the runtime that serves the endpoint, and
+/// checks the secret was printed nowhere.
+async fn gateway_token(path: &Path) -> Run {
+    let path = path.display().to_string();
+    let run = run_async(Path::new("."), &["token", "--credentials", &path], &[]).await;
+    assert!(!run.says(SECRET), "the client secret was printed:\n{run:?}");
+    run
 }
 
-/// Runs `gateway token --credentials <path>` without blocking the runtime that serves the
-/// endpoint.
-async fn gateway_token(path: &Path) -> Outcome {
-    let path = path.to_owned();
-    let output = tokio::task::spawn_blocking(move || {
-        std::process::Command::new(env!("CARGO_BIN_EXE_gateway"))
-            .arg("token")
-            .arg("--credentials")
-            .arg(&path)
-            .env_remove("GATEWAY_CONFIG")
-            .output()
-            .unwrap()
+/// ClientCo's credentials for the token endpoint at `token_url`.
+fn credentials(token_url: &str) -> serde_json::Value {
+    serde_json::json!({
+        "token_url": token_url,
+        "client_id": "clientco",
+        "client_secret": SECRET,
+        "audience": "https://clientco/api",
     })
-    .await
-    .unwrap();
-    let outcome = Outcome {
-        success: output.status.success(),
-        stdout: String::from_utf8(output.stdout).unwrap(),
-        stderr: String::from_utf8(output.stderr).unwrap(),
-    };
-    assert!(
-        !outcome.stdout.contains(SECRET) && !outcome.stderr.contains(SECRET),
-        "the client secret was printed:\n{}\n{}",
-        outcome.stdout,
-        outcome.stderr
-    );
-    outcome
+}
+
+/// Writes `json` as credentials.json in a fresh folder and runs `gateway token` on it.
+async fn token_for(json: &serde_json::Value) -> Run {
+    let dir = tempfile::tempdir().unwrap();
+    gateway_token(&write_credentials(dir.path(), json)).await
 }
 
 fn write_credentials(dir: &Path, json: &serde_json::Value) -> std::path::PathBuf {
@@ -129,20 +99,9 @@ async fn prints_only_the_access_token_and_sends_the_auth0_body() {
         r#"{"access_token":"eyJ.header.sig","token_type":"Bearer","expires_in":86400,"scope":"read:forecast"}"#,
     )
     .await;
-    let dir = tempfile::tempdir().unwrap();
-    let path = write_credentials(
-        dir.path(),
-        &serde_json::json!({
-            "token_url": endpoint.token_url(),
-            "client_id": "clientco",
-            "client_secret": SECRET,
-            "audience": "https://clientco/api",
-        }),
-    );
+    let outcome = token_for(&credentials(&endpoint.token_url())).await;
 
-    let outcome = gateway_token(&path).await;
-
-    assert!(outcome.success, "{}", outcome.stderr);
+    outcome.expect_code(0);
     assert_eq!(outcome.stdout, "eyJ.header.sig\n");
     let received = endpoint.received.lock().unwrap().clone();
     assert_eq!(received.len(), 1);
@@ -161,24 +120,21 @@ async fn prints_only_the_access_token_and_sends_the_auth0_body() {
 
 #[tokio::test]
 async fn issuer_key_resolves_to_its_oauth_token_endpoint() {
-    let endpoint = Endpoint::start(200, r#"{"access_token":"tok","token_type":"Bearer"}"#).await;
-    let dir = tempfile::tempdir().unwrap();
+    // A JWT's shape: an opaque token is refused (tests/cli_newuser_hints.rs).
+    let endpoint =
+        Endpoint::start(200, r#"{"access_token":"h.tok.s","token_type":"Bearer"}"#).await;
     // Without the trailing slash on purpose: both spellings must reach /oauth/token.
-    let path = write_credentials(
-        dir.path(),
-        &serde_json::json!({
-            "issuer": format!("http://{}", endpoint.addr),
-            "client_id": "clientco",
-            "client_secret": SECRET,
-            "audience": "https://clientco/api",
-            "scope": "read:forecast",
-        }),
-    );
+    let outcome = token_for(&serde_json::json!({
+        "issuer": format!("http://{}", endpoint.addr),
+        "client_id": "clientco",
+        "client_secret": SECRET,
+        "audience": "https://clientco/api",
+        "scope": "read:forecast",
+    }))
+    .await;
 
-    let outcome = gateway_token(&path).await;
-
-    assert!(outcome.success, "{}", outcome.stderr);
-    assert_eq!(outcome.stdout, "tok\n");
+    outcome.expect_code(0);
+    assert_eq!(outcome.stdout, "h.tok.s\n");
     let received = endpoint.received.lock().unwrap().clone();
     assert_eq!(received[0].1["scope"], "read:forecast");
 }
@@ -190,59 +146,29 @@ async fn endpoint_errors_are_shown_as_auth0_returns_them() {
         r#"{"error":"access_denied","error_description":"Unauthorized"}"#,
     )
     .await;
-    let dir = tempfile::tempdir().unwrap();
-    let path = write_credentials(
-        dir.path(),
-        &serde_json::json!({
-            "token_url": endpoint.token_url(),
-            "client_id": "clientco",
-            "client_secret": SECRET,
-            "audience": "https://clientco/api",
-        }),
-    );
+    let outcome = token_for(&credentials(&endpoint.token_url())).await;
 
-    let outcome = gateway_token(&path).await;
-
-    assert!(!outcome.success);
+    assert_ne!(outcome.code, 0, "{outcome:?}");
     assert_eq!(
         outcome.stdout, "",
         "nothing on stdout when there is no token"
     );
-    assert!(
-        outcome
-            .stderr
-            .contains("answered 401: access_denied: Unauthorized"),
-        "{}",
-        outcome.stderr
-    );
+    outcome.expect_stderr("answered 401: access_denied: Unauthorized");
     assert!(
         outcome.stderr.contains("client_secret"),
-        "a hint names what to check: {}",
-        outcome.stderr
+        "a hint names what to check: {outcome:?}"
     );
 }
 
 #[tokio::test]
 async fn a_body_that_is_not_a_token_response_is_reported_with_an_excerpt() {
     let endpoint = Endpoint::start(502, "<html>Bad Gateway</html>").await;
-    let dir = tempfile::tempdir().unwrap();
-    let path = write_credentials(
-        dir.path(),
-        &serde_json::json!({
-            "token_url": endpoint.token_url(),
-            "client_id": "clientco",
-            "client_secret": SECRET,
-            "audience": "https://clientco/api",
-        }),
-    );
+    let outcome = token_for(&credentials(&endpoint.token_url())).await;
 
-    let outcome = gateway_token(&path).await;
-
-    assert!(!outcome.success);
+    assert_ne!(outcome.code, 0, "{outcome:?}");
     assert!(
         outcome.stderr.contains("answered 502") && outcome.stderr.contains("Bad Gateway"),
-        "{}",
-        outcome.stderr
+        "{outcome:?}"
     );
 }
 
@@ -253,38 +179,19 @@ async fn unreachable_endpoint_says_so() {
     let refusing_port = tokio::net::TcpSocket::new_v4().unwrap();
     refusing_port.bind(([127, 0, 0, 1], 0).into()).unwrap();
     let addr = refusing_port.local_addr().unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let path = write_credentials(
-        dir.path(),
-        &serde_json::json!({
-            "token_url": format!("http://{addr}/oauth/token"),
-            "client_id": "clientco",
-            "client_secret": SECRET,
-            "audience": "https://clientco/api",
-        }),
-    );
+    let outcome = token_for(&credentials(&format!("http://{addr}/oauth/token"))).await;
 
-    let outcome = gateway_token(&path).await;
-
-    assert!(!outcome.success);
-    assert!(
-        outcome.stderr.contains("cannot reach the token endpoint"),
-        "{}",
-        outcome.stderr
-    );
+    assert_ne!(outcome.code, 0, "{outcome:?}");
+    outcome.expect_stderr("cannot reach the token endpoint");
 }
 
 #[tokio::test]
 async fn a_missing_file_names_the_fix() {
     let dir = tempfile::tempdir().unwrap();
     let outcome = gateway_token(&dir.path().join("credentials.json")).await;
-    assert!(!outcome.success);
-    assert!(outcome.stderr.contains("cannot read"), "{}", outcome.stderr);
-    assert!(
-        outcome.stderr.contains("credentials.example.json"),
-        "{}",
-        outcome.stderr
-    );
+    assert_ne!(outcome.code, 0, "{outcome:?}");
+    outcome.expect_stderr("cannot read");
+    outcome.expect_stderr("credentials.example.json");
 }
 
 #[tokio::test]
@@ -297,66 +204,41 @@ async fn broken_json_points_at_line_and_column() {
     )
     .unwrap();
     let outcome = gateway_token(&path).await;
-    assert!(!outcome.success);
-    assert!(
-        outcome.stderr.contains("credentials.json:4:1:"),
-        "{}",
-        outcome.stderr
-    );
+    assert_ne!(outcome.code, 0, "{outcome:?}");
+    outcome.expect_stderr("credentials.json:4:1:");
 }
 
 #[tokio::test]
 async fn a_missing_field_and_an_unknown_key_are_named() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = write_credentials(
-        dir.path(),
+    let outcome = token_for(
         &serde_json::json!({"domain": "t.auth0.com", "client_id": "c", "client_secret": SECRET}),
-    );
-    let outcome = gateway_token(&path).await;
-    assert!(!outcome.success);
-    assert!(
-        outcome.stderr.contains("missing field `audience`"),
-        "{}",
-        outcome.stderr
-    );
+    )
+    .await;
+    assert_ne!(outcome.code, 0, "{outcome:?}");
+    outcome.expect_stderr("missing field `audience`");
 
-    let path = write_credentials(
-        dir.path(),
+    let outcome = token_for(
         &serde_json::json!({"domain": "t.auth0.com", "client_id": "c", "client_secret": SECRET,
             "audience": "a", "audeince": "typo"}),
-    );
-    let outcome = gateway_token(&path).await;
-    assert!(!outcome.success);
-    assert!(
-        outcome.stderr.contains("unknown field `audeince`"),
-        "{}",
-        outcome.stderr
-    );
+    )
+    .await;
+    assert_ne!(outcome.code, 0, "{outcome:?}");
+    outcome.expect_stderr("unknown field `audeince`");
 }
 
 #[tokio::test]
 async fn the_example_file_is_refused_until_filled_in() {
     let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("clientco/credentials.example.json");
     let outcome = gateway_token(&example).await;
-    assert!(!outcome.success);
-    assert!(outcome.stderr.contains("placeholder"), "{}", outcome.stderr);
+    assert_ne!(outcome.code, 0, "{outcome:?}");
+    outcome.expect_stderr("placeholder");
 }
 
 #[tokio::test]
 async fn plain_http_to_a_remote_host_is_refused_before_sending_the_secret() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = write_credentials(
-        dir.path(),
-        &serde_json::json!({
-            "token_url": "http://tenant.example.com/oauth/token",
-            "client_id": "clientco",
-            "client_secret": SECRET,
-            "audience": "https://clientco/api",
-        }),
-    );
-    let outcome = gateway_token(&path).await;
-    assert!(!outcome.success);
-    assert!(outcome.stderr.contains("plain http"), "{}", outcome.stderr);
+    let outcome = token_for(&credentials("http://tenant.example.com/oauth/token")).await;
+    assert_ne!(outcome.code, 0, "{outcome:?}");
+    outcome.expect_stderr("plain http");
 }
 
 /// Against the project's development issuer (the one `gateway demo` runs): a real token, and
@@ -374,7 +256,6 @@ async fn works_against_the_development_issuer() {
     })
     .await
     .unwrap();
-    let dir = tempfile::tempdir().unwrap();
     let credentials = |secret: &str, audience: &str| {
         serde_json::json!({
             "issuer": issuer.issuer_url(),
@@ -384,9 +265,8 @@ async fn works_against_the_development_issuer() {
         })
     };
 
-    let path = write_credentials(dir.path(), &credentials(SECRET, "https://clientco/api"));
-    let outcome = gateway_token(&path).await;
-    assert!(outcome.success, "{}", outcome.stderr);
+    let outcome = token_for(&credentials(SECRET, "https://clientco/api")).await;
+    outcome.expect_code(0);
     let token = outcome.stdout.trim();
     let payload = token.split('.').nth(1).unwrap();
     use base64::Engine;
@@ -399,22 +279,15 @@ async fn works_against_the_development_issuer() {
     assert_eq!(claims["azp"], "clientco");
     assert_eq!(claims["scope"], "read:forecast");
 
-    let path = write_credentials(dir.path(), &credentials("wrong", "https://clientco/api"));
-    let outcome = gateway_token(&path).await;
-    assert!(!outcome.success);
-    assert!(
-        outcome.stderr.contains("access_denied: Unauthorized"),
-        "{}",
-        outcome.stderr
-    );
+    let outcome = token_for(&credentials("wrong", "https://clientco/api")).await;
+    assert_ne!(outcome.code, 0, "{outcome:?}");
+    outcome.expect_stderr("access_denied: Unauthorized");
 
-    let path = write_credentials(dir.path(), &credentials(SECRET, "https://other/api"));
-    let outcome = gateway_token(&path).await;
-    assert!(!outcome.success);
+    let outcome = token_for(&credentials(SECRET, "https://other/api")).await;
+    assert_ne!(outcome.code, 0, "{outcome:?}");
     assert!(
         outcome.stderr.contains("Service not found") && outcome.stderr.contains("hint: no API"),
-        "{}",
-        outcome.stderr
+        "{outcome:?}"
     );
     issuer.shutdown().await;
 }

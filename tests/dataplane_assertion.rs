@@ -15,7 +15,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use gateway::assertion::Algorithm;
 use gateway::assertion::keys::generate_pem;
 use serde_json::Value;
-use support::world::World;
+use support::world::{Sent, World};
 
 const ISSUER: &str = "https://gateway.saasco.internal/";
 const AUDIENCE: &str = "saasco-backend";
@@ -145,13 +145,7 @@ async fn the_backend_receives_a_signed_assertion_bound_to_its_request_line() {
         support::gateway::claims(&world.issuer.issuer_url(), "read:forecast ingest:data");
     claims["https://saasco/tenant"] = "acme".into();
     let token = world.issuer.mint(&claims);
-    let response = world
-        .client
-        .get(world.url("/forecast?week=12"))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap();
+    let response = world.get_with("/forecast?week=12", &token).await;
     assert_eq!(response.status(), 200);
     assert_eq!(world.backend.last().target, "/api/forecast?week=12");
     let (header, claims) = verify(&received(&world, "x-auth-assertion"), &jwks);
@@ -199,12 +193,7 @@ async fn a_public_route_gets_an_assertion_without_identity_and_escapes_as_sent()
     let keys = Keys::new();
     let world = start(&keys, "", "").await;
     let jwks = admin_jwks(&world).await;
-    let response = world
-        .client
-        .get(world.url("/public/a%20b/./c?x=1"))
-        .send()
-        .await
-        .unwrap();
+    let response = world.request("GET", "/public/a%20b/./c?x=1").sent().await;
     assert_eq!(response.status(), 200);
     assert_eq!(world.backend.last().target, "/public/a%20b/c?x=1");
     let (_, claims) = verify(&received(&world, "x-auth-assertion"), &jwks);
@@ -222,35 +211,22 @@ async fn inbound_copies_of_the_assertion_header_are_stripped() {
     let world = start(&keys, "header = \"X-Gateway-Assertion\"\n", "").await;
     let jwks = admin_jwks(&world).await;
     let response = world
-        .client
-        .get(world.url("/forecast"))
-        .bearer_auth(world.token("read:forecast"))
+        .as_scope("GET", "/forecast", "read:forecast")
         .header("X-Gateway-Assertion", "forged.by.client")
         .header("x-gateway-assertion", "another.forged.copy")
-        .send()
-        .await
-        .unwrap();
+        .sent()
+        .await;
     assert_eq!(response.status(), 200);
     let (_, claims) = verify(&received(&world, "x-gateway-assertion"), &jwks);
     assert_eq!(claims["sub"], "clientco@clients");
-    assert!(
-        world
-            .backend
-            .last()
-            .headers
-            .get("x-auth-assertion")
-            .is_none()
-    );
+    assert!(world.backend.last_header("x-auth-assertion").is_none());
 
     // Naming it in `Connection` cannot make the gateway drop its own.
     let response = world
-        .client
-        .get(world.url("/forecast"))
-        .bearer_auth(world.token("read:forecast"))
+        .as_scope("GET", "/forecast", "read:forecast")
         .header("Connection", "X-Gateway-Assertion")
-        .send()
-        .await
-        .unwrap();
+        .sent()
+        .await;
     assert_eq!(response.status(), 200);
     verify(&received(&world, "x-gateway-assertion"), &jwks);
 }
@@ -281,13 +257,7 @@ async fn reuse_shares_one_assertion_between_identical_requests_only() {
     let send = |path: &'static str, token: String| {
         let world = &world;
         async move {
-            let response = world
-                .client
-                .get(world.url(path))
-                .bearer_auth(token)
-                .send()
-                .await
-                .unwrap();
+            let response = world.get_with(path, &token).await;
             assert_eq!(response.status(), 200);
             received(world, "x-auth-assertion")
         }
@@ -399,14 +369,7 @@ async fn a_reload_rotates_the_key_and_a_bad_key_file_keeps_the_old_one() {
 async fn without_an_assertion_section_nothing_is_signed_or_published() {
     let world = World::start().await;
     world.get("/forecast", "read:forecast").await;
-    assert!(
-        world
-            .backend
-            .last()
-            .headers
-            .get("x-auth-assertion")
-            .is_none()
-    );
+    assert!(world.backend.last_header("x-auth-assertion").is_none());
     let response = reqwest::get(format!("{}/.well-known/jwks.json", world.gateway.admin))
         .await
         .unwrap();

@@ -9,64 +9,36 @@
 mod support;
 
 use serde_json::{Value, json};
-use support::gateway::{claims, raw_http};
-use support::world::{World, error_body};
+use support::world::{Sent, World, description, error_body, header, status_of};
 
 const TENANTS: &str = include_str!("../policies/clientco-tenants.yaml");
-const TENANT: &str = "https://saasco/tenant";
+const TENANT: &str = "org_id";
 
 async fn tenants_world() -> World {
     World::start_with(|options| options.policy = TENANTS.to_owned()).await
 }
 
-/// A ClientCo production token (azp `clientco`, client-credentials) with `scope` and `extra`.
-fn token(world: &World, scope: &str, extra: Value) -> String {
-    let mut minted = claims(&world.issuer.issuer_url(), scope);
-    for (name, value) in extra.as_object().unwrap() {
-        minted[name] = value.clone();
-    }
-    world.issuer.mint(&minted)
-}
-
 /// `GET path` sent byte for byte; the status and the body.
 async fn raw_get(world: &World, path: &str, token: &str) -> (u16, String) {
-    let request = format!(
-        "GET {path} HTTP/1.1\r\nHost: gateway.test\r\nAuthorization: Bearer {token}\r\nConnection: close\r\n\r\n"
-    );
-    let answer = raw_http(world.gateway.addr, request.as_bytes()).await;
-    let status = answer
-        .split(' ')
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| panic!("no status line in {answer:?}"));
-    (status, answer)
+    let answer = support::world::raw_get(world.gateway.addr, path, token, "").await;
+    (status_of(&answer), answer)
 }
 
 #[tokio::test]
 async fn own_tenant_is_forwarded_and_another_tenant_is_403_access_denied() {
     let world = tenants_world().await;
-    let acme = token(&world, "read:forecast", json!({TENANT: "clientco"}));
+    let acme = world.token_with("read:forecast", json!({TENANT: "org_clientco"}));
 
     let response = world
-        .client
-        .get(world.url("/tenants/clientco/forecast"))
-        .bearer_auth(&acme)
-        .send()
-        .await
-        .unwrap();
+        .get_with("/tenants/org_clientco/forecast", &acme)
+        .await;
     assert_eq!(response.status(), 200);
     assert_eq!(
         world.backend.take_seen()[0].target,
-        "/tenants/clientco/forecast"
+        "/tenants/org_clientco/forecast"
     );
 
-    let response = world
-        .client
-        .get(world.url("/tenants/globex/forecast"))
-        .bearer_auth(&acme)
-        .send()
-        .await
-        .unwrap();
+    let response = world.get_with("/tenants/org_globex/forecast", &acme).await;
     assert_eq!(response.status(), 403);
     assert!(
         response.headers().get("www-authenticate").is_none(),
@@ -74,9 +46,9 @@ async fn own_tenant_is_forwarded_and_another_tenant_is_403_access_denied() {
     );
     let body = error_body(response).await;
     assert_eq!(body["error"], "access_denied");
-    let description = body["error_description"].as_str().unwrap();
+    let description = description(&body);
     assert!(description.contains(TENANT), "{description}");
-    assert!(description.contains("{tenant}"), "{description}");
+    assert!(description.contains("{org}"), "{description}");
     assert!(!description.contains("globex"), "{description}");
     assert!(
         world.backend.seen().is_empty(),
@@ -87,7 +59,7 @@ async fn own_tenant_is_forwarded_and_another_tenant_is_403_access_denied() {
     assert!(
         metrics
             .lines()
-            .any(|l| l.contains("route=\"/tenants/{tenant}/forecast\"")
+            .any(|l| l.contains("route=\"/tenants/{org}/forecast\"")
                 && l.contains("reason=\"condition_failed\"")
                 && l.contains("status=\"403\"")),
         "{metrics}"
@@ -99,42 +71,47 @@ async fn own_tenant_is_forwarded_and_another_tenant_is_403_access_denied() {
 #[tokio::test]
 async fn the_tenant_is_judged_on_the_normalised_path() {
     let world = tenants_world().await;
-    let acme = token(&world, "read:forecast", json!({TENANT: "clientco"}));
+    let acme = world.token_with("read:forecast", json!({TENANT: "org_clientco"}));
 
-    let (status, answer) = raw_get(&world, "/tenants/client%63%6F/forecast", &acme).await;
+    let (status, answer) = raw_get(&world, "/tenants/org_client%63%6F/forecast", &acme).await;
     assert_eq!(status, 200, "{answer}");
     assert_eq!(
         world.backend.take_seen()[0].target,
-        "/tenants/clientco/forecast"
+        "/tenants/org_clientco/forecast"
     );
 
     for sneaky in [
-        "/tenants/clientco/../globex/forecast",
-        "/tenants/clientco/%2e%2e/globex/forecast",
-        "/tenants/clientco/./../globex/forecast",
+        "/tenants/org_clientco/../org_globex/forecast",
+        "/tenants/org_clientco/%2e%2e/org_globex/forecast",
+        "/tenants/org_clientco/./../org_globex/forecast",
     ] {
         let (status, answer) = raw_get(&world, sneaky, &acme).await;
         assert_eq!(status, 403, "{sneaky}: {answer}");
         assert!(answer.contains("access_denied"), "{sneaky}: {answer}");
     }
-    let (status, answer) = raw_get(&world, "/tenants/globex/../clientco/forecast", &acme).await;
+    let (status, answer) = raw_get(
+        &world,
+        "/tenants/org_globex/../org_clientco/forecast",
+        &acme,
+    )
+    .await;
     assert_eq!(status, 200, "{answer}");
     assert_eq!(
         world.backend.take_seen()[0].target,
-        "/tenants/clientco/forecast"
+        "/tenants/org_clientco/forecast"
     );
 
     // A reserved escape stays an escape, in upper-case hex, whichever case the client sent.
-    let escaped = token(&world, "read:forecast", json!({TENANT: "client%3Aco"}));
+    let escaped = world.token_with("read:forecast", json!({TENANT: "org_client%3Aco"}));
     for path in [
-        "/tenants/client%3aco/forecast",
-        "/tenants/client%3Aco/forecast",
+        "/tenants/org_client%3aco/forecast",
+        "/tenants/org_client%3Aco/forecast",
     ] {
         let (status, answer) = raw_get(&world, path, &escaped).await;
         assert_eq!(status, 200, "{path}: {answer}");
     }
-    let colon = token(&world, "read:forecast", json!({TENANT: "client:co"}));
-    let (status, _) = raw_get(&world, "/tenants/client%3Aco/forecast", &colon).await;
+    let colon = world.token_with("read:forecast", json!({TENANT: "org_client:co"}));
+    let (status, _) = raw_get(&world, "/tenants/org_client%3Aco/forecast", &colon).await;
     assert_eq!(status, 403);
     assert_eq!(world.backend.seen().len(), 2);
 }
@@ -143,50 +120,44 @@ async fn the_tenant_is_judged_on_the_normalised_path() {
 async fn missing_array_and_number_claims_fail_the_condition() {
     let world = tenants_world().await;
     let cases = [
-        ("/tenants/clientco/forecast", json!({}), "has no"),
+        ("/tenants/org_clientco/forecast", json!({}), "has no"),
         (
-            "/tenants/clientco/forecast",
-            json!({TENANT: ["clientco"]}),
+            "/tenants/org_clientco/forecast",
+            json!({TENANT: ["org_clientco"]}),
             "is a list",
         ),
         ("/tenants/42/forecast", json!({TENANT: 42}), "is a number"),
         (
-            "/tenants/clientco/forecast",
-            json!({TENANT: "clientco", "gty": "password"}),
+            "/tenants/org_clientco/forecast",
+            json!({TENANT: "org_clientco", "gty": "password"}),
             "`gty`",
         ),
         (
-            "/tenants/clientco/forecast",
-            json!({TENANT: "clientco", "azp": "globex"}),
+            "/tenants/org_clientco/forecast",
+            json!({TENANT: "org_clientco", "azp": "globex"}),
             "`azp`",
         ),
     ];
     for (path, extra, cause) in cases {
-        let response = world
-            .client
-            .get(world.url(path))
-            .bearer_auth(token(&world, "read:forecast", extra.clone()))
-            .send()
-            .await
-            .unwrap();
+        let token = world.token_with("read:forecast", extra.clone());
+        let response = world.get_with(path, &token).await;
         assert_eq!(response.status(), 403, "{extra}");
         let body = error_body(response).await;
         assert_eq!(body["error"], "access_denied", "{extra}");
-        let description = body["error_description"].as_str().unwrap();
+        let description = description(&body);
         assert!(description.contains(cause), "{extra}: {description}");
         assert!(!description.contains("globex"), "{description}");
     }
 
     // `contains` reads an array of strings; a string or a list without the value fails.
     let inventory = |regions: Value| {
-        let bearer = token(
-            &world,
+        let bearer = world.token_with(
             "read:inventory",
-            json!({TENANT: "clientco", "https://saasco/regions": regions}),
+            json!({TENANT: "org_clientco", "https://saasco/regions": regions}),
         );
         let request = world
             .client
-            .get(world.url("/tenants/clientco/inventory"))
+            .get(world.url("/tenants/org_clientco/inventory"))
             .bearer_auth(bearer);
         async move { request.send().await.unwrap().status().as_u16() }
     };
@@ -201,36 +172,20 @@ async fn missing_array_and_number_claims_fail_the_condition() {
 #[tokio::test]
 async fn earlier_decisions_come_before_the_condition() {
     let world = tenants_world().await;
-    let other = token(&world, "read:inventory", json!({TENANT: "clientco"}));
-    let response = world
-        .client
-        .get(world.url("/tenants/globex/forecast"))
-        .bearer_auth(&other)
-        .send()
-        .await
-        .unwrap();
+    let other = world.token_with("read:inventory", json!({TENANT: "org_clientco"}));
+    let response = world.get_with("/tenants/org_globex/forecast", &other).await;
     assert_eq!(response.status(), 403);
-    assert!(
-        response.headers()["www-authenticate"]
-            .to_str()
-            .unwrap()
-            .contains("insufficient_scope")
-    );
+    assert!(header(&response, "www-authenticate").contains("insufficient_scope"));
     let response = world
-        .client
-        .get(world.url("/tenants/globex/forecast"))
-        .send()
-        .await
-        .unwrap();
+        .request("GET", "/tenants/org_globex/forecast")
+        .sent()
+        .await;
     assert_eq!(response.status(), 401);
-    let acme = token(&world, "read:forecast", json!({TENANT: "clientco"}));
+    let acme = world.token_with("read:forecast", json!({TENANT: "org_clientco"}));
     let response = world
-        .client
-        .delete(world.url("/tenants/globex/forecast"))
-        .bearer_auth(&acme)
-        .send()
-        .await
-        .unwrap();
+        .with_token("DELETE", "/tenants/org_globex/forecast", &acme)
+        .sent()
+        .await;
     assert_eq!(response.status(), 405);
     assert!(world.backend.seen().is_empty());
 }
@@ -245,17 +200,11 @@ routes:
     scopes: [read:forecast]
     mode: shadow
     when:
-      - {claim: 'https://saasco/tenant', equals: '{tenant}'}
+      - {claim: org_id, equals: '{tenant}'}
 ";
     let world = World::start_with(|options| options.policy = policy.to_owned()).await;
-    let acme = token(&world, "read:forecast", json!({TENANT: "clientco"}));
-    let response = world
-        .client
-        .get(world.url("/tenants/globex/forecast"))
-        .bearer_auth(&acme)
-        .send()
-        .await
-        .unwrap();
+    let acme = world.token_with("read:forecast", json!({TENANT: "org_clientco"}));
+    let response = world.get_with("/tenants/org_globex/forecast", &acme).await;
     assert_eq!(response.status(), 200);
     assert_eq!(world.backend.seen().len(), 1);
     let metrics = world.gateway.metrics().await;

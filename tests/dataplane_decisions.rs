@@ -4,13 +4,13 @@
 
 mod support;
 
-use support::world::{World, error_body};
+use support::world::{Sent, World, description, error_body, header};
 
 #[tokio::test]
 async fn no_token_is_401_without_error_code_and_says_nothing_about_paths() {
     let world = World::start().await;
     for path in ["/forecast", "/does-not-exist", "/models/train"] {
-        let response = world.client.get(world.url(path)).send().await.unwrap();
+        let response = world.request("GET", path).sent().await;
         assert_eq!(response.status(), 401, "{path}");
         assert_eq!(
             response.headers()["www-authenticate"],
@@ -27,18 +27,9 @@ async fn invalid_token_is_401_invalid_token_with_a_description() {
     let world = World::start().await;
     let mut forged = world.token("read:forecast");
     forged.push('x');
-    let response = world
-        .client
-        .get(world.url("/forecast"))
-        .bearer_auth(&forged)
-        .send()
-        .await
-        .unwrap();
+    let response = world.get_with("/forecast", &forged).await;
     assert_eq!(response.status(), 401);
-    let challenge = response.headers()["www-authenticate"]
-        .to_str()
-        .unwrap()
-        .to_owned();
+    let challenge = header(&response, "www-authenticate");
     assert!(
         challenge
             .starts_with(r#"Bearer realm="gateway", error="invalid_token", error_description=""#),
@@ -67,12 +58,9 @@ async fn allowed_request_is_forwarded() {
 async fn head_is_allowed_wherever_get_is() {
     let world = World::start().await;
     let response = world
-        .client
-        .head(world.url("/inventory"))
-        .bearer_auth(world.token("read:inventory"))
-        .send()
-        .await
-        .unwrap();
+        .as_scope("HEAD", "/inventory", "read:inventory")
+        .sent()
+        .await;
     assert_eq!(response.status(), 200);
     assert_eq!(world.backend.last().method, "HEAD");
 }
@@ -90,14 +78,11 @@ async fn unknown_path_with_valid_token_is_404() {
 async fn wrong_method_is_405_with_allow() {
     let world = World::start().await;
     let response = world
-        .client
-        .delete(world.url("/forecast"))
-        .bearer_auth(world.token("read:forecast"))
-        .send()
-        .await
-        .unwrap();
+        .as_scope("DELETE", "/forecast", "read:forecast")
+        .sent()
+        .await;
     assert_eq!(response.status(), 405);
-    let allow = response.headers()["allow"].to_str().unwrap().to_owned();
+    let allow = header(&response, "allow");
     assert!(allow.contains("GET") && allow.contains("HEAD"), "{allow}");
     assert_eq!(error_body(response).await["error"], "method_not_allowed");
     assert!(world.backend.seen().is_empty());
@@ -108,13 +93,7 @@ async fn restricted_routes_are_403_whatever_the_scopes() {
     let world = World::start().await;
     let everything = "ingest:data read:forecast read:inventory no:execute_modeling";
     for (method, path) in [("POST", "/models/train"), ("GET", "/pipeline/run/7")] {
-        let response = world
-            .client
-            .request(method.parse().unwrap(), world.url(path))
-            .bearer_auth(world.token(everything))
-            .send()
-            .await
-            .unwrap();
+        let response = world.as_scope(method, path, everything).sent().await;
         assert_eq!(response.status(), 403, "{path}");
         assert!(response.headers().get("www-authenticate").is_none());
         let body = error_body(response).await;
@@ -134,28 +113,15 @@ async fn missing_scope_is_403_insufficient_scope_naming_the_scope() {
     );
     let body = error_body(response).await;
     assert_eq!(body["error"], "insufficient_scope");
-    assert!(
-        body["error_description"]
-            .as_str()
-            .unwrap()
-            .contains("read:forecast")
-    );
+    assert!(description(&body).contains("read:forecast"), "{body}");
     assert!(world.backend.seen().is_empty());
 }
 
 #[tokio::test]
 async fn auth0_permissions_array_grants_scopes_too() {
     let world = World::start().await;
-    let mut claims = support::gateway::claims(&world.issuer.issuer_url(), "");
-    claims["permissions"] = serde_json::json!(["read:forecast"]);
-    let token = world.issuer.mint(&claims);
-    let response = world
-        .client
-        .get(world.url("/forecast"))
-        .bearer_auth(token)
-        .send()
-        .await
-        .unwrap();
+    let token = world.token_with("", serde_json::json!({"permissions": ["read:forecast"]}));
+    let response = world.get_with("/forecast", &token).await;
     assert_eq!(response.status(), 200);
 }
 
@@ -163,22 +129,15 @@ async fn auth0_permissions_array_grants_scopes_too() {
 async fn public_route_needs_no_token_but_identity_headers_are_still_stripped() {
     let world = World::start().await;
     let response = world
-        .client
-        .get(world.url("/public/status"))
+        .request("GET", "/public/status")
         .header("X-Auth-Subject", "admin")
-        .send()
-        .await
-        .unwrap();
+        .sent()
+        .await;
     assert_eq!(response.status(), 200);
     let seen = world.backend.last();
     assert!(seen.headers.get("x-auth-subject").is_none());
     // A public route still has its methods.
-    let response = world
-        .client
-        .post(world.url("/public/status"))
-        .send()
-        .await
-        .unwrap();
+    let response = world.request("POST", "/public/status").sent().await;
     assert_eq!(response.status(), 405);
 }
 
@@ -187,13 +146,11 @@ async fn two_authorization_headers_are_400_invalid_request() {
     let world = World::start().await;
     let token = world.token("read:forecast");
     let response = world
-        .client
-        .get(world.url("/forecast"))
+        .request("GET", "/forecast")
         .header("authorization", format!("Bearer {token}"))
         .header("authorization", format!("Bearer {token}"))
-        .send()
-        .await
-        .unwrap();
+        .sent()
+        .await;
     assert_eq!(response.status(), 400);
     assert_eq!(error_body(response).await["error"], "invalid_request");
     assert!(world.backend.seen().is_empty());
@@ -203,12 +160,8 @@ async fn two_authorization_headers_are_400_invalid_request() {
 async fn token_in_the_query_string_is_never_used() {
     let world = World::start().await;
     let token = world.token("read:forecast");
-    let response = world
-        .client
-        .get(world.url(&format!("/forecast?access_token={token}")))
-        .send()
-        .await
-        .unwrap();
+    let path = format!("/forecast?access_token={token}");
+    let response = world.request("GET", &path).sent().await;
     assert_eq!(response.status(), 401);
 }
 
@@ -237,21 +190,10 @@ async fn rate_limit_answers_429_with_retry_after() {
     let mut statuses = Vec::new();
     let mut retry_after = None;
     for _ in 0..3 {
-        let response = world
-            .client
-            .get(world.url("/limited"))
-            .bearer_auth(&token)
-            .send()
-            .await
-            .unwrap();
+        let response = world.get_with("/limited", &token).await;
         statuses.push(response.status().as_u16());
         if response.status() == 429 {
-            retry_after = Some(
-                response.headers()["retry-after"]
-                    .to_str()
-                    .unwrap()
-                    .to_owned(),
-            );
+            retry_after = Some(header(&response, "retry-after"));
             assert_eq!(error_body(response).await["error"], "rate_limited");
         }
     }
@@ -265,13 +207,10 @@ async fn rate_limit_answers_429_with_retry_after() {
 async fn declared_body_over_max_body_is_413_without_reaching_the_backend() {
     let world = World::start().await;
     let response = world
-        .client
-        .post(world.url("/ingest"))
-        .bearer_auth(world.token("ingest:data"))
+        .as_scope("POST", "/ingest", "ingest:data")
         .body(vec![b'x'; 1024 * 1024 + 1])
-        .send()
-        .await
-        .unwrap();
+        .sent()
+        .await;
     assert_eq!(response.status(), 413);
     assert_eq!(error_body(response).await["error"], "payload_too_large");
     assert!(world.backend.seen().is_empty());
@@ -281,9 +220,7 @@ async fn declared_body_over_max_body_is_413_without_reaching_the_backend() {
 async fn streamed_body_over_max_body_is_cut_off() {
     let world = World::start().await;
     let response = world
-        .client
-        .post(world.url("/ingest"))
-        .bearer_auth(world.token("ingest:data"))
+        .as_scope("POST", "/ingest", "ingest:data")
         .body(reqwest::Body::wrap(support::gateway::Zeros {
             left: 3 * 1024 * 1024,
         }))

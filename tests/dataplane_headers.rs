@@ -4,23 +4,20 @@
 
 mod support;
 
-use support::world::World;
+use support::world::{Sent, World};
 
 #[tokio::test]
 async fn verified_identity_replaces_every_spoofed_identity_header() {
     let world = World::start().await;
     let response = world
-        .client
-        .get(world.url("/forecast"))
-        .bearer_auth(world.token("read:inventory read:forecast"))
+        .as_scope("GET", "/forecast", "read:inventory read:forecast")
         .header("X-Auth-Subject", "admin")
         .header("x-auth-subject", "root")
         .header("X-AUTH-SCOPES", "no:execute_modeling")
         .header("X-Auth-Tenant", "someone-else")
         .header("X-Auth-Client-Id", "internal")
-        .send()
-        .await
-        .unwrap();
+        .sent()
+        .await;
     assert_eq!(response.status(), 200);
     let seen = world.backend.last();
     let all = |name: &str| -> Vec<String> {
@@ -41,14 +38,11 @@ async fn verified_identity_replaces_every_spoofed_identity_header() {
 async fn connection_header_cannot_remove_the_gateway_identity() {
     let world = World::start().await;
     let response = world
-        .client
-        .get(world.url("/forecast"))
-        .bearer_auth(world.token("read:forecast"))
+        .as_scope("GET", "/forecast", "read:forecast")
         .header("Connection", "X-Auth-Subject, X-Auth-Scopes, keep-alive")
         .header("X-Auth-Subject", "admin")
-        .send()
-        .await
-        .unwrap();
+        .sent()
+        .await;
     assert_eq!(response.status(), 200);
     let seen = world.backend.last();
     assert_eq!(seen.headers["x-auth-subject"], "clientco@clients");
@@ -59,17 +53,11 @@ async fn connection_header_cannot_remove_the_gateway_identity() {
 async fn authorization_is_removed_unless_forward_token() {
     let world = World::start().await;
     world.get("/forecast", "read:forecast").await;
-    assert!(world.backend.last().headers.get("authorization").is_none());
+    assert!(world.backend.last_header("authorization").is_none());
 
     let world = World::start_with(|o| o.auth_extra.push_str("forward_token = true\n")).await;
     let token = world.token("read:forecast");
-    world
-        .client
-        .get(world.url("/forecast"))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap();
+    world.get_with("/forecast", &token).await;
     assert_eq!(
         world.backend.last().headers["authorization"],
         format!("Bearer {token}").as_str()
@@ -81,16 +69,12 @@ async fn token_cookie_is_accepted_and_removed_before_forwarding() {
     let world =
         World::start_with(|o| o.auth_extra.push_str("token_cookie = \"access_token\"\n")).await;
     let token = world.token("read:forecast");
+    let cookie = format!("theme=dark; access_token={token}; lang=en");
     let response = world
-        .client
-        .get(world.url("/forecast"))
-        .header(
-            "cookie",
-            format!("theme=dark; access_token={token}; lang=en"),
-        )
-        .send()
-        .await
-        .unwrap();
+        .request("GET", "/forecast")
+        .header("cookie", cookie)
+        .sent()
+        .await;
     assert_eq!(response.status(), 200);
     let seen = world.backend.last();
     assert_eq!(seen.headers["cookie"], "theme=dark; lang=en");
@@ -98,13 +82,10 @@ async fn token_cookie_is_accepted_and_removed_before_forwarding() {
 
     // Header and cookie at once: ambiguous, refused.
     let response = world
-        .client
-        .get(world.url("/forecast"))
-        .bearer_auth(&token)
+        .with_token("GET", "/forecast", &token)
         .header("cookie", format!("access_token={token}"))
-        .send()
-        .await
-        .unwrap();
+        .sent()
+        .await;
     assert_eq!(response.status(), 400);
 }
 
@@ -113,12 +94,10 @@ async fn cookie_is_ignored_when_token_cookie_is_not_configured() {
     let world = World::start().await;
     let token = world.token("read:forecast");
     let response = world
-        .client
-        .get(world.url("/forecast"))
+        .request("GET", "/forecast")
         .header("cookie", format!("access_token={token}"))
-        .send()
-        .await
-        .unwrap();
+        .sent()
+        .await;
     assert_eq!(response.status(), 401);
 }
 
@@ -126,14 +105,11 @@ async fn cookie_is_ignored_when_token_cookie_is_not_configured() {
 async fn forwarded_headers_are_appended_and_request_id_kept_or_generated() {
     let world = World::start().await;
     let response = world
-        .client
-        .get(world.url("/forecast"))
-        .bearer_auth(world.token("read:forecast"))
+        .as_scope("GET", "/forecast", "read:forecast")
         .header("X-Forwarded-For", "203.0.113.9")
         .header("X-Request-Id", "trace-abc-123")
-        .send()
-        .await
-        .unwrap();
+        .sent()
+        .await;
     assert_eq!(response.headers()["x-request-id"], "trace-abc-123");
     let seen = world.backend.last();
     assert_eq!(seen.headers["x-forwarded-for"], "203.0.113.9, 127.0.0.1");
@@ -145,10 +121,7 @@ async fn forwarded_headers_are_appended_and_request_id_kept_or_generated() {
     assert_eq!(seen.headers["x-request-id"], "trace-abc-123");
 
     let response = world.get("/forecast", "read:forecast").await;
-    let generated = response.headers()["x-request-id"]
-        .to_str()
-        .unwrap()
-        .to_owned();
+    let generated = support::world::header(&response, "x-request-id");
     assert!(!generated.is_empty());
     assert_eq!(
         world.backend.last().headers["x-request-id"],
@@ -160,17 +133,14 @@ async fn forwarded_headers_are_appended_and_request_id_kept_or_generated() {
 async fn hop_by_hop_headers_are_not_forwarded() {
     let world = World::start().await;
     world
-        .client
-        .get(world.url("/forecast"))
-        .bearer_auth(world.token("read:forecast"))
+        .as_scope("GET", "/forecast", "read:forecast")
         .header("Connection", "X-Secret-Hop")
         .header("X-Secret-Hop", "1")
         .header("Keep-Alive", "timeout=5")
         .header("Proxy-Authorization", "Basic Zm9vOmJhcg==")
         .header("TE", "trailers")
-        .send()
-        .await
-        .unwrap();
+        .sent()
+        .await;
     let seen = world.backend.last();
     for name in ["x-secret-hop", "keep-alive", "proxy-authorization", "te"] {
         assert!(
@@ -187,17 +157,16 @@ async fn forward_claims_map_extra_claims_to_headers() {
             .push_str("[forward.claims]\n\"https://saasco/tenant\" = \"X-Auth-Tenant\"\n")
     })
     .await;
-    let mut claims = support::gateway::claims(&world.issuer.issuer_url(), "read:forecast");
-    claims["https://saasco/tenant"] = "clientco-eu".into();
-    let token = world.issuer.mint(&claims);
+    let tenant = serde_json::json!({"https://saasco/tenant": "clientco-eu"});
     let response = world
-        .client
-        .get(world.url("/forecast"))
-        .bearer_auth(token)
+        .with_token(
+            "GET",
+            "/forecast",
+            &world.token_with("read:forecast", tenant),
+        )
         .header("X-Auth-Tenant", "spoofed")
-        .send()
-        .await
-        .unwrap();
+        .sent()
+        .await;
     assert_eq!(response.status(), 200);
     let seen = world.backend.last();
     let tenants: Vec<_> = seen.headers.get_all("x-auth-tenant").iter().collect();

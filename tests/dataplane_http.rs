@@ -7,7 +7,8 @@ mod support;
 use std::time::Duration;
 
 use support::gateway::raw_http;
-use support::world::World;
+use support::pki::{As, Pki};
+use support::world::{Sent, World};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 #[tokio::test]
@@ -23,9 +24,8 @@ async fn http2_prior_knowledge_is_served() {
             .get(world.url("/forecast"))
             .bearer_auth(world.token("read:forecast"))
             .header("X-Auth-Subject", "spoofed")
-            .send()
-            .await
-            .unwrap();
+            .sent()
+            .await;
         assert_eq!(response.version(), reqwest::Version::HTTP_2);
         assert_eq!(response.status(), 200);
     }
@@ -35,88 +35,17 @@ async fn http2_prior_knowledge_is_served() {
     );
 }
 
-struct Pki {
-    ca_pem: String,
-    server_cert: String,
-    server_key: String,
-    client_cert: String,
-    client_key: String,
-}
-
-fn pki() -> Pki {
-    use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair};
-    let ca_key = KeyPair::generate().unwrap();
-    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
-    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    let ca = ca_params.self_signed(&ca_key).unwrap();
-    let issuer = rcgen::Issuer::new(ca_params, ca_key);
-    let server_key = KeyPair::generate().unwrap();
-    let server = CertificateParams::new(vec!["localhost".to_owned()])
-        .unwrap()
-        .signed_by(&server_key, &issuer)
-        .unwrap();
-    let client_key = KeyPair::generate().unwrap();
-    let client = CertificateParams::new(vec!["clientco".to_owned()])
-        .unwrap()
-        .signed_by(&client_key, &issuer)
-        .unwrap();
-    Pki {
-        ca_pem: ca.pem(),
-        server_cert: server.pem(),
-        server_key: server_key.serialize_pem(),
-        client_cert: client.pem(),
-        client_key: client_key.serialize_pem(),
-    }
-}
-
-async fn tls_world(pki: &Pki, mtls: bool) -> World {
-    let dir = tempfile::tempdir().unwrap().keep();
-    std::fs::write(dir.join("cert.pem"), &pki.server_cert).unwrap();
-    std::fs::write(dir.join("key.pem"), &pki.server_key).unwrap();
-    std::fs::write(dir.join("ca.pem"), &pki.ca_pem).unwrap();
-    World::start_with(|o| {
-        o.server_extra = format!(
-            "tls_cert = \"{}\"\ntls_key = \"{}\"\n",
-            dir.join("cert.pem").display(),
-            dir.join("key.pem").display()
-        );
-        if mtls {
-            o.server_extra.push_str(&format!(
-                "client_ca = \"{}\"\n",
-                dir.join("ca.pem").display()
-            ));
-        }
-    })
-    .await
-}
-
-fn tls_client(pki: &Pki, identity: bool, http2: bool) -> reqwest::Client {
-    let mut builder = reqwest::Client::builder()
-        .tls_certs_only([reqwest::Certificate::from_pem(pki.ca_pem.as_bytes()).unwrap()]);
-    if identity {
-        let pem = format!("{}{}", pki.client_cert, pki.client_key);
-        builder = builder.identity(reqwest::Identity::from_pem(pem.as_bytes()).unwrap());
-    }
-    if http2 {
-        builder = builder.http2_prior_knowledge();
-    } else {
-        builder = builder.http1_only();
-    }
-    builder.build().unwrap()
-}
-
 #[tokio::test]
 async fn tls_serves_http1_and_http2_via_alpn() {
-    let pki = pki();
-    let world = tls_world(&pki, false).await;
-    let url = format!("https://localhost:{}/forecast", world.gateway.addr.port());
+    let pki = Pki::new(&["clientco"]);
+    let world = World::start_tls(&pki, false, |_| {}).await;
     for http2 in [false, true] {
-        let response = tls_client(&pki, false, http2)
-            .get(&url)
+        let response = pki
+            .client(As::Nobody, http2)
+            .get(world.tls_url("/forecast"))
             .bearer_auth(world.token("read:forecast"))
-            .send()
-            .await
-            .unwrap();
+            .sent()
+            .await;
         assert_eq!(response.status(), 200);
         let expected = if http2 {
             reqwest::Version::HTTP_2
@@ -130,20 +59,20 @@ async fn tls_serves_http1_and_http2_via_alpn() {
 
 #[tokio::test]
 async fn mtls_requires_a_client_certificate_from_the_ca() {
-    let pki = pki();
-    let world = tls_world(&pki, true).await;
-    let url = format!("https://localhost:{}/forecast", world.gateway.addr.port());
-    let without = tls_client(&pki, false, false).get(&url).send().await;
+    let pki = Pki::new(&["clientco"]);
+    let world = World::start_tls(&pki, true, |_| {}).await;
+    let url = world.tls_url("/forecast");
+    let without = pki.client(As::Nobody, false).get(&url).send().await;
     assert!(
         without.is_err(),
         "a client without a certificate got through"
     );
-    let response = tls_client(&pki, true, false)
+    let response = pki
+        .client(As::Client(0), false)
         .get(&url)
         .bearer_auth(world.token("read:forecast"))
-        .send()
-        .await
-        .unwrap();
+        .sent()
+        .await;
     assert_eq!(response.status(), 200);
 }
 
@@ -204,8 +133,8 @@ async fn content_length_with_transfer_encoding_after_a_good_request_is_refused_a
 #[tokio::test]
 async fn content_length_with_transfer_encoding_over_tls_is_400() {
     use rustls::pki_types::ServerName;
-    let pki = pki();
-    let world = tls_world(&pki, false).await;
+    let pki = Pki::new(&["clientco"]);
+    let world = World::start_tls(&pki, false, |_| {}).await;
     let mut roots = rustls::RootCertStore::empty();
     for cert in rustls_pemfile::certs(&mut pki.ca_pem.as_bytes()) {
         roots.add(cert.unwrap()).unwrap();

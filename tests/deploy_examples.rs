@@ -162,41 +162,42 @@ fn kubernetes_sidecar_exposes_only_the_gateway() {
     assert!(mounts(api).is_empty(), "the app never sees the private key");
 }
 
-#[test]
-fn edge_config_loads_once_its_tls_files_are_mounted() {
+/// A folder standing in for the container's /etc/gateway: a self-signed certificate under
+/// tls/, an assertion key under secrets/, the ClientCo policy, and `docs/deploy/<example>`'s
+/// gateway.toml with its container paths pointed there; the config as it loads.
+fn mounted_config(example: &str) -> (tempfile::TempDir, gateway::config::Config) {
     use rcgen::{CertificateParams, KeyPair};
     let dir = tempfile::tempdir().unwrap();
+    let file = |name: &str| dir.path().join(name);
     let key = KeyPair::generate().unwrap();
     let cert = CertificateParams::new(vec!["api.saasco.example".to_owned()])
         .unwrap()
         .self_signed(&key)
         .unwrap();
-    std::fs::create_dir(dir.path().join("tls")).unwrap();
-    std::fs::create_dir(dir.path().join("secrets")).unwrap();
-    std::fs::write(
-        dir.path().join("secrets/assertion_key"),
-        gateway::assertion::keys::generate_pem(gateway::assertion::Algorithm::EdDsa).unwrap(),
-    )
-    .unwrap();
-    std::fs::write(dir.path().join("tls/cert.pem"), cert.pem()).unwrap();
-    std::fs::write(dir.path().join("tls/key.pem"), key.serialize_pem()).unwrap();
-    std::fs::copy(
-        repo("policies/clientco.yaml"),
-        dir.path().join("policy.yaml"),
-    )
-    .unwrap();
+    std::fs::create_dir(file("tls")).unwrap();
+    std::fs::create_dir(file("secrets")).unwrap();
+    let assertion_key =
+        gateway::assertion::keys::generate_pem(gateway::assertion::Algorithm::EdDsa).unwrap();
+    std::fs::write(file("secrets/assertion_key"), assertion_key).unwrap();
+    std::fs::write(file("tls/cert.pem"), cert.pem()).unwrap();
+    std::fs::write(file("tls/key.pem"), key.serialize_pem()).unwrap();
+    std::fs::copy(repo("policies/clientco.yaml"), file("policy.yaml")).unwrap();
     // The container mounts everything under /etc/gateway; here that folder is `dir`.
-    let text = std::fs::read_to_string(repo("docs/deploy/edge/gateway.toml"))
+    let source = format!("docs/deploy/{example}/gateway.toml");
+    let folder = dir.path().display();
+    let text = std::fs::read_to_string(repo(&source))
         .unwrap()
-        .replace("/etc/gateway/", &format!("{}/", dir.path().display()))
-        .replace(
-            "/run/secrets/",
-            &format!("{}/secrets/", dir.path().display()),
-        );
-    std::fs::write(dir.path().join("gateway.toml"), text).unwrap();
+        .replace("/etc/gateway/", &format!("{folder}/"))
+        .replace("/run/secrets/", &format!("{folder}/secrets/"));
+    std::fs::write(file("gateway.toml"), text).unwrap();
+    let config = gateway::config::Config::load(&file("gateway.toml"))
+        .unwrap_or_else(|d| panic!("{source} does not load:\n{d}"));
+    (dir, config)
+}
 
-    let config = gateway::config::Config::load(&dir.path().join("gateway.toml"))
-        .unwrap_or_else(|d| panic!("docs/deploy/edge/gateway.toml does not load:\n{d}"));
+#[test]
+fn edge_config_loads_once_its_tls_files_are_mounted() {
+    let (_dir, config) = mounted_config("edge");
     assert!(config.server.tls.is_some(), "the edge terminates TLS");
     assert!(
         config.forward.assertion.is_some(),
@@ -248,27 +249,7 @@ fn kubernetes_replicas_share_state_on_a_redis_only_the_gateways_reach() {
 
 #[test]
 fn replicated_edge_config_loads_and_every_replica_shares_one_redis() {
-    use rcgen::{CertificateParams, KeyPair};
-    let dir = tempfile::tempdir().unwrap();
-    let key = KeyPair::generate().unwrap();
-    let cert = CertificateParams::new(vec!["api.saasco.example".to_owned()])
-        .unwrap()
-        .self_signed(&key)
-        .unwrap();
-    std::fs::create_dir(dir.path().join("tls")).unwrap();
-    std::fs::write(dir.path().join("tls/cert.pem"), cert.pem()).unwrap();
-    std::fs::write(dir.path().join("tls/key.pem"), key.serialize_pem()).unwrap();
-    std::fs::copy(
-        repo("policies/clientco.yaml"),
-        dir.path().join("policy.yaml"),
-    )
-    .unwrap();
-    let text = std::fs::read_to_string(repo("docs/deploy/replicas/gateway.toml"))
-        .unwrap()
-        .replace("/etc/gateway/", &format!("{}/", dir.path().display()));
-    std::fs::write(dir.path().join("gateway.toml"), text).unwrap();
-    let config = gateway::config::Config::load(&dir.path().join("gateway.toml"))
-        .unwrap_or_else(|d| panic!("docs/deploy/replicas/gateway.toml does not load:\n{d}"));
+    let (_dir, config) = mounted_config("replicas");
     assert!(config.state.redis.is_some());
     assert_eq!(
         config.binding.public_url.as_deref(),

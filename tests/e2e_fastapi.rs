@@ -34,6 +34,10 @@ use std::time::Duration;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use gateway::dev::issuer::{DevClient, DevIssuer, DevIssuerConfig};
+use support::bin::run_async;
+use support::gateway::Options;
+use support::issuer::now as unix_now;
+use support::world::{Sent, description};
 
 /// The shipped ClientCo policy, as the gateway in front of SaaSCo runs it.
 const POLICY: &str = include_str!("../policies/clientco.yaml");
@@ -105,61 +109,32 @@ impl Uvicorn {
 
 /// Runs the built `gateway token` on a credentials file, off the async runtime.
 async fn gateway_token(credentials: &Path) -> String {
-    let credentials = credentials.to_owned();
-    let output = tokio::task::spawn_blocking(move || {
-        Command::new(env!("CARGO_BIN_EXE_gateway"))
-            .args(["token", "--credentials"])
-            .arg(&credentials)
-            .output()
-            .unwrap()
-    })
-    .await
-    .unwrap();
-    assert!(
-        output.status.success(),
-        "gateway token failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8(output.stdout).unwrap().trim().to_owned()
+    let credentials = credentials.display().to_string();
+    let run = run_async(
+        Path::new("."),
+        &["token", "--credentials", &credentials],
+        &[],
+    )
+    .await;
+    assert_eq!(run.code, 0, "gateway token failed: {run:?}");
+    run.stdout.trim().to_owned()
 }
 
 /// Writes the policy, a fresh Ed25519 assertion key and gateway.toml (forwarding to
 /// `upstream`, `assertion_extra` appended to `[forward.assertion]`) into `dir`.
 fn write_config(dir: &Path, issuer: &DevIssuer, upstream: &str, assertion_extra: &str) -> PathBuf {
-    std::fs::write(dir.join("policy.yaml"), POLICY).unwrap();
     if !dir.join("assertion-key.pem").exists() {
         let key = gateway::assertion::keys::generate_pem(gateway::assertion::Algorithm::EdDsa);
         std::fs::write(dir.join("assertion-key.pem"), key.unwrap()).unwrap();
     }
-    let config_file = dir.join("gateway.toml");
-    std::fs::write(
-        &config_file,
-        format!(
-            r#"[server]
-listen = "127.0.0.1:0"
-[admin]
-listen = "127.0.0.1:0"
-[upstream]
-url = "{upstream}"
-request_timeout = "10s"
-[auth]
-issuer = "{issuer}"
-audience = "https://clientco/api"
-jwks_url = "{jwks}"
-[policy]
-file = "policy.yaml"
-[forward.assertion]
-key_file = "assertion-key.pem"
-issuer = "{ASSERTION_ISSUER}"
-audience = "{ASSERTION_AUDIENCE}"
-{assertion_extra}
-"#,
-            issuer = issuer.issuer_url(),
-            jwks = issuer.jwks_url(),
-        ),
-    )
-    .unwrap();
-    config_file
+    let mut options = Options::new(&issuer.issuer_url(), &issuer.jwks_url(), upstream);
+    options.policy = POLICY.to_owned();
+    options.upstream_extra = "request_timeout = \"10s\"\n".to_owned();
+    options.tail = format!(
+        "[forward.assertion]\nkey_file = \"assertion-key.pem\"\nissuer = \"{ASSERTION_ISSUER}\"\n\
+         audience = \"{ASSERTION_AUDIENCE}\"\n{assertion_extra}\n"
+    );
+    options.write_to(dir)
 }
 
 /// What a backend that loads keys from a file gets: `gateway assertion-jwks` (the real binary)
@@ -167,23 +142,11 @@ audience = "{ASSERTION_AUDIENCE}"
 /// (the app starts after its keys exist), and the command does not need it.
 async fn assertion_jwks(dir: &Path, issuer: &DevIssuer, assertion_extra: &str) -> PathBuf {
     let config = write_config(dir, issuer, "http://127.0.0.1:9", assertion_extra);
-    let output = tokio::task::spawn_blocking(move || {
-        Command::new(env!("CARGO_BIN_EXE_gateway"))
-            .args(["assertion-jwks", "--config"])
-            .arg(&config)
-            .env("GATEWAY_LOG", "warn")
-            .output()
-            .unwrap()
-    })
-    .await
-    .unwrap();
-    assert!(
-        output.status.success(),
-        "gateway assertion-jwks failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let config = config.display().to_string();
+    let run = run_async(dir, &["assertion-jwks", "--config", &config], &[]).await;
+    assert_eq!(run.code, 0, "gateway assertion-jwks failed: {run:?}");
     let file = dir.join("assertion-jwks.json");
-    std::fs::write(&file, &output.stdout).unwrap();
+    std::fs::write(&file, &run.stdout).unwrap();
     file
 }
 
@@ -283,11 +246,7 @@ async fn clientco_workflow_through_the_gateway_to_fastapi() {
     let http = reqwest::Client::new();
 
     // The backend itself refuses a request without the gateway's signed assertion.
-    let direct = http
-        .get(format!("{}/forecast", backend.url))
-        .send()
-        .await
-        .unwrap();
+    let direct = http.get(format!("{}/forecast", backend.url)).sent().await;
     assert_eq!(direct.status(), 401, "the FastAPI dependency must refuse");
 
     // Token: the client-credentials grant through the real CLI.
@@ -312,9 +271,8 @@ async fn clientco_workflow_through_the_gateway_to_fastapi() {
         .bearer_auth(&token)
         .header("content-type", "application/json")
         .body(INGEST_BODY)
-        .send()
-        .await
-        .unwrap();
+        .sent()
+        .await;
     assert_eq!(ingest.status(), 200);
     let body: serde_json::Value = ingest.json().await.unwrap();
     assert_eq!(body["client_id"], "clientco");
@@ -328,9 +286,8 @@ async fn clientco_workflow_through_the_gateway_to_fastapi() {
         .header("X-Auth-Client-Id", "admin")
         .header("x-auth-subject", "admin@clients")
         .header("X-AUTH-SCOPES", "no:execute_modeling")
-        .send()
-        .await
-        .unwrap();
+        .sent()
+        .await;
     assert_eq!(forecast.status(), 200);
     let body: serde_json::Value = forecast.json().await.unwrap();
     assert_eq!(body["client_id"], "clientco");
@@ -340,9 +297,8 @@ async fn clientco_workflow_through_the_gateway_to_fastapi() {
     let inventory = http
         .get(format!("{gateway}/inventory"))
         .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap();
+        .sent()
+        .await;
     assert_eq!(inventory.status(), 200);
     let body: serde_json::Value = inventory.json().await.unwrap();
     assert_eq!(body["client_id"], "clientco");
@@ -351,18 +307,11 @@ async fn clientco_workflow_through_the_gateway_to_fastapi() {
     let train = http
         .post(format!("{gateway}/models/train"))
         .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap();
+        .sent()
+        .await;
     assert_eq!(train.status(), 403);
     let body: serde_json::Value = train.json().await.unwrap();
-    assert!(
-        body["error_description"]
-            .as_str()
-            .unwrap()
-            .contains("no:execute_modeling"),
-        "{body}"
-    );
+    assert!(description(&body).contains("no:execute_modeling"), "{body}");
 
     // A missing scope: the read-only client asks for inventory.
     let readonly = issuer.mint(&serde_json::json!({
@@ -377,9 +326,8 @@ async fn clientco_workflow_through_the_gateway_to_fastapi() {
     let missing = http
         .get(format!("{gateway}/inventory"))
         .bearer_auth(&readonly)
-        .send()
-        .await
-        .unwrap();
+        .sent()
+        .await;
     assert_eq!(missing.status(), 403);
     let challenge = missing.headers()["www-authenticate"].to_str().unwrap();
     assert!(challenge.contains("insufficient_scope"), "{challenge}");
@@ -388,9 +336,8 @@ async fn clientco_workflow_through_the_gateway_to_fastapi() {
     let edited = http
         .get(format!("{gateway}/inventory"))
         .bearer_auth(tampered(&readonly, "read:inventory"))
-        .send()
-        .await
-        .unwrap();
+        .sent()
+        .await;
     assert_eq!(edited.status(), 401);
     let attacker = DevIssuer::start(DevIssuerConfig::default()).await.unwrap();
     let mut claims = issuer.standard_claims(&["read:inventory"]);
@@ -398,9 +345,8 @@ async fn clientco_workflow_through_the_gateway_to_fastapi() {
     let foreign = http
         .get(format!("{gateway}/inventory"))
         .bearer_auth(attacker.mint(&claims))
-        .send()
-        .await
-        .unwrap();
+        .sent()
+        .await;
     assert_eq!(foreign.status(), 401);
 
     // What FastAPI saw: the direct probe, then exactly the three allowed calls, each with one
@@ -461,9 +407,8 @@ async fn clientco_workflow_through_the_gateway_to_fastapi() {
             "http://{}/.well-known/jwks.json",
             running.admin_addr()
         ))
-        .send()
+        .sent()
         .await
-        .unwrap()
         .json()
         .await
         .unwrap();
@@ -488,7 +433,7 @@ async fn direct(
     for (name, value) in headers {
         request = request.header(*name, *value);
     }
-    let response = request.send().await.unwrap();
+    let response = request.sent().await;
     let status = response.status().as_u16();
     (status, response.json().await.unwrap_or_default())
 }
@@ -536,9 +481,8 @@ async fn requests_around_the_gateway_are_refused_by_the_app() {
     let through = http
         .get(format!("http://{}/forecast", running.data_addr()))
         .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap();
+        .sent()
+        .await;
     assert_eq!(through.status(), 200);
     let seen = read_seen(&seen_log);
     let captured = seen.last().unwrap().headers["x-auth-assertion"][0].clone();
@@ -566,16 +510,10 @@ async fn requests_around_the_gateway_are_refused_by_the_app() {
     let (status, body) = call(reqwest::Method::GET, "/inventory", with(&forged)).await;
     assert_eq!(status, 401, "another path: {body}");
     assert_eq!(body["error"], "invalid_assertion");
-    assert!(
-        body["error_description"].as_str().unwrap().contains("htp"),
-        "{body}"
-    );
+    assert!(description(&body).contains("htp"), "{body}");
     let (status, body) = call(reqwest::Method::POST, "/forecast", with(&[])).await;
     assert_eq!(status, 401, "another method: {body}");
-    assert!(
-        body["error_description"].as_str().unwrap().contains("htm"),
-        "{body}"
-    );
+    assert!(description(&body).contains("htm"), "{body}");
 
     // After its lifetime the same replay is refused too.
     let expired = support::wait::poll(
@@ -591,22 +529,9 @@ async fn requests_around_the_gateway_are_refused_by_the_app() {
     )
     .await;
     assert_eq!(expired["error"], "invalid_assertion");
-    assert!(
-        expired["error_description"]
-            .as_str()
-            .unwrap()
-            .contains("expired"),
-        "{expired}"
-    );
+    assert!(description(&expired).contains("expired"), "{expired}");
 
     running.shutdown().await;
     issuer.shutdown().await;
     drop(backend);
-}
-
-fn unix_now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
 }

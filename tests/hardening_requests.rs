@@ -7,18 +7,10 @@
 mod support;
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Empty};
-use support::gateway::raw_http;
-use support::world::World;
+use http_body_util::Empty;
+use support::gateway::{h2_send, raw_http};
+use support::world::{World, status_of};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
-fn status(answer: &str) -> u16 {
-    answer
-        .split(' ')
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| panic!("not an HTTP answer: {answer:?}"))
-}
 
 /// A GET with `extra` header lines and a valid token, on a fresh connection that closes after.
 async fn get(world: &World, path: &str, extra: &str) -> String {
@@ -39,7 +31,7 @@ async fn websocket_on_a_route_that_did_not_opt_in_is_forwarded_as_a_plain_reques
         "Connection: Upgrade\r\nUpgrade: websocket\r\n",
     )
     .await;
-    assert_eq!(status(&answer), 200, "{answer}");
+    assert_eq!(status_of(&answer), 200, "{answer}");
     let seen = world.backend.last();
     assert!(seen.headers.get("upgrade").is_none());
     assert!(seen.headers.get("connection").is_none());
@@ -60,7 +52,7 @@ async fn only_websocket_is_tunnelled_even_on_a_websocket_route() {
         ("no Connection: upgrade", "Upgrade: websocket\r\n"),
     ] {
         let answer = get(&world, "/live", extra).await;
-        assert_eq!(status(&answer), 200, "{what}: {answer}");
+        assert_eq!(status_of(&answer), 200, "{what}: {answer}");
         let seen = world.backend.last();
         for name in ["upgrade", "http2-settings"] {
             assert!(seen.headers.get(name).is_none(), "{what}: {name} forwarded");
@@ -77,7 +69,7 @@ async fn a_101_to_another_protocol_than_websocket_is_502() {
         "Connection: Upgrade\r\nUpgrade: websocket\r\nx-test-behaviour: switch\r\n",
     )
     .await;
-    assert_eq!(status(&answer), 502, "{answer}");
+    assert_eq!(status_of(&answer), 502, "{answer}");
     assert!(answer.contains("to another protocol"), "{answer}");
 }
 
@@ -86,7 +78,7 @@ async fn x_forwarded_host_carries_only_the_validated_authority() {
     let world = World::start().await;
     // §3.2.2: an absolute-form target's authority wins over Host.
     let answer = get(&world, "http://api.saasco.example:8443/forecast", "").await;
-    assert_eq!(status(&answer), 200, "{answer}");
+    assert_eq!(status_of(&answer), 200, "{answer}");
     let seen = world.backend.last();
     assert_eq!(seen.headers["x-forwarded-host"], "api.saasco.example:8443");
     assert_eq!(seen.target, "/forecast");
@@ -98,44 +90,25 @@ async fn x_forwarded_host_carries_only_the_validated_authority() {
         format!("GET /forecast HTTP/1.0\r\nAuthorization: Bearer {token}\r\n\r\n").as_bytes(),
     )
     .await;
-    assert_eq!(status(&answer), 200, "{answer}");
-    assert!(
-        world
-            .backend
-            .last()
-            .headers
-            .get("x-forwarded-host")
-            .is_none()
-    );
+    assert_eq!(status_of(&answer), 200, "{answer}");
+    assert!(world.backend.last_header("x-forwarded-host").is_none());
 
     // A userinfo in the absolute-form target is refused, not forwarded.
     let answer = get(&world, "http://evil@api.saasco.example/forecast", "").await;
-    assert_eq!(status(&answer), 400, "{answer}");
+    assert_eq!(status_of(&answer), 400, "{answer}");
 }
 
 /// An HTTP/2 GET on a fresh prior-knowledge connection with these extra headers.
 async fn h2_get(world: &World, url: &str, headers: &[(&str, String)]) -> http::Response<Bytes> {
-    let stream = tokio::net::TcpStream::connect(world.gateway.addr)
-        .await
-        .unwrap();
-    let (mut sender, connection) = hyper::client::conn::http2::handshake(
-        hyper_util::rt::TokioExecutor::new(),
-        hyper_util::rt::TokioIo::new(stream),
-    )
-    .await
-    .unwrap();
-    tokio::spawn(connection);
     let mut request = http::Request::get(url);
     for (name, value) in headers {
         request = request.header(*name, value.as_str());
     }
-    let response = sender
-        .send_request(request.body(Empty::<Bytes>::new()).unwrap())
-        .await
-        .unwrap();
-    let (parts, body) = response.into_parts();
-    let body = body.collect().await.unwrap().to_bytes();
-    http::Response::from_parts(parts, body)
+    h2_send(
+        world.gateway.addr,
+        request.body(Empty::<Bytes>::new()).unwrap(),
+    )
+    .await
 }
 
 #[tokio::test]
@@ -179,7 +152,7 @@ async fn identity_lookalikes_are_stripped_on_public_routes_too() {
         b"GET /public/x HTTP/1.1\r\nHost: g\r\nX_Auth_Subject: admin\r\nX_AUTH_SCOPES: all\r\nConnection: close\r\n\r\n",
     )
     .await;
-    assert_eq!(status(&answer), 200, "{answer}");
+    assert_eq!(status_of(&answer), 200, "{answer}");
     let seen = world.backend.last();
     assert!(
         seen.headers
@@ -209,14 +182,7 @@ async fn the_token_cookie_is_found_and_removed_among_h2_cookie_crumbs() {
     )
     .await;
     assert_eq!(response.status(), 200);
-    let cookies: Vec<_> = world
-        .backend
-        .last()
-        .headers
-        .get_all("cookie")
-        .iter()
-        .cloned()
-        .collect();
+    let cookies: Vec<_> = world.backend.last_all("cookie");
     assert_eq!(cookies, ["theme=dark; lang=en"]);
 }
 

@@ -13,11 +13,12 @@ mod support;
 use std::time::Duration;
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Empty};
+use http_body_util::Empty;
 use support::backend::Backend;
 use support::bin::{Project, Serving};
-use support::gateway::{claims, raw_http, test_policy};
+use support::gateway::{claims, h2_send, raw_http, test_policy};
 use support::issuer::spawn_issuer;
+use support::world::status_of;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// A change to a token's claims.
@@ -38,12 +39,13 @@ async fn serving(extra: &str) -> (gateway::dev::issuer::DevIssuer, Backend, Serv
     (issuer, backend, served)
 }
 
-fn status(answer: &str) -> u16 {
-    answer
-        .split(' ')
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| panic!("not an HTTP answer: {answer:?}"))
+/// `GET /forecast` with `token` and the header lines `extra`, written byte for byte to the
+/// binary's data port; the whole answer.
+async fn raw_forecast(served: &Serving, token: &str, extra: &str) -> String {
+    let head = format!(
+        "GET /forecast HTTP/1.1\r\nHost: g\r\nAuthorization: Bearer {token}\r\n{extra}\r\n"
+    );
+    raw_http(served.data, head.as_bytes()).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -53,16 +55,9 @@ async fn h2c_upgrades_are_never_tunnelled_and_an_unrequested_101_is_never_relaye
     // A backend that switches to h2c whatever it was asked: the client gets a 502, never the
     // 101. (First: the backend misbehaves only on a fresh connection, and a 101's connection is
     // never pooled.)
-    let answer = raw_http(
-        served.data,
-        format!(
-            "GET /forecast HTTP/1.1\r\nHost: g\r\nAuthorization: Bearer {token}\r\n\
-             Connection: Upgrade, close\r\nUpgrade: h2c\r\nx-test-behaviour: switch\r\n\r\n"
-        )
-        .as_bytes(),
-    )
-    .await;
-    assert_eq!(status(&answer), 502, "{answer}");
+    let upgrade = "Connection: Upgrade, close\r\nUpgrade: h2c\r\nx-test-behaviour: switch\r\n";
+    let answer = raw_forecast(&served, &token, upgrade).await;
+    assert_eq!(status_of(&answer), 502, "{answer}");
     assert!(answer.contains("did not forward as an upgrade"), "{answer}");
 
     // h2c smuggling: the upgrade request, then an HTTP/2 preface and whatever would follow.
@@ -72,7 +67,7 @@ async fn h2c_upgrades_are_never_tunnelled_and_an_unrequested_101_is_never_relaye
          PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
     );
     let answer = raw_http(served.data, smuggle.as_bytes()).await;
-    assert_eq!(status(&answer), 200, "{answer}");
+    assert_eq!(status_of(&answer), 200, "{answer}");
     let seen = backend.seen();
     assert_eq!(seen.len(), 1, "only the plain request reached the backend");
     for name in ["upgrade", "http2-settings", "connection"] {
@@ -88,8 +83,8 @@ fn a_route_inside_a_restricted_subtree_is_a_load_error_naming_both() {
         "policies/clientco.yaml",
         &format!("{policy}  - path: /models/{{name}}/**\n    methods: [GET]\n    scopes: [read:forecast]\n"),
     );
-    let run = project.run(&["check", "--config", "gateway.toml"]);
-    assert_eq!(run.code, 1, "{run:?}");
+    let run = project.run_config("check", &[]);
+    run.expect_code(1);
     assert!(
         run.stderr.contains(
             "policies/clientco.yaml:23:11: route `/models/{name}/**` reopens the restricted route `/models/**` (line 19, restricted: no:execute_modeling): it is more specific for requests such as `/models/x`"
@@ -117,7 +112,7 @@ async fn a_missing_repeated_or_invalid_host_is_400_before_anything_else() {
             format!("{head}Connection: close\r\n\r\n").as_bytes(),
         )
         .await;
-        assert_eq!(status(&answer), 400, "{what}: {answer}");
+        assert_eq!(status_of(&answer), 400, "{what}: {answer}");
         assert!(answer.contains("Host"), "{what}: {answer}");
     }
     assert!(backend.seen().is_empty());
@@ -193,16 +188,9 @@ async fn identity_lookalikes_scope_tokens_and_unforwardable_claims() {
 async fn connection_cannot_remove_the_request_id_and_h2_cookie_crumbs_arrive_as_one_line() {
     let (issuer, backend, served) = serving("").await;
     let token = issuer.mint(&claims(&issuer.issuer_url(), "read:forecast"));
-    let answer = raw_http(
-        served.data,
-        format!(
-            "GET /forecast HTTP/1.1\r\nHost: g\r\nAuthorization: Bearer {token}\r\n\
-             X-Request-Id: trace-1\r\nConnection: X-Request-Id, close\r\n\r\n"
-        )
-        .as_bytes(),
-    )
-    .await;
-    assert_eq!(status(&answer), 200, "{answer}");
+    let id = "X-Request-Id: trace-1\r\nConnection: X-Request-Id, close\r\n";
+    let answer = raw_forecast(&served, &token, id).await;
+    assert_eq!(status_of(&answer), 200, "{answer}");
     assert!(
         answer
             .to_ascii_lowercase()
@@ -212,14 +200,6 @@ async fn connection_cannot_remove_the_request_id_and_h2_cookie_crumbs_arrive_as_
     assert_eq!(backend.last().headers["x-request-id"], "trace-1");
 
     // HTTP/2 (prior knowledge) with the cookie split into crumbs, RFC 9113 §8.2.3.
-    let stream = tokio::net::TcpStream::connect(served.data).await.unwrap();
-    let (mut sender, connection) = hyper::client::conn::http2::handshake(
-        hyper_util::rt::TokioExecutor::new(),
-        hyper_util::rt::TokioIo::new(stream),
-    )
-    .await
-    .unwrap();
-    tokio::spawn(connection);
     let request = http::Request::get(served.url("/forecast"))
         .header("authorization", format!("Bearer {token}"))
         .header("cookie", "theme=dark")
@@ -227,16 +207,9 @@ async fn connection_cannot_remove_the_request_id_and_h2_cookie_crumbs_arrive_as_
         .header("cookie", "session=abc")
         .body(Empty::<Bytes>::new())
         .unwrap();
-    let response = sender.send_request(request).await.unwrap();
+    let response = h2_send(served.data, request).await;
     assert_eq!(response.status(), 200);
-    let _ = response.into_body().collect().await;
-    let cookies: Vec<_> = backend
-        .last()
-        .headers
-        .get_all("cookie")
-        .iter()
-        .cloned()
-        .collect();
+    let cookies: Vec<_> = backend.last_all("cookie");
     assert_eq!(cookies, ["theme=dark; lang=en; session=abc"]);
 }
 

@@ -12,7 +12,7 @@ use serde_json::json;
 use support::backend::Backend;
 use support::gateway::{Options, TestGateway, claims, issuer_table, test_policy};
 use support::wait::{DEADLINE, poll};
-use support::world::error_body;
+use support::world::{Sent, error_body, header};
 
 /// The `kid` both tenants' first keys carry.
 const SHARED_KID: &str = "tenant-key-1";
@@ -50,8 +50,25 @@ async fn tenant() -> DevIssuer {
 impl Tenants {
     /// Both tenants, each issuer table with its own `extra` lines; `wait_ready` as in Options.
     async fn start(prod_extra: &str, staging_extra: &str, wait_ready: bool) -> Tenants {
+        Tenants::launch(prod_extra, staging_extra, wait_ready, false).await
+    }
+
+    /// `start` with staging's JWKS unavailable from before the gateway starts.
+    async fn start_staging_down(staging_extra: &str, wait_ready: bool) -> Tenants {
+        Tenants::launch("", staging_extra, wait_ready, true).await
+    }
+
+    async fn launch(
+        prod_extra: &str,
+        staging_extra: &str,
+        wait_ready: bool,
+        staging_down: bool,
+    ) -> Tenants {
         let prod = tenant().await;
         let staging = tenant().await;
+        if staging_down {
+            staging.set_jwks_mode(JwksMode::Unavailable);
+        }
         let backend = Backend::start().await;
         let mut options = Options::new(&prod.issuer_url(), &prod.jwks_url(), &backend.url());
         options.policy = format!("{}{PROD_ONLY}", test_policy());
@@ -75,9 +92,14 @@ impl Tenants {
         self.client
             .get(self.gateway.url(path))
             .bearer_auth(token)
-            .send()
+            .sent()
             .await
-            .unwrap()
+    }
+
+    /// The status of `GET path` with a fresh token from `issuer` carrying `scope`.
+    async fn status(&self, path: &str, issuer: &DevIssuer, scope: &str) -> u16 {
+        let token = token_of(issuer, scope);
+        self.get(path, &token).await.status().as_u16()
     }
 
     /// Polls /metrics until it has `line`.
@@ -131,11 +153,10 @@ async fn two_tenants_whose_keys_share_a_kid_never_verify_each_others_tokens() {
     assert_eq!(t.get("/forecast", &forged).await.status(), 401);
     assert_eq!(t.backend.seen().len(), seen_before);
 
-    let metrics = t.gateway.metrics().await;
-    assert!(
-        metrics.contains(r#"gateway_jwks_keys{issuer="prod"} 1"#),
-        "{metrics}"
-    );
+    let metrics = t
+        .gateway
+        .expect_metric(r#"gateway_jwks_keys{issuer="prod"} 1"#)
+        .await;
     assert!(
         metrics.contains(r#"gateway_jwks_keys{issuer="staging"} 1"#),
         "{metrics}"
@@ -166,10 +187,7 @@ async fn an_unknown_iss_is_401_unknown_issuer_without_any_jwks_fetch() {
     for _ in 0..3 {
         let response = t.get("/forecast", &stranger).await;
         assert_eq!(response.status(), 401);
-        let challenge = response.headers()["www-authenticate"]
-            .to_str()
-            .unwrap()
-            .to_owned();
+        let challenge = header(&response, "www-authenticate");
         assert!(
             challenge.contains(r#"error="invalid_token""#),
             "{challenge}"
@@ -197,16 +215,12 @@ async fn one_issuers_outage_does_not_touch_the_others_requests() {
     t.staging.set_jwks_mode(JwksMode::Unavailable);
     t.metrics_show(r#"gateway_jwks_stale{issuer="staging"} 1"#)
         .await;
-    let metrics = t.gateway.metrics().await;
-    assert!(
-        metrics.contains(r#"gateway_jwks_stale{issuer="prod"} 0"#),
-        "{metrics}"
-    );
+    t.gateway
+        .expect_metric(r#"gateway_jwks_stale{issuer="prod"} 0"#)
+        .await;
     // Stale-if-error: a fresh staging token (never cached) still verifies with the last set.
     assert_eq!(
-        t.get("/forecast", &token_of(&t.staging, "read:forecast"))
-            .await
-            .status(),
+        t.status("/forecast", &t.staging, "read:forecast").await,
         200
     );
     // An unknown staging kid refetches staging's JWKS (and fails); prod is never asked.
@@ -236,40 +250,18 @@ async fn one_issuers_outage_does_not_touch_the_others_requests() {
 #[tokio::test]
 async fn an_issuer_that_never_loaded_answers_503_for_its_own_tokens_only() {
     // Staging's JWKS is down from the start; with ready_gate = false the pod is ready anyway.
-    let prod = tenant().await;
-    let staging = tenant().await;
-    staging.set_jwks_mode(JwksMode::Unavailable);
-    let backend = Backend::start().await;
-    let mut options = Options::new(&prod.issuer_url(), &prod.jwks_url(), &backend.url());
-    options.auth = Some(format!(
-        "{}{}",
-        issuer_table("prod", &prod, ""),
-        issuer_table("staging", &staging, "ready_gate = false")
-    ));
-    let gateway = TestGateway::start(options).await; // waits for /readyz
-    let client = reqwest::Client::new();
-    let get = |token: String| {
-        client
-            .get(gateway.url("/forecast"))
-            .bearer_auth(token)
-            .send()
-    };
-
-    let response = get(token_of(&staging, "read:forecast")).await.unwrap();
+    let t = Tenants::start_staging_down("ready_gate = false", true).await; // waits for /readyz
+    let response = t
+        .get("/forecast", &token_of(&t.staging, "read:forecast"))
+        .await;
     assert_eq!(response.status(), 503);
     assert_eq!(response.headers()["retry-after"], "5");
     assert_eq!(
         error_body(response).await["error"],
         "temporarily_unavailable"
     );
-    assert_eq!(
-        get(token_of(&prod, "read:forecast"))
-            .await
-            .unwrap()
-            .status(),
-        200
-    );
-    let metrics = gateway.metrics().await;
+    assert_eq!(t.status("/forecast", &t.prod, "read:forecast").await, 200);
+    let metrics = t.gateway.metrics().await;
     assert!(
         metrics.contains(
             r#"gateway_requests_total{route="/forecast",method="GET",decision="deny",reason="keys_not_loaded",status="503",issuer="staging"} 1"#
@@ -278,12 +270,9 @@ async fn an_issuer_that_never_loaded_answers_503_for_its_own_tokens_only() {
     );
 
     // Once staging's keys load, its tokens verify.
-    staging.set_jwks_mode(JwksMode::Serve);
+    t.staging.set_jwks_mode(JwksMode::Serve);
     poll("staging's keys to load", DEADLINE, || async {
-        let status = get(token_of(&staging, "read:forecast"))
-            .await
-            .ok()?
-            .status();
+        let status = t.status("/forecast", &t.staging, "read:forecast").await;
         (status == 200).then_some(())
     })
     .await;
@@ -291,27 +280,7 @@ async fn an_issuer_that_never_loaded_answers_503_for_its_own_tokens_only() {
 
 #[tokio::test]
 async fn readyz_waits_for_every_issuer_with_ready_gate() {
-    let t = {
-        let prod = tenant().await;
-        let staging = tenant().await;
-        staging.set_jwks_mode(JwksMode::Unavailable);
-        let backend = Backend::start().await;
-        let mut options = Options::new(&prod.issuer_url(), &prod.jwks_url(), &backend.url());
-        options.auth = Some(format!(
-            "{}{}",
-            issuer_table("prod", &prod, ""),
-            issuer_table("staging", &staging, "")
-        ));
-        options.wait_ready = false;
-        let gateway = TestGateway::start(options).await;
-        Tenants {
-            prod,
-            staging,
-            backend,
-            gateway,
-            client: reqwest::Client::new(),
-        }
-    };
+    let t = Tenants::start_staging_down("", false).await;
     // Prod loads; staging cannot: not ready, and the body says who is missing.
     t.metrics_show(r#"gateway_jwks_keys{issuer="prod"} 1"#)
         .await;
@@ -329,12 +298,7 @@ async fn readyz_waits_for_every_issuer_with_ready_gate() {
 #[tokio::test]
 async fn a_route_with_issuers_refuses_another_issuers_tokens_with_403_access_denied() {
     let t = Tenants::start("", "", true).await;
-    assert_eq!(
-        t.get("/reports/q3", &token_of(&t.prod, "read:forecast"))
-            .await
-            .status(),
-        200
-    );
+    assert_eq!(t.status("/reports/q3", &t.prod, "read:forecast").await, 200);
     let seen = t.backend.seen().len();
 
     // A valid staging token with the right scope, and one without it: the issuer step comes
@@ -353,9 +317,7 @@ async fn a_route_with_issuers_refuses_another_issuers_tokens_with_403_access_den
     assert_eq!(t.backend.seen().len(), seen);
     // Routes without `issuers:` accept both tenants.
     assert_eq!(
-        t.get("/forecast", &token_of(&t.staging, "read:forecast"))
-            .await
-            .status(),
+        t.status("/forecast", &t.staging, "read:forecast").await,
         200
     );
     t.metrics_show(
@@ -380,9 +342,7 @@ async fn a_key_removed_at_one_issuer_invalidates_only_that_issuers_cached_verifi
     t.staging.rotate(KeyKind::Rsa2048).unwrap();
     t.staging.remove_key(SHARED_KID);
     assert_eq!(
-        t.get("/forecast", &token_of(&t.staging, "read:forecast"))
-            .await
-            .status(),
+        t.status("/forecast", &t.staging, "read:forecast").await,
         200
     );
 
@@ -410,9 +370,7 @@ async fn a_policy_naming_an_unconfigured_issuer_is_refused_at_start_and_on_reloa
     assert!(problems.contains("policy.yaml:"), "{problems}");
     // The previous policy keeps serving.
     assert_eq!(
-        t.get("/reports/q3", &token_of(&t.staging, "read:forecast"))
-            .await
-            .status(),
+        t.status("/reports/q3", &t.staging, "read:forecast").await,
         403
     );
 

@@ -13,7 +13,7 @@ use support::bin::Serving;
 use support::gateway::{Options, claims};
 use support::issuer::spawn_issuer;
 use support::wait::{DEADLINE, poll, until};
-use support::world::World;
+use support::world::{Sent, World};
 
 /// The request ids in the log file, in order; JSON lines.
 fn logged_ids(path: &Path) -> Vec<String> {
@@ -36,13 +36,10 @@ async fn the_log_file_gets_one_line_per_request_and_nothing_is_dropped() {
     .await;
     for (path, id) in [("/forecast", "log-allowed"), ("/inventory", "log-denied")] {
         let response = world
-            .client
-            .get(world.url(path))
-            .bearer_auth(world.token("read:forecast"))
+            .as_scope("GET", path, "read:forecast")
             .header("x-request-id", id)
-            .send()
-            .await
-            .unwrap();
+            .sent()
+            .await;
         assert!(response.status().is_success() || response.status() == 403);
     }
     let file = world.gateway.dir.path().join("access.log");
@@ -66,52 +63,66 @@ async fn the_log_file_gets_one_line_per_request_and_nothing_is_dropped() {
         lines[0].get("trace_id").is_none(),
         "no trace id without tracing"
     );
-    let metrics = world.gateway.metrics().await;
-    assert!(
-        metrics.contains("gateway_access_log_dropped_total 0"),
-        "{metrics}"
-    );
+    world
+        .expect_metric("gateway_access_log_dropped_total 0")
+        .await;
 }
 
-/// `gateway serve <args>` with one worker on the test policy and `[log] <log>`.
-fn serve(issuer: &DevIssuer, backend: &Backend, log: &str, args: &[&str]) -> Serving {
-    let mut options = Options::of(issuer, backend);
-    options.server_extra = "workers = 1\n".to_owned();
-    options.upstream_extra = String::new();
-    options.tail = format!("[log]\n{log}\n");
-    Serving::options(&options, args, &[("NO_COLOR", "1")])
+/// An issuer, a backend, a ClientCo token and a client: what each run of the binary talks to.
+struct Setup {
+    issuer: DevIssuer,
+    backend: Backend,
+    token: String,
+    client: reqwest::Client,
 }
 
-async fn get(client: &reqwest::Client, url: String, token: &str, id: &str) -> u16 {
-    client
-        .get(url)
-        .bearer_auth(token)
-        .header("x-request-id", id)
-        .send()
-        .await
-        .unwrap()
-        .status()
-        .as_u16()
+const JSON_FILE: &str = "file = \"access.log\"\nformat = \"json\"";
+
+impl Setup {
+    async fn new() -> Setup {
+        let issuer = spawn_issuer().await;
+        let token = issuer.mint(&claims(&issuer.issuer_url(), "read:forecast"));
+        Setup {
+            issuer,
+            backend: Backend::start().await,
+            token,
+            client: reqwest::Client::new(),
+        }
+    }
+
+    /// `gateway serve <args>` with one worker on the test policy and `[log] <log>`, ready.
+    async fn serve(&self, log: &str, args: &[&str]) -> Serving {
+        let mut options = Options::of(&self.issuer, &self.backend);
+        options.server_extra = "workers = 1\n".to_owned();
+        options.upstream_extra = String::new();
+        options.tail = format!("[log]\n{log}\n");
+        let served = Serving::options(&options, args, &[("NO_COLOR", "1")]);
+        served.wait_ready().await;
+        served
+    }
+
+    /// The status of `GET /forecast` on `served` with the token and request id `id`.
+    async fn get(&self, served: &Serving, id: &str) -> u16 {
+        self.client
+            .get(served.url("/forecast"))
+            .bearer_auth(&self.token)
+            .header("x-request-id", id)
+            .sent()
+            .await
+            .status()
+            .as_u16()
+    }
 }
 
 #[tokio::test]
 async fn sigterm_writes_out_every_queued_line_before_exiting() {
-    let issuer = spawn_issuer().await;
-    let backend = Backend::start().await;
-    let mut served = serve(
-        &issuer,
-        &backend,
-        "file = \"access.log\"\nformat = \"json\"",
-        &[],
-    );
-    served.wait_ready().await;
-    let client = reqwest::Client::new();
-    let token = issuer.mint(&claims(&issuer.issuer_url(), "read:forecast"));
+    let setup = Setup::new().await;
+    let mut served = setup.serve(JSON_FILE, &[]).await;
     // Fewer lines than one write batch, sent faster than the once-a-second flush: they are
     // still queued when SIGTERM arrives.
     let ids: Vec<String> = (0..40).map(|i| format!("term-{i}")).collect();
     for id in &ids {
-        assert_eq!(get(&client, served.url("/forecast"), &token, id).await, 200);
+        assert_eq!(setup.get(&served, id).await, 200);
     }
     let file = served.file("access.log");
     served.signal("TERM");
@@ -121,22 +132,10 @@ async fn sigterm_writes_out_every_queued_line_before_exiting() {
 
 #[tokio::test]
 async fn sigusr1_reopens_the_log_file_after_logrotate_renamed_it() {
-    let issuer = spawn_issuer().await;
-    let backend = Backend::start().await;
-    let mut served = serve(
-        &issuer,
-        &backend,
-        "file = \"access.log\"\nformat = \"json\"",
-        &[],
-    );
-    served.wait_ready().await;
-    let client = reqwest::Client::new();
-    let token = issuer.mint(&claims(&issuer.issuer_url(), "read:forecast"));
+    let setup = Setup::new().await;
+    let mut served = setup.serve(JSON_FILE, &[]).await;
     let (file, rotated) = (served.file("access.log"), served.file("access.log.1"));
-    assert_eq!(
-        get(&client, served.url("/forecast"), &token, "before").await,
-        200
-    );
+    assert_eq!(setup.get(&served, "before").await, 200);
     until("the first line in the log", || {
         logged_ids(&file) == ["before"]
     })
@@ -144,10 +143,7 @@ async fn sigusr1_reopens_the_log_file_after_logrotate_renamed_it() {
     std::fs::rename(&file, &rotated).unwrap();
     served.signal("USR1");
     until("a new log file after SIGUSR1", || file.exists()).await;
-    assert_eq!(
-        get(&client, served.url("/forecast"), &token, "after").await,
-        200
-    );
+    assert_eq!(setup.get(&served, "after").await, 200);
     until("the next line in the new file", || {
         logged_ids(&file) == ["after"]
     })
@@ -159,18 +155,11 @@ async fn sigusr1_reopens_the_log_file_after_logrotate_renamed_it() {
 
 #[tokio::test]
 async fn log_format_on_the_command_line_wins_over_the_config_file() {
-    let issuer = spawn_issuer().await;
-    let backend = Backend::start().await;
-    let token = issuer.mint(&claims(&issuer.issuer_url(), "read:forecast"));
-    let client = reqwest::Client::new();
+    let setup = Setup::new().await;
 
     // `[log] format = "json"` alone: access lines and diagnostics on stderr are JSON.
-    let mut json = serve(&issuer, &backend, "format = \"json\"", &[]);
-    json.wait_ready().await;
-    assert_eq!(
-        get(&client, json.url("/forecast"), &token, "as-json").await,
-        200
-    );
+    let mut json = setup.serve("format = \"json\"", &[]).await;
+    assert_eq!(setup.get(&json, "as-json").await, 200);
     let line = json.next_stderr("the as-json line", |l| l.contains("as-json"));
     let line: serde_json::Value = serde_json::from_str(&line).unwrap();
     assert_eq!(line["target"], "gateway::access");
@@ -184,17 +173,10 @@ async fn log_format_on_the_command_line_wins_over_the_config_file() {
     assert_eq!(json.exit_code().await, Some(0));
 
     // `--log-format text` overrides it.
-    let mut text = serve(
-        &issuer,
-        &backend,
-        "format = \"json\"",
-        &["--log-format", "text"],
-    );
-    text.wait_ready().await;
-    assert_eq!(
-        get(&client, text.url("/forecast"), &token, "as-text").await,
-        200
-    );
+    let mut text = setup
+        .serve("format = \"json\"", &["--log-format", "text"])
+        .await;
+    assert_eq!(setup.get(&text, "as-text").await, 200);
     let line = text.next_stderr("the as-text line", |l| l.contains("as-text"));
     assert!(
         line.contains("INFO gateway::access: request request_id=\"as-text\" method=GET"),

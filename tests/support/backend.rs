@@ -176,6 +176,21 @@ impl Backend {
         self.started.load(std::sync::atomic::Ordering::SeqCst)
     }
 
+    /// The header `name` of the last request received, if it had one.
+    pub fn last_header(&self, name: &str) -> Option<String> {
+        self.last_all(name).into_iter().next()
+    }
+
+    /// Every value of the header `name` on the last request received, in order.
+    pub fn last_all(&self, name: &str) -> Vec<String> {
+        self.last()
+            .headers
+            .get_all(name)
+            .iter()
+            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+            .collect()
+    }
+
     pub fn last(&self) -> Seen {
         self.seen()
             .last()
@@ -240,6 +255,19 @@ async fn record(
     Ok(response)
 }
 
+/// Reads from `stream` until the end of a request head; `None` if the peer closed first.
+pub async fn read_head(stream: &mut TcpStream) -> Option<Vec<u8>> {
+    let mut head = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+        match stream.read(&mut buf).await {
+            Ok(0) | Err(_) => return None,
+            Ok(n) => head.extend_from_slice(&buf[..n]),
+        }
+    }
+    Some(head)
+}
+
 /// `stall`: reads the request and answers nothing, until the gateway closes the connection
 /// (unlike `slow`, which holds its connection for 30 s whatever the gateway does). Otherwise a
 /// response head declaring `DECLARED_LEN` bytes, then:
@@ -249,14 +277,10 @@ async fn record(
 ///   (then RST) or until the gateway closes the connection.
 async fn mid_response_fault(mut stream: TcpStream, fault: &str, stalls: &Stalls) {
     // Read the whole request head first: closing a socket with unread input sends RST, not FIN.
-    let mut request = Vec::new();
-    let mut buf = [0u8; 4096];
-    while !request.windows(4).any(|w| w == b"\r\n\r\n") {
-        match stream.read(&mut buf).await {
-            Ok(0) | Err(_) => return,
-            Ok(n) => request.extend_from_slice(&buf[..n]),
-        }
+    if read_head(&mut stream).await.is_none() {
+        return;
     }
+    let mut buf = [0u8; 4096];
     if fault == "stall" {
         let _ = tokio::time::timeout(Duration::from_secs(30), stream.read(&mut buf)).await;
         return;
@@ -300,13 +324,8 @@ async fn mid_response_fault(mut stream: TcpStream, fault: &str, stalls: &Stalls)
 /// `switch`: reads the request head, answers 101 to `h2c` whether or not the request asked, then
 /// echoes whatever arrives (a backend that accepts h2c and would take smuggled requests).
 async fn switch_unasked(mut stream: TcpStream) {
-    let mut request = Vec::new();
-    let mut buf = [0u8; 4096];
-    while !request.windows(4).any(|w| w == b"\r\n\r\n") {
-        match stream.read(&mut buf).await {
-            Ok(0) | Err(_) => return,
-            Ok(n) => request.extend_from_slice(&buf[..n]),
-        }
+    if read_head(&mut stream).await.is_none() {
+        return;
     }
     let head = b"HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n";
     if stream.write_all(head).await.is_err() {

@@ -24,6 +24,35 @@ pub struct Run {
 }
 
 impl Run {
+    /// Fails the test (showing the whole run) unless the binary exited with `code`.
+    pub fn expect_code(&self, code: i32) -> &Run {
+        assert_eq!(self.code, code, "{self:?}");
+        self
+    }
+
+    /// Fails the test (showing the whole run) unless stdout contains `text`.
+    pub fn expect_stdout(&self, text: &str) -> &Run {
+        assert!(
+            self.stdout.contains(text),
+            "no {text:?} on stdout: {self:?}"
+        );
+        self
+    }
+
+    /// Fails the test (showing the whole run) unless stderr contains `text`.
+    pub fn expect_stderr(&self, text: &str) -> &Run {
+        assert!(
+            self.stderr.contains(text),
+            "no {text:?} on stderr: {self:?}"
+        );
+        self
+    }
+
+    /// Whether stdout or stderr contains `text`.
+    pub fn says(&self, text: &str) -> bool {
+        self.stdout.contains(text) || self.stderr.contains(text)
+    }
+
     fn from(output: Output) -> Run {
         Run {
             code: output.status.code().unwrap_or(-1),
@@ -89,6 +118,14 @@ impl Project {
         self.write(relative, &text.replacen(from, to, 1))
     }
 
+    /// `edit` for each `(file, from, to)` in turn.
+    pub fn edits(&self, edits: &[(&str, &str, &str)]) -> &Project {
+        for (relative, from, to) in edits {
+            self.edit(relative, from, to);
+        }
+        self
+    }
+
     /// Runs `gateway <args>` in the project folder with a clean GATEWAY_* environment.
     pub fn run(&self, args: &[&str]) -> Run {
         self.run_with_env(args, &[])
@@ -97,6 +134,63 @@ impl Project {
     pub fn run_with_env(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
         run_in(self.dir.path(), args, env)
     }
+
+    /// `gateway <command> --config gateway.toml <args>` in the project folder.
+    pub fn run_config(&self, command: &str, args: &[&str]) -> Run {
+        self.run(&with_config(command, args))
+    }
+
+    /// `run_config` off the async runtime.
+    pub async fn run_config_async(&self, command: &str, args: &[&str]) -> Run {
+        self.run_async(&with_config(command, args)).await
+    }
+
+    /// `run` off the async runtime, for tests whose issuer or server that same runtime serves.
+    pub async fn run_async(&self, args: &[&str]) -> Run {
+        run_async(self.dir.path(), args, &[]).await
+    }
+}
+
+/// `gateway <command> --config gateway.toml <args>` in the repository, on the shipped files.
+pub fn run_repo(command: &str, args: &[&str]) -> Run {
+    run_repo_env(command, args, &[])
+}
+
+/// `run_repo` with `env` added.
+pub fn run_repo_env(command: &str, args: &[&str], env: &[(&str, &str)]) -> Run {
+    run_in(&repo_root(), &with_config(command, args), env)
+}
+
+/// `[command, "--config", "gateway.toml", args...]`.
+fn with_config<'a>(command: &'a str, args: &[&'a str]) -> Vec<&'a str> {
+    let mut all = vec![command, "--config", "gateway.toml"];
+    all.extend_from_slice(args);
+    all
+}
+
+/// The text of `tests/fixtures/<relative>`.
+pub fn fixture_text(relative: &str) -> String {
+    let path = repo_root().join("tests/fixtures").join(relative);
+    std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("cannot read the fixture {}: {e}", path.display()))
+}
+
+/// `run_in` on a blocking thread, so the runtime keeps serving what the binary talks to.
+pub async fn run_async(folder: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
+    let folder = folder.to_owned();
+    let owned = |pairs: &[&str]| pairs.iter().map(|a| (*a).to_owned()).collect::<Vec<_>>();
+    let args = owned(args);
+    let env: Vec<(String, String)> = env
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+    tokio::task::spawn_blocking(move || {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        run_in(&folder, &args, &env)
+    })
+    .await
+    .expect("the gateway binary's thread panicked")
 }
 
 /// Runs the binary in `folder`, removing inherited GATEWAY_* variables so the host cannot
@@ -294,6 +388,17 @@ impl Serving {
     /// `http://<data address><path>`.
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.data)
+    }
+
+    /// `GET path` on the data port with `token` as Bearer and `request_id` as X-Request-Id.
+    pub async fn get_as(&self, path: &str, token: &str, request_id: &str) -> reqwest::Response {
+        reqwest::Client::new()
+            .get(self.url(path))
+            .bearer_auth(token)
+            .header("x-request-id", request_id)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("GET {path} ({request_id}) was not answered: {e}"))
     }
 
     /// `http://<admin address><path>`.

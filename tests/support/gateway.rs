@@ -191,6 +191,14 @@ impl TestGateway {
             .await
             .unwrap()
     }
+
+    /// The admin /metrics text, failing the test unless it contains `sample` (a label such as
+    /// `reason="binding_mismatch"`, or a whole sample line).
+    pub async fn expect_metric(&self, sample: &str) -> String {
+        let metrics = self.metrics().await;
+        assert!(metrics.contains(sample), "no {sample} in:\n{metrics}");
+        metrics
+    }
 }
 
 /// Polls `readyz` (a full URL) until it answers 200, within `wait::DEADLINE`.
@@ -234,6 +242,34 @@ pub async fn raw_http(addr: std::net::SocketAddr, request: &[u8]) -> String {
         "the gateway neither answered nor closed within 5 s"
     );
     String::from_utf8_lossy(&answer).into_owned()
+}
+
+/// Sends `request` on a fresh HTTP/2 prior-knowledge connection to `addr` and returns the
+/// answer with its body collected.
+pub async fn h2_send(
+    addr: std::net::SocketAddr,
+    request: http::Request<http_body_util::Empty<bytes::Bytes>>,
+) -> http::Response<bytes::Bytes> {
+    use http_body_util::BodyExt;
+    let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let (mut sender, connection) = hyper::client::conn::http2::handshake(
+        hyper_util::rt::TokioExecutor::new(),
+        hyper_util::rt::TokioIo::new(stream),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("no HTTP/2 connection to {addr}: {e}"));
+    tokio::spawn(connection);
+    let response = sender
+        .send_request(request)
+        .await
+        .unwrap_or_else(|e| panic!("no HTTP/2 answer from {addr}: {e}"));
+    let (parts, body) = response.into_parts();
+    let body = body
+        .collect()
+        .await
+        .map(|b| b.to_bytes())
+        .unwrap_or_default();
+    http::Response::from_parts(parts, body)
 }
 
 /// Claims of a normal ClientCo access token from `issuer` with `scope`.

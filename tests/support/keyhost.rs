@@ -2,7 +2,6 @@
 //! document set with `serve`, `/moved` redirects there (same origin), `/elsewhere` redirects to
 //! the URL set with `redirect_to` (another origin), and it counts what was asked.
 
-use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -11,9 +10,8 @@ use bytes::Bytes;
 use http::{Request, Response, StatusCode};
 use http_body_util::Full;
 use hyper::body::Incoming;
-use hyper::service::service_fn;
-use hyper_util::rt::{TokioExecutor, TokioIo};
-use tokio::net::TcpListener;
+
+use super::server::Server;
 
 #[derive(Default)]
 struct State {
@@ -25,37 +23,20 @@ struct State {
 pub struct KeyHost {
     pub addr: SocketAddr,
     state: Arc<State>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl Drop for KeyHost {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
+    _server: Server,
 }
 
 impl KeyHost {
     pub async fn start(document: serde_json::Value) -> KeyHost {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
         let state = Arc::new(State::default());
         *state.document.lock().unwrap() = document;
         let shared = state.clone();
-        let task = tokio::spawn(async move {
-            loop {
-                let Ok((stream, _)) = listener.accept().await else {
-                    return;
-                };
-                let state = shared.clone();
-                tokio::spawn(async move {
-                    let service = service_fn(move |request| answer(state.clone(), request));
-                    let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
-                        .serve_connection(TokioIo::new(stream), service)
-                        .await;
-                });
-            }
-        });
-        KeyHost { addr, state, task }
+        let server = Server::start(move |request| answer(shared.clone(), request)).await;
+        KeyHost {
+            addr: server.addr,
+            state,
+            _server: server,
+        }
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -78,10 +59,7 @@ impl KeyHost {
     }
 }
 
-async fn answer(
-    state: Arc<State>,
-    request: Request<Incoming>,
-) -> Result<Response<Full<Bytes>>, Infallible> {
+async fn answer(state: Arc<State>, request: Request<Incoming>) -> Response<Full<Bytes>> {
     let redirect = |location: String| {
         Response::builder()
             .status(StatusCode::FOUND)
@@ -89,7 +67,7 @@ async fn answer(
             .body(Full::new(Bytes::new()))
             .unwrap()
     };
-    Ok(match request.uri().path() {
+    match request.uri().path() {
         "/keys" => {
             state.key_requests.fetch_add(1, Ordering::SeqCst);
             let body = state.document.lock().unwrap().to_string();
@@ -104,5 +82,5 @@ async fn answer(
             .status(StatusCode::NOT_FOUND)
             .body(Full::new(Bytes::new()))
             .unwrap(),
-    })
+    }
 }

@@ -2,7 +2,6 @@
 //! (`ExportTraceServiceRequest`, protobuf) with the OpenTelemetry proto types and keeps the spans,
 //! so a test can assert what a real collector would have received.
 
-use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
@@ -10,54 +9,35 @@ use bytes::Bytes;
 use http::{Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
-use hyper::service::service_fn;
-use hyper_util::rt::TokioIo;
 use opentelemetry_proto::tonic::collector::trace::v1::{
     ExportTraceServiceRequest, ExportTraceServiceResponse,
 };
 use opentelemetry_proto::tonic::common::v1::any_value::Value;
 use opentelemetry_proto::tonic::trace::v1::Span;
 use prost::Message;
-use tokio::net::TcpListener;
+
+use super::server::Server;
 
 pub struct Receiver {
     pub addr: SocketAddr,
     spans: Arc<Mutex<Vec<Span>>>,
     /// `service.name` of the resources seen.
     services: Arc<Mutex<Vec<String>>>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl Drop for Receiver {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
+    _server: Server,
 }
 
 impl Receiver {
     pub async fn start() -> Receiver {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
         let spans = Arc::new(Mutex::new(Vec::new()));
         let services = Arc::new(Mutex::new(Vec::new()));
         let (keep, names) = (spans.clone(), services.clone());
-        let task = tokio::spawn(async move {
-            while let Ok((stream, _)) = listener.accept().await {
-                let (keep, names) = (keep.clone(), names.clone());
-                tokio::spawn(async move {
-                    let service =
-                        service_fn(move |request| receive(request, keep.clone(), names.clone()));
-                    let _ = hyper::server::conn::http1::Builder::new()
-                        .serve_connection(TokioIo::new(stream), service)
-                        .await;
-                });
-            }
-        });
+        let server =
+            Server::start(move |request| receive(request, keep.clone(), names.clone())).await;
         Receiver {
-            addr,
+            addr: server.addr,
             spans,
             services,
-            task,
+            _server: server,
         }
     }
 
@@ -79,7 +59,7 @@ async fn receive(
     request: Request<Incoming>,
     keep: Arc<Mutex<Vec<Span>>>,
     names: Arc<Mutex<Vec<String>>>,
-) -> Result<Response<Full<Bytes>>, Infallible> {
+) -> Response<Full<Bytes>> {
     let right_place = request.method() == http::Method::POST
         && request.uri().path() == "/v1/traces"
         && request
@@ -94,7 +74,7 @@ async fn receive(
     let (true, Some(export)) = (right_place, decoded) else {
         let mut answer = Response::new(Full::new(Bytes::from_static(b"not an OTLP trace export")));
         *answer.status_mut() = StatusCode::BAD_REQUEST;
-        return Ok(answer);
+        return answer;
     };
     for resource in export.resource_spans {
         if let Some(resource_attrs) = &resource.resource {
@@ -117,7 +97,7 @@ async fn receive(
     answer
         .headers_mut()
         .insert("content-type", "application/x-protobuf".parse().unwrap());
-    Ok(answer)
+    answer
 }
 
 /// A span attribute as text (strings as they are, integers in decimal).
