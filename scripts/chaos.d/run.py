@@ -502,6 +502,9 @@ def main(argv: list[str]) -> int:
         return backend.main(argv[1:])
     if argv[:1] == ["check"]:
         return check.main(argv[1:])
+    if argv[:1] == ["selftest"]:
+        import selftest
+        return selftest.main(argv[1:])
     seconds = float(os.environ.get("CHAOS_SECONDS", "30"))
     rate = float(os.environ.get("CHAOS_RATE", "40"))
     for tool in ("haproxy", "redis-server"):
@@ -541,4 +544,9 @@ def main(argv: list[str]) -> int:
                "requests": sorted(load.history, key=lambda r: r["t0"]),
                "faults": schedule.faults, "schedule_error": schedule.error, "rss": layout.rss}
     (run / "history.json").write_text(json.dumps(history, indent=1))
-    return check.main([str(run)])
+    status = check.main([str(run)])
+    if status != 0:
+        return status
+    # The checker can fail: each of the failures, written into copies of this history.
+    import selftest
+    return selftest.main([str(run)])
