@@ -55,8 +55,9 @@ class Checker:
         self.kills = [t for f in self.faults for t in f.get("killed", [])]
         self.gateway_kills = [t for f in self.faults if f["fault"] == "gateway_kill"
                               for t in f.get("killed", [])]
+        # With a pool, one endpoint killed leaves the others: no excuse then.
         self.backend_down = [(f["start"], f["end"]) for f in self.faults
-                             if f["fault"] == "backend_kill"]
+                             if f["fault"] == "backend_kill" and f.get("endpoints_left", 0) == 0]
         self.redis_down = [(f["start"], f["end"]) for f in self.faults
                            if f["fault"] == "redis_restart"]
 

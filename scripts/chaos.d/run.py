@@ -33,6 +33,10 @@ HOST = "api.chaos.test"
 PUBLIC_URL = f"http://{HOST}"
 RATE = {"per_second": 2, "burst": 4}
 DEADLINE = 20.0  # seconds: the longest any process gets to start, answer or stop
+# The backend endpoints. One `[upstream] url` today; with upstream pools (issue 26) set this to
+# 3 and UPSTREAM_TOML to `endpoints = [...]`: the fault kills one endpoint in turn and the
+# checker excuses 5xx only while none is up.
+ENDPOINTS = 1
 
 POLICY = """# scripts/chaos: the policy every replica serves ({version})
 permissions:
@@ -78,7 +82,7 @@ drain_timeout = "5s"
 listen = "127.0.0.1:{admin}"
 
 [upstream]
-url = "http://127.0.0.1:{backend}"
+{upstream}
 connect_timeout = "1s"
 request_timeout = "5s"
 
@@ -107,8 +111,11 @@ timeout = "50ms"
 
 HAPROXY_CFG = """global
     maxconn 2000
+    log stdout format raw local0
 defaults
     mode tcp
+    log global
+    option tcplog
     timeout connect 1s
     timeout client 10s
     timeout server 10s
@@ -222,7 +229,7 @@ class Layout:
         self.procs = Procs(run)
         self.binary = gateway_binary()
         self.issuer = jose.Issuer()
-        self.backend_port = free_port()
+        self.backends = {f"be{i}": free_port() for i in range(1, ENDPOINTS + 1)}
         self.redis_port = free_port()
         self.lb_port = free_port()
         self.gateways = {f"gw{i}": (free_port(), free_port()) for i in (1, 2, 3)}
@@ -240,11 +247,19 @@ class Layout:
         tmp.write_text(text)
         tmp.replace(self.policy)
 
-    def start_backend(self) -> None:
-        proc = self.procs.start("backend", [sys.executable, str(HERE / "backend.py"),
-                                            str(self.backend_port), str(self.run / "backend.log")])
-        wait_until("backend", lambda: http_status(self.backend_port, "/ready") == 200, proc=proc,
-                   log=self.run / "backend.log")
+    def start_backend(self, name: str) -> None:
+        """Every endpoint appends to the one backend.log (O_APPEND, one write per line)."""
+        port = self.backends[name]
+        proc = self.procs.start(name, [sys.executable, str(HERE / "backend.py"), str(port),
+                                       str(self.run / "backend.log")])
+        wait_until(f"backend {name}", lambda: http_status(port, "/ready") == 200, proc=proc,
+                   log=self.run / f"{name}.log")
+
+    def upstream_toml(self) -> str:
+        urls = [f"http://127.0.0.1:{port}" for port in self.backends.values()]
+        if len(urls) == 1:
+            return f'url = "{urls[0]}"'
+        return "endpoints = [" + ", ".join(f'"{u}"' for u in urls) + "]"
 
     def start_redis(self) -> None:
         proc = self.procs.start("redis", ["redis-server", "--port", str(self.redis_port),
@@ -257,7 +272,7 @@ class Layout:
         data, admin = self.gateways[name]
         config = self.run / f"{name}.toml"
         config.write_text(GATEWAY_TOML.format(
-            data=data, admin=admin, public_url=PUBLIC_URL, backend=self.backend_port,
+            data=data, admin=admin, public_url=PUBLIC_URL, upstream=self.upstream_toml(),
             issuer=self.issuer.url, audience=jose.AUDIENCE, policy=self.policy,
             access=self.run / f"{name}.access.log", redis=self.redis_port))
         proc = self.procs.start(name, [str(self.binary), "serve", "--config", str(config)])
@@ -276,7 +291,8 @@ class Layout:
                    proc=proc, log=self.run / "haproxy.log")
 
     def start(self) -> None:
-        self.start_backend()
+        for name in self.backends:
+            self.start_backend(name)
         self.start_redis()
         for name in self.gateways:
             self.start_gateway(name)
@@ -436,11 +452,14 @@ class Schedule:
         fault = {"fault": kind, "rep": rep, "start": self.t()}
         names = list(lay.gateways)
         if kind == "backend_kill":
-            lay.procs.signal("backend", signal.SIGKILL)
-            lay.procs.wait_exit("backend", DEADLINE)
+            name = list(lay.backends)[rep % len(lay.backends)]
+            fault["target"] = name
+            lay.procs.signal(name, signal.SIGKILL)
+            lay.procs.wait_exit(name, DEADLINE)
             fault["killed"] = [self.t()]
+            fault["endpoints_left"] = len([b for b in lay.backends if b in lay.procs.live])
             time.sleep(hold)
-            lay.start_backend()
+            lay.start_backend(name)
         elif kind == "redis_restart":
             lay.procs.signal("redis", signal.SIGKILL)
             lay.procs.wait_exit("redis", DEADLINE)
