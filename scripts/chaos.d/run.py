@@ -538,7 +538,7 @@ def main(argv: list[str]) -> int:
     print(f"chaos: {seconds:.0f} s at {rate:.0f} requests/s; run folder {run}", flush=True)
     layout = Layout(run)
     layout.start()
-    t0 = now()
+    t0, wall0 = now(), time.time()  # wall0: to place the gateways' own log lines in the run
     load = Load(layout, t0, rate)
     schedule = Schedule(layout, t0, seconds)
     faults = threading.Thread(target=schedule.run, daemon=True)
@@ -559,7 +559,7 @@ def main(argv: list[str]) -> int:
     # SIGTERM everything: the gateways write out their queued access lines as they drain.
     layout.procs.stop_all()
     layout.issuer.close()
-    history = {"seconds": elapsed, "rate_limit": RATE, "replicas": len(layout.gateways),
+    history = {"seconds": elapsed, "wall0": wall0, "rate_limit": RATE, "replicas": len(layout.gateways),
                "requests": sorted(load.history, key=lambda r: r["t0"]),
                "faults": schedule.faults, "schedule_error": schedule.error, "rss": layout.rss}
     (run / "history.json").write_text(json.dumps(history, indent=1))
