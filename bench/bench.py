@@ -1025,7 +1025,7 @@ def callgrind(env: Env, variant: str = "off") -> tuple[str, float]:
     for function, cost in sorted(own.items(), key=lambda kv: -kv[1])[:15]:
         lines.append(f"| {cost / n:,.0f} | {100 * cost / max(total, 1):.1f} | "
                      f"`{function[:90]}` |")
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines) + "\n", per
 
 
 def callgrind_self_costs(dump: Path) -> dict[str, int]:

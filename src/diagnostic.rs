@@ -3,7 +3,7 @@
 //! offers. Shared by `config`, `policy` and `commands`.
 
 use std::fmt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// One problem in a config or policy file.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -98,6 +98,16 @@ pub fn line_column(source: &str, offset: usize) -> (usize, usize) {
         .get(line_start..)
         .map_or(1, |s| s.chars().count() + 1);
     (line, column)
+}
+
+/// A path as the user would like to read it: relative to the working directory when possible.
+pub fn shown(path: &Path) -> String {
+    std::env::current_dir()
+        .ok()
+        .and_then(|cwd| path.strip_prefix(cwd).ok().map(Path::to_path_buf))
+        .unwrap_or_else(|| path.to_path_buf())
+        .display()
+        .to_string()
 }
 
 #[cfg(test)]

@@ -17,8 +17,11 @@ pub mod console;
 pub mod constants;
 pub mod dev;
 pub mod diagnostic;
+pub mod explain;
 pub mod fetch;
 pub mod identity;
+pub mod load;
+pub mod oauth;
 pub mod policy;
 pub mod proxy;
 pub mod reload;
@@ -38,33 +41,8 @@ use tokio::task::JoinHandle;
 
 use crate::config::{Config, Diagnostics};
 use crate::proxy::Gateway;
+pub use crate::proxy::StartError;
 use crate::proxy::server::{DataPlane, ListenError};
-
-/// Why the gateway could not start.
-#[derive(Debug, thiserror::Error)]
-pub enum StartError {
-    #[error("{0}")]
-    Config(#[from] Diagnostics),
-    #[error("{0}")]
-    Listen(#[from] ListenError),
-    #[error("cannot listen on {addr} (admin): {source}")]
-    AdminBind {
-        addr: SocketAddr,
-        source: std::io::Error,
-    },
-    #[error("{0}")]
-    Upstream(#[from] proxy::upstream::UpstreamUrlError),
-    #[error("cannot open the access log{}: {source}", file.as_ref().map(|f| format!(" {}", f.display())).unwrap_or_default())]
-    AccessLog {
-        file: Option<PathBuf>,
-        source: std::io::Error,
-    },
-    #[error("{0}")]
-    Telemetry(#[from] telemetry::trace::TraceError),
-    /// `[state]` could not be set up (the Redis client refused its URL).
-    #[error("{0}")]
-    State(String),
-}
 
 /// A started gateway.
 pub struct Running {

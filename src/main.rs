@@ -184,6 +184,19 @@ enum Command {
         /// client_secret and audience (see clientco/credentials.example.json).
         #[arg(long, default_value = "clientco/credentials.json", value_name = "FILE")]
         credentials: PathBuf,
+        /// The Auth0 Organization the token is for (its id org_… or its name): the token then
+        /// carries org_id. Overrides the file's "organization".
+        #[arg(long, value_name = "ORG")]
+        organization: Option<String>,
+        /// The gateway configuration, read only when a token cannot be had: a refusal that
+        /// asks for the configured audience names its [auth] audience (skipped when absent).
+        #[arg(
+            long,
+            env = "GATEWAY_CONFIG",
+            default_value = "gateway.toml",
+            value_name = "FILE"
+        )]
+        config: PathBuf,
     },
     /// Everything local: a development issuer, a demo backend and the gateway, then sample calls.
     #[command(after_help = "Example:\n  cargo run --release -- demo")]
@@ -361,7 +374,14 @@ fn main() -> ExitCode {
                 .await
             }
             Command::Init { openapi } => gateway::commands::init::run(&openapi).await,
-            Command::Token { credentials } => gateway::commands::token::run(&credentials).await,
+            Command::Token {
+                credentials,
+                organization,
+                config,
+            } => {
+                let config = config_of(ConfigFile { config });
+                gateway::commands::token::run(&credentials, organization.as_deref(), &config).await
+            }
             Command::Demo => gateway::commands::demo::run().await,
             Command::AssertionJwks { config } => {
                 gateway::commands::assertion_jwks::run(&config_of(config)).await

@@ -14,7 +14,7 @@ use crate::proxy::{Gateway, ReloadOutcome, Snapshot};
 
 /// Reloads from `running.source`. `running` is the configuration the process started with.
 pub fn reload(gateway: &Gateway, running: &Config) -> Result<(), Diagnostics> {
-    let result = Config::load(&running.source).and_then(|config| {
+    let result = crate::load::config(&running.source).and_then(|config| {
         warn_about_restart_only_changes(running, &config);
         Snapshot::load(&config)
     });

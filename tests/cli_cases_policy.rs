@@ -54,7 +54,7 @@ fn gateway_policy_file_wins_over_the_cases_file_and_says_so() {
         ),
         "{run:?}"
     );
-    run.expect_stdout("expected 200, got 404 (no route matches /tenants/clientco/forecast)");
+    run.expect_stdout("expected 200, got 404 (no route matches /tenants/org_clientco/forecast)");
 }
 
 #[test]

@@ -14,7 +14,7 @@ use support::issuer::spawn_issuer;
 
 const TENANTS_POLICY: &str = "policies/clientco-tenants.yaml";
 const TENANTS_CASES: &str = "policies/clientco-tenants.tests.yaml";
-const TENANT: &str = "https://saasco/tenant";
+const TENANT: &str = "org_id";
 
 /// A folder with a gateway.toml for `issuer` and `upstream` and the shipped tenants policy.
 fn tenants_project(issuer: &str, jwks: &str, upstream: &str) -> Project {
@@ -46,18 +46,18 @@ async fn the_binary_refuses_a_cross_tenant_call_and_logs_condition_failed() {
     served.wait_ready().await;
 
     let mut minted = claims(&issuer.issuer_url(), "read:forecast");
-    minted[TENANT] = json!("clientco");
+    minted[TENANT] = json!("org_clientco");
     let token = issuer.mint(&minted);
 
     let own = served
-        .get_as("/tenants/clientco/forecast", &token, "own-tenant")
+        .get_as("/tenants/org_clientco/forecast", &token, "own-tenant")
         .await;
     assert_eq!(own.status(), 200);
     let line = served.request_line("own-tenant");
     assert_eq!(line["decision"], "allow");
 
     let other = served
-        .get_as("/tenants/globex/forecast", &token, "other-tenant")
+        .get_as("/tenants/org_globex/forecast", &token, "other-tenant")
         .await;
     assert_eq!(other.status(), 403);
     let body: serde_json::Value = other.json().await.unwrap();
@@ -65,7 +65,7 @@ async fn the_binary_refuses_a_cross_tenant_call_and_logs_condition_failed() {
     let line = served.request_line("other-tenant");
     assert_eq!(line["decision"], "deny");
     assert_eq!(line["reason"], "condition_failed");
-    assert_eq!(line["route"], "/tenants/{tenant}/forecast");
+    assert_eq!(line["route"], "/tenants/{org}/forecast");
     assert_eq!(line["status"], 403);
     assert_eq!(
         backend.seen().len(),
@@ -115,19 +115,19 @@ fn the_shipped_tenant_cases_pass_and_claims_cannot_carry_scopes() {
     );
     project.write(
         "cases.yaml",
-        "- {method: GET, path: /tenants/clientco/forecast, scopes: [read:forecast], claims: {\"https://saasco/tenant\": globex}, status: 200}\n\
-         - {method: GET, path: /tenants/clientco/forecast, claims: {scope: read:forecast}, status: 200}\n",
+        "- {method: GET, path: /tenants/org_clientco/forecast, scopes: [read:forecast], claims: {org_id: org_globex}, status: 200}\n\
+         - {method: GET, path: /tenants/org_clientco/forecast, claims: {scope: read:forecast}, status: 200}\n",
     );
     let run = project.run_config("test", &["cases.yaml"]);
     run.expect_code(1);
-    run.expect_stderr("cases.yaml:2:60: `scope` is not set through `claims`");
+    run.expect_stderr("cases.yaml:2:64: `scope` is not set through `claims`");
     project.write(
         "cases.yaml",
-        "- {method: GET, path: /tenants/clientco/forecast, scopes: [read:forecast], claims: {\"https://saasco/tenant\": globex}, status: 200}\n",
+        "- {method: GET, path: /tenants/org_clientco/forecast, scopes: [read:forecast], claims: {org_id: org_globex}, status: 200}\n",
     );
     let run = project.run_config("test", &["cases.yaml"]);
     run.expect_code(1);
-    run.expect_stdout("expected 200, got 403 (condition failed: claim `https://saasco/tenant`");
+    run.expect_stdout("expected 200, got 403 (condition failed: claim `org_id`");
     assert!(run.stdout.ends_with("0 passed, 1 failed\n"), "{run:?}");
 }
 
@@ -140,7 +140,7 @@ async fn explain_prints_each_condition_with_its_outcome_for_the_token() {
         "http://127.0.0.1:9",
     );
     let mut minted = claims(&issuer.issuer_url(), "read:forecast");
-    minted[TENANT] = json!("clientco");
+    minted[TENANT] = json!("org_clientco");
     minted["azp"] = json!("clientco-dev");
     let token = issuer.mint(&minted);
     let run = tokio::task::spawn_blocking(move || {
@@ -148,7 +148,7 @@ async fn explain_prints_each_condition_with_its_outcome_for_the_token() {
             "explain",
             &[
                 "GET",
-                "/tenants/client%63o/../globex/forecast",
+                "/tenants/org_client%63o/../org_globex/forecast",
                 "--token",
                 &token,
             ],
@@ -160,12 +160,12 @@ async fn explain_prints_each_condition_with_its_outcome_for_the_token() {
     .unwrap();
     run.expect_code(0);
     for expected in [
-        "normalised: /tenants/globex/forecast",
-        "when:       1. https://saasco/tenant equals \"{tenant}\" (= \"globex\" on this path)",
-        "conditions: 1. https://saasco/tenant equals \"{tenant}\": fails: the token's `https://saasco/tenant` claim does not (\"clientco\")",
+        "normalised: /tenants/org_globex/forecast",
+        "when:       1. org_id equals \"{org}\" (= \"org_globex\" on this path)",
+        "conditions: 1. org_id equals \"{org}\": fails: the token's `org_id` claim does not (\"org_clientco\")",
         "            2. gty equals \"client-credentials\": holds",
         "            3. azp in [\"clientco\", \"clientco-readonly\"]: fails: the token's `azp` claim does not (\"clientco-dev\")",
-        "decision:   403 condition failed: claim `https://saasco/tenant`",
+        "decision:   403 condition failed: claim `org_id`",
     ] {
         assert!(
             run.stdout.contains(expected),

@@ -105,7 +105,10 @@ fn demo_prints_the_seven_outcomes_and_stops_cleanly_on_sigterm() {
         ["200", "403"],
         "{text}"
     );
-    assert!(text.contains("access_denied: condition failed"), "{text}");
+    assert!(
+        text.contains("access_denied: condition failed: claim `org_id` must equal `{org}`"),
+        "{text}"
+    );
     assert!(text.contains("2 of 2 tenant-isolation outcomes"), "{text}");
     assert!(text.contains("1 of 1 two-issuer outcomes"), "{text}");
     let received = text
@@ -113,7 +116,7 @@ fn demo_prints_the_seven_outcomes_and_stops_cleanly_on_sigterm() {
         .find(|l| l.contains("The backend received"))
         .unwrap_or_else(|| panic!("no backend report:\n{text}"));
     assert!(
-        received.contains("GET /tenants/clientco/forecast"),
+        received.contains("GET /tenants/org_clientco/forecast"),
         "{text}"
     );
     assert!(!received.contains("globex"), "never forwarded: {text}");

@@ -249,13 +249,13 @@ fn only_change(run: &Run) -> &str {
 #[test]
 fn a_dropped_tenant_condition_is_looser_and_fails_the_review_gate() {
     let run = tenants_edited(
-        "    when:\n      - claim: https://saasco/tenant\n        equals: \"{tenant}\"\n      - claim: https://saasco/regions",
+        "    when:\n      - claim: org_id\n        equals: \"{org}\"\n      - claim: https://saasco/regions",
         "    when:\n      - claim: https://saasco/regions",
     );
     run.expect_code(3);
     assert_eq!(
         only_change(&run),
-        "`GET, HEAD /tenants/{tenant}/inventory`: when https://saasco/tenant equals \"{tenant}\" and https://saasco/regions contains \"eu\" -> https://saasco/regions contains \"eu\": looser, no longer required: https://saasco/tenant equals \"{tenant}\""
+        "`GET, HEAD /tenants/{org}/inventory`: when org_id equals \"{org}\" and https://saasco/regions contains \"eu\" -> https://saasco/regions contains \"eu\": looser, no longer required: org_id equals \"{org}\""
     );
 }
 
@@ -267,7 +267,7 @@ fn a_client_added_to_a_condition_is_looser_and_a_new_register_entry_neutral() {
     );
     run.expect_code(3);
     assert!(
-        only_change(&run).starts_with("`POST /tenants/{tenant}/ingest`: when "),
+        only_change(&run).starts_with("`POST /tenants/{org}/ingest`: when "),
         "{run:?}"
     );
     assert!(
@@ -316,7 +316,7 @@ fn an_issuer_added_is_looser() {
     run.expect_code(3);
     assert_eq!(
         only_change(&run),
-        "`GET, HEAD /tenants/{tenant}/forecast`: issuers prod -> prod staging: looser, a token from staging now passes"
+        "`GET, HEAD /tenants/{org}/forecast`: issuers prod -> prod staging: looser, a token from staging now passes"
     );
 }
 

@@ -120,7 +120,9 @@ async fn prints_only_the_access_token_and_sends_the_auth0_body() {
 
 #[tokio::test]
 async fn issuer_key_resolves_to_its_oauth_token_endpoint() {
-    let endpoint = Endpoint::start(200, r#"{"access_token":"tok","token_type":"Bearer"}"#).await;
+    // A JWT's shape: an opaque token is refused (tests/cli_newuser_hints.rs).
+    let endpoint =
+        Endpoint::start(200, r#"{"access_token":"h.tok.s","token_type":"Bearer"}"#).await;
     // Without the trailing slash on purpose: both spellings must reach /oauth/token.
     let outcome = token_for(&serde_json::json!({
         "issuer": format!("http://{}", endpoint.addr),
@@ -132,7 +134,7 @@ async fn issuer_key_resolves_to_its_oauth_token_endpoint() {
     .await;
 
     outcome.expect_code(0);
-    assert_eq!(outcome.stdout, "tok\n");
+    assert_eq!(outcome.stdout, "h.tok.s\n");
     let received = endpoint.received.lock().unwrap().clone();
     assert_eq!(received[0].1["scope"], "read:forecast");
 }

@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 use support::world::{Sent, World, description, error_body, header, status_of};
 
 const TENANTS: &str = include_str!("../policies/clientco-tenants.yaml");
-const TENANT: &str = "https://saasco/tenant";
+const TENANT: &str = "org_id";
 
 async fn tenants_world() -> World {
     World::start_with(|options| options.policy = TENANTS.to_owned()).await
@@ -27,16 +27,18 @@ async fn raw_get(world: &World, path: &str, token: &str) -> (u16, String) {
 #[tokio::test]
 async fn own_tenant_is_forwarded_and_another_tenant_is_403_access_denied() {
     let world = tenants_world().await;
-    let acme = world.token_with("read:forecast", json!({TENANT: "clientco"}));
+    let acme = world.token_with("read:forecast", json!({TENANT: "org_clientco"}));
 
-    let response = world.get_with("/tenants/clientco/forecast", &acme).await;
+    let response = world
+        .get_with("/tenants/org_clientco/forecast", &acme)
+        .await;
     assert_eq!(response.status(), 200);
     assert_eq!(
         world.backend.take_seen()[0].target,
-        "/tenants/clientco/forecast"
+        "/tenants/org_clientco/forecast"
     );
 
-    let response = world.get_with("/tenants/globex/forecast", &acme).await;
+    let response = world.get_with("/tenants/org_globex/forecast", &acme).await;
     assert_eq!(response.status(), 403);
     assert!(
         response.headers().get("www-authenticate").is_none(),
@@ -46,7 +48,7 @@ async fn own_tenant_is_forwarded_and_another_tenant_is_403_access_denied() {
     assert_eq!(body["error"], "access_denied");
     let description = description(&body);
     assert!(description.contains(TENANT), "{description}");
-    assert!(description.contains("{tenant}"), "{description}");
+    assert!(description.contains("{org}"), "{description}");
     assert!(!description.contains("globex"), "{description}");
     assert!(
         world.backend.seen().is_empty(),
@@ -57,7 +59,7 @@ async fn own_tenant_is_forwarded_and_another_tenant_is_403_access_denied() {
     assert!(
         metrics
             .lines()
-            .any(|l| l.contains("route=\"/tenants/{tenant}/forecast\"")
+            .any(|l| l.contains("route=\"/tenants/{org}/forecast\"")
                 && l.contains("reason=\"condition_failed\"")
                 && l.contains("status=\"403\"")),
         "{metrics}"
@@ -69,42 +71,47 @@ async fn own_tenant_is_forwarded_and_another_tenant_is_403_access_denied() {
 #[tokio::test]
 async fn the_tenant_is_judged_on_the_normalised_path() {
     let world = tenants_world().await;
-    let acme = world.token_with("read:forecast", json!({TENANT: "clientco"}));
+    let acme = world.token_with("read:forecast", json!({TENANT: "org_clientco"}));
 
-    let (status, answer) = raw_get(&world, "/tenants/client%63%6F/forecast", &acme).await;
+    let (status, answer) = raw_get(&world, "/tenants/org_client%63%6F/forecast", &acme).await;
     assert_eq!(status, 200, "{answer}");
     assert_eq!(
         world.backend.take_seen()[0].target,
-        "/tenants/clientco/forecast"
+        "/tenants/org_clientco/forecast"
     );
 
     for sneaky in [
-        "/tenants/clientco/../globex/forecast",
-        "/tenants/clientco/%2e%2e/globex/forecast",
-        "/tenants/clientco/./../globex/forecast",
+        "/tenants/org_clientco/../org_globex/forecast",
+        "/tenants/org_clientco/%2e%2e/org_globex/forecast",
+        "/tenants/org_clientco/./../org_globex/forecast",
     ] {
         let (status, answer) = raw_get(&world, sneaky, &acme).await;
         assert_eq!(status, 403, "{sneaky}: {answer}");
         assert!(answer.contains("access_denied"), "{sneaky}: {answer}");
     }
-    let (status, answer) = raw_get(&world, "/tenants/globex/../clientco/forecast", &acme).await;
+    let (status, answer) = raw_get(
+        &world,
+        "/tenants/org_globex/../org_clientco/forecast",
+        &acme,
+    )
+    .await;
     assert_eq!(status, 200, "{answer}");
     assert_eq!(
         world.backend.take_seen()[0].target,
-        "/tenants/clientco/forecast"
+        "/tenants/org_clientco/forecast"
     );
 
     // A reserved escape stays an escape, in upper-case hex, whichever case the client sent.
-    let escaped = world.token_with("read:forecast", json!({TENANT: "client%3Aco"}));
+    let escaped = world.token_with("read:forecast", json!({TENANT: "org_client%3Aco"}));
     for path in [
-        "/tenants/client%3aco/forecast",
-        "/tenants/client%3Aco/forecast",
+        "/tenants/org_client%3aco/forecast",
+        "/tenants/org_client%3Aco/forecast",
     ] {
         let (status, answer) = raw_get(&world, path, &escaped).await;
         assert_eq!(status, 200, "{path}: {answer}");
     }
-    let colon = world.token_with("read:forecast", json!({TENANT: "client:co"}));
-    let (status, _) = raw_get(&world, "/tenants/client%3Aco/forecast", &colon).await;
+    let colon = world.token_with("read:forecast", json!({TENANT: "org_client:co"}));
+    let (status, _) = raw_get(&world, "/tenants/org_client%3Aco/forecast", &colon).await;
     assert_eq!(status, 403);
     assert_eq!(world.backend.seen().len(), 2);
 }
@@ -113,21 +120,21 @@ async fn the_tenant_is_judged_on_the_normalised_path() {
 async fn missing_array_and_number_claims_fail_the_condition() {
     let world = tenants_world().await;
     let cases = [
-        ("/tenants/clientco/forecast", json!({}), "has no"),
+        ("/tenants/org_clientco/forecast", json!({}), "has no"),
         (
-            "/tenants/clientco/forecast",
-            json!({TENANT: ["clientco"]}),
+            "/tenants/org_clientco/forecast",
+            json!({TENANT: ["org_clientco"]}),
             "is a list",
         ),
         ("/tenants/42/forecast", json!({TENANT: 42}), "is a number"),
         (
-            "/tenants/clientco/forecast",
-            json!({TENANT: "clientco", "gty": "password"}),
+            "/tenants/org_clientco/forecast",
+            json!({TENANT: "org_clientco", "gty": "password"}),
             "`gty`",
         ),
         (
-            "/tenants/clientco/forecast",
-            json!({TENANT: "clientco", "azp": "globex"}),
+            "/tenants/org_clientco/forecast",
+            json!({TENANT: "org_clientco", "azp": "globex"}),
             "`azp`",
         ),
     ];
@@ -146,11 +153,11 @@ async fn missing_array_and_number_claims_fail_the_condition() {
     let inventory = |regions: Value| {
         let bearer = world.token_with(
             "read:inventory",
-            json!({TENANT: "clientco", "https://saasco/regions": regions}),
+            json!({TENANT: "org_clientco", "https://saasco/regions": regions}),
         );
         let request = world
             .client
-            .get(world.url("/tenants/clientco/inventory"))
+            .get(world.url("/tenants/org_clientco/inventory"))
             .bearer_auth(bearer);
         async move { request.send().await.unwrap().status().as_u16() }
     };
@@ -165,18 +172,18 @@ async fn missing_array_and_number_claims_fail_the_condition() {
 #[tokio::test]
 async fn earlier_decisions_come_before_the_condition() {
     let world = tenants_world().await;
-    let other = world.token_with("read:inventory", json!({TENANT: "clientco"}));
-    let response = world.get_with("/tenants/globex/forecast", &other).await;
+    let other = world.token_with("read:inventory", json!({TENANT: "org_clientco"}));
+    let response = world.get_with("/tenants/org_globex/forecast", &other).await;
     assert_eq!(response.status(), 403);
     assert!(header(&response, "www-authenticate").contains("insufficient_scope"));
     let response = world
-        .request("GET", "/tenants/globex/forecast")
+        .request("GET", "/tenants/org_globex/forecast")
         .sent()
         .await;
     assert_eq!(response.status(), 401);
-    let acme = world.token_with("read:forecast", json!({TENANT: "clientco"}));
+    let acme = world.token_with("read:forecast", json!({TENANT: "org_clientco"}));
     let response = world
-        .with_token("DELETE", "/tenants/globex/forecast", &acme)
+        .with_token("DELETE", "/tenants/org_globex/forecast", &acme)
         .sent()
         .await;
     assert_eq!(response.status(), 405);
@@ -193,11 +200,11 @@ routes:
     scopes: [read:forecast]
     mode: shadow
     when:
-      - {claim: 'https://saasco/tenant', equals: '{tenant}'}
+      - {claim: org_id, equals: '{tenant}'}
 ";
     let world = World::start_with(|options| options.policy = policy.to_owned()).await;
-    let acme = world.token_with("read:forecast", json!({TENANT: "clientco"}));
-    let response = world.get_with("/tenants/globex/forecast", &acme).await;
+    let acme = world.token_with("read:forecast", json!({TENANT: "org_clientco"}));
+    let response = world.get_with("/tenants/org_globex/forecast", &acme).await;
     assert_eq!(response.status(), 200);
     assert_eq!(world.backend.seen().len(), 1);
     let metrics = world.gateway.metrics().await;

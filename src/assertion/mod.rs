@@ -22,7 +22,8 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use http::{HeaderName, HeaderValue, Method};
 
-use crate::config::AssertionConfig;
+use crate::config::{AssertionConfig, Declared};
+use crate::diagnostic::Diagnostic;
 use crate::identity::Identity;
 use claims::{AssertionClaims, ForwardedClaims};
 pub use keys::{Algorithm, KeyError, PublicJwk, SigningKey};
@@ -180,4 +181,30 @@ impl Signer {
         HeaderValue::from_maybe_shared(bytes::Bytes::from(jws))
             .map_err(|_| KeyError::new("the assertion is not a header value".to_owned()))
     }
+}
+
+/// The check `config` leaves to this module (run by `load`, so `gateway check`, start-up
+/// and a reload report it at the line that names the file): both key files parse, and
+/// `previous_key_file` is not the signing key.
+pub fn check_key_files(
+    current: Option<&Declared<std::path::PathBuf>>,
+    previous: Option<&Declared<std::path::PathBuf>>,
+) -> Vec<Diagnostic> {
+    let mut problems = Vec::new();
+    let mut kid = |declared: &Declared<std::path::PathBuf>| match SigningKey::load(&declared.value)
+    {
+        Ok(key) => Some(key.public().kid.clone()),
+        Err(error) => {
+            problems.push(declared.at.problem(error));
+            None
+        }
+    };
+    let current_kid = current.and_then(&mut kid);
+    let previous_kid = previous.and_then(&mut kid);
+    if let (Some(current), Some(old), Some(previous)) = (current_kid, previous_kid, previous)
+        && current == old
+    {
+        problems.push(previous.at.problem(KeyError::same_key()));
+    }
+    problems
 }

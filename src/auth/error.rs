@@ -38,6 +38,16 @@ pub enum AuthError {
     TooLarge { len: usize, max: usize },
     #[error("token is malformed: {0}")]
     Malformed(String),
+    /// Auth0's classic mistake: a token requested without `audience` comes back opaque (a JWE
+    /// with `alg: dir`, or no JWT at all). `audience`: the configured audience(s) of the issuer
+    /// it names (of every issuer when it names none), joined by ` or audience=`.
+    #[error(
+        "token looks like an Auth0 opaque access token ({shape}), which Auth0 issues when the token request names no API: request it with audience={audience}"
+    )]
+    Opaque {
+        shape: &'static str,
+        audience: String,
+    },
     #[error("algorithm {0} is not allowed")]
     AlgorithmNotAllowed(String),
     /// RFC 8725 §3.10: keys are only ever taken from the configured JWKS.
@@ -121,7 +131,8 @@ impl AuthError {
             AuthError::KeysUnavailable(_) => "keys_unavailable",
             AuthError::UnusableCredentials(_) => "unusable_credentials",
             AuthError::TooLarge { .. } => "token_too_large",
-            AuthError::Malformed(_) => "malformed",
+            // Still malformed for this gateway: dashboards keep one reason for undecodable tokens.
+            AuthError::Malformed(_) | AuthError::Opaque { .. } => "malformed",
             AuthError::AlgorithmNotAllowed(_) => "algorithm_not_allowed",
             AuthError::EmbeddedKey(_) => "embedded_key",
             AuthError::UnknownCrit(_) => "unknown_crit",

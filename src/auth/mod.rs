@@ -12,7 +12,9 @@
 //! [`Authenticator::is_ready`], [`Authenticator::verify`] (and [`Authenticator::verify_for`],
 //! which also says which issuer the token concerned), [`AuthError`] and [`AuthError::reason`].
 //! `explain` uses [`explain_token`]; benches use [`Authenticator::verify_uncached`]; the fuzz
-//! targets use the offline path [`verify_with_jwks`].
+//! targets use the offline path [`verify_with_jwks`]; `gateway token` uses [`opaque`]. Each
+//! path turns a token that does not decode and is Auth0's opaque access token into
+//! [`AuthError::Opaque`], naming the configured audience to request it with.
 //!
 //! Layout: `extract` (decision 2), `issuers` (the registry and the `iss` lookup), `verify`
 //! (structure, header, signature, claims), `jwks` (key set, fetch, single flight,
@@ -34,7 +36,7 @@ use tokio::task::JoinHandle;
 
 pub use crate::constants::MAX_JWKS_BYTES;
 pub use error::AuthError;
-pub use extract::{TokenSource, extract};
+pub use extract::{Opaque, TokenSource, extract, opaque};
 
 use crate::config::{AuthConfig, IssuerConfig};
 use crate::identity::Identity;
@@ -166,7 +168,13 @@ impl Authenticator {
         &self,
         token: &'t str,
     ) -> Result<(usize, &Issuer, Decoded<'t>), (Option<Arc<str>>, AuthError)> {
-        let decoded = verify::decode(token, self.max_token_bytes).map_err(|error| (None, error))?;
+        let decoded = verify::decode(token, self.max_token_bytes).map_err(|error| {
+            let issuers = self.issuers.iter();
+            let issuers: Vec<_> = issuers
+                .map(|i| (i.rules.issuer.as_str(), &i.rules.audiences[..]))
+                .collect();
+            (None, name_opaque(error, token, &issuers))
+        })?;
         let (index, issuer) = decoded
             .issuer()
             .and_then(|iss| self.issuers.pick(iss))
@@ -187,6 +195,49 @@ fn refused(issuer: Option<Arc<str>>, error: AuthError) -> Verification {
     Verification {
         issuer,
         result: Err(error),
+    }
+}
+
+/// Decodes `token` as `decode` does, a failure that is Auth0's opaque token naming the fix.
+fn decode_named<'t>(config: &AuthConfig, token: &'t str) -> Result<Decoded<'t>, AuthError> {
+    verify::decode(token, config.max_token_bytes).map_err(|error| {
+        let issuers: Vec<_> = config
+            .issuers
+            .iter()
+            .map(|i| (i.issuer.as_str(), &i.audiences[..]))
+            .collect();
+        name_opaque(error, token, &issuers)
+    })
+}
+
+/// A decoding failure of a token that is Auth0's opaque access token becomes
+/// [`AuthError::Opaque`], naming the audience to request: that of the configured issuer whose
+/// `iss` the JWE header names, else of every issuer (`issuers`: each one's `iss` and
+/// audiences). Any other error is returned as it is.
+fn name_opaque(error: AuthError, token: &str, issuers: &[(&str, &[String])]) -> AuthError {
+    let AuthError::Malformed(_) = error else {
+        return error;
+    };
+    let Some(opaque) = extract::opaque(token) else {
+        return error;
+    };
+    let named = opaque.issuer.as_deref();
+    let matches = |iss: &str| named == Some(iss);
+    let any_named = issuers.iter().any(|(iss, _)| matches(iss));
+    let mut audiences: Vec<&str> = Vec::new();
+    for &(iss, list) in issuers {
+        if any_named && !matches(iss) {
+            continue;
+        }
+        for audience in list {
+            if !audiences.contains(&audience.as_str()) {
+                audiences.push(audience);
+            }
+        }
+    }
+    AuthError::Opaque {
+        shape: opaque.shape,
+        audience: audiences.join(" or audience="),
     }
 }
 
@@ -244,7 +295,7 @@ async fn find_key(
 /// refresh. An `iss` no issuer has is refused without any fetch. The identity names the
 /// issuer that verified it (`issuer_name`).
 pub async fn explain_token(config: &AuthConfig, token: &str) -> Result<Identity, AuthError> {
-    let decoded = verify::decode(token, config.max_token_bytes)?;
+    let decoded = decode_named(config, token)?;
     let chosen = pick_config(&config.issuers, decoded.issuer()?)?;
     let metrics = Metrics::default();
     let issuer = Issuers::new(std::slice::from_ref(chosen), &metrics);
@@ -295,7 +346,7 @@ pub fn verify_with_jwks(
         return Err(too_large(token, config.max_token_bytes));
     }
     let keys = jwks::parse_jwks(jwks_json.as_bytes()).map_err(AuthError::KeysUnavailable)?;
-    let decoded = verify::decode(token, config.max_token_bytes)?;
+    let decoded = decode_named(config, token)?;
     let issuer = pick_config(&config.issuers, decoded.issuer()?)?;
     let rules = Rules::from_config(issuer);
     let parsed = verify::check_header(decoded, &rules)?;
@@ -327,6 +378,59 @@ mod tests {
                 ..IssuerConfig::new("default", issuer.issuer_url(), issuer.audience())
             })
         }
+    }
+
+    #[test]
+    fn an_opaque_token_names_the_audience_of_its_issuer_or_of_every_issuer() {
+        use base64::Engine as _;
+        let a = ["https://api-a".to_owned()];
+        let b = ["https://api-b".to_owned(), "https://api-a".to_owned()];
+        let issuers = [("https://a/", &a[..]), ("https://b/", &b[..])];
+        let malformed = || AuthError::Malformed("whatever decode said".to_owned());
+        let jwe = |iss: &str| {
+            let header = json!({"alg": "dir", "enc": "A256GCM", "iss": iss}).to_string();
+            let header = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(header);
+            format!("{header}..aXY.Y3Q.dGFn")
+        };
+        let named = |token: &str| match name_opaque(malformed(), token, &issuers) {
+            AuthError::Opaque { shape, audience } => (shape, audience),
+            other => panic!("not named opaque: {other:?}"),
+        };
+        assert_eq!(
+            named(&jwe("https://b/")),
+            (
+                "a JWE with alg dir",
+                "https://api-b or audience=https://api-a".to_owned()
+            )
+        );
+        assert_eq!(named(&jwe("https://a/")).1, "https://api-a");
+        // An `iss` no issuer has, or none at all: every configured audience, once each.
+        assert_eq!(
+            named(&jwe("https://elsewhere/")).1,
+            "https://api-a or audience=https://api-b"
+        );
+        assert_eq!(
+            named("0pAqu3t0k3n"),
+            (
+                "no JWT at all",
+                "https://api-a or audience=https://api-b".to_owned()
+            )
+        );
+        // Other failures, and other malformed tokens, keep their own description.
+        assert_eq!(
+            name_opaque(AuthError::BadSignature, "0pAqu3", &issuers),
+            AuthError::BadSignature
+        );
+        assert_eq!(name_opaque(malformed(), "a.b", &issuers), malformed());
+        let text = AuthError::Opaque {
+            shape: "no JWT at all",
+            audience: "https://clientco/api".to_owned(),
+        }
+        .to_string();
+        assert!(
+            text.ends_with(": request it with audience=https://clientco/api"),
+            "{text}"
+        );
     }
 
     #[tokio::test]

@@ -8,10 +8,9 @@ use std::process::ExitCode;
 
 use super::check::{report, shown};
 use crate::assertion::Signer;
-use crate::config::Config;
 
 pub async fn run(config: &Path) -> ExitCode {
-    let config = match Config::load(config) {
+    let config = match crate::load::config(config) {
         Ok(config) => config,
         Err(problems) => {
             report(&problems);

@@ -25,9 +25,9 @@ use http::Method;
 use serde::Deserialize;
 
 use super::check::{load_all, report, shown};
-use super::judge::judge_bound;
 use crate::config::Config;
 use crate::diagnostic::{Diagnostic, Diagnostics, did_you_mean};
+use crate::explain::judge::judge_bound;
 use crate::identity::{Identity, Scopes};
 use crate::policy::{Policy, Step, locate, yaml_syntax_error};
 
@@ -78,7 +78,7 @@ pub async fn run(config: &Path, cases: &Path) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let Ok(config) = Config::load(config) else {
+    let Ok(config) = crate::load::config(config) else {
         // The same report as `check`: the config's problems, and its policy's when it has one.
         if let Err(problems) = load_all(config) {
             report(&problems);

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use crate::config::{Config, Diagnostics};
+pub use crate::diagnostic::shown;
 use crate::policy::Policy;
 
 /// The issuer the shipped gateway.toml names until the operator sets theirs.
@@ -118,7 +119,7 @@ pub fn report(problems: &Diagnostics) {
 /// Loads the configuration and its policy. When the configuration itself has problems, the
 /// policy is still checked if its file can be found, so one run shows everything.
 pub fn load_all(config_path: &Path) -> Result<(Config, Policy), Diagnostics> {
-    match Config::load(config_path) {
+    match crate::load::config(config_path) {
         Ok(config) => {
             let policy = Policy::load_for(&config.policy.file, &config.auth.issuer_names())?;
             Ok((config, policy))
@@ -141,14 +142,4 @@ fn policy_file_hint(config_path: &Path) -> Option<PathBuf> {
     let file = table.get("policy")?.get("file")?.as_str()?;
     let path = config_path.parent().unwrap_or(Path::new(".")).join(file);
     path.is_file().then_some(path)
-}
-
-/// A path as the user would like to read it: relative to the working directory when possible.
-pub fn shown(path: &Path) -> String {
-    std::env::current_dir()
-        .ok()
-        .and_then(|cwd| path.strip_prefix(cwd).ok().map(Path::to_path_buf))
-        .unwrap_or_else(|| path.to_path_buf())
-        .display()
-        .to_string()
 }

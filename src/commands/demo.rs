@@ -36,8 +36,9 @@ pub async fn run() -> ExitCode {
     next += tenants.len();
     sections.push(Section {
         title: format!(
-            "Tenant isolation (each token carries its tenant in `{}`; the policy's `when:` \
-             compares it with the tenant the path names):",
+            "Tenant isolation (the credentials name ClientCo's Auth0 Organization, so each token \
+             carries its id in `{}`;\nthe policy's `when:` compares it with the tenant the path \
+             names):",
             crate::dev::demo::TENANT_CLAIM
         ),
         outcomes: tenants,

@@ -13,7 +13,6 @@ use serde_json::json;
 
 use super::Format;
 use super::check::{report, shown};
-use crate::config::Config;
 use crate::diagnostic::Diagnostics;
 use crate::policy::Policy;
 use crate::tooling::diff::{Change, Class, Methods, Subject, diff};
@@ -37,7 +36,7 @@ pub async fn run(
 ) -> ExitCode {
     let new: PathBuf = match new {
         Some(path) => path.to_path_buf(),
-        None => match Config::load(config) {
+        None => match crate::load::config(config) {
             Ok(config) => config.policy.file,
             Err(problems) => {
                 report(&problems);

@@ -18,7 +18,7 @@ pub fn main(
     log_format: Option<LogFormat>,
     init_tracing: impl FnOnce(LogFormat),
 ) -> ExitCode {
-    let loaded = Config::load(config_path);
+    let loaded = crate::load::config(config_path);
     let format = match &loaded {
         Ok(config) => log_format.unwrap_or(config.log.format),
         Err(_) => log_format.unwrap_or_default(),

@@ -9,8 +9,11 @@
 //! Every key, default and override is listed in docs/configuration.md.
 
 mod check;
+mod choices;
+mod deferred;
 mod env;
 mod raw;
+mod redis_url;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -18,7 +21,9 @@ use std::time::Duration;
 
 use crate::constants as C;
 pub use crate::diagnostic::{Diagnostic, Diagnostics};
-pub use crate::telemetry::{LogFormat, OnFull};
+pub use choices::{LogFormat, OnError, OnFull};
+pub use deferred::{Declared, Deferred, Loaded, Spot};
+pub use redis_url::{RedisUrl, redact};
 
 /// The whole checked configuration.
 #[derive(Debug, Clone)]
@@ -234,8 +239,8 @@ impl Default for BindingConfig {
 #[derive(Debug, Clone, PartialEq)]
 pub struct StateConfig {
     /// `None`: in-process state (one replica).
-    pub redis: Option<crate::state::RedisUrl>,
-    pub on_error: crate::state::OnError,
+    pub redis: Option<RedisUrl>,
+    pub on_error: OnError,
     /// The budget of one Redis call.
     pub timeout: Duration,
 }
@@ -244,7 +249,7 @@ impl Default for StateConfig {
     fn default() -> Self {
         Self {
             redis: None,
-            on_error: crate::state::OnError::Local,
+            on_error: OnError::Local,
             timeout: C::STATE_TIMEOUT,
         }
     }
@@ -326,54 +331,62 @@ impl Default for TelemetryConfig {
 
 impl Config {
     /// Reads, parses and checks `path`, applying `GATEWAY_<SECTION>_<KEY>` overrides from the
-    /// process environment. Returns every problem found, not just the first.
+    /// process environment. Returns every problem found, not just the first. Checks what
+    /// `config` can check by itself; `load::config` adds the checks of the modules above
+    /// it (the assertion key files parse, the Redis client reads the URL), which `gateway check`,
+    /// start-up and a reload use.
     pub fn load(path: &Path) -> Result<Config, Diagnostics> {
-        let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
-        match std::fs::read_to_string(&absolute) {
-            Ok(source) => {
-                let loaded =
-                    Self::from_toml_str(&source, &absolute, &|name| std::env::var(name).ok());
-                let names: Vec<String> = std::env::vars_os()
-                    .filter_map(|(name, _)| name.into_string().ok())
-                    .collect();
-                let unknown = env::unknown_overrides(
-                    &absolute,
-                    names.iter().map(String::as_str),
-                    &env::issuer_names(&source),
-                );
-                match (loaded, unknown.0.is_empty()) {
-                    (loaded, true) => loaded,
-                    (Ok(_), false) => Err(unknown),
-                    (Err(mut problems), false) => {
-                        problems.0.extend(unknown.0);
-                        Err(problems)
-                    }
-                }
-            }
-            Err(e) => Err(Diagnostics(vec![Diagnostic {
+        Loaded::read(path).finish(Vec::new())
+    }
+
+    /// Parses and checks configuration text as if read from `path` (relative paths in it
+    /// resolve against `path`'s folder). `env` stands in for the process environment, so tests
+    /// can inject overrides without mutating it. As `load`, without the deferred checks.
+    pub fn from_toml_str(
+        source: &str,
+        path: &Path,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Config, Diagnostics> {
+        Loaded::from_toml_str(source, path, env).finish(Vec::new())
+    }
+
+    /// The folder relative paths in the config resolve against.
+    pub fn folder(&self) -> &Path {
+        self.source.parent().unwrap_or(Path::new("."))
+    }
+}
+
+/// `Config::load`'s reading: the file, the checker, then the `GATEWAY_*` variables that override
+/// no key.
+fn read(path: &Path) -> Loaded {
+    let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+    match std::fs::read_to_string(&absolute) {
+        Ok(source) => {
+            let mut loaded =
+                Loaded::from_toml_str(&source, &absolute, &|name| std::env::var(name).ok());
+            let names: Vec<String> = std::env::vars_os()
+                .filter_map(|(name, _)| name.into_string().ok())
+                .collect();
+            loaded.unknown_overrides = env::unknown_overrides(
+                &absolute,
+                names.iter().map(String::as_str),
+                &env::issuer_names(&source),
+            )
+            .0;
+            loaded
+        }
+        Err(e) => Loaded {
+            config: None,
+            problems: vec![Diagnostic {
                 file: path.to_path_buf(),
                 line: 0,
                 column: 0,
                 message: format!(
                     "cannot read the configuration: {e}; pass the right file with --config or GATEWAY_CONFIG"
                 ),
-            }])),
-        }
-    }
-
-    /// Parses and checks configuration text as if read from `path` (relative paths in it
-    /// resolve against `path`'s folder). `env` stands in for the process environment, so tests
-    /// can inject overrides without mutating it.
-    pub fn from_toml_str(
-        source: &str,
-        path: &Path,
-        env: &dyn Fn(&str) -> Option<String>,
-    ) -> Result<Config, Diagnostics> {
-        check::load(source, path, env)
-    }
-
-    /// The folder relative paths in the config resolve against.
-    pub fn folder(&self) -> &Path {
-        self.source.parent().unwrap_or(Path::new("."))
+            }],
+            unknown_overrides: Vec::new(),
+            deferred: Deferred::default(),
+        },
     }
 }

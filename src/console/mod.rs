@@ -6,11 +6,13 @@
 //! value it is given) that renders it; the console owns no state of its own besides the secret
 //! it was started with. The safety rules are applied here, before any page runs: a `Host` that
 //! is not the admin address, `localhost`, a loopback address or an `[admin] hosts` name is 421
-//! (DNS rebinding); a POST needs an `Origin` naming that host and the page's anti-forgery token
-//! (403); every answer carries `SECURITY_HEADERS`. On a listener that is not on loopback the
-//! console needs `[admin] console_token_file`: without it there is no console, with it a login
-//! form compares the secret in constant time and sets an HttpOnly, SameSite=Strict session
-//! cookie (an HMAC of the secret, so nothing is stored).
+//! (DNS rebinding); a POST needs an `Origin` naming that host (or, as a browser sends it under
+//! the pages' own `no-referrer` policy, `null` with `Sec-Fetch-Site: same-origin`) and the
+//! page's anti-forgery token (403); every answer carries `SECURITY_HEADERS`. On a listener that
+//! is not on loopback the console needs `[admin] console_token_file`: without it there is no
+//! console, with it a login form compares the secret in constant time (`Console::secret_matches`: HMAC tags compared by
+//! `hmac::verify`) and sets an HttpOnly, SameSite=Strict session cookie (an HMAC of the secret,
+//! so nothing is stored; compared with `constant_time::verify_slices_are_equal`).
 
 mod pages;
 mod views;
@@ -43,6 +45,8 @@ pub const SECURITY_HEADERS: [(&str, &str); 5] = [
 ];
 
 const COOKIE_NAME: &str = "gateway_console";
+/// Fetch Metadata (W3C): where the browser says a request comes from.
+const SEC_FETCH_SITE: &str = "sec-fetch-site";
 /// Largest form body read (the Try page's token is the big field).
 const MAX_FORM_BYTES: usize = 64 * 1024;
 
@@ -115,9 +119,10 @@ fn navigation() -> impl Iterator<Item = (&'static str, &'static str)> {
         .filter_map(|page| page.title.map(|title| (page.path, title)))
 }
 
-/// Whether `path` is one of the console's.
+/// Whether `path` is the console's: one of `PAGES`, or anything else under `/console/` (a
+/// 404 with the console's headers, behind the same Host check).
 pub fn serves(path: &str) -> bool {
-    PAGES.iter().any(|page| page.path == path)
+    path.starts_with("/console/") || PAGES.iter().any(|page| page.path == path)
 }
 
 /// How the console was set up at start.
@@ -125,8 +130,14 @@ pub struct Console {
     config: Arc<Config>,
     /// The admin listener is on loopback: no login.
     loopback: bool,
-    /// `console_token_file`'s secret, trimmed; `None`: no login possible.
-    secret: Option<Vec<u8>>,
+    /// Random bytes were available for the keys below; without them the console is off (a
+    /// predictable anti-forgery token would be no protection).
+    keyed: bool,
+    /// `console_token_file`'s secret, as `login_key`'s HMAC of it; `None`: no login possible.
+    secret_tag: Option<Vec<u8>>,
+    /// A random per-process key the login form's answer is HMACed with, so that comparing it
+    /// with `secret_tag` takes the same time whatever it is (see `secret_matches`).
+    login_key: hmac::Key,
     /// The session cookie's value (HMAC of the secret), when there is a secret.
     session: Option<String>,
     /// The anti-forgery token every form carries (random per process).
@@ -145,16 +156,22 @@ impl Console {
                 }
             }
         });
-        let mut random = [0u8; 32];
-        if rand::fill(&mut random).is_err() {
+        let mut random = [0u8; 64];
+        let keyed = rand::fill(&mut random).is_ok();
+        if !keyed {
             tracing::error!("no random bytes for the console's keys; the console is off");
         }
-        let key = hmac::Key::new(hmac::HMAC_SHA256, &random);
+        let (form_key, login_key) = random.split_at(32);
+        let form_key = hmac::Key::new(hmac::HMAC_SHA256, form_key);
+        let login_key = hmac::Key::new(hmac::HMAC_SHA256, login_key);
         let session = secret.as_ref().map(|secret| {
             let key = hmac::Key::new(hmac::HMAC_SHA256, secret);
             hex(hmac::sign(&key, b"gateway console session").as_ref())
         });
-        let csrf = hex(hmac::sign(&key, b"gateway console form").as_ref());
+        let secret_tag = secret
+            .as_ref()
+            .map(|secret| hmac::sign(&login_key, secret).as_ref().to_vec());
+        let csrf = hex(hmac::sign(&form_key, b"gateway console form").as_ref());
         if !loopback && secret.is_none() {
             tracing::warn!(
                 admin = %admin_addr,
@@ -164,14 +181,27 @@ impl Console {
         Console {
             config,
             loopback,
-            secret,
+            keyed,
+            secret_tag,
+            login_key,
             session,
             csrf,
         }
     }
 
     fn on(&self) -> bool {
-        self.loopback || self.secret.is_some()
+        self.keyed && (self.loopback || self.secret_tag.is_some())
+    }
+
+    /// Whether `given` is `console_token_file`'s secret, in constant time: `given` is HMACed
+    /// with the per-process `login_key` and `hmac::verify` compares that tag with the secret's
+    /// (aws-lc's `CRYPTO_memcmp` over the fixed 32 bytes), so neither where a guess first
+    /// differs nor how long the secret is shows in the answer's timing. A plain `==` on the
+    /// two strings would stop at the first differing byte.
+    fn secret_matches(&self, given: &[u8]) -> bool {
+        self.secret_tag
+            .as_ref()
+            .is_some_and(|tag| hmac::verify(&self.login_key, given, tag).is_ok())
     }
 }
 
@@ -320,14 +350,7 @@ impl Form {
 /// (403 otherwise), so a page on another site can never submit one.
 async fn read_form(console: &Console, request: Request<Incoming>) -> Result<Form, Response<Body>> {
     let forbidden = |why: &'static str| plain(StatusCode::FORBIDDEN, why);
-    let host = authority(&request).unwrap_or_default();
-    let origin = request
-        .headers()
-        .get(ORIGIN)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .to_owned();
-    if origin != format!("http://{host}") && origin != format!("https://{host}") {
+    if !same_origin(&request) {
         return Err(forbidden(
             "a console form must be sent from the console itself (its Origin must name this host)\n",
         ));
@@ -351,6 +374,28 @@ async fn read_form(console: &Console, request: Request<Incoming>) -> Result<Form
         ));
     }
     Ok(form)
+}
+
+/// Whether a POST comes from the console's own pages: its `Origin` names the host it was sent
+/// to. One exception, which the pages' own `Referrer-Policy: no-referrer` makes necessary: under
+/// that policy a browser sends `Origin: null` even for a same-origin form (Fetch, "serializing a
+/// request origin"), so `null` is taken when the browser's `Sec-Fetch-Site` says `same-origin`.
+/// A page cannot set that header (it is a forbidden header name), and a form on another site
+/// gets `cross-site` whatever its own referrer policy, so this admits no foreign page; the
+/// anti-forgery token is checked after this in every case.
+fn same_origin<B>(request: &Request<B>) -> bool {
+    let header = |name: &str| {
+        request
+            .headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+    };
+    let host = authority(request).unwrap_or_default();
+    let origin = header(ORIGIN.as_str());
+    origin == format!("http://{host}")
+        || origin == format!("https://{host}")
+        || (origin == "null" && header(SEC_FETCH_SITE) == "same-origin")
 }
 
 /// Signed in: on loopback always; otherwise the session cookie matches (constant time).
@@ -378,12 +423,12 @@ fn signed_in<B>(console: &Console, request: &Request<B>) -> bool {
 /// The login form's POST: the secret compared in constant time; right, a session cookie and
 /// back to the overview; wrong, 401.
 fn login(console: &Console, form: &Form) -> Response<Body> {
-    let (Some(secret), Some(session)) = (&console.secret, &console.session) else {
+    let Some(session) = &console.session else {
         // On loopback there is nothing to sign in to.
         return redirect("/");
     };
     let given = form.get("secret").unwrap_or_default().trim();
-    if constant_time::verify_slices_are_equal(given.as_bytes(), secret).is_err() {
+    if !console.secret_matches(given.as_bytes()) {
         return html(
             StatusCode::UNAUTHORIZED,
             views::login(&console.csrf, Some("That is not the console's secret.")),

@@ -1,6 +1,6 @@
 //! One gather function per console page: each reads the gateway's state into a plain struct
 //! for its template in `views`. Nothing here keeps state or changes the gateway; Try only
-//! evaluates, through `commands::explain::explain` (what `gateway explain --token` prints).
+//! evaluates, through `explain::explain` (what `gateway explain --token` prints).
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -10,8 +10,8 @@ use http::header::CONTENT_TYPE;
 use http::{HeaderValue, Method, Response, StatusCode};
 
 use super::Form;
-use crate::commands::explain::{Explanation, Proofs, explain};
 use crate::config::Config;
+use crate::explain::{Explanation, Proofs, explain};
 use crate::policy::{Access, Mode};
 use crate::proxy::body::{self, Body};
 use crate::proxy::{Gateway, ReloadOutcome};
@@ -301,6 +301,7 @@ pub async fn try_it(gateway: &Gateway, config: &Config, form: &Form) -> TryAnswe
                 "`{method}` is not an HTTP method; write e.g. GET or POST"
             )],
             status: None,
+            reason: None,
         },
     };
     TryAnswer {

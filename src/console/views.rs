@@ -310,6 +310,7 @@ pub fn try_page(csrf: &str, answer: Option<&TryAnswer>) -> Markup {
                         (answer.method) " " code { (answer.path) }
                         @if answer.with_token { " with the token" } @else { " without a token" }
                         @if let Some(status) = answer.explanation.status { " → " span id="status" { (status) } }
+                        @if let Some(reason) = answer.explanation.reason { " " code id="reason" { (reason) } }
                     }
                     pre id="explanation" { @for line in &answer.explanation.lines { (line) "\n" } }
                 }

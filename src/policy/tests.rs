@@ -228,7 +228,7 @@ fn docs_render_the_conditions_and_who_may_call_what() {
     let p = policy(include_str!("../../policies/clientco-tenants.yaml"));
     let doc = render_docs(&p, "policies/clientco-tenants.yaml");
     assert!(doc.contains(
-        "| `/tenants/{tenant}/ingest` | POST | `ingest:data` | `https://saasco/tenant` = `{tenant}` and `gty` = `client-credentials` and `azp` in `clientco` | enforce | no |"
+        "| `/tenants/{org}/ingest` | POST | `ingest:data` | `org_id` = `{org}` and `gty` = `client-credentials` and `azp` in `clientco` | enforce | no |"
     ), "{doc}");
     assert!(
         doc.contains("`https://saasco/regions` contains `eu`"),
@@ -241,16 +241,16 @@ fn docs_render_the_conditions_and_who_may_call_what() {
         .find(|l| l.starts_with("| `clientco-readonly` |"))
         .unwrap();
     assert!(
-        readonly.contains("`/tenants/{tenant}/forecast` (GET, HEAD)"),
+        readonly.contains("`/tenants/{org}/forecast` (GET, HEAD)"),
         "{readonly}"
     );
-    assert!(!readonly.contains("/tenants/{tenant}/ingest"), "{readonly}");
+    assert!(!readonly.contains("/tenants/{org}/ingest"), "{readonly}");
     let production = doc
         .lines()
         .find(|l| l.starts_with("| `clientco` |"))
         .unwrap();
     assert!(
-        production.contains("`/tenants/{tenant}/ingest` (POST)"),
+        production.contains("`/tenants/{org}/ingest` (POST)"),
         "{production}"
     );
     assert!(!production.contains("/models/**"), "{production}");

@@ -15,7 +15,7 @@
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use http::header::{self, HeaderName};
+use http::header::{self, Entry, HeaderName};
 use http::{HeaderMap, HeaderValue};
 
 use crate::identity::Identity;
@@ -35,36 +35,46 @@ const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host")
 /// (RFC 9113 §3.1 deprecates the h2c upgrade it belongs to; RFC 7540 §3.2.1 made it hop-by-hop):
 /// an `Upgrade: h2c` request is forwarded, if at all, as a plain HTTP/1.1 request. A WebSocket
 /// upgrade the pipeline tunnels gets its `Connection` and `Upgrade` set again afterwards.
-const HOP_BY_HOP: [HeaderName; 10] = [
-    header::CONNECTION,
-    HeaderName::from_static("keep-alive"),
-    HeaderName::from_static("proxy-connection"),
-    header::PROXY_AUTHENTICATE,
-    header::PROXY_AUTHORIZATION,
-    header::TE,
-    header::TRAILER,
-    header::TRANSFER_ENCODING,
-    header::UPGRADE,
-    HeaderName::from_static("http2-settings"),
-];
+/// A `match` on the (lower-case) name: the compiler switches on the length first, so a name
+/// that is not hop-by-hop costs a compare or two, not ten.
+fn is_hop_by_hop(name: &HeaderName) -> bool {
+    matches!(
+        name.as_str(),
+        "connection"
+            | "keep-alive"
+            | "proxy-connection"
+            | "proxy-authenticate"
+            | "proxy-authorization"
+            | "te"
+            | "trailer"
+            | "transfer-encoding"
+            | "upgrade"
+            | "http2-settings"
+    )
+}
 
 /// Removes hop-by-hop headers and every header named in `Connection` (RFC 9110 §7.6.1).
-/// One pass over the names present (a handful) rather than a lookup per hop-by-hop name: most
-/// requests carry none, and then nothing is allocated.
+/// One pass over the names present (a handful) rather than a lookup per hop-by-hop name; most
+/// requests carry none, and then nothing is allocated and `Connection` is not looked up.
 pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
-    let mut doomed: Vec<HeaderName> = headers
-        .keys()
-        .filter(|name| HOP_BY_HOP.contains(name))
-        .cloned()
-        .collect();
-    doomed.extend(
-        headers
-            .get_all(header::CONNECTION)
-            .iter()
-            .filter_map(|value| value.to_str().ok())
-            .flat_map(|value| value.split(','))
-            .filter_map(|name| HeaderName::from_bytes(name.trim().as_bytes()).ok()),
-    );
+    let mut doomed: Vec<HeaderName> = Vec::new();
+    let mut connection = false;
+    for name in headers.keys() {
+        if is_hop_by_hop(name) {
+            connection |= name == header::CONNECTION;
+            doomed.push(name.clone());
+        }
+    }
+    if connection {
+        doomed.extend(
+            headers
+                .get_all(header::CONNECTION)
+                .iter()
+                .filter_map(|value| value.to_str().ok())
+                .flat_map(|value| value.split(','))
+                .filter_map(|name| HeaderName::from_bytes(name.trim().as_bytes()).ok()),
+        );
+    }
     for name in doomed {
         headers.remove(name);
     }
@@ -207,27 +217,62 @@ pub fn append_forwarded(
     }
 }
 
-/// The address as a header value, formatted on the stack.
+/// The address as a header value, formatted on the stack. IPv4, the usual case, is written
+/// digit by digit: `write!` through `core::fmt` cost more than the rest of this phase.
 fn ip_value(ip: IpAddr) -> HeaderValue {
-    use std::io::Write as _;
-    // 45 bytes hold the longest IPv6 text form, so the write cannot run out of room.
+    // 45 bytes hold the longest IPv6 text form, so neither write can run out of room.
     let mut buffer = [0u8; 45];
-    let mut cursor = std::io::Cursor::new(&mut buffer[..]);
-    let _ = write!(cursor, "{ip}");
-    let len = usize::try_from(cursor.position()).unwrap_or(0);
+    let len = match ip {
+        IpAddr::V4(v4) => write_ipv4(&mut buffer, v4.octets()),
+        IpAddr::V6(v6) => {
+            use std::io::Write as _;
+            let mut cursor = std::io::Cursor::new(&mut buffer[..]);
+            let _ = write!(cursor, "{v6}");
+            usize::try_from(cursor.position()).unwrap_or(0)
+        }
+    };
     HeaderValue::from_bytes(&buffer[..len]).unwrap_or_else(|_| HeaderValue::from_static("unknown"))
 }
 
+/// Dotted decimal, as `Ipv4Addr`'s `Display` writes it; returns the length written (at most 15).
+fn write_ipv4(buffer: &mut [u8; 45], octets: [u8; 4]) -> usize {
+    let mut len = 0;
+    for (i, octet) in octets.into_iter().enumerate() {
+        if i > 0 {
+            buffer[len] = b'.';
+            len += 1;
+        }
+        if octet >= 100 {
+            buffer[len] = b'0' + octet / 100;
+            len += 1;
+        }
+        if octet >= 10 {
+            buffer[len] = b'0' + octet / 10 % 10;
+            len += 1;
+        }
+        buffer[len] = b'0' + octet % 10;
+        len += 1;
+    }
+    len
+}
+
 /// Comma-joins with whatever earlier proxies wrote (RFC 9110 §5.3: same as separate lines).
-/// The usual case, no earlier value, moves `item` in without building a string.
+/// The usual case, no earlier value, moves `item` in without building a string; the name is
+/// hashed once (`entry`), not once to look and once to insert.
 fn append(headers: &mut HeaderMap, name: HeaderName, item: HeaderValue) {
-    let existing: Vec<&str> = headers
-        .get_all(&name)
+    let mut entry = match headers.entry(name) {
+        Entry::Vacant(vacant) => {
+            vacant.insert(item);
+            return;
+        }
+        Entry::Occupied(occupied) => occupied,
+    };
+    let existing: Vec<&str> = entry
         .iter()
         .filter_map(|value| value.to_str().ok())
         .collect();
     if existing.is_empty() {
-        headers.insert(name, item);
+        entry.insert(item);
         return;
     }
     let Ok(item) = item.to_str() else {
@@ -235,7 +280,7 @@ fn append(headers: &mut HeaderMap, name: HeaderName, item: HeaderValue) {
     };
     let joined = format!("{}, {item}", existing.join(", "));
     if let Ok(value) = HeaderValue::from_str(&joined) {
-        headers.insert(name, value);
+        entry.insert(value);
     }
 }
 
@@ -443,6 +488,25 @@ mod tests {
         let mut only = map(&[("cookie", "access_token=x")]);
         remove_cookie(&mut only, "access_token");
         assert!(only.get(header::COOKIE).is_none());
+    }
+
+    #[test]
+    fn ipv4_is_written_as_display_writes_it() {
+        for octet in 0..=u8::MAX {
+            for octets in [
+                [octet, 0, 0, 0],
+                [1, octet, 2, 3],
+                [255, 255, octet, 9],
+                [9, 8, 7, octet],
+            ] {
+                let ip = std::net::Ipv4Addr::from(octets);
+                let mut buffer = [0u8; 45];
+                let len = write_ipv4(&mut buffer, octets);
+                assert_eq!(&buffer[..len], ip.to_string().as_bytes());
+            }
+        }
+        let v6: IpAddr = "2001:db8::1".parse().unwrap();
+        assert_eq!(ip_value(v6), "2001:db8::1");
     }
 
     #[test]

@@ -20,6 +20,7 @@ pub mod headers;
 pub mod host;
 pub mod pipeline;
 pub mod server;
+mod start_error;
 pub mod upgrade;
 pub mod upstream;
 
@@ -35,6 +36,7 @@ use crate::auth::binding::Binder;
 use crate::config::{Config, Diagnostic, Diagnostics, ForwardConfig};
 use crate::policy::Policy;
 use crate::telemetry::{AccessLog, Metrics, RequestMetrics, Tracing};
+pub use start_error::StartError;
 
 /// What a reload replaces, all at once.
 pub struct Snapshot {
@@ -112,13 +114,13 @@ pub struct Gateway {
 impl Gateway {
     /// The shared state for `config`: loads the policy, builds the upstream client, and starts
     /// fetching keys (the JWKS task is spawned on the current Tokio runtime).
-    pub fn new(config: &Config) -> Result<Gateway, crate::StartError> {
+    pub fn new(config: &Config) -> Result<Gateway, StartError> {
         let snapshot = Snapshot::load(config)?;
         let metrics = Arc::new(Metrics::default());
         let requests = Arc::new(RequestMetrics::default());
         let access_log =
             crate::telemetry::start_access_log(&config.log, requests.access_log_dropped.clone())
-                .map_err(|source| crate::StartError::AccessLog {
+                .map_err(|source| StartError::AccessLog {
                     file: config.log.file.clone(),
                     source,
                 })?;
@@ -130,7 +132,7 @@ impl Gateway {
                 .dpop_nonce
                 .then(|| config.binding.dpop_window.as_secs().max(1)),
         )
-        .map_err(crate::StartError::State)?;
+        .map_err(StartError::State)?;
         Ok(Gateway {
             snapshot: ArcSwap::from_pointee(snapshot),
             settings: Settings {

@@ -23,7 +23,6 @@ pub mod metrics;
 pub mod nonce_keys;
 mod redis_store;
 mod replay;
-mod url;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -34,9 +33,10 @@ pub use limit::MemoryRateLimiter;
 pub use metrics::StateMetrics;
 pub use nonce_keys::NonceKeys;
 pub use replay::MemoryReplayStore;
-pub use url::{RedisUrl, redact};
 
-use crate::config::StateConfig;
+use crate::config::{Declared, StateConfig};
+pub use crate::config::{OnError, RedisUrl, redact};
+use crate::diagnostic::Diagnostic;
 use crate::policy::RateLimit;
 
 /// Whether a key was seen before.
@@ -109,32 +109,17 @@ pub trait RateLimiter: Send + Sync {
     fn admit(&self, key: &RateKey<'_>, limit: RateLimit) -> StateFuture<'_, Admission>;
 }
 
-/// `[state] on_error`: what a request that needs shared state gets while Redis is unreachable.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum OnError {
-    /// Per-replica state for that request (logged and counted).
-    Local,
-    /// 503 `state_unavailable`.
-    Deny,
-}
-
-impl OnError {
-    pub const NAMES: &'static [&'static str] = &["local", "deny"];
-
-    pub fn parse(name: &str) -> Option<OnError> {
-        match name {
-            "local" => Some(OnError::Local),
-            "deny" => Some(OnError::Deny),
-            _ => None,
-        }
-    }
-
-    pub fn name(self) -> &'static str {
-        match self {
-            OnError::Local => "local",
-            OnError::Deny => "deny",
-        }
-    }
+/// The check `config` leaves to this module (run by `load`, so `gateway check` reports it
+/// at `[state] redis`): the Redis client reads the URL as the gateway does (port, database,
+/// credentials). The problem never shows the password.
+pub fn check_url(redis: &Declared<RedisUrl>) -> Option<Diagnostic> {
+    let url = &redis.value;
+    ::redis::Client::open(url.secret()).err().map(|e| {
+        redis.at.problem(format!(
+            "`{url}` is not a Redis URL: {}",
+            url.scrub(&e.to_string())
+        ))
+    })
 }
 
 /// The state a gateway's requests share, as `[state]` asks.

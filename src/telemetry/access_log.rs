@@ -13,16 +13,7 @@ use std::cell::Cell;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-/// How access lines (and the diagnostics beside them) are written: `[log] format`, overridden by
-/// `--log-format`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum LogFormat {
-    /// `tracing-subscriber`'s default layout: timestamp, level, target, message, `key=value`.
-    #[default]
-    Text,
-    /// One JSON object per line.
-    Json,
-}
+use crate::config::LogFormat;
 
 /// One request's audit record, filled in as the pipeline decides.
 #[derive(Debug)]

@@ -23,18 +23,9 @@ use std::time::{Instant, SystemTime};
 
 use prometheus_client::metrics::counter::Counter;
 
-use super::access_log::{self, Line, LogFormat};
+use super::access_log::{self, Line};
+use crate::config::{LogFormat, OnFull};
 use crate::constants as C;
-
-/// What a full buffer does to the request that has a line to add (`[log] on_full`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum OnFull {
-    /// Count the line in `gateway_access_log_dropped_total` and go on (the default).
-    #[default]
-    Drop,
-    /// Wait until the writer has made room: every line is kept, requests slow down with the disk.
-    Block,
-}
 
 /// Where the lines go.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -14,8 +14,9 @@ pub mod log_writer;
 pub mod metrics;
 pub mod trace;
 
-pub use access_log::{AccessRecord, LogFormat, Refusal};
-pub use log_writer::{AccessLog, Destination, OnFull};
+pub use crate::config::{LogFormat, OnFull};
+pub use access_log::{AccessRecord, Refusal};
+pub use log_writer::{AccessLog, Destination};
 pub use metrics::{Metrics, RequestLabels, RequestMetrics, UpstreamErrorLabels, method_label};
 pub use trace::{RequestSpan, Tracing};
 

@@ -1,10 +1,10 @@
 //! Serves fixed documents over HTTP/1.1 on 127.0.0.1:0, for the tools that fetch one
-//! (`gateway coverage --openapi http://...`). Each answer is written whole and the connection
-//! closed; a path not listed is 404.
+//! (`gateway coverage --openapi http://...`) or post to one (`gateway token`). Each answer is
+//! written whole and the connection closed; a path not listed is 404.
 
 use std::net::SocketAddr;
 
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
 /// One answer: status, extra header lines, body.
@@ -52,7 +52,28 @@ impl Documents {
                     let Some(head) = super::backend::read_head(&mut stream).await else {
                         return;
                     };
-                    let head = String::from_utf8_lossy(&head);
+                    // A request body (a token request's JSON) is read whole before answering,
+                    // so closing never resets a connection with unread bytes.
+                    let text = String::from_utf8_lossy(&head).into_owned();
+                    let length = text
+                        .lines()
+                        .filter_map(|l| l.split_once(':'))
+                        .find(|(name, _)| name.eq_ignore_ascii_case("content-length"))
+                        .and_then(|(_, value)| value.trim().parse::<usize>().ok())
+                        .unwrap_or(0);
+                    let end = head
+                        .windows(4)
+                        .position(|w| w == b"\r\n\r\n")
+                        .map_or(head.len(), |i| i + 4);
+                    let mut left = length.saturating_sub(head.len().saturating_sub(end));
+                    let mut buffer = [0u8; 1024];
+                    while left > 0 {
+                        match stream.read(&mut buffer).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => left = left.saturating_sub(n),
+                        }
+                    }
+                    let head = text;
                     let path = head.split(' ').nth(1).unwrap_or("/").to_owned();
                     let answer = answers
                         .iter()

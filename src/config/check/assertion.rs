@@ -1,15 +1,15 @@
-//! `[forward.assertion]` checked: the key files read and parsed (so `gateway check`, start-up
-//! and a reload all report a bad key at its line), the header name, and `lifetime` / `reuse`
-//! within the spec's bounds. The section counts as set when any of its keys is, in the file or
+//! `[forward.assertion]` checked: the key files exist (parsing them is `assertion`'s check,
+//! deferred to `load`, so `gateway check`, start-up and a reload all report a bad key at
+//! its line), the header name, and `lifetime` / `reuse` within the spec's bounds. The section counts as set when any of its keys is, in the file or
 //! through a `GATEWAY_FORWARD_ASSERTION_*` override.
 
 use std::path::PathBuf;
 
 use http::HeaderName;
 
-use super::{Checker, RESERVED, Value};
-use crate::assertion::{KeyError, PublicJwk, SigningKey};
-use crate::config::AssertionConfig;
+use super::forward::RESERVED;
+use super::{Checker, Value};
+use crate::config::{AssertionConfig, Declared};
 use crate::constants as C;
 
 /// The section's values, overrides applied.
@@ -74,22 +74,12 @@ impl Checker<'_> {
                 None
             }
         };
-        let previous = match &v.previous_key_file {
-            Some(value) => {
-                let previous = self.key_file(value, "forward.assertion.previous_key_file");
-                if let (Some((_, current)), Some((_, old))) = (&key_file, &previous)
-                    && current.kid == old.kid
-                {
-                    self.at(
-                        value,
-                        "forward.assertion.previous_key_file",
-                        KeyError::same_key(),
-                    );
-                }
-                previous
-            }
-            None => None,
-        };
+        let previous = v
+            .previous_key_file
+            .as_ref()
+            .and_then(|value| self.key_file(value, "forward.assertion.previous_key_file"));
+        self.deferred.assertion_key = key_file.clone();
+        self.deferred.previous_assertion_key = previous.clone();
         let issuer = self.required_text(
             v.issuer,
             "forward.assertion.issuer",
@@ -127,8 +117,8 @@ impl Checker<'_> {
         }
         Some(AssertionConfig {
             header: header?,
-            key_file: key_file?.0,
-            previous_key_file: previous.map(|(path, _)| path),
+            key_file: key_file?.value,
+            previous_key_file: previous.map(|declared| declared.value),
             issuer: issuer?,
             audience: audience?,
             lifetime,
@@ -136,16 +126,13 @@ impl Checker<'_> {
         })
     }
 
-    /// An existing key file that parses; its path and public key.
-    fn key_file(&mut self, value: &Value, key: &str) -> Option<(PathBuf, PublicJwk)> {
+    /// An existing key file, with where it was named (`assertion` parses it later).
+    fn key_file(&mut self, value: &Value, key: &str) -> Option<Declared<PathBuf>> {
         let path = self.existing_file(value, key)?;
-        match SigningKey::load(&path) {
-            Ok(signing) => Some((path, signing.public().clone())),
-            Err(error) => {
-                self.at(value, key, error);
-                None
-            }
-        }
+        Some(Declared {
+            value: path,
+            at: self.spot(value, key),
+        })
     }
 
     fn assertion_header(
@@ -232,7 +219,8 @@ audience = "https://clientco/api"
 file = "p.yaml"
 "#;
 
-    /// Loads `BASE` + `tail` from a folder holding the policy, `key.pem` and `old.pem`.
+    /// Loads `BASE` + `tail` from a folder holding the policy, `key.pem` and `old.pem`, as
+    /// `gateway check` does (the key files parsed too: `load`).
     fn load(tail: &str, env: &[(&str, &str)]) -> Result<Config, String> {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("p.yaml"), "routes: []\n").unwrap();
@@ -256,12 +244,11 @@ file = "p.yaml"
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
             .collect();
         let path = dir.path().join("gateway.toml");
-        Config::from_toml_str(&format!("{BASE}{tail}"), &path, &|k| env.get(k).cloned()).map_err(
-            |d| {
+        crate::load::from_toml_str(&format!("{BASE}{tail}"), &path, &|k| env.get(k).cloned())
+            .map_err(|d| {
                 d.to_string()
                     .replace(&dir.path().display().to_string(), "DIR")
-            },
-        )
+            })
     }
 
     const SECTION: &str = r#"[forward.assertion]

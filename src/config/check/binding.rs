@@ -2,7 +2,8 @@
 //! `[server] public_url`), kept beside the checker so its main file stays one screen per
 //! section.
 
-use super::{Checker, Value, algorithm};
+use super::values::algorithm;
+use super::{Checker, Value};
 use crate::config::BindingConfig;
 use crate::constants as C;
 use crate::diagnostic::did_you_mean;

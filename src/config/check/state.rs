@@ -1,11 +1,12 @@
-//! Stage two for `[state]`: the Redis URL (checked, kept secret), `on_error`, `timeout`.
+//! Stage two for `[state]`: the Redis URL (checked, kept secret; the Redis client's own reading
+//! is `state`'s check, deferred to `load`), `on_error`, `timeout`.
 //! Kept beside the checker like the binding keys, so its main file stays one screen per section.
 
 use super::{Checker, Value};
 use crate::config::StateConfig;
+use crate::config::{Declared, OnError, RedisUrl};
 use crate::constants as C;
 use crate::diagnostic::did_you_mean;
-use crate::state::{OnError, RedisUrl};
 
 /// The raw values, after environment overrides (`GATEWAY_STATE_REDIS` carries a URL with its
 /// password, so a secret store can supply it instead of the file).
@@ -23,9 +24,14 @@ impl Checker<'_> {
                 // An empty override (GATEWAY_STATE_REDIS="") means "no Redis", as absent does.
                 return None;
             }
-            RedisUrl::parse(text.trim())
+            let url = RedisUrl::parse(text.trim())
                 .inspect_err(|e| self.at(&v, "state.redis", e))
-                .ok()
+                .ok()?;
+            self.deferred.redis = Some(Declared {
+                value: url.clone(),
+                at: self.spot(&v, "state.redis"),
+            });
+            Some(url)
         });
         let on_error = fields.on_error.and_then(|v| {
             let name = self.text(&v, "state.on_error")?;
@@ -73,7 +79,7 @@ mod tests {
     use std::time::Duration;
 
     use crate::config::Config;
-    use crate::state::OnError;
+    use crate::config::OnError;
 
     fn load(state: &str, env: &[(&str, &str)]) -> Result<Config, String> {
         let dir = tempfile::tempdir().unwrap();
@@ -85,7 +91,7 @@ mod tests {
             .iter()
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
             .collect();
-        Config::from_toml_str(&src, &dir.path().join("gateway.toml"), &|name| {
+        crate::load::from_toml_str(&src, &dir.path().join("gateway.toml"), &|name| {
             env.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone())
         })
         .map_err(|d| d.to_string())

@@ -13,7 +13,7 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
 use super::Demo;
-use crate::commands::token::{TokenError, fetch_token};
+use crate::oauth::{TokenError, fetch_token};
 
 /// What one sample call did.
 #[derive(Debug, Clone)]
@@ -180,8 +180,8 @@ pub async fn run(demo: &Demo) -> Vec<Outcome> {
 }
 
 /// The tenant-isolation calls, numbered from `first`: the tenant comes from the token (the
-/// issuer sets `https://saasco/tenant`, as an Auth0 Action would), the path names a tenant,
-/// and the policy's `when:` compares the two.
+/// credentials name ClientCo's Organization, so the issuer sets `org_id`, as Auth0 does), the
+/// path names a tenant, and the policy's `when:` compares the two.
 pub async fn tenants(demo: &Demo, first: usize) -> Vec<Outcome> {
     use super::{OTHER_TENANT, TENANT};
     let http = client();
@@ -253,7 +253,7 @@ fn client() -> reqwest::Client {
 async fn token_for(
     demo: &Demo,
     client_id: &str,
-) -> Result<crate::commands::token::TokenResponse, TokenError> {
+) -> Result<crate::oauth::TokenResponse, TokenError> {
     match demo.client(client_id) {
         Some(client) => fetch_token(&client.credentials, &client.credentials_file).await,
         None => Err(TokenError::Invalid {

@@ -6,9 +6,10 @@
 //! `gateway.toml` and a policy file written to a private temporary folder, exactly as an operator
 //! would write them. [`Demo::sample_calls`] then makes the seven calls of the first five minutes
 //! (`calls`) and reports what actually happened; nothing is hard-coded but the expectations.
-//! [`Demo::tenant_calls`] then shows tenant isolation: the issuer puts each client's tenant into
-//! its tokens (as an Auth0 credentials-exchange Action does), and the policy's `when:` condition
-//! refuses a call for another tenant's path.
+//! [`Demo::tenant_calls`] then shows tenant isolation with Auth0 Organizations: ClientCo is an
+//! Organization of the issuer, the clients' credentials name it (`organization`), so their
+//! tokens carry its `org_id`, and the policy's `when:` condition refuses a call for another
+//! Organization's path.
 //!
 //! Two tenants, as real Auth0 deployments have: the production issuer (`prod`) and a second
 //! development issuer standing for the staging tenant (`staging`), each `[auth.issuers.NAME]`
@@ -28,9 +29,9 @@ pub mod kit;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use crate::commands::token::Credentials;
-use crate::config::{Config, Diagnostics};
-use crate::dev::issuer::{DevClient, DevIssuer, DevIssuerConfig, DevIssuerError};
+use crate::config::Diagnostics;
+use crate::dev::issuer::{DevClient, DevIssuer, DevIssuerConfig, DevIssuerError, DevOrganization};
+use crate::oauth::Credentials;
 
 pub use backend::DemoBackend;
 pub use calls::Outcome;
@@ -43,11 +44,14 @@ pub const AUDIENCE: &str = "https://clientco/api";
 /// and never drifts from what ships.
 pub const POLICY: &str = include_str!("../../../policies/clientco-tenants.yaml");
 
-/// The claim the policy's tenant conditions read, and the demo clients' tenant.
-pub const TENANT_CLAIM: &str = "https://saasco/tenant";
-pub const TENANT: &str = "clientco";
-/// Another SaaSCo customer: no demo client belongs to it.
-pub const OTHER_TENANT: &str = "globex";
+/// The claim the policy's tenant conditions read (Auth0 Organizations), and the demo clients'
+/// Organization: its id (the token's `org_id`, the tenant in the path) and its name (what the
+/// credentials files ask for; Auth0 takes either).
+pub const TENANT_CLAIM: &str = "org_id";
+pub const TENANT: &str = "org_clientco";
+pub const TENANT_NAME: &str = "clientco";
+/// Another SaaSCo customer's Organization: no demo client may use it.
+pub const OTHER_TENANT: &str = "org_globex";
 
 /// The staging tenant's machine-to-machine client: every ClientCo scope, wrong tenant.
 pub const STAGING_CLIENT: &str = "clientco-staging";
@@ -94,7 +98,7 @@ pub enum DemoError {
     #[error("the demo's generated configuration does not load (a bug, please report it):\n{0}")]
     Config(Diagnostics),
     #[error("the gateway did not start: {0}")]
-    Start(#[from] crate::StartError),
+    Start(#[from] crate::proxy::StartError),
     #[error(
         "the gateway did not load the development issuer's keys within {0:?}; see the log lines above"
     )]
@@ -152,12 +156,12 @@ impl Demo {
             });
             secrets.push(secret);
         }
-        // What the Auth0 Action of docs/getting-started.md adds from each application's metadata.
+        // What an Auth0 Action (docs/getting-started.md) adds from each application's metadata:
+        // the regions its data may be held in, which the inventory route's condition reads.
         let client_claims = specs
             .iter()
             .map(|(client_id, _)| {
                 let mut claims = serde_json::Map::new();
-                claims.insert(TENANT_CLAIM.to_owned(), TENANT.into());
                 claims.insert(
                     "https://saasco/regions".to_owned(),
                     serde_json::json!(["eu"]),
@@ -165,17 +169,40 @@ impl Demo {
                 ((*client_id).to_owned(), claims)
             })
             .collect();
+        // ClientCo's Organization, which both ClientCo applications may use, and another
+        // customer's, which none may.
+        let organizations = vec![
+            DevOrganization {
+                id: TENANT.to_owned(),
+                name: TENANT_NAME.to_owned(),
+                clients: specs.iter().map(|(id, _)| (*id).to_owned()).collect(),
+            },
+            DevOrganization {
+                id: OTHER_TENANT.to_owned(),
+                name: "globex".to_owned(),
+                clients: Vec::new(),
+            },
+        ];
         let issuer = DevIssuer::start(DevIssuerConfig {
             audience: AUDIENCE.to_owned(),
             clients: dev_clients,
             client_claims,
+            organizations,
             ..DevIssuerConfig::default()
         })
         .await?;
 
         let mut clients = Vec::new();
         for ((client_id, scopes), secret) in specs.into_iter().zip(secrets) {
-            clients.push(demo_client(&dir, &issuer, client_id, secret, scopes)?);
+            let organization = Some(TENANT_NAME);
+            clients.push(demo_client(
+                &dir,
+                &issuer,
+                client_id,
+                secret,
+                scopes,
+                organization,
+            )?);
         }
         let staging_scopes = vec!["ingest:data", "read:forecast", "read:inventory"];
         let staging_secret = random_secret()?;
@@ -195,6 +222,7 @@ impl Demo {
             STAGING_CLIENT,
             staging_secret,
             staging_scopes,
+            None,
         )?;
 
         let backend = DemoBackend::start().await.map_err(DemoError::Backend)?;
@@ -204,7 +232,7 @@ impl Demo {
             &config_file,
             &gateway_toml(&issuer, &staging, &backend.url()),
         )?;
-        let config = Config::load(&config_file).map_err(DemoError::Config)?;
+        let config = crate::load::config(&config_file).map_err(DemoError::Config)?;
         let gateway = crate::start(config).await?;
         let api_url = format!("http://{}", gateway.data_addr());
         let httpyac_env_file = match kit::write(&dir, &api_url, &issuer.token_url(), &clients) {
@@ -302,22 +330,27 @@ impl Demo {
     }
 }
 
-/// Writes `client_id`'s credentials file (the shape `gateway token` reads) for `issuer`.
+/// Writes `client_id`'s credentials file (the shape `gateway token` reads) for `issuer`, asking
+/// for tokens of `organization` when given.
 fn demo_client(
     dir: &Path,
     issuer: &DevIssuer,
     client_id: &str,
     secret: String,
     scopes: Vec<&'static str>,
+    organization: Option<&str>,
 ) -> Result<DemoClient, DemoError> {
     let credentials_file = dir.join(format!("{client_id}.json"));
-    let json = serde_json::json!({
+    let mut json = serde_json::json!({
         "_comment": "gateway demo: a development issuer's client, valid while this demo runs",
         "token_url": issuer.token_url(),
         "client_id": client_id,
         "client_secret": secret,
         "audience": AUDIENCE,
     });
+    if let Some(organization) = organization {
+        json["organization"] = organization.into();
+    }
     write_private(&credentials_file, &pretty(&json))?;
     let credentials =
         Credentials::parse(&credentials_file, &pretty(&json)).map_err(|e| DemoError::Write {

@@ -11,7 +11,13 @@
 //!   `https://clientco/api`, one RSA-2048 key, no clients); [`DevIssuer::issuer_url`] (with the
 //!   trailing slash Auth0 writes), [`DevIssuer::jwks_url`], [`DevIssuer::token_url`].
 //!   `client_claims` adds claims to one client's tokens, as an Auth0 credentials-exchange
-//!   Action does (e.g. the tenant claim `https://saasco/tenant`).
+//!   Action does (e.g. a custom tenant claim `https://saasco/tenant`).
+//! - Auth0 Organizations: `organizations` lists each [`DevOrganization`] and the clients with
+//!   machine-to-machine access to it; a token request naming one of them in `organization` (by
+//!   id or by name) gets `org_id` and `org_name`, and any other value is refused with an OAuth
+//!   error (RFC 6749 §5.2), never answered with a token lacking `org_id`. With
+//!   `organization_names` off (Auth0's "Allow Organization Names in Authentication API" unset)
+//!   only ids are taken and tokens carry no `org_name`.
 //! - Minting for tests: [`DevIssuer::standard_claims`] / [`DevIssuer::client_claims`] give a
 //!   valid claim set, [`DevIssuer::mint`] signs any JSON with the current key,
 //!   [`DevIssuer::mint_with`] also overrides header fields (`null` removes one; a `kid` naming
@@ -56,6 +62,18 @@ pub struct DevClient {
     pub scopes: Vec<String>,
 }
 
+/// An Auth0 Organization: the B2B tenant boundary a client-credentials token can name.
+#[derive(Debug, Clone)]
+pub struct DevOrganization {
+    /// The id Auth0 generates (`org_` and 16 characters), the token's `org_id`.
+    pub id: String,
+    /// The unique lower-case name, the token's `org_name`; a token request may give either.
+    pub name: String,
+    /// The client ids granted machine-to-machine access to it (the organization's
+    /// "Machine-to-Machine Access" tab in Auth0).
+    pub clients: Vec<String>,
+}
+
 /// The kind of signing key to generate.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum KeyKind {
@@ -89,6 +107,11 @@ pub struct DevIssuerConfig {
     /// Extra claims per client id, added to every token issued to that client (what an Auth0
     /// credentials-exchange Action sets with `api.accessToken.setCustomClaim`).
     pub client_claims: HashMap<String, Map<String, Value>>,
+    /// The tenant's Organizations, each with the clients that may name it in a token request.
+    pub organizations: Vec<DevOrganization>,
+    /// Auth0's "Allow Organization Names in Authentication API": a request may name an
+    /// organization by its name, and tokens carry `org_name`. Default on; off, only ids work.
+    pub organization_names: bool,
     pub token_lifetime: Duration,
     /// The first key's kind.
     pub key: KeyKind,
@@ -106,6 +129,8 @@ impl Default for DevIssuerConfig {
             audience: "https://clientco/api".to_owned(),
             clients: Vec::new(),
             client_claims: HashMap::new(),
+            organizations: Vec::new(),
+            organization_names: true,
             token_lifetime: Duration::from_secs(3600),
             key: KeyKind::Rsa2048,
             first_kid: None,
@@ -135,6 +160,8 @@ struct Shared {
     audience: String,
     clients: HashMap<String, DevClient>,
     client_claims: HashMap<String, Map<String, Value>>,
+    organizations: Vec<DevOrganization>,
+    organization_names: bool,
     token_lifetime: Duration,
     ring: Mutex<KeyRing>,
     jwks_mode: watch::Sender<JwksMode>,
@@ -175,6 +202,15 @@ impl Shared {
             claims.extend(extra.clone());
         }
         claims
+    }
+
+    /// The organization a token request's `organization` names (its id or, when names are
+    /// allowed, its name, exactly), if `client_id` may use it.
+    fn organization_for(&self, client_id: &str, named: &str) -> Option<&DevOrganization> {
+        self.organizations
+            .iter()
+            .find(|org| org.id == named || (self.organization_names && org.name == named))
+            .filter(|org| org.clients.iter().any(|c| c == client_id))
     }
 
     fn mint_with(&self, header_overrides: &Value, claims: &Value) -> String {
@@ -264,6 +300,8 @@ impl DevIssuer {
                 .map(|c| (c.client_id.clone(), c))
                 .collect(),
             client_claims: config.client_claims,
+            organizations: config.organizations,
+            organization_names: config.organization_names,
             token_lifetime: config.token_lifetime,
             ring: Mutex::new(ring),
             jwks_mode: watch::channel(JwksMode::Serve).0,

@@ -118,6 +118,15 @@ async fn token_endpoint(shared: &Shared, request: Request<Incoming>) -> Response
     };
     let form: HashMap<String, String> = if is_json {
         match serde_json::from_slice::<Map<String, Value>>(&body) {
+            // Other non-string fields are ignored, but an organization that cannot be matched
+            // must not turn into a token without `org_id`.
+            Ok(map) if map.get("organization").is_some_and(|v| !v.is_string()) => {
+                return oauth_error(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_request",
+                    "organization must be a string: an organization id (org_...) or name",
+                );
+            }
             Ok(map) => map
                 .into_iter()
                 .filter_map(|(k, v)| Some((k, v.as_str()?.to_owned())))
@@ -160,6 +169,23 @@ async fn token_endpoint(shared: &Shared, request: Request<Incoming>) -> Response
     }
     let scope = client.scopes.join(" ");
     let mut claims = shared.client_claims(&client.client_id, &scope);
+    // Auth0 Organizations: a named organization the client may use, or no token at all.
+    if let Some(named) = form.get("organization") {
+        let Some(org) = shared.organization_for(&client.client_id, named) else {
+            return oauth_error(
+                StatusCode::FORBIDDEN,
+                "access_denied",
+                &format!(
+                    "Client \"{}\" is not allowed to access organization \"{}\" for this API.",
+                    client.client_id, named
+                ),
+            );
+        };
+        claims["org_id"] = Value::String(org.id.clone());
+        if shared.organization_names {
+            claims["org_name"] = Value::String(org.name.clone());
+        }
+    }
     let token_type = match jkt {
         Some(jkt) => {
             claims["cnf"] = json!({ "jkt": jkt });

@@ -70,7 +70,7 @@ fn the_diagram_draws_each_client_of_the_register_to_what_it_may_call() {
             &"    caller1[\"clientco-readonly: ClientCo reporting #40;forecast only#41;\"]"
         )
     );
-    assert!(lines.contains(&"    route6[\"POST /tenants/#123;tenant#125;/ingest\"]"));
+    assert!(lines.contains(&"    route6[\"POST /tenants/#123;org#125;/ingest\"]"));
     // The tenant ingest route names only the production application.
     assert!(lines.contains(&"  caller0 -->|\"ingest:data\"| route6"));
     assert!(
@@ -125,11 +125,11 @@ fn the_narrative_says_per_client_what_it_may_do_and_on_whose_data() {
         .next()
         .unwrap();
     assert!(readonly.contains(
-        "- `/tenants/{tenant}/forecast` (GET, HEAD) with `read:forecast` (Retrieve demand forecast), only on its own tenant's paths, where its token's `https://saasco/tenant` claim equals the `{tenant}` segment; and only when its token's `gty` claim is `client-credentials`.\n"
+        "- `/tenants/{org}/forecast` (GET, HEAD) with `read:forecast` (Retrieve demand forecast), only on its own org's paths, where its token's `org_id` claim equals the `{org}` segment; and only when its token's `gty` claim is `client-credentials`.\n"
     ), "{readonly}");
-    assert!(!readonly.contains("/tenants/{tenant}/ingest"), "{readonly}");
+    assert!(!readonly.contains("/tenants/{org}/ingest"), "{readonly}");
     assert!(page.contains(
-        "only on its own tenant's paths, where its token's `https://saasco/tenant` claim equals the `{tenant}` segment; and only when its token's `https://saasco/regions` claim lists `eu`."
+        "only on its own org's paths, where its token's `org_id` claim equals the `{org}` segment; and only when its token's `https://saasco/regions` claim lists `eu`."
     ));
     assert!(page.contains(
         "- `/models/**` (any method): Modeling logic cannot be triggered manually (`no:execute_modeling`).\n"

@@ -105,6 +105,24 @@ impl Judgement<'_> {
         }
     }
 
+    /// The short reason the data plane logs for this outcome (the access line's `reason`):
+    /// `allowed`, or the reason of the error it refuses (or, in shadow mode, would refuse) with.
+    pub fn code(&self) -> &'static str {
+        match &self.outcome {
+            Outcome::Forwarded(Decision::Allow) => "allowed",
+            Outcome::Forwarded(Decision::ShadowDeny(denial)) => GatewayError::denied(
+                denial.clone(),
+                &self.method,
+                self.normalised.as_deref().unwrap_or_default(),
+                self.route,
+            )
+            .reason(),
+            Outcome::Denied(_, error) | Outcome::BadPath(error) | Outcome::Unbound(error) => {
+                error.reason()
+            }
+        }
+    }
+
     /// Why, in a sentence.
     pub fn reason(&self) -> String {
         match &self.outcome {

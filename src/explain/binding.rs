@@ -11,7 +11,7 @@ use std::path::Path;
 
 use http::Method;
 
-use super::explain::{Explanation, Proofs};
+use super::{Explanation, Proofs};
 use crate::auth::AuthError;
 use crate::auth::binding::{certificate_binding, certificate_thumbprint, key_binding};
 use crate::auth::dpop::{self, Expected};

@@ -1,25 +1,27 @@
-//! `gateway explain`: which route matches, what it needs, and with a token the decision and why.
+//! What `gateway explain` and the console's Try page say: which route matches, what it needs, and
+//! with a token the decision and why. Below both (`commands`, `console`), so neither imports the
+//! other.
 //!
 //! Uses `judge`, the data plane's decision order, so what `explain` says is what a request would
 //! get. With `--token`, the token is verified by `auth::explain_token` (the data plane's checks,
 //! one fetch of the JWKS of the issuer its `iss` names, none for an unknown `iss`), the issuer
 //! that verified it is named (or the trusted ones listed when none has its `iss`), its issuer
 //! and scopes are judged, and each of the route's `when:` conditions is printed with its
-//! outcome for that token. Exit 0 when an
-//! explanation was printed, whatever the decision; 1 when the config, policy or arguments are
-//! unusable.
+//! outcome for that token. `binding` checks the proofs of a bound token (`--dpop`, `--cert`).
+
+mod binding;
+pub mod judge;
 
 use std::path::Path;
-use std::process::ExitCode;
 
 use http::Method;
 
-use super::check::{load_all, report, shown};
-use super::explain_binding as binding;
-use super::judge::{judge, judge_bound};
 use crate::config::Config;
+use crate::diagnostic::shown;
 use crate::identity::{Identity, Scopes};
 use crate::policy::{Access, ConditionOutcome, Policy, Route, normalise};
+use crate::proxy::error::GatewayError;
+use judge::{judge, judge_bound};
 
 /// What `explain` was given to prove a bound token's key: `--dpop PROOF`, `--cert FILE`.
 #[derive(Debug, Clone, Copy, Default)]
@@ -36,6 +38,9 @@ pub struct Explanation {
     /// The status the data plane would answer, when a decision was reached (with a token, or
     /// without one).
     pub status: Option<u16>,
+    /// The short reason the data plane would log with that status (the access line's and the
+    /// decisions page's `reason`: `allowed`, `insufficient_scope`, ...).
+    pub reason: Option<&'static str>,
 }
 
 impl Explanation {
@@ -43,33 +48,6 @@ impl Explanation {
         let line = line.into();
         self.lines.push(line);
     }
-}
-
-pub async fn run(
-    config: &Path,
-    method: &str,
-    path: &str,
-    token: Option<&str>,
-    proofs: Proofs<'_>,
-) -> ExitCode {
-    let Ok(method) = Method::from_bytes(method.to_ascii_uppercase().as_bytes()) else {
-        eprintln!("error: `{method}` is not an HTTP method; write e.g. GET or POST");
-        return ExitCode::FAILURE;
-    };
-    let (config, policy) = match load_all(config) {
-        Ok(loaded) => loaded,
-        Err(problems) => {
-            report(&problems);
-            return ExitCode::FAILURE;
-        }
-    };
-    for line in explain(&config, &policy, &method, path, token, proofs)
-        .await
-        .lines
-    {
-        println!("{line}");
-    }
-    ExitCode::SUCCESS
 }
 
 /// Explains `method` `path` (with `token` and its `proofs`, if given) against `config` and
@@ -89,6 +67,7 @@ pub async fn explain(
         Ok(n) => n,
         Err(e) => {
             out.status = Some(400);
+            out.reason = Some(GatewayError::from(e.clone()).reason());
             out.say(format!("decision:   400 Bad Request: {e}"));
             return std::mem::take(out);
         }
@@ -107,6 +86,7 @@ pub async fn explain(
     let Some(token) = token else {
         let anonymous = judge(policy, method, path, None);
         out.status = Some(anonymous.status());
+        out.reason = Some(anonymous.code());
         out.say(format!(
             "no token:   {} {}",
             anonymous.status(),
@@ -180,8 +160,9 @@ pub async fn explain(
             ) {
                 Ok(proved) => proved,
                 Err(error) => {
-                    let error = crate::proxy::error::GatewayError::Auth(error);
+                    let error = GatewayError::Auth(error);
                     out.status = Some(error.status().as_u16());
+                    out.reason = Some(error.reason());
                     out.say(format!(
                         "decision:   {} {error} ({}; the data plane refuses it before any route is consulted)",
                         error.status().as_u16(),
@@ -202,6 +183,7 @@ pub async fn explain(
                 print_outcomes(out, route, &normalised, &identity);
             }
             out.status = Some(judgement.status());
+            out.reason = Some(judgement.code());
             out.say(format!(
                 "decision:   {} {}",
                 judgement.status(),
@@ -210,11 +192,10 @@ pub async fn explain(
         }
         // The data plane answers 503 (with Retry-After) while it has no key set; so does this.
         Err(crate::auth::AuthError::KeysUnavailable(why)) => {
-            let status =
-                crate::proxy::error::GatewayError::Auth(crate::auth::AuthError::KeysNotLoaded)
-                    .status()
-                    .as_u16();
+            let error = GatewayError::Auth(crate::auth::AuthError::KeysNotLoaded);
+            let status = error.status().as_u16();
             out.status = Some(status);
+            out.reason = Some(error.reason());
             out.say(format!(
                 "token:      not checked: the signing keys could not be loaded: {why}"
             ));
@@ -223,10 +204,10 @@ pub async fn explain(
             ));
         }
         Err(e) => {
-            let status = crate::proxy::error::GatewayError::Auth(e.clone())
-                .status()
-                .as_u16();
+            let error = GatewayError::Auth(e.clone());
+            let status = error.status().as_u16();
             out.status = Some(status);
+            out.reason = Some(error.reason());
             out.say(format!("token:      rejected: {e}"));
             if let crate::auth::AuthError::UnknownIssuer { .. } = e {
                 // The operator's tool may say what the data plane does not tell a client.
@@ -319,6 +300,12 @@ fn print_outcomes(out: &mut Explanation, route: &Route, normalised: &str, identi
         let label = if i == 0 { "conditions:" } else { "" };
         let outcome = match condition.evaluate(claims, normalised) {
             ConditionOutcome::Holds => "holds".to_owned(),
+            // The new user's usual cause: the token was requested without an Organization.
+            ConditionOutcome::Missing if condition.claim == "org_id" => format!(
+                "fails: {}; Auth0 sets it only in a token requested for an Organization \
+                 (`organization` in the token request: gateway token --organization ORG)",
+                ConditionOutcome::Missing.cause(&condition.claim)
+            ),
             failed => {
                 let value = claims
                     .get(&condition.claim)
