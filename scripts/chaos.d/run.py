@@ -568,4 +568,8 @@ def main(argv: list[str]) -> int:
         return status
     # The checker can fail: each of the failures, written into copies of this history.
     import selftest
-    return selftest.main([str(run)])
+    status = selftest.main([str(run)])
+    if status == 0 and not out:
+        shutil.rmtree(run, ignore_errors=True)  # passed: nothing to look at (CHAOS_OUT keeps it)
+        print(f"chaos: removed {run} (set CHAOS_OUT to keep a run's folder)")
+    return status

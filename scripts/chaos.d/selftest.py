@@ -45,9 +45,11 @@ def idempotent_5xx(run: Path, h: dict) -> None:
 
 
 def rate_limit(run: Path, h: dict) -> None:
-    for r in h["requests"]:
-        if r["kind"] == "limited" and r["status"] == 429:
-            r["status"] = 200
+    """Every 429 let through, and as many again (a short run's bound is above its load)."""
+    limited = [r for r in h["requests"] if r["kind"] == "limited"]
+    for r in limited:
+        r["status"] = 200
+    h["requests"] += [{**r, "rid": f"{r['rid']}-again"} for r in limited * 2]
 
 
 def dpop_twice(run: Path, h: dict) -> None:
@@ -89,7 +91,7 @@ def main(argv: list[str]) -> int:
     if status != 0:
         print(f"selftest: {source} does not pass as it is: {findings[:3]}", file=sys.stderr)
         return 2
-    failed = 0
+    failed = skipped = 0
     for doctor, rule in CASES:
         with tempfile.TemporaryDirectory(prefix="chaos-selftest-") as tmp:
             run = Path(tmp)
@@ -97,7 +99,13 @@ def main(argv: list[str]) -> int:
                 if path.name == "history.json" or path.name.endswith(".log"):
                     shutil.copy(path, run / path.name)
             h = json.loads((run / "history.json").read_text())
-            doctor(run, h)
+            try:
+                doctor(run, h)
+            except StopIteration:
+                skipped += 1
+                print(f"skip {doctor.__name__}: no request far enough from the faults "
+                      "(a run this short has none; CHAOS_SECONDS=30 has)")
+                continue
             (run / "history.json").write_text(json.dumps(h))
             status, findings = quiet_findings(run)
             hit = [f for f in findings if f.startswith(rule)]
@@ -105,5 +113,6 @@ def main(argv: list[str]) -> int:
             failed += not ok
             print(f"{'ok  ' if ok else 'MISS'} {doctor.__name__}: "
                   f"{hit[0] if hit else 'not reported; findings: ' + repr(findings[:3])}")
-    print(f"selftest: {len(CASES) - failed} of {len(CASES)} doctored histories failed as they must")
+    print(f"selftest: {len(CASES) - failed - skipped} of {len(CASES)} doctored histories failed as "
+          f"they must{f', {skipped} skipped' if skipped else ''}")
     return 1 if failed else 0
