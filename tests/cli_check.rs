@@ -136,7 +136,7 @@ fn config_and_policy_problems_come_out_of_one_run() {
     let run = project.run(&["check", "--config", "gateway.toml"]);
     assert_eq!(run.code, 1, "{run:?}");
     assert!(
-        run.stderr.contains("gateway.toml:23:1: unknown key `timeout` in [upstream] (known: url, connect_timeout, request_timeout)"),
+        run.stderr.contains("gateway.toml:23:1: unknown key `timeout` in [upstream] (known: url, endpoints, discover, scheme, resolve_every, dns_server, balance, connect_timeout, request_timeout, max_in_flight, assertion_audience, eject, health, retry)"),
         "{run:?}"
     );
     assert!(

@@ -14,7 +14,7 @@ use super::env::{Fields, env_name};
 use super::raw::{self, Field, RawConfig};
 use super::{
     AdminConfig, Config, Diagnostic, Diagnostics, ForwardConfig, PolicyConfig, ServerConfig,
-    TlsConfig, UpstreamConfig,
+    TlsConfig,
 };
 use crate::constants as C;
 use crate::diagnostic::{did_you_mean, line_column};
@@ -149,10 +149,6 @@ impl Checker<'_> {
         let admin_listen = get("admin", "listen", raw.admin.listen);
         let admin_hosts = get("admin", "hosts", raw.admin.hosts);
         let console_token_file = get("admin", "console_token_file", raw.admin.console_token_file);
-        let u = raw.upstream;
-        let url = get("upstream", "url", u.url);
-        let connect_timeout = get("upstream", "connect_timeout", u.connect_timeout);
-        let request_timeout = get("upstream", "request_timeout", u.request_timeout);
         let policy_file = get("policy", "file", raw.policy.file);
         let log_file = get("log", "file", raw.log.file);
         let log_format = get("log", "format", raw.log.format);
@@ -241,20 +237,6 @@ impl Checker<'_> {
             console_token_file: console_token_file
                 .and_then(|v| self.console_token_file(&v, "admin.console_token_file")),
         };
-        let upstream_url = self.upstream_url(url);
-        let upstream = UpstreamConfig {
-            url: upstream_url.clone().unwrap_or_default(),
-            connect_timeout: self.duration(
-                connect_timeout,
-                "upstream.connect_timeout",
-                C::CONNECT_TIMEOUT,
-            ),
-            request_timeout: self.duration(
-                request_timeout,
-                "upstream.request_timeout",
-                C::REQUEST_TIMEOUT,
-            ),
-        };
         let auth = self.auth(raw.auth, &fields);
         let policy_file = match policy_file {
             Some(v) => self.existing_file(&v, "policy.file"),
@@ -263,7 +245,9 @@ impl Checker<'_> {
                 None
             }
         };
+        let has_assertion = assertion.is_set();
         let forward = self.forward(raw.forward, assertion);
+        let pools = self.pools(raw.upstream, raw.upstreams, &fields, has_assertion);
         let log = self.log(log_file, log_format, on_full, log_buffer);
         let telemetry = self.telemetry(otlp_endpoint, sample_ratio);
         let binding = self.binding(binding_fields);
@@ -272,7 +256,8 @@ impl Checker<'_> {
             source: self.path.to_path_buf(),
             server,
             admin,
-            upstream,
+            upstream: pools.default,
+            upstreams: pools.named,
             auth: auth?,
             policy: PolicyConfig { file: policy_file? },
             forward,
@@ -281,7 +266,11 @@ impl Checker<'_> {
             binding,
             state,
         })
-        .filter(|_| upstream_url.is_some())
+        .filter(|_| !pools.failed)
+    }
+
+    pub(super) fn problem_count(&self) -> usize {
+        self.problems.len()
     }
 
     pub(super) fn text(&mut self, v: &Value, key: &str) -> Option<String> {
@@ -424,24 +413,6 @@ impl Checker<'_> {
                 None
             }
         }
-    }
-
-    fn upstream_url(&mut self, v: Option<Value>) -> Option<http::Uri> {
-        let Some(v) = v else {
-            self.missing("upstream.url", "\"http://127.0.0.1:8000\"");
-            return None;
-        };
-        let text = self.http_url(&v, "upstream.url")?;
-        let uri: http::Uri = text.parse().ok()?;
-        if uri.query().is_some() {
-            self.at(
-                &v,
-                "upstream.url",
-                "must not have a query string; the request's own query is forwarded",
-            );
-            return None;
-        }
-        Some(uri)
     }
 
     pub(super) fn algorithms(&mut self, v: Option<Value>, key: &str) -> Vec<Algorithm> {

@@ -11,6 +11,9 @@
 mod check;
 mod env;
 mod raw;
+mod upstream;
+mod upstream_check;
+mod upstream_raw;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -19,6 +22,9 @@ use std::time::Duration;
 use crate::constants as C;
 pub use crate::diagnostic::{Diagnostic, Diagnostics};
 pub use crate::telemetry::{LogFormat, OnFull};
+pub use upstream::{
+    Balance, DiscoverConfig, EjectConfig, Endpoints, HealthConfig, RetryConfig, UpstreamConfig,
+};
 
 /// The whole checked configuration.
 #[derive(Debug, Clone)]
@@ -27,7 +33,11 @@ pub struct Config {
     pub source: PathBuf,
     pub server: ServerConfig,
     pub admin: AdminConfig,
-    pub upstream: UpstreamConfig,
+    /// `[upstream]`, the default pool (named `default`): routes without `upstream:` use it.
+    /// `None` only when the file has named pools and no `[upstream]`.
+    pub upstream: Option<UpstreamConfig>,
+    /// `[upstreams.NAME]`, in name order.
+    pub upstreams: Vec<UpstreamConfig>,
     pub auth: AuthConfig,
     pub policy: PolicyConfig,
     pub forward: ForwardConfig,
@@ -74,14 +84,6 @@ pub struct AdminConfig {
     /// The console's secret when the admin listener is not on loopback (absolute path); without
     /// it such a listener serves no console.
     pub console_token_file: Option<PathBuf>,
-}
-
-#[derive(Debug, Clone)]
-pub struct UpstreamConfig {
-    /// `http` or `https` base URL; its path (if any) is prefixed to forwarded paths.
-    pub url: http::Uri,
-    pub connect_timeout: Duration,
-    pub request_timeout: Duration,
 }
 
 /// `[auth]`: the keys every issuer shares, and the issuers.
@@ -370,6 +372,17 @@ impl Config {
         env: &dyn Fn(&str) -> Option<String>,
     ) -> Result<Config, Diagnostics> {
         check::load(source, path, env)
+    }
+
+    /// Every pool: the default one first (when there is one), then the named ones.
+    pub fn pools(&self) -> impl Iterator<Item = &UpstreamConfig> {
+        self.upstream.iter().chain(&self.upstreams)
+    }
+
+    /// The names a route's `upstream:` may use: the named pools (and `default` when
+    /// `[upstream]` is set, though leaving `upstream:` out says the same).
+    pub fn pool_names(&self) -> Vec<&str> {
+        self.pools().map(|pool| pool.name.as_str()).collect()
     }
 
     /// The folder relative paths in the config resolve against.

@@ -16,7 +16,7 @@ use super::locate::{Step, locate, within};
 use super::matcher::{PatternSegment, Trie};
 use super::pattern::{allow_header, methods_overlap, parse_pattern, same_shape};
 use super::subtree;
-use super::{Access, IssuerRef, Mode, Policy, RateLimit, Route};
+use super::{Access, IssuerRef, Mode, Policy, PoolRef, RateLimit, Route};
 use crate::diagnostic::{Diagnostic, Diagnostics, did_you_mean};
 use crate::identity::Binding;
 use crate::units::parse_size;
@@ -43,6 +43,7 @@ const ROUTE_KEYS: &[&str] = &[
     "description",
     "when",
     "binding",
+    "upstream",
 ];
 const RATE_LIMIT_KEYS: &[&str] = &["per_second", "burst"];
 
@@ -93,6 +94,7 @@ pub(super) fn parse(source: &str, file: &Path) -> Result<Policy, Diagnostics> {
         file,
         problems: Vec::new(),
         issuer_refs: Vec::new(),
+        pool_refs: Vec::new(),
     };
     let document: Value = match serde_norway::from_str(source) {
         Ok(v) => v,
@@ -175,6 +177,7 @@ struct Loader<'s> {
     problems: Vec<Diagnostic>,
     /// Issuer names routes list, with their positions (checked against the config later).
     issuer_refs: Vec<IssuerRef>,
+    pool_refs: Vec<PoolRef>,
 }
 
 fn v(key: &str) -> Step {
@@ -286,6 +289,7 @@ impl Loader<'_> {
             clients: clients.unwrap_or_default(),
             routes,
             issuer_refs: std::mem::take(&mut self.issuer_refs),
+            pool_refs: std::mem::take(&mut self.pool_refs),
             trie,
         })
     }
@@ -386,6 +390,8 @@ impl Loader<'_> {
         let description = self.text(value, &here, "description");
         let (value, here) = field("binding");
         let binding = self.binding(value, &here, public);
+        let (value, here) = field("upstream");
+        let upstream = self.upstream(value, &here, &base, &pattern);
         if self.problems.len() != problems_before {
             return None;
         }
@@ -413,6 +419,7 @@ impl Loader<'_> {
                 issuers,
                 description,
                 binding,
+                upstream,
                 allow: String::new(),
             },
         })
@@ -619,6 +626,37 @@ impl Loader<'_> {
             names.push(name.clone());
         }
         Some(names)
+    }
+
+    /// `upstream:`: the pool the route forwards to, by name; whether it is configured is checked
+    /// against gateway.toml (`Policy::unknown_pools`), as is a route without one when there is
+    /// no default pool.
+    fn upstream(
+        &mut self,
+        value: Option<&Value>,
+        here: &[Step],
+        route: &[Step],
+        pattern: &str,
+    ) -> Option<String> {
+        let name = match value {
+            None => None,
+            Some(Value::String(name)) if !name.is_empty() => Some(name.clone()),
+            Some(_) => {
+                self.error(
+                    here,
+                    "`upstream` is the name of a pool such as `forecast` ([upstreams.forecast] in gateway.toml); leave it out for [upstream]",
+                );
+                return None;
+            }
+        };
+        let (line, column) = locate(self.source, if name.is_some() { here } else { route });
+        self.pool_refs.push(PoolRef {
+            name: name.clone(),
+            pattern: pattern.to_owned(),
+            line,
+            column,
+        });
+        name
     }
 
     /// `binding:`: `none`, `dpop`, `mtls` or `any`; a load error on a public route, which
