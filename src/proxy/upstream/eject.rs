@@ -81,13 +81,8 @@ impl Ejection {
     }
 
     /// A failure. `may_eject` says whether the pool's `max_percent` leaves room for one more
-    /// ejected endpoint (asked only when this failure would eject).
-    pub fn failed(
-        &self,
-        config: &EjectConfig,
-        now: Instant,
-        may_eject: impl FnOnce() -> bool,
-    ) -> Failure {
+    /// ejected endpoint (the caller counts that before, without this endpoint's lock held).
+    pub fn failed(&self, config: &EjectConfig, now: Instant, may_eject: bool) -> Failure {
         let mut state = self.lock();
         state.failures = state.failures.saturating_add(1);
         let on_trial = state.trial;
@@ -95,7 +90,7 @@ impl Ejection {
         if already_out {
             return Failure::Counted; // a request sent before the ejection, failing late
         }
-        if !on_trial && (state.failures < config.consecutive_failures || !may_eject()) {
+        if !on_trial && (state.failures < config.consecutive_failures || !may_eject) {
             return Failure::Counted;
         }
         let factor = 1u32.checked_shl(state.times.min(16)).unwrap_or(u32::MAX);
@@ -135,13 +130,13 @@ mod tests {
     fn the_configured_failures_in_a_row_eject_and_a_success_resets_the_count() {
         let e = Ejection::default();
         let now = Instant::now();
-        assert_eq!(e.failed(&config(), now, || true), Failure::Counted);
-        assert_eq!(e.failed(&config(), now, || true), Failure::Counted);
+        assert_eq!(e.failed(&config(), now, true), Failure::Counted);
+        assert_eq!(e.failed(&config(), now, true), Failure::Counted);
         e.succeeded();
-        assert_eq!(e.failed(&config(), now, || true), Failure::Counted);
-        assert_eq!(e.failed(&config(), now, || true), Failure::Counted);
+        assert_eq!(e.failed(&config(), now, true), Failure::Counted);
+        assert_eq!(e.failed(&config(), now, true), Failure::Counted);
         assert_eq!(
-            e.failed(&config(), now, || true),
+            e.failed(&config(), now, true),
             Failure::Ejected(Duration::from_secs(10))
         );
         assert!(!e.available(now));
@@ -153,13 +148,13 @@ mod tests {
         let e = Ejection::default();
         let now = Instant::now();
         for _ in 0..3 {
-            e.failed(&config(), now, || true);
+            e.failed(&config(), now, true);
         }
         let later = now + Duration::from_secs(10);
         e.begin(later);
         assert!(!e.available(later), "only one trial request at a time");
         assert_eq!(
-            e.failed(&config(), later, || true),
+            e.failed(&config(), later, true),
             Failure::Ejected(Duration::from_secs(20))
         );
         let again = later + Duration::from_secs(20);
@@ -173,13 +168,13 @@ mod tests {
         let e = Ejection::default();
         let mut now = Instant::now();
         for _ in 0..3 {
-            e.failed(&config(), now, || true);
+            e.failed(&config(), now, true);
         }
         let mut last = Failure::Counted;
         for _ in 0..10 {
             now += EJECT_MAX_TIME;
             e.begin(now);
-            last = e.failed(&config(), now, || true);
+            last = e.failed(&config(), now, true);
         }
         assert_eq!(last, Failure::Ejected(EJECT_MAX_TIME));
     }

@@ -413,16 +413,14 @@ impl Upstream {
 
     /// An attempt at endpoint `index` failed: count it towards ejection.
     fn failed(&self, index: usize, now: Instant) {
-        let endpoints = self.endpoints.len();
-        let max_percent = self.eject.max_percent;
-        let may_eject = || {
-            let ejected = self
-                .endpoints
-                .iter()
-                .filter(|m| m.ejection.is_ejected())
-                .count();
-            eject::room_for_one_more(ejected, endpoints, max_percent)
-        };
+        // Counted before the endpoint's own lock is taken (the locks are not reentrant).
+        let ejected = self
+            .endpoints
+            .iter()
+            .filter(|m| m.ejection.is_ejected())
+            .count();
+        let may_eject =
+            eject::room_for_one_more(ejected, self.endpoints.len(), self.eject.max_percent);
         let member = &self.endpoints[index];
         if let Failure::Ejected(time) = member.ejection.failed(&self.eject, now, may_eject) {
             self.counters.ejections.fetch_add(1, Ordering::Relaxed);
