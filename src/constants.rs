@@ -33,6 +33,31 @@ pub const ADMIN_MAX_CONCURRENT_STREAMS: u32 = 16;
 // ---- [upstream] ----
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+/// The pool `[upstream]` configures, as routes without `upstream:` use it and metrics name it.
+pub const DEFAULT_POOL_NAME: &str = "default";
+pub const POOL_RESOLVE_EVERY: Duration = Duration::from_secs(5);
+/// Requests at once to one pool; beyond it 503 with `Retry-After: POOL_FULL_RETRY_AFTER`.
+pub const POOL_MAX_IN_FLIGHT: u64 = 1024;
+pub const POOL_FULL_RETRY_AFTER: u64 = 1;
+// [upstream.eject]: passive ejection, on by default (Envoy's outlier detection defaults).
+pub const EJECT_CONSECUTIVE_FAILURES: u64 = 5;
+pub const EJECT_BASE_TIME: Duration = Duration::from_secs(30);
+/// An endpoint ejected again waits twice as long as the last time, up to this.
+pub const EJECT_MAX_TIME: Duration = Duration::from_secs(300);
+pub const EJECT_MAX_PERCENT: u64 = 50;
+// [upstream.health]: active checks, off unless the table is present.
+pub const HEALTH_PATH: &str = "/healthz";
+pub const HEALTH_INTERVAL: Duration = Duration::from_secs(5);
+pub const HEALTH_TIMEOUT: Duration = Duration::from_secs(1);
+pub const HEALTH_HEALTHY: u64 = 2;
+pub const HEALTH_UNHEALTHY: u64 = 3;
+// [upstream.retry]
+pub const RETRY_ATTEMPTS: u64 = 2;
+/// Retries at most this share of the pool's requests over `RETRY_BUDGET_WINDOW`, plus
+/// `RETRY_BUDGET_MIN_PER_SECOND` (linkerd's retry budget), so an outage is never multiplied.
+pub const RETRY_BUDGET_PERCENT: f64 = 20.0;
+pub const RETRY_BUDGET_WINDOW: Duration = Duration::from_secs(10);
+pub const RETRY_BUDGET_MIN_PER_SECOND: u64 = 3;
 
 // ---- [auth] ----
 /// Auth0 signs access tokens with RS256.

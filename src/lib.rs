@@ -99,7 +99,11 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
     tracing::info!(
         data = %data_addr,
         admin = %admin_addr,
-        upstream = %config.upstream.url,
+        upstream = %config
+            .pools()
+            .map(|pool| format!("{}={}", pool.name, pool.describe()))
+            .collect::<Vec<_>>()
+            .join(" "),
         issuers = %config
             .auth
             .issuers

@@ -16,7 +16,15 @@ use crate::proxy::{Gateway, ReloadOutcome, Snapshot};
 pub fn reload(gateway: &Gateway, running: &Config) -> Result<(), Diagnostics> {
     let result = crate::load::config(&running.source).and_then(|config| {
         warn_about_restart_only_changes(running, &config);
-        Snapshot::load(&config)
+        let snapshot = Snapshot::load(&config)?;
+        // Pools change with a restart: the policy must name pools this process runs.
+        let unknown =
+            (snapshot.policy).unknown_pools(&running.pool_names(), running.upstream.is_some());
+        if unknown.0.is_empty() {
+            Ok(snapshot)
+        } else {
+            Err(unknown)
+        }
     });
     match result {
         Ok(snapshot) => {
@@ -83,8 +91,11 @@ fn warn_about_restart_only_changes(running: &Config, new: &Config) {
     if running.admin.listen != new.admin.listen {
         changed("[admin]");
     }
-    if running.upstream.url != new.upstream.url {
+    if running.upstream != new.upstream {
         changed("[upstream]");
+    }
+    if running.upstreams != new.upstreams {
+        changed("[upstreams]");
     }
     // Issuers, like the rest of [auth], change with a restart (replicas roll).
     if running.auth.issuers != new.auth.issuers {

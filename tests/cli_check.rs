@@ -137,7 +137,7 @@ fn config_and_policy_problems_come_out_of_one_run() {
     ]);
     let run = project.run_config("check", &[]);
     run.expect_code(1);
-    run.expect_stderr("gateway.toml:23:1: unknown key `timeout` in [upstream] (known: url, connect_timeout, request_timeout)");
+    run.expect_stderr("gateway.toml:23:1: unknown key `timeout` in [upstream] (known: url, endpoints, discover, scheme, resolve_every, dns_server, balance, connect_timeout, request_timeout, max_in_flight, assertion_audience, eject, health, retry)");
     run.expect_stderr("policies/clientco.yaml:12:14: `ingest:dat` is not declared under permissions; did you mean `ingest:data`?");
 }
 

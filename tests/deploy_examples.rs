@@ -67,7 +67,10 @@ fn kubernetes_sidecar_config_loads_and_its_policy_is_the_repository_policy() {
     gateway::policy::Policy::load(&config.policy.file)
         .unwrap_or_else(|d| panic!("the ConfigMap's policy does not load:\n{d}"));
     assert_eq!(
-        config.upstream.url.host(),
+        config
+            .upstream
+            .as_ref()
+            .and_then(|u| u.urls().first()?.host()),
         Some("127.0.0.1"),
         "a sidecar reaches its backend over the pod's loopback"
     );

@@ -44,6 +44,10 @@ pub struct Binding<'a> {
     pub identity: Option<&'a Arc<Identity>>,
     /// The denial's reason when shadow mode forwards a request the policy denied.
     pub shadow_deny: Option<&'static str>,
+    /// The `aud` of the pool the request goes to (`assertion_audience`), so one service
+    /// cannot replay another's assertion; `None`: `[forward.assertion] audience`. A route
+    /// names one pool, so `route` in the reuse key already keeps audiences apart.
+    pub audience: Option<&'a str>,
 }
 
 /// Signs the assertions of one `[forward.assertion]` configuration.
@@ -153,7 +157,7 @@ impl Signer {
         let jti = claims::new_jti();
         let claims = AssertionClaims {
             iss: &self.issuer,
-            aud: &self.audience,
+            aud: binding.audience.unwrap_or(&self.audience),
             iat,
             exp: iat + self.lifetime_secs,
             jti: &jti,

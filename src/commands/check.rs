@@ -122,6 +122,10 @@ pub fn load_all(config_path: &Path) -> Result<(Config, Policy), Diagnostics> {
     match crate::load::config(config_path) {
         Ok(config) => {
             let policy = Policy::load_for(&config.policy.file, &config.auth.issuer_names())?;
+            let unknown = policy.unknown_pools(&config.pool_names(), config.upstream.is_some());
+            if !unknown.0.is_empty() {
+                return Err(unknown);
+            }
             Ok((config, policy))
         }
         Err(mut problems) => {

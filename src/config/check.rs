@@ -4,8 +4,9 @@
 //! This file parses the TOML, holds the `Checker` (where problems are gathered and how they are
 //! worded) and assembles the `Config` section by section. The readers of single values (text,
 //! durations, sizes, files, algorithms) are in `values`; each section's own rules in a file of
-//! its own: `listeners` ([server] TLS, [admin], [upstream]), `auth`, `binding`, `forward`,
-//! `assertion`, `state`, `telemetry`.
+//! its own: `listeners` ([server] TLS, [admin]), `auth`, `binding`, `forward`,
+//! `assertion`, `state`, `telemetry`; the pools ([upstream], [upstreams.NAME]) are
+//! `config::upstream_check`.
 
 use std::ops::Range;
 use std::path::Path;
@@ -14,10 +15,7 @@ use serde::Deserialize;
 
 use super::env::{Fields, env_name};
 use super::raw::{self, Field, RawConfig};
-use super::{
-    AdminConfig, Config, Deferred, Diagnostic, Loaded, PolicyConfig, ServerConfig, Spot,
-    UpstreamConfig,
-};
+use super::{AdminConfig, Config, Deferred, Diagnostic, Loaded, PolicyConfig, ServerConfig, Spot};
 use crate::constants as C;
 use crate::diagnostic::{did_you_mean, line_column};
 use assertion::AssertionValues;
@@ -164,10 +162,6 @@ impl Checker<'_> {
         let admin_listen = get("admin", "listen", raw.admin.listen);
         let admin_hosts = get("admin", "hosts", raw.admin.hosts);
         let console_token_file = get("admin", "console_token_file", raw.admin.console_token_file);
-        let u = raw.upstream;
-        let url = get("upstream", "url", u.url);
-        let connect_timeout = get("upstream", "connect_timeout", u.connect_timeout);
-        let request_timeout = get("upstream", "request_timeout", u.request_timeout);
         let policy_file = get("policy", "file", raw.policy.file);
         let log_file = get("log", "file", raw.log.file);
         let log_format = get("log", "format", raw.log.format);
@@ -256,20 +250,6 @@ impl Checker<'_> {
             console_token_file: console_token_file
                 .and_then(|v| self.console_token_file(&v, "admin.console_token_file")),
         };
-        let upstream_url = self.upstream_url(url);
-        let upstream = UpstreamConfig {
-            url: upstream_url.clone().unwrap_or_default(),
-            connect_timeout: self.duration(
-                connect_timeout,
-                "upstream.connect_timeout",
-                C::CONNECT_TIMEOUT,
-            ),
-            request_timeout: self.duration(
-                request_timeout,
-                "upstream.request_timeout",
-                C::REQUEST_TIMEOUT,
-            ),
-        };
         let auth = self.auth(raw.auth, &fields);
         let policy_file = match policy_file {
             Some(v) => self.existing_file(&v, "policy.file"),
@@ -278,7 +258,9 @@ impl Checker<'_> {
                 None
             }
         };
+        let has_assertion = assertion.is_set();
         let forward = self.forward(raw.forward, assertion);
+        let pools = self.pools(raw.upstream, raw.upstreams, &fields, has_assertion);
         let log = self.log(log_file, log_format, on_full, log_buffer);
         let telemetry = self.telemetry(otlp_endpoint, sample_ratio);
         let binding = self.binding(binding_fields);
@@ -287,7 +269,8 @@ impl Checker<'_> {
             source: self.path.to_path_buf(),
             server,
             admin,
-            upstream,
+            upstream: pools.default,
+            upstreams: pools.named,
             auth: auth?,
             policy: PolicyConfig { file: policy_file? },
             forward,
@@ -296,7 +279,11 @@ impl Checker<'_> {
             binding,
             state,
         })
-        .filter(|_| upstream_url.is_some())
+        .filter(|_| !pools.failed)
+    }
+
+    pub(super) fn problem_count(&self) -> usize {
+        self.problems.len()
     }
 }
 

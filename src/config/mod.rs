@@ -14,6 +14,9 @@ mod deferred;
 mod env;
 mod raw;
 mod redis_url;
+mod upstream;
+mod upstream_check;
+mod upstream_raw;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -24,6 +27,9 @@ pub use crate::diagnostic::{Diagnostic, Diagnostics};
 pub use choices::{LogFormat, OnError, OnFull};
 pub use deferred::{Declared, Deferred, Loaded, Spot};
 pub use redis_url::{RedisUrl, redact};
+pub use upstream::{
+    Balance, DiscoverConfig, EjectConfig, Endpoints, HealthConfig, RetryConfig, UpstreamConfig,
+};
 
 /// The whole checked configuration.
 #[derive(Debug, Clone)]
@@ -32,7 +38,11 @@ pub struct Config {
     pub source: PathBuf,
     pub server: ServerConfig,
     pub admin: AdminConfig,
-    pub upstream: UpstreamConfig,
+    /// `[upstream]`, the default pool (named `default`): routes without `upstream:` use it.
+    /// `None` only when the file has named pools and no `[upstream]`.
+    pub upstream: Option<UpstreamConfig>,
+    /// `[upstreams.NAME]`, in name order.
+    pub upstreams: Vec<UpstreamConfig>,
     pub auth: AuthConfig,
     pub policy: PolicyConfig,
     pub forward: ForwardConfig,
@@ -79,14 +89,6 @@ pub struct AdminConfig {
     /// The console's secret when the admin listener is not on loopback (absolute path); without
     /// it such a listener serves no console.
     pub console_token_file: Option<PathBuf>,
-}
-
-#[derive(Debug, Clone)]
-pub struct UpstreamConfig {
-    /// `http` or `https` base URL; its path (if any) is prefixed to forwarded paths.
-    pub url: http::Uri,
-    pub connect_timeout: Duration,
-    pub request_timeout: Duration,
 }
 
 /// `[auth]`: the keys every issuer shares, and the issuers.
@@ -348,6 +350,17 @@ impl Config {
         env: &dyn Fn(&str) -> Option<String>,
     ) -> Result<Config, Diagnostics> {
         Loaded::from_toml_str(source, path, env).finish(Vec::new())
+    }
+
+    /// Every pool: the default one first (when there is one), then the named ones.
+    pub fn pools(&self) -> impl Iterator<Item = &UpstreamConfig> {
+        self.upstream.iter().chain(&self.upstreams)
+    }
+
+    /// The names a route's `upstream:` may use: the named pools (and `default` when
+    /// `[upstream]` is set, though leaving `upstream:` out says the same).
+    pub fn pool_names(&self) -> Vec<&str> {
+        self.pools().map(|pool| pool.name.as_str()).collect()
     }
 
     /// The folder relative paths in the config resolve against.

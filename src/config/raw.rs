@@ -11,6 +11,9 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 use toml::Spanned;
 
+pub use super::upstream_raw::RawUpstream;
+use super::upstream_raw::{self, EJECT_KEYS, HEALTH_KEYS, POOL_KEYS, RETRY_KEYS};
+
 pub type Field = Option<Spanned<toml::Value>>;
 
 #[derive(Debug, Default, Deserialize)]
@@ -22,6 +25,9 @@ pub struct RawConfig {
     pub admin: RawAdmin,
     #[serde(default)]
     pub upstream: RawUpstream,
+    /// `[upstreams.NAME]`, the named pools, by name.
+    #[serde(default)]
+    pub upstreams: BTreeMap<Spanned<String>, RawUpstream>,
     #[serde(default)]
     pub auth: RawAuth,
     #[serde(default)]
@@ -58,14 +64,6 @@ pub struct RawAdmin {
     pub listen: Field,
     pub hosts: Field,
     pub console_token_file: Field,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RawUpstream {
-    pub url: Field,
-    pub connect_timeout: Field,
-    pub request_timeout: Field,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -198,14 +196,12 @@ pub const KEYS: &[(&str, &[(&str, Kind)])] = &[
             ("console_token_file", Kind::Text),
         ],
     ),
-    (
-        "upstream",
-        &[
-            ("url", Kind::Text),
-            ("connect_timeout", Kind::Text),
-            ("request_timeout", Kind::Text),
-        ],
-    ),
+    ("upstream", POOL_KEYS),
+    ("upstream.eject", EJECT_KEYS),
+    ("upstream.health", HEALTH_KEYS),
+    ("upstream.retry", RETRY_KEYS),
+    // One table per pool name, each with the keys of `[upstream]` (upstream_raw).
+    ("upstreams", &[]),
     (
         "auth",
         &[
@@ -326,6 +322,10 @@ pub fn take_unknown_keys(document: &mut toml::de::DeTable<'_>) -> Vec<UnknownKey
         let Some(table) = value.get_ref().as_table() else {
             continue; // reported as a type error by stage one's deserialisation
         };
+        if *section == "upstreams" {
+            upstream_raw::unknown_pool_keys(table, &mut out);
+            continue;
+        }
         table_unknown_keys(section, table, &mut out);
     }
     for unknown in &out {

@@ -247,20 +247,24 @@ pub struct UpstreamRow {
     pub errors: u64,
 }
 
-/// Today one `[upstream]`; with pools this becomes the pools' snapshot.
+/// One row per pool (`[upstream]` is `default`).
 pub fn upstreams(gateway: &Gateway, config: &Config) -> Vec<UpstreamRow> {
-    vec![UpstreamRow {
-        name: "upstream".to_owned(),
-        url: config.upstream.url.to_string(),
-        connect_timeout: config.upstream.connect_timeout,
-        request_timeout: config.upstream.request_timeout,
-        errors: gateway
-            .decisions
-            .recent()
-            .iter()
-            .filter(|r| r.decision == "upstream_error")
-            .count() as u64,
-    }]
+    let errors = gateway
+        .decisions
+        .recent()
+        .iter()
+        .filter(|r| r.decision == "upstream_error")
+        .count() as u64;
+    config
+        .pools()
+        .map(|pool| UpstreamRow {
+            name: pool.name.clone(),
+            url: pool.describe(),
+            connect_timeout: pool.connect_timeout,
+            request_timeout: pool.request_timeout,
+            errors,
+        })
+        .collect()
 }
 
 /// The Try form's answer: what was asked (never the token) and the explanation.

@@ -19,7 +19,7 @@ use serde_norway::{Mapping, Value};
 
 use super::locate::{Step, locate, within};
 use super::matcher::PatternSegment;
-use super::{IssuerRef, Policy, Route};
+use super::{IssuerRef, Policy, PoolRef, Route};
 use crate::diagnostic::{Diagnostic, Diagnostics, did_you_mean};
 
 const TOP_KEYS: &[&str] = &[
@@ -43,6 +43,7 @@ const ROUTE_KEYS: &[&str] = &[
     "description",
     "when",
     "binding",
+    "upstream",
 ];
 const RATE_LIMIT_KEYS: &[&str] = &["per_second", "burst"];
 
@@ -93,6 +94,7 @@ pub(super) fn parse(source: &str, file: &Path) -> Result<Policy, Diagnostics> {
         file,
         problems: Vec::new(),
         issuer_refs: Vec::new(),
+        pool_refs: Vec::new(),
     };
     let document: Value = match serde_norway::from_str(source) {
         Ok(v) => v,
@@ -175,6 +177,7 @@ struct Loader<'s> {
     problems: Vec<Diagnostic>,
     /// Issuer names routes list, with their positions (checked against the config later).
     issuer_refs: Vec<IssuerRef>,
+    pool_refs: Vec<PoolRef>,
 }
 
 fn v(key: &str) -> Step {
@@ -286,6 +289,7 @@ impl Loader<'_> {
             clients: clients.unwrap_or_default(),
             routes,
             issuer_refs: std::mem::take(&mut self.issuer_refs),
+            pool_refs: std::mem::take(&mut self.pool_refs),
             trie,
         })
     }

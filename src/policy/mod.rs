@@ -46,13 +46,26 @@ pub struct Policy {
     /// Every issuer name a route's `issuers:` lists, where it is written (checked against
     /// the configured issuers by `unknown_issuers`).
     issuer_refs: Vec<IssuerRef>,
+    /// Every route's `upstream:` as written (checked against the configured pools by
+    /// `unknown_pools`).
+    pool_refs: Vec<PoolRef>,
     trie: matcher::Trie,
 }
 
-/// An issuer name as written in a route's `issuers:`.
+/// A name as written in a route's `issuers:` or `upstream:`.
 #[derive(Debug, Clone)]
 struct IssuerRef {
     name: String,
+    line: usize,
+    column: usize,
+}
+
+/// A route's `upstream:` (`None` when it has none), where it is written (or where the route
+/// starts), for `unknown_pools`.
+#[derive(Debug, Clone)]
+struct PoolRef {
+    name: Option<String>,
+    pattern: String,
     line: usize,
     column: usize,
 }
@@ -87,6 +100,9 @@ pub struct Route {
     /// `binding:`: the sender-constrained token this route demands on top of `[auth]
     /// require_binding` (checked by authentication, phase 4: a 401, not a policy denial).
     pub binding: crate::identity::Binding,
+    /// `upstream: NAME`: the pool (`[upstreams.NAME]`) this route forwards to; `None`: the
+    /// default pool, `[upstream]`.
+    pub upstream: Option<String>,
     /// The `Allow` header value for a 405 on this path: the union over every route of the
     /// same shape (RFC 9110 §15.5.6 wants the methods the *resource* supports).
     pub allow: String,
@@ -190,6 +206,50 @@ impl Policy {
                 }
             })
             .collect();
+        Diagnostics(problems)
+    }
+
+    /// Every route's `upstream:` that names none of `pools` (the configured pools' names), and
+    /// every route without one when there is no default pool (`has_default`: `[upstream]` is
+    /// set), with its position. Checked at start, on every reload and by `gateway check`.
+    pub fn unknown_pools(&self, pools: &[&str], has_default: bool) -> Diagnostics {
+        let mut problems = Vec::new();
+        for r in &self.pool_refs {
+            let Some(name) = &r.name else {
+                if !has_default {
+                    problems.push(Diagnostic {
+                        file: self.source.clone(),
+                        line: r.line,
+                        column: r.column,
+                        message: format!(
+                            "route `{}` names no `upstream:` and gateway.toml has no [upstream] \
+                             (the default pool); add `upstream: {}` to the route or an \
+                             [upstream] table",
+                            r.pattern,
+                            pools.first().copied().unwrap_or("NAME")
+                        ),
+                    });
+                }
+                continue;
+            };
+            if !pools.contains(&name.as_str()) {
+                let hint = crate::diagnostic::did_you_mean(name, pools.iter().copied());
+                let known = if pools.is_empty() {
+                    "gateway.toml declares none".to_owned()
+                } else {
+                    format!("the configured pools are {}", pools.join(", "))
+                };
+                problems.push(Diagnostic {
+                    file: self.source.clone(),
+                    line: r.line,
+                    column: r.column,
+                    message: format!(
+                        "`{name}` is not an upstream pool of this gateway{hint}; {known} \
+                         ([upstreams.NAME] in gateway.toml)"
+                    ),
+                });
+            }
+        }
         Diagnostics(problems)
     }
 

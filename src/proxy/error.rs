@@ -13,7 +13,9 @@ use http::{HeaderValue, Response, StatusCode};
 
 use crate::auth::AuthError;
 use crate::auth::binding::{DPOP_NONCE, DpopChallenge};
-use crate::constants::{KEYS_NOT_LOADED_RETRY_AFTER, STATE_UNAVAILABLE_RETRY_AFTER};
+use crate::constants::{
+    KEYS_NOT_LOADED_RETRY_AFTER, POOL_FULL_RETRY_AFTER, STATE_UNAVAILABLE_RETRY_AFTER,
+};
 use crate::policy::{Denial, PathError, Route};
 use crate::proxy::body::{self, Body, ClientBodyError};
 use crate::telemetry::Refusal;
@@ -90,6 +92,11 @@ pub enum GatewayError {
     /// No answer within `connect_timeout` / `request_timeout`.
     #[error("upstream did not answer within {0:?}")]
     UpstreamTimeout(Duration),
+    /// The route's pool has `max_in_flight` requests under way already (503, `Retry-After`).
+    #[error(
+        "upstream pool `{pool}` has {limit} requests in flight, its max_in_flight; retry shortly"
+    )]
+    PoolFull { pool: String, limit: usize },
     /// `[forward.assertion]` is set but this request's assertion could not be signed: the
     /// request is not forwarded without it.
     #[error("the gateway could not sign the identity assertion")]
@@ -167,7 +174,7 @@ impl GatewayError {
     pub fn is_upstream_failure(&self) -> bool {
         matches!(
             self,
-            Self::UpstreamUnavailable(_) | Self::UpstreamTimeout(_)
+            Self::UpstreamUnavailable(_) | Self::UpstreamTimeout(_) | Self::PoolFull { .. }
         )
     }
 
@@ -186,6 +193,7 @@ impl GatewayError {
             Self::StateUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::UpstreamUnavailable(_) => StatusCode::BAD_GATEWAY,
             Self::UpstreamTimeout(_) => StatusCode::GATEWAY_TIMEOUT,
+            Self::PoolFull { .. } => StatusCode::SERVICE_UNAVAILABLE,
             Self::AssertionFailed => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -207,6 +215,7 @@ impl GatewayError {
             Self::StateUnavailable(_) => "temporarily_unavailable",
             Self::UpstreamUnavailable(_) => "bad_gateway",
             Self::UpstreamTimeout(_) => "gateway_timeout",
+            Self::PoolFull { .. } => "temporarily_unavailable",
             Self::AssertionFailed => "internal_error",
         }
     }
@@ -218,6 +227,7 @@ impl GatewayError {
             Self::ConditionFailed { .. } => "condition_failed",
             Self::IssuerNotAllowed { .. } => "issuer_not_allowed",
             Self::StateUnavailable(_) => "state_unavailable",
+            Self::PoolFull { .. } => "pool_full",
             other => other.code(),
         }
     }
@@ -240,6 +250,9 @@ impl GatewayError {
             }
             Self::RateLimited { retry_after, .. } => {
                 builder = builder.header(RETRY_AFTER, retry_after.as_secs().max(1));
+            }
+            Self::PoolFull { .. } => {
+                builder = builder.header(RETRY_AFTER, POOL_FULL_RETRY_AFTER);
             }
             Self::Auth(AuthError::KeysNotLoaded)
             | Self::Dpop {

@@ -54,6 +54,10 @@ impl Snapshot {
     /// so a reload keeps the check).
     pub fn load(config: &Config) -> Result<Snapshot, Diagnostics> {
         let policy = Policy::load_for(&config.policy.file, &config.auth.issuer_names())?;
+        let unknown = policy.unknown_pools(&config.pool_names(), config.upstream.is_some());
+        if !unknown.0.is_empty() {
+            return Err(unknown);
+        }
         let assertion = match &config.forward.assertion {
             Some(assertion) => Some(Signer::load(assertion).map_err(|error| {
                 Diagnostics(vec![Diagnostic {
@@ -95,7 +99,8 @@ pub struct Gateway {
     pub auth: Arc<Authenticator>,
     /// Sender-constrained token rules and the DPoP replay store.
     pub binder: Binder,
-    pub upstream: upstream::Upstream,
+    /// Every upstream pool (restart-only: a reload that changes them says so).
+    pub upstreams: upstream::Upstreams,
     /// Per-client rate limits (`[state]`: in process, or one limit across replicas on Redis).
     pub limiter: Arc<dyn crate::state::RateLimiter>,
     pub state_metrics: Arc<crate::state::StateMetrics>,
@@ -146,7 +151,7 @@ impl Gateway {
                 state.replay,
                 state.nonce_keys,
             ),
-            upstream: upstream::Upstream::new(&config.upstream)?,
+            upstreams: upstream::Upstreams::new(config)?,
             limiter: state.limiter,
             state_metrics: state.metrics,
             metrics,

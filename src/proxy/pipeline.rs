@@ -14,12 +14,14 @@
 //! 5. `authorise`: `policy::decide` (404, 405, 403 restricted, 403 scope); the result is a
 //!    `Permit`, which phases 6-8 require;
 //! 6. `admit`: the per-client rate limit (429) and a declared body over `max_body` (413);
-//! 7. `upstream_request_filter`: the header rules and the upstream target (what the upstream
-//!    receives, and what it never receives), whether the request is a WebSocket upgrade to
-//!    tunnel (only on a route with `websocket: true`; any other upgrade is forwarded as a plain
-//!    request), then the signed assertion bound to that target when `[forward.assertion]` is set;
+//! 7. `upstream_request_filter`: the route's pool (`upstream:`), the header rules and the
+//!    upstream target (what the upstream receives, and what it never receives), whether the
+//!    request is a WebSocket upgrade to tunnel (only on a route with `websocket: true`; any other
+//!    upgrade is forwarded as a plain request), then the signed assertion bound to that target
+//!    (with the pool's `aud`) when `[forward.assertion]` is set;
 //! 8. `forward`: wait for the body's first frame (400/413 if it is malformed, without contacting
-//!    the upstream), send, stream the answer back (502/504); a `101` is relayed only to the
+//!    the upstream), send through the pool (`max_in_flight`: 503; an endpoint per attempt, the
+//!    safe retries), stream the answer back (502/504); a `101` is relayed only to the
 //!    WebSocket upgrade the gateway forwarded, never to anything else (502);
 //! 9. `respond`: an error becomes its response (`GatewayError::into_response`); every response
 //!    carries the request id, and a 400 closes the connection;
@@ -46,6 +48,7 @@ use crate::proxy::error::GatewayError;
 use crate::proxy::headers;
 use crate::proxy::host;
 use crate::proxy::upgrade::{self, UpgradeRequest};
+use crate::proxy::upstream::Upstream;
 use crate::proxy::{ConnInfo, Gateway, Snapshot};
 use crate::telemetry::access_log::Line;
 use crate::telemetry::decisions::{DecisionRecord, Decisions};
@@ -141,9 +144,19 @@ async fn process(
     admit(gateway, &permit, &request).await?;
     let client_upgrade = request.extensions_mut().remove::<OnUpgrade>();
     let (mut parts, body) = request.into_parts();
-    let tunnel = upstream_request_filter(gateway, snapshot, exchange, &permit, &path, &mut parts)?;
-    let client_upgrade = client_upgrade.filter(|_| tunnel);
-    forward(gateway, &permit, parts, body, client_upgrade, exchange).await
+    let outbound =
+        upstream_request_filter(gateway, snapshot, exchange, &permit, &path, &mut parts)?;
+    let client_upgrade = client_upgrade.filter(|_| outbound.tunnel);
+    forward(
+        gateway,
+        &permit,
+        outbound.pool,
+        parts,
+        body,
+        client_upgrade,
+        exchange,
+    )
+    .await
 }
 
 /// Phase 1, the request is malformed: its head carried both `Content-Length` and
@@ -313,22 +326,31 @@ async fn admit(
     Ok(())
 }
 
+/// Where phase 7 aimed the request: the route's pool, and whether it is a WebSocket upgrade to
+/// tunnel.
+pub struct Outbound<'g> {
+    pub pool: &'g Upstream,
+    pub tunnel: bool,
+}
+
 /// Phase 7, what the upstream receives (proxy::headers has the rules and their order): the
-/// request head is rewritten in place and aimed at the upstream. Returns whether the request is
-/// a WebSocket upgrade to tunnel after a `101`: only on a route with `websocket: true`, for a
+/// request head is rewritten in place and aimed at the route's pool (`Host` is the endpoint's,
+/// set per attempt in phase 8). Says whether the request is a WebSocket upgrade to tunnel
+/// after a `101`: only on a route with `websocket: true`, for a
 /// GET over HTTP/1.1 whose `Connection` asks to upgrade and whose `Upgrade` lists `websocket`
 /// (RFC 6455 §4.1); it then goes upstream as `Upgrade: websocket` alone. Every other upgrade
 /// (`h2c`, which RFC 9113 §3.1 deprecates, or WebSocket where the route did not opt in) loses
 /// `Upgrade` and `HTTP2-Settings` with the other hop-by-hop headers and travels as a plain
 /// request, as Envoy does without `upgrade_configs`.
-pub fn upstream_request_filter(
-    gateway: &Gateway,
+pub fn upstream_request_filter<'g>(
+    gateway: &'g Gateway,
     snapshot: &Snapshot,
     exchange: &Exchange,
     permit: &Permit<'_>,
     path: &str,
     parts: &mut http::request::Parts,
-) -> Result<bool, GatewayError> {
+) -> Result<Outbound<'g>, GatewayError> {
+    let pool = gateway.upstreams.pool(permit.route.upstream.as_deref())?;
     let tunnel = permit.route.websocket
         && parts.method == Method::GET
         && parts.version == Version::HTTP_11
@@ -376,8 +398,9 @@ pub fn upstream_request_filter(
         headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
         headers.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
     }
-    headers.insert(header::HOST, gateway.upstream.host().clone());
-    parts.uri = gateway.upstream.target(path, parts.uri.query())?;
+    // The client's `Host` never reaches the upstream; each attempt sets its endpoint's.
+    headers.remove(header::HOST);
+    parts.uri = pool.target(path, parts.uri.query())?;
     if let Some(signer) = &snapshot.assertion {
         // `htp` is the path of the request line the upstream is about to receive.
         let binding = assertion::Binding {
@@ -389,6 +412,7 @@ pub fn upstream_request_filter(
                 Decision::ShadowDeny(_) => permit.shadow_reason,
                 Decision::Allow => None,
             },
+            audience: pool.assertion_audience(),
         };
         let value = signer
             .assertion(&binding, &snapshot.forward.claims)
@@ -400,7 +424,7 @@ pub fn upstream_request_filter(
     }
     // The upstream connection is HTTP/1.1 whatever the client spoke.
     parts.version = Version::HTTP_11;
-    Ok(tunnel)
+    Ok(Outbound { pool, tunnel })
 }
 
 /// Phase 8: send the rewritten request with its body and stream the answer back. After a `101`
@@ -408,10 +432,11 @@ pub fn upstream_request_filter(
 async fn forward(
     gateway: &Gateway,
     permit: &Permit<'_>,
+    pool: &Upstream,
     parts: http::request::Parts,
     incoming: Incoming,
     client_upgrade: Option<OnUpgrade>,
-    exchange: &Exchange,
+    exchange: &mut Exchange,
 ) -> Result<Response<Body>, GatewayError> {
     let max_body = permit.route.max_body;
     let request_body = match max_body {
@@ -432,15 +457,19 @@ async fn forward(
             },
         )?;
     let sent = Instant::now();
-    let result = gateway
-        .upstream
+    let outcome = pool
         .send(Request::from_parts(parts, request_body), max_body)
         .await;
     gateway
         .requests
         .upstream_duration
         .observe(sent.elapsed().as_secs_f64());
-    let mut response = result.inspect_err(|error| count_upstream_failure(gateway, error))?;
+    exchange
+        .record
+        .upstream(pool.name(), outcome.endpoint, outcome.attempts);
+    let mut response = outcome
+        .result
+        .inspect_err(|error| count_upstream_failure(gateway, error))?;
     if response.status() == StatusCode::SWITCHING_PROTOCOLS {
         // RFC 9110 §15.2.2: the 101 names the protocol switched to; only the WebSocket upgrade
         // this gateway forwarded may be relayed (h2c smuggling needs an unrequested 101).

@@ -29,6 +29,17 @@ pub struct AccessRecord {
     pub reason: &'static str,
     /// The description of a denial or failure, for the log only.
     pub detail: Option<String>,
+    /// Set once the request was handed to an upstream pool: the pool, the endpoint of its last
+    /// attempt (`None` when none was made: the pool was full) and the attempts.
+    pub forwarded: Option<Forwarded>,
+}
+
+/// Where a forwarded request went (the access line's `upstream`, `endpoint`, `attempts`).
+#[derive(Debug, Clone)]
+pub struct Forwarded {
+    pub upstream: Arc<str>,
+    pub endpoint: Option<Arc<str>>,
+    pub attempts: u32,
 }
 
 impl Default for AccessRecord {
@@ -41,6 +52,7 @@ impl Default for AccessRecord {
             decision: "allow",
             reason: "allowed",
             detail: None,
+            forwarded: None,
         }
     }
 }
@@ -62,6 +74,15 @@ impl AccessRecord {
         self.decision = "shadow_deny";
         self.reason = refusal.reason;
         self.detail = Some(refusal.detail);
+    }
+
+    /// The request went to pool `upstream`, its last attempt to `endpoint`.
+    pub fn upstream(&mut self, upstream: &Arc<str>, endpoint: Option<Arc<str>>, attempts: u32) {
+        self.forwarded = Some(Forwarded {
+            upstream: upstream.clone(),
+            endpoint,
+            attempts,
+        });
     }
 
     /// The request ended in `refusal`: refused (`deny`), or failed by the upstream.
@@ -120,6 +141,16 @@ pub fn write_line(out: &mut Vec<u8>, format: LogFormat, now: SystemTime, line: &
             for (name, value) in fields {
                 json_field(out, name, value);
             }
+            if let Some(forwarded) = &record.forwarded {
+                json_field(out, "upstream", &forwarded.upstream);
+                json_field(
+                    out,
+                    "endpoint",
+                    forwarded.endpoint.as_deref().unwrap_or("-"),
+                );
+                out.extend_from_slice(b",\"attempts\":");
+                decimal(out, u64::from(forwarded.attempts));
+            }
             out.extend_from_slice(b",\"status\":");
             decimal(out, u64::from(line.status));
             out.extend_from_slice(b",\"duration_ms\":");
@@ -138,6 +169,16 @@ pub fn write_line(out: &mut Vec<u8>, format: LogFormat, now: SystemTime, line: &
             text_escaped(out, line.method);
             for (name, value) in fields {
                 text_field(out, name, value);
+            }
+            if let Some(forwarded) = &record.forwarded {
+                text_field(out, "upstream", &forwarded.upstream);
+                text_field(
+                    out,
+                    "endpoint",
+                    forwarded.endpoint.as_deref().unwrap_or("-"),
+                );
+                out.extend_from_slice(b" attempts=");
+                decimal(out, u64::from(forwarded.attempts));
             }
             out.extend_from_slice(b" status=");
             decimal(out, u64::from(line.status));

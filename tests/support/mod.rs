@@ -14,6 +14,7 @@ pub mod issuer; // The development issuer for tests, and hand-forged tokens.
 pub mod keyhost; // A JWKS host serving chosen documents and redirects.
 pub mod otlp; // An OTLP/HTTP trace receiver on 127.0.0.1:0.
 pub mod pki; // A CA, a server and client certificates, TLS worlds.
+pub mod pools; // Replicas in an upstream pool, and the binary in front of them.
 pub mod server; // Serves a handler over HTTP on 127.0.0.1:0.
 pub mod wait; // Polling with a deadline.
 pub mod world; // Issuer + backend + gateway in one line.

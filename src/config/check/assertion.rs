@@ -23,6 +23,23 @@ pub(in crate::config) struct AssertionValues {
     pub reuse: Option<Value>,
 }
 
+impl AssertionValues {
+    /// Whether `[forward.assertion]` says anything (the assertion is on).
+    pub(in crate::config) fn is_set(&self) -> bool {
+        [
+            &self.header,
+            &self.key_file,
+            &self.previous_key_file,
+            &self.issuer,
+            &self.audience,
+            &self.lifetime,
+            &self.reuse,
+        ]
+        .iter()
+        .any(|value| value.is_some())
+    }
+}
+
 /// Names the gateway or HTTP itself gives meaning to: an assertion there would be stripped,
 /// overwritten or misread on the way.
 const TAKEN: &[&str] = &[
@@ -53,18 +70,7 @@ impl Checker<'_> {
         v: AssertionValues,
         claims: &[(String, HeaderName)],
     ) -> Option<AssertionConfig> {
-        let set = [
-            &v.header,
-            &v.key_file,
-            &v.previous_key_file,
-            &v.issuer,
-            &v.audience,
-            &v.lifetime,
-            &v.reuse,
-        ]
-        .iter()
-        .any(|value| value.is_some());
-        if !set {
+        if !v.is_set() {
             return None;
         }
         let key_file = match &v.key_file {

@@ -1,5 +1,5 @@
-//! Stage two for the listeners and the upstream: `[server]` TLS files (mTLS's CA needs them),
-//! `[admin] hosts` and `console_token_file`, and `[upstream] url`.
+//! Stage two for the listeners: `[server]` TLS files (mTLS's CA needs them), `[admin] hosts` and
+//! `console_token_file`. The upstream pools are `config::upstream_check`.
 
 use std::path::PathBuf;
 
@@ -7,24 +7,6 @@ use super::{Checker, Value};
 use crate::config::TlsConfig;
 
 impl Checker<'_> {
-    pub(super) fn upstream_url(&mut self, v: Option<Value>) -> Option<http::Uri> {
-        let Some(v) = v else {
-            self.missing("upstream.url", "\"http://127.0.0.1:8000\"");
-            return None;
-        };
-        let text = self.http_url(&v, "upstream.url")?;
-        let uri: http::Uri = text.parse().ok()?;
-        if uri.query().is_some() {
-            self.at(
-                &v,
-                "upstream.url",
-                "must not have a query string; the request's own query is forwarded",
-            );
-            return None;
-        }
-        Some(uri)
-    }
-
     pub(super) fn tls(
         &mut self,
         cert: Option<Value>,

@@ -53,8 +53,9 @@ fn defaults_are_applied() {
     assert_eq!(c.server.idle_timeout, Duration::from_secs(60));
     assert_eq!(c.server.max_connections, 10_000);
     assert_eq!(c.server.drain_timeout, Duration::from_secs(30));
-    assert_eq!(c.upstream.connect_timeout, Duration::from_secs(2));
-    assert_eq!(c.upstream.request_timeout, Duration::from_secs(30));
+    let upstream = c.upstream.as_ref().unwrap();
+    assert_eq!(upstream.connect_timeout, Duration::from_secs(2));
+    assert_eq!(upstream.request_timeout, Duration::from_secs(30));
     assert_eq!(
         c.auth.issuers[0].jwks_url,
         "https://tenant.auth0.com/.well-known/jwks.json"
@@ -100,7 +101,10 @@ fn environment_overrides_win_and_are_typed() {
     .unwrap();
     assert_eq!(c.auth.issuers[0].audiences, ["https://other/api"]);
     assert_eq!(c.server.listen.to_string(), "127.0.0.1:9000");
-    assert_eq!(c.upstream.url.host(), Some("backend.internal"));
+    assert_eq!(
+        c.upstream.as_ref().unwrap().urls()[0].host(),
+        Some("backend.internal")
+    );
     assert!(c.auth.forward_token);
     assert_eq!(
         c.auth.issuers[0].algorithms,

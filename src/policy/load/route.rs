@@ -6,10 +6,10 @@ use serde_norway::Value;
 
 use super::conditions::RouteFacts;
 use super::{Draft, Loader, RATE_LIMIT_KEYS, ROUTE_KEYS, at, v};
-use crate::policy::locate::Step;
+use crate::policy::locate::{Step, locate};
 use crate::policy::matcher::PatternSegment;
 use crate::policy::pattern::parse_pattern;
-use crate::policy::{Mode, RateLimit, Route};
+use crate::policy::{Mode, PoolRef, RateLimit, Route};
 use crate::units::parse_size;
 
 impl Loader<'_> {
@@ -64,6 +64,8 @@ impl Loader<'_> {
         let description = self.text(value, &here, "description");
         let (value, here) = field("binding");
         let binding = self.binding(value, &here, public);
+        let (value, here) = field("upstream");
+        let upstream = self.upstream(value, &here, &base, &pattern);
         if self.problems.len() != problems_before {
             return None;
         }
@@ -91,6 +93,7 @@ impl Loader<'_> {
                 issuers,
                 description,
                 binding,
+                upstream,
                 allow: String::new(),
             },
         })
@@ -267,5 +270,36 @@ impl Loader<'_> {
             },
         };
         Some(RateLimit { per_second, burst })
+    }
+
+    /// `upstream:`: the pool the route forwards to, by name; whether it is configured is checked
+    /// against gateway.toml (`Policy::unknown_pools`), as is a route without one when there is
+    /// no default pool.
+    fn upstream(
+        &mut self,
+        value: Option<&Value>,
+        here: &[Step],
+        route: &[Step],
+        pattern: &str,
+    ) -> Option<String> {
+        let name = match value {
+            None => None,
+            Some(Value::String(name)) if !name.is_empty() => Some(name.clone()),
+            Some(_) => {
+                self.error(
+                    here,
+                    "`upstream` is the name of a pool such as `forecast` ([upstreams.forecast] in gateway.toml); leave it out for [upstream]",
+                );
+                return None;
+            }
+        };
+        let (line, column) = locate(self.source, if name.is_some() { here } else { route });
+        self.pool_refs.push(PoolRef {
+            name: name.clone(),
+            pattern: pattern.to_owned(),
+            line,
+            column,
+        });
+        name
     }
 }

@@ -1,97 +1,251 @@
-//! The upstream: where an authorised request goes, and the pooled client (`pool`) that carries it.
+//! The upstream pools: where an authorised request goes. `Upstreams` holds every pool (`[upstream]`
+//! as `default`, and each `[upstreams.NAME]`); a route picks one with `upstream:`. A pool
+//! (`Upstream`) is a set of endpoints (`endpoint`, each with its own connection pool, `pool`),
+//! balanced per request (`balance`), with passive ejection (`eject`), a cap on requests in
+//! flight, and safe retries within a budget (`retry`).
 //!
 //! Bodies stream both ways without buffering. `connect_timeout` bounds the TCP (and TLS)
-//! connect, `request_timeout` bounds the wait for the response head and then each wait for more
-//! of the response body (as nginx's `proxy_read_timeout`); a body that stalls longer is cut off
-//! and the client sees the download aborted. Failures map to 502 (refused, reset, unusable
-//! reply) and 504 (any timeout, as nginx does for `proxy_connect_timeout` and
-//! `proxy_read_timeout`).
+//! connect, `request_timeout` bounds each attempt's wait for the response head and then each
+//! wait for more of the response body (as nginx's `proxy_read_timeout`); a body that stalls
+//! longer is cut off and the client sees the download aborted. Failures map to 502 (refused,
+//! reset, unusable reply) and 504 (any timeout, as nginx does for `proxy_connect_timeout` and
+//! `proxy_read_timeout`); they come only from real attempts: when every endpoint is ejected the
+//! pool balances over all of them (panic routing) rather than refusing.
 
+mod balance;
+mod eject;
+mod endpoint;
 mod pool;
+mod retry;
 
+use std::collections::HashMap;
 use std::error::Error as _;
+use std::pin::Pin;
 use std::sync::Arc;
-use std::time::Duration;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
 
-use http::uri::{PathAndQuery, Scheme};
-use http::{HeaderValue, Request, Response, Uri};
+use bytes::Bytes;
+use http::uri::PathAndQuery;
+use http::{HeaderMap, Method, Request, Response, Uri, Version, header};
+use http_body::{Body as HttpBody, Frame, SizeHint};
 
-use crate::config::UpstreamConfig;
-use crate::constants::UPSTREAM_POOL_IDLE_TIMEOUT;
-use crate::proxy::body::{Body, ClientBodyError};
+use crate::config::{Config, EjectConfig, Endpoints, UpstreamConfig};
+use crate::proxy::body::{self, Body, ClientBodyError};
 use crate::proxy::error::GatewayError;
-use pool::{Pool, PooledBody, SendError};
+use balance::Balancer;
+use eject::{Ejection, Failure};
+use endpoint::{Endpoint, InFlight};
+use pool::{PooledBody, SendError};
+pub use retry::Reason as RetryReason;
+use retry::{Budget, Reason};
 
-/// The upstream: where to send, and the connection pool to send with.
-pub struct Upstream {
-    pool: Arc<Pool>,
-    /// `Host` as the upstream receives it, rendered once.
-    host: HeaderValue,
-    /// The upstream URL's path without its trailing `/` ("" for the root).
-    prefix: String,
-    connect_timeout: Duration,
-    request_timeout: Duration,
+/// Every pool, by the name routes use.
+pub struct Upstreams {
+    default: Option<Arc<Upstream>>,
+    named: HashMap<String, Arc<Upstream>>,
 }
 
 #[derive(Debug, thiserror::Error)]
-#[error("upstream url {url} {problem}")]
+#[error("upstream {pool}: {problem}")]
 pub struct UpstreamUrlError {
-    url: String,
-    problem: &'static str,
+    pool: String,
+    problem: String,
 }
 
-impl Upstream {
-    pub fn new(config: &UpstreamConfig) -> Result<Self, UpstreamUrlError> {
-        let bad = |problem| UpstreamUrlError {
-            url: config.url.to_string(),
-            problem,
-        };
-        let scheme = config
-            .url
-            .scheme()
-            .cloned()
-            .ok_or_else(|| bad("needs a scheme (http:// or https://)"))?;
-        if scheme != Scheme::HTTP && scheme != Scheme::HTTPS {
-            return Err(bad("must be http:// or https://"));
+impl Upstreams {
+    /// Builds every pool of `config`.
+    pub fn new(config: &Config) -> Result<Upstreams, UpstreamUrlError> {
+        let default = config.upstream.as_ref().map(Upstream::new).transpose()?;
+        let mut named = HashMap::new();
+        for pool in &config.upstreams {
+            named.insert(pool.name.clone(), Upstream::new(pool)?);
         }
-        let authority = config
-            .url
-            .authority()
-            .cloned()
-            .ok_or_else(|| bad("needs a host"))?;
-        let host = HeaderValue::from_str(authority.as_str())
-            .map_err(|_| bad("has a host that cannot be sent in a Host header"))?;
-        let prefix = config.url.path().trim_end_matches('/').to_owned();
-        let origin = Uri::builder()
-            .scheme(scheme)
-            .authority(authority)
-            .path_and_query("/")
-            .build()
-            .map_err(|_| bad("is not a valid URL"))?;
-
-        let pool = Pool::new(
-            origin,
-            config.connect_timeout,
-            config.request_timeout,
-            UPSTREAM_POOL_IDLE_TIMEOUT,
-        )
-        .map_err(|_| bad("cannot be reached: TLS setup failed"))?;
-        Ok(Self {
-            pool,
-            host,
-            prefix,
-            connect_timeout: config.connect_timeout,
-            request_timeout: config.request_timeout,
+        Ok(Upstreams {
+            default: default.map(Arc::new),
+            named: named.into_iter().map(|(k, v)| (k, Arc::new(v))).collect(),
         })
     }
 
-    /// The `Host` header the upstream receives.
-    pub fn host(&self) -> &HeaderValue {
-        &self.host
+    /// The pool a route names (`None`: the default pool), or the 502 that says why there is
+    /// none (the policy was checked against the pools at load, so only a reload that named a
+    /// pool this process was not started with gets here).
+    pub fn pool(&self, name: Option<&str>) -> Result<&Upstream, GatewayError> {
+        let found = match name {
+            None | Some(crate::constants::DEFAULT_POOL_NAME) => self.default.as_deref(),
+            Some(name) => self.named.get(name).map(Arc::as_ref),
+        };
+        found.ok_or_else(|| {
+            GatewayError::UpstreamUnavailable(format!(
+                "the route's pool `{}` is not running; restart the gateway after adding it to gateway.toml",
+                name.unwrap_or(crate::constants::DEFAULT_POOL_NAME)
+            ))
+        })
     }
 
-    /// The request target the upstream receives (origin form, RFC 9112 §3.2.1): its base path,
-    /// the normalised path (exactly what the policy judged) and the original query.
+    /// Every pool: the default one first, then the named ones in name order.
+    pub fn all(&self) -> Vec<&Upstream> {
+        let mut named: Vec<&Upstream> = self.named.values().map(Arc::as_ref).collect();
+        named.sort_by(|a, b| a.name.cmp(&b.name));
+        self.default.as_deref().into_iter().chain(named).collect()
+    }
+}
+
+/// One pool of endpoints.
+pub struct Upstream {
+    name: Arc<str>,
+    endpoints: Vec<Member>,
+    balancer: Balancer,
+    /// The endpoints' shared URL path without its trailing `/` ("" for the root).
+    prefix: String,
+    connect_timeout: Duration,
+    request_timeout: Duration,
+    max_in_flight: usize,
+    in_flight: Arc<AtomicUsize>,
+    assertion_audience: Option<String>,
+    eject: EjectConfig,
+    attempts: u32,
+    budget: Budget,
+    pub counters: PoolCounters,
+}
+
+/// An endpoint with its pool-side state.
+struct Member {
+    endpoint: Endpoint,
+    ejection: Ejection,
+}
+
+/// What a pool counts, read by the metrics and `/upstreams`.
+#[derive(Default)]
+pub struct PoolCounters {
+    /// Retries by reason: connect, reset, timeout, status.
+    pub retries: [AtomicU64; 4],
+    /// Retries the budget refused.
+    pub budget_exhausted: AtomicU64,
+    /// Requests that found no usable endpoint and went to any of them.
+    pub panic: AtomicU64,
+    pub ejections: AtomicU64,
+}
+
+/// The outcome of sending one request through a pool: the answer, and what the access log
+/// records of how it was reached.
+pub struct Sent {
+    pub result: Result<Response<PoolBody>, GatewayError>,
+    /// The endpoint of the last attempt (`scheme://authority`); `None` when none was made.
+    pub endpoint: Option<Arc<str>>,
+    pub attempts: u32,
+}
+
+/// A request head kept to send again (bodyless requests only).
+struct Head {
+    method: Method,
+    uri: Uri,
+    version: Version,
+    headers: HeaderMap,
+}
+
+impl Head {
+    fn of(request: &Request<Body>) -> Head {
+        Head {
+            method: request.method().clone(),
+            uri: request.uri().clone(),
+            version: request.version(),
+            headers: request.headers().clone(),
+        }
+    }
+
+    fn request(&self) -> Request<Body> {
+        let mut request = Request::new(body::empty());
+        *request.method_mut() = self.method.clone();
+        *request.uri_mut() = self.uri.clone();
+        *request.version_mut() = self.version;
+        *request.headers_mut() = self.headers.clone();
+        request
+    }
+}
+
+impl Upstream {
+    pub fn new(config: &UpstreamConfig) -> Result<Upstream, UpstreamUrlError> {
+        let bad = |problem: String| UpstreamUrlError {
+            pool: config.name.clone(),
+            problem,
+        };
+        let urls = match &config.endpoints {
+            Endpoints::Static(urls) => urls,
+            Endpoints::Discover(_) => {
+                return Err(bad(
+                    "`discover` (DNS discovery) is not available in this build yet; list the \
+                     endpoints with `endpoints = [...]`"
+                        .to_owned(),
+                ));
+            }
+        };
+        let prefix = urls
+            .first()
+            .map(|url| url.path().trim_end_matches('/').to_owned())
+            .unwrap_or_default();
+        let mut endpoints = Vec::new();
+        for url in urls {
+            let endpoint = Endpoint::new(url, config.connect_timeout, config.request_timeout)
+                .map_err(|e| bad(format!("endpoint {url} {}", e.0)))?;
+            endpoints.push(Member {
+                endpoint,
+                ejection: Ejection::default(),
+            });
+        }
+        if endpoints.is_empty() {
+            return Err(bad("has no endpoint".to_owned()));
+        }
+        Ok(Upstream {
+            name: config.name.as_str().into(),
+            endpoints,
+            balancer: Balancer::new(config.balance),
+            prefix,
+            connect_timeout: config.connect_timeout,
+            request_timeout: config.request_timeout,
+            max_in_flight: config.max_in_flight,
+            in_flight: Arc::new(AtomicUsize::new(0)),
+            assertion_audience: config.assertion_audience.clone(),
+            eject: config.eject.clone(),
+            attempts: config.retry.attempts.max(1),
+            budget: Budget::new(config.retry.budget_percent),
+            counters: PoolCounters::default(),
+        })
+    }
+
+    /// The pool's name (`default` for `[upstream]`): the access log's `upstream`.
+    pub fn name(&self) -> &Arc<str> {
+        &self.name
+    }
+
+    /// The `aud` of the signed assertion for requests to this pool, when it has its own.
+    pub fn assertion_audience(&self) -> Option<&str> {
+        self.assertion_audience.as_deref()
+    }
+
+    /// Requests under way to this pool.
+    pub fn in_flight(&self) -> usize {
+        self.in_flight.load(Ordering::Relaxed)
+    }
+
+    /// Each endpoint's label, requests in flight, whether it is ejected and how often it was.
+    pub fn endpoint_states(&self) -> Vec<(Arc<str>, usize, bool, u32)> {
+        self.endpoints
+            .iter()
+            .map(|m| {
+                (
+                    m.endpoint.label.clone(),
+                    m.endpoint.in_flight(),
+                    m.ejection.is_ejected(),
+                    m.ejection.times(),
+                )
+            })
+            .collect()
+    }
+
+    /// The request target the upstream receives (origin form, RFC 9112 §3.2.1): the pool's
+    /// base path, the normalised path (exactly what the policy judged) and the original query.
     pub fn target(&self, normalised_path: &str, query: Option<&str>) -> Result<Uri, GatewayError> {
         let mut path_and_query =
             String::with_capacity(self.prefix.len() + normalised_path.len() + 64);
@@ -106,19 +260,238 @@ impl Upstream {
             .map_err(|_| GatewayError::BadRequest("the request target is not a valid URI".into()))
     }
 
-    /// Sends the request and waits for the response head. `body_limit` is the route's
-    /// `max_body`, which the request body was wrapped to enforce.
-    pub async fn send(
-        &self,
-        request: Request<Body>,
-        body_limit: Option<u64>,
-    ) -> Result<Response<PooledBody>, GatewayError> {
-        match tokio::time::timeout(self.request_timeout, self.pool.send(request)).await {
-            Err(_) => Err(GatewayError::UpstreamTimeout(self.request_timeout)),
-            Ok(Ok(response)) => Ok(response),
-            Ok(Err(error)) => Err(classify(&error, body_limit, self.connect_timeout)),
+    /// Sends the request to one endpoint after another until an attempt answers, the retry
+    /// rules (`retry`) say another attempt is not safe, the attempts or the budget run out.
+    /// `Host` is set per attempt to the endpoint's. `body_limit` is the route's `max_body`,
+    /// which the request body was wrapped to enforce.
+    pub async fn send(&self, request: Request<Body>, body_limit: Option<u64>) -> Sent {
+        let Some(pool_slot) = InFlight::enter_below(&self.in_flight, self.max_in_flight) else {
+            return Sent {
+                result: Err(GatewayError::PoolFull {
+                    pool: self.name.to_string(),
+                    limit: self.max_in_flight,
+                }),
+                endpoint: None,
+                attempts: 0,
+            };
+        };
+        self.budget.request();
+        let resendable = self.attempts > 1
+            && retry::idempotent(request.method())
+            && request.body().is_end_stream();
+        let head = resendable.then(|| Head::of(&request));
+        let mut tried = vec![false; self.endpoints.len()];
+        let mut next = Some(request);
+        let mut attempts = 0;
+        loop {
+            let Some(mut request) = next.take() else {
+                // Every path below that continues puts a request back first.
+                return Sent {
+                    result: Err(GatewayError::UpstreamUnavailable(
+                        "no request left to send".to_owned(),
+                    )),
+                    endpoint: None,
+                    attempts,
+                };
+            };
+            attempts += 1;
+            let index = self.choose(&tried);
+            tried[index] = true;
+            let member = &self.endpoints[index];
+            let now = Instant::now();
+            member.ejection.begin(now);
+            request
+                .headers_mut()
+                .insert(header::HOST, member.endpoint.host.clone());
+            let endpoint_slot = member.endpoint.start();
+            let sent = tokio::time::timeout(
+                self.request_timeout,
+                member.endpoint.connections.send(request),
+            )
+            .await;
+            let label = Some(member.endpoint.label.clone());
+            let last = attempts >= self.attempts;
+            let (error, retry) = match sent {
+                Ok(Ok(response)) => {
+                    let status = response.status();
+                    if !retry::retryable_status(status) {
+                        member.ejection.succeeded();
+                        return Sent {
+                            result: Ok(response.map(|body| PoolBody {
+                                body,
+                                _endpoint: endpoint_slot,
+                                _pool: pool_slot,
+                            })),
+                            endpoint: label,
+                            attempts,
+                        };
+                    }
+                    self.failed(index, now);
+                    match &head {
+                        Some(head) if !last && self.take_retry(Reason::Status) => {
+                            // The 502/503/504 is dropped unread: its connection closes.
+                            next = Some(head.request());
+                            continue;
+                        }
+                        _ => {
+                            return Sent {
+                                result: Ok(response.map(|body| PoolBody {
+                                    body,
+                                    _endpoint: endpoint_slot,
+                                    _pool: pool_slot,
+                                })),
+                                endpoint: label,
+                                attempts,
+                            };
+                        }
+                    }
+                }
+                Ok(Err(failed)) => {
+                    let error = classify(&failed.error, body_limit, self.connect_timeout);
+                    if client_body_failed(&failed.error) {
+                        // The client's body, not the endpoint, failed: not the endpoint's
+                        // fault, and the body is gone.
+                        return Sent {
+                            result: Err(error),
+                            endpoint: label,
+                            attempts,
+                        };
+                    }
+                    self.failed(index, now);
+                    let retry = match failed.unsent {
+                        Some(unsent) => Some((unsent, Reason::Connect)),
+                        None => head.as_ref().map(|head| (head.request(), Reason::Reset)),
+                    };
+                    (error, retry)
+                }
+                Err(_elapsed) => {
+                    self.failed(index, now);
+                    let error = GatewayError::UpstreamTimeout(self.request_timeout);
+                    (
+                        error,
+                        head.as_ref().map(|head| (head.request(), Reason::Timeout)),
+                    )
+                }
+            };
+            match retry {
+                Some((request, reason)) if !last && self.take_retry(reason) => {
+                    next = Some(request);
+                }
+                _ => {
+                    return Sent {
+                        result: Err(error),
+                        endpoint: label,
+                        attempts,
+                    };
+                }
+            }
         }
     }
+
+    /// The endpoint of the next attempt: one that is neither ejected nor tried yet, else one
+    /// not ejected, else (panic routing, counted) any not tried yet, else any.
+    fn choose(&self, tried: &[bool]) -> usize {
+        let now = Instant::now();
+        let count = self.endpoints.len();
+        let load = |i: usize| self.endpoints[i].endpoint.in_flight();
+        let available = |i: usize| self.endpoints[i].ejection.available(now);
+        if let Some(i) = self
+            .balancer
+            .pick(count, |i| available(i) && !tried[i], load)
+        {
+            return i;
+        }
+        if let Some(i) = self.balancer.pick(count, available, load) {
+            return i;
+        }
+        self.counters.panic.fetch_add(1, Ordering::Relaxed);
+        self.balancer
+            .pick(count, |i| !tried[i], load)
+            .or_else(|| self.balancer.pick(count, |_| true, load))
+            .unwrap_or(0)
+    }
+
+    /// An attempt at endpoint `index` failed: count it towards ejection.
+    fn failed(&self, index: usize, now: Instant) {
+        // Counted before the endpoint's own lock is taken (the locks are not reentrant).
+        let ejected = self
+            .endpoints
+            .iter()
+            .filter(|m| m.ejection.is_ejected())
+            .count();
+        let may_eject =
+            eject::room_for_one_more(ejected, self.endpoints.len(), self.eject.max_percent);
+        let member = &self.endpoints[index];
+        if let Failure::Ejected(time) = member.ejection.failed(&self.eject, now, may_eject) {
+            self.counters.ejections.fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(
+                upstream = %self.name,
+                endpoint = %member.endpoint.label,
+                seconds = time.as_secs(),
+                reason = "consecutive_failures",
+                "endpoint ejected"
+            );
+        }
+    }
+
+    /// Takes a retry from the budget, counting it (or its refusal).
+    fn take_retry(&self, reason: Reason) -> bool {
+        if self.budget.try_retry() {
+            self.counters.retries[reason as usize].fetch_add(1, Ordering::Relaxed);
+            true
+        } else {
+            self.counters
+                .budget_exhausted
+                .fetch_add(1, Ordering::Relaxed);
+            false
+        }
+    }
+}
+
+/// A response body from a pool: the endpoint's connection body, holding the request's place
+/// in the endpoint's and the pool's in-flight counts until it ends or is dropped.
+pub struct PoolBody {
+    body: PooledBody,
+    _endpoint: InFlight,
+    _pool: InFlight,
+}
+
+impl std::fmt::Debug for PoolBody {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.body.fmt(f)
+    }
+}
+
+impl HttpBody for PoolBody {
+    type Data = Bytes;
+    type Error = body::BoxError;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, body::BoxError>>> {
+        Pin::new(&mut self.body).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.body.size_hint()
+    }
+}
+
+/// Whether the client's own body failed the attempt (400/413, never the endpoint's fault).
+fn client_body_failed(error: &SendError) -> bool {
+    let mut source = error.source();
+    while let Some(cause) = source {
+        if cause.downcast_ref::<ClientBodyError>().is_some() {
+            return true;
+        }
+        source = cause.source();
+    }
+    false
 }
 
 /// The client's own body failing is 400/413, a timeout 504, anything else 502.

@@ -1,6 +1,7 @@
-//! Upstream connections: a pool of HTTP/1.1 connections to the one upstream.
+//! Upstream connections: a pool of HTTP/1.1 connections to one endpoint (an upstream pool of
+//! endpoints holds one of these per endpoint).
 //!
-//! The gateway talks to a single origin, so the pool is a stack of idle connections rather than
+//! Each holds a single origin, so it is a stack of idle connections rather than
 //! a map keyed by host (hyper-util's general client hashed the upstream's scheme and authority
 //! twice per request and spawned a task per request to put the connection back). A connection
 //! is taken for one request and given back when its response body has been read to the end,
@@ -12,7 +13,10 @@
 //! A request sent on a reused connection that turns out to be closed before any byte of the
 //! request was written (the upstream's idle timeout raced us) is retried once per idle
 //! connection and then on a fresh one, as hyper-util's `retry_canceled_requests` does; a
-//! request that may have reached the upstream is never sent twice.
+//! request that may have reached the upstream is never sent twice. A request that certainly was
+//! not sent (no connection could be made, or the fresh connection closed before one byte of it
+//! was written) is handed back with the error (`Failed::unsent`), so the caller may try it on
+//! another endpoint whatever its method and body.
 
 use std::error::Error as StdError;
 use std::pin::Pin;
@@ -43,6 +47,22 @@ pub enum SendError {
     ConnectTimeout(Duration),
     #[error("request failed: {0}")]
     Send(#[source] hyper::Error),
+}
+
+/// A request that got no response head: why, and the request itself when not one byte of it
+/// was sent.
+pub struct Failed {
+    pub error: SendError,
+    pub unsent: Option<Request<Body>>,
+}
+
+impl std::fmt::Debug for Failed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Failed")
+            .field("error", &self.error)
+            .field("unsent", &self.unsent.is_some())
+            .finish()
+    }
 }
 
 /// The upstream stopped sending a response body for longer than the read timeout.
@@ -101,18 +121,31 @@ impl Pool {
     pub async fn send(
         self: &Arc<Self>,
         mut request: Request<Body>,
-    ) -> Result<Response<PooledBody>, SendError> {
+    ) -> Result<Response<PooledBody>, Failed> {
         loop {
             let (mut sender, reused) = match self.checkout().await {
                 Some(sender) => (sender, true),
-                None => (self.connect().await?, false),
+                None => match self.connect().await {
+                    Ok(sender) => (sender, false),
+                    Err(error) => {
+                        return Err(Failed {
+                            error,
+                            unsent: Some(request),
+                        });
+                    }
+                },
             };
             match sender.try_send_request(request).await {
                 Ok(response) => return Ok(self.attach(response, sender)),
                 Err(mut error) => match error.take_message() {
                     // Not one byte was written: the connection was already closing.
                     Some(unsent) if reused => request = unsent,
-                    _ => return Err(SendError::Send(error.into_error())),
+                    unsent => {
+                        return Err(Failed {
+                            error: SendError::Send(error.into_error()),
+                            unsent,
+                        });
+                    }
                 },
             }
         }
@@ -451,7 +484,11 @@ mod tests {
             .parse()
             .unwrap();
         drop(listener);
-        let error = pool(origin).send(get("/ok")).await.unwrap_err();
-        assert!(matches!(error, SendError::Connect(_)), "{error:?}");
+        let failed = pool(origin).send(get("/ok")).await.unwrap_err();
+        assert!(matches!(failed.error, SendError::Connect(_)), "{failed:?}");
+        assert!(
+            failed.unsent.is_some(),
+            "nothing was sent, so the request comes back"
+        );
     }
 }

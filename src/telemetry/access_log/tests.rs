@@ -10,6 +10,7 @@ fn record() -> AccessRecord {
         decision: "deny",
         reason: "insufficient_scope",
         detail: Some("scope `read:forecast` is required".to_owned()),
+        forwarded: None,
     }
 }
 
@@ -138,4 +139,25 @@ fn durations_keep_microseconds() {
         milliseconds(&mut out, Duration::from_micros(micros));
         assert_eq!(String::from_utf8(out).unwrap(), text);
     }
+}
+
+#[test]
+fn a_forwarded_request_names_its_pool_endpoint_and_attempts_in_both_layouts() {
+    let mut record = record();
+    assert!(!written(LogFormat::Json, &line(&record, None)).contains("upstream"));
+    record.upstream(
+        &std::sync::Arc::from("forecast"),
+        Some(std::sync::Arc::from("http://10.0.1.5:8000")),
+        2,
+    );
+    let json: serde_json::Value =
+        serde_json::from_str(&written(LogFormat::Json, &line(&record, None))).unwrap();
+    assert_eq!(json["upstream"], "forecast");
+    assert_eq!(json["endpoint"], "http://10.0.1.5:8000");
+    assert_eq!(json["attempts"], 2);
+    let text = written(LogFormat::Text, &line(&record, None));
+    assert!(
+        text.contains(" upstream=\"forecast\" endpoint=\"http://10.0.1.5:8000\" attempts=2 "),
+        "{text}"
+    );
 }

@@ -1,0 +1,334 @@
+//! Upstream pools under test: `Replica`, a raw HTTP/1.1 backend on 127.0.0.1:0 that counts
+//! what it read and answers as told (`Mode`: its name, slowly, a chosen status, or a reset
+//! after reading the whole request), and can be killed (its port then refuses); and
+//! `PoolWorld`, the built binary in front of a pool `svc` of three replicas (plus one backend
+//! as `[upstream]`) with a policy whose `/svc/**` routes name the pool.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+use super::bin::Serving;
+use super::gateway::{Options, claims};
+
+/// How a replica answers.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Mode {
+    /// 200 with the replica's name as the body.
+    Ok,
+    /// The same after this long.
+    Slow(Duration),
+    /// This status, with the replica's name as the body.
+    Status(u16),
+    /// Reads the whole request, then closes with RST (SO_LINGER 0): a crash mid-request.
+    ResetAfterRead,
+}
+
+/// One request as a replica read it.
+#[derive(Debug, Clone)]
+pub struct Read {
+    pub method: String,
+    pub target: String,
+    /// Header names lower-cased.
+    pub headers: Vec<(String, String)>,
+    pub body_len: usize,
+}
+
+impl Read {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+struct Shared {
+    name: String,
+    mode: Mutex<Mode>,
+    reads: Mutex<Vec<Read>>,
+    /// Requests read, health checks included.
+    count: AtomicUsize,
+}
+
+pub struct Replica {
+    pub addr: std::net::SocketAddr,
+    shared: Arc<Shared>,
+    killed: tokio::sync::watch::Sender<bool>,
+}
+
+impl Replica {
+    pub async fn start(name: &str) -> Replica {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let shared = Arc::new(Shared {
+            name: name.to_owned(),
+            mode: Mutex::new(Mode::Ok),
+            reads: Mutex::new(Vec::new()),
+            count: AtomicUsize::new(0),
+        });
+        let (killed, watch) = tokio::sync::watch::channel(false);
+        let state = shared.clone();
+        tokio::spawn(async move {
+            let mut stop = watch.clone();
+            loop {
+                tokio::select! {
+                    _ = stop.changed() => return, // the listener drops: connecting is refused
+                    accepted = listener.accept() => {
+                        let Ok((stream, _)) = accepted else { return };
+                        let state = state.clone();
+                        let mut stop = watch.clone();
+                        tokio::spawn(async move {
+                            tokio::select! {
+                                _ = stop.changed() => {}
+                                _ = serve(stream, state) => {}
+                            }
+                        });
+                    }
+                }
+            }
+        });
+        Replica {
+            addr,
+            shared,
+            killed,
+        }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub fn name(&self) -> &str {
+        &self.shared.name
+    }
+
+    pub fn set(&self, mode: Mode) {
+        *self.shared.mode.lock().unwrap() = mode;
+    }
+
+    /// Requests read so far.
+    pub fn count(&self) -> usize {
+        self.shared.count.load(Ordering::SeqCst)
+    }
+
+    pub fn reads(&self) -> Vec<Read> {
+        self.shared.reads.lock().unwrap().clone()
+    }
+
+    /// Stops listening and closes every connection: from now on connecting is refused.
+    pub fn kill(&self) {
+        let _ = self.killed.send(true);
+    }
+}
+
+impl Drop for Replica {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+fn find(buffer: &[u8], needle: &[u8]) -> Option<usize> {
+    buffer.windows(needle.len()).position(|w| w == needle)
+}
+
+/// Reads more into `buffer`; `false` when the peer closed.
+async fn more(stream: &mut TcpStream, buffer: &mut Vec<u8>) -> bool {
+    let mut chunk = [0u8; 8192];
+    match stream.read(&mut chunk).await {
+        Ok(0) | Err(_) => false,
+        Ok(n) => {
+            buffer.extend_from_slice(&chunk[..n]);
+            true
+        }
+    }
+}
+
+/// Serves requests on one connection (keep-alive) until the peer closes.
+async fn serve(mut stream: TcpStream, state: Arc<Shared>) {
+    let mut buffer = Vec::new();
+    loop {
+        let end = loop {
+            if let Some(end) = find(&buffer, b"\r\n\r\n") {
+                break end;
+            }
+            if !more(&mut stream, &mut buffer).await {
+                return;
+            }
+        };
+        let head = String::from_utf8_lossy(&buffer[..end]).into_owned();
+        buffer.drain(..end + 4);
+        let mut lines = head.split("\r\n");
+        let mut first = lines.next().unwrap_or("").split(' ');
+        let method = first.next().unwrap_or("").to_owned();
+        let target = first.next().unwrap_or("").to_owned();
+        let headers: Vec<(String, String)> = lines
+            .filter_map(|l| l.split_once(':'))
+            .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_owned()))
+            .collect();
+        let header = |name: &str| {
+            headers
+                .iter()
+                .find(|(n, _)| n == name)
+                .map(|(_, v)| v.clone())
+        };
+        let mut body_len = 0;
+        if let Some(length) = header("content-length").and_then(|v| v.parse::<usize>().ok()) {
+            while buffer.len() < length {
+                if !more(&mut stream, &mut buffer).await {
+                    return;
+                }
+            }
+            buffer.drain(..length);
+            body_len = length;
+        } else if header("transfer-encoding").is_some_and(|v| v.contains("chunked")) {
+            loop {
+                let Some(line_end) = find(&buffer, b"\r\n") else {
+                    if !more(&mut stream, &mut buffer).await {
+                        return;
+                    }
+                    continue;
+                };
+                let size_text = String::from_utf8_lossy(&buffer[..line_end]).into_owned();
+                let size =
+                    usize::from_str_radix(size_text.split(';').next().unwrap_or("").trim(), 16)
+                        .unwrap_or(0);
+                while buffer.len() < line_end + 2 + size + 2 {
+                    if !more(&mut stream, &mut buffer).await {
+                        return;
+                    }
+                }
+                buffer.drain(..line_end + 2 + size + 2);
+                body_len += size;
+                if size == 0 {
+                    break;
+                }
+            }
+        }
+        state.reads.lock().unwrap().push(Read {
+            method,
+            target,
+            headers,
+            body_len,
+        });
+        state.count.fetch_add(1, Ordering::SeqCst);
+        let mode = state.mode.lock().unwrap().clone();
+        let status = match mode {
+            Mode::Ok => 200,
+            Mode::Slow(delay) => {
+                tokio::time::sleep(delay).await;
+                200
+            }
+            Mode::Status(status) => status,
+            Mode::ResetAfterRead => {
+                #[allow(deprecated)]
+                let _ = stream.set_linger(Some(Duration::ZERO));
+                return;
+            }
+        };
+        let answer = format!(
+            "HTTP/1.1 {status} Test\r\ncontent-type: text/plain\r\ncontent-length: {}\r\n\r\n{}",
+            state.name.len(),
+            state.name
+        );
+        if stream.write_all(answer.as_bytes()).await.is_err() {
+            return;
+        }
+    }
+}
+
+/// The policy of the pool tests: `/svc/**` to pool `svc`, `/other/**` to `[upstream]`.
+pub const POLICY: &str = r#"permissions:
+  read:forecast: Read forecasts
+  ingest:data: Send data
+routes:
+  - path: /svc/**
+    methods: [GET, HEAD, PUT, DELETE]
+    scopes: [read:forecast]
+    upstream: svc
+  - path: /svc/**
+    methods: [POST]
+    scopes: [ingest:data]
+    upstream: svc
+  - path: /other/**
+    methods: [GET]
+    scopes: [read:forecast]
+"#;
+
+/// An issuer, three replicas in pool `svc`, one backend as `[upstream]`, and the built
+/// binary in front of them (`--log-format json`, so access lines can be read).
+pub struct PoolWorld {
+    pub issuer: gateway::dev::issuer::DevIssuer,
+    pub replicas: Vec<Replica>,
+    pub default: Replica,
+    pub gateway: Serving,
+    pub client: reqwest::Client,
+}
+
+impl PoolWorld {
+    /// `pool_extra` goes into `[upstreams.svc]` after its `endpoints` (then sub-tables may
+    /// follow), `tail` at the end of gateway.toml.
+    pub async fn start(pool_extra: &str, tail: &str) -> PoolWorld {
+        let issuer = super::issuer::spawn_issuer().await;
+        let mut replicas = Vec::new();
+        for name in ["a", "b", "c"] {
+            replicas.push(Replica::start(name).await);
+        }
+        let default = Replica::start("default").await;
+        let endpoints: Vec<String> = replicas
+            .iter()
+            .map(|r| format!("\"{}\"", r.url()))
+            .collect();
+        let mut options = Options::new(&issuer.issuer_url(), &issuer.jwks_url(), &default.url());
+        options.policy = POLICY.to_owned();
+        options.tail = format!(
+            "{tail}\n[upstreams.svc]\nendpoints = [{}]\nconnect_timeout = \"1s\"\nrequest_timeout = \"2s\"\n{pool_extra}\n",
+            endpoints.join(", ")
+        );
+        let gateway = Serving::options(&options, &["--log-format", "json"], &[]);
+        gateway.wait_ready().await;
+        let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .pool_max_idle_per_host(64)
+            .build()
+            .unwrap();
+        PoolWorld {
+            issuer,
+            replicas,
+            default,
+            gateway,
+            client,
+        }
+    }
+
+    pub fn token(&self, scope: &str) -> String {
+        self.issuer.mint(&claims(&self.issuer.issuer_url(), scope))
+    }
+
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.client
+            .get(self.gateway.url(path))
+            .bearer_auth(self.token("read:forecast"))
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn post(&self, path: &str, body: &'static str) -> reqwest::Response {
+        self.client
+            .post(self.gateway.url(path))
+            .bearer_auth(self.token("ingest:data"))
+            .body(body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// Requests each replica read, in order a, b, c.
+    pub fn counts(&self) -> Vec<usize> {
+        self.replicas.iter().map(Replica::count).collect()
+    }
+}
