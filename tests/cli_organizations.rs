@@ -174,9 +174,7 @@ async fn any_other_organization_is_an_oauth_error_never_a_token_without_org_id()
         .send()
         .await
         .unwrap();
-    assert_eq!(form.status(), 403);
-    let body: Value = form.json().await.unwrap();
-    assert_eq!(body["error"], "access_denied", "{body}");
+    let body = refusal(form, 403, "access_denied").await;
     assert_eq!(
         body["error_description"],
         "Client \"clientco\" is not allowed to access organization \"org_globex\" for this API."
@@ -191,9 +189,7 @@ async fn any_other_organization_is_an_oauth_error_never_a_token_without_org_id()
         .send()
         .await
         .unwrap();
-    assert_eq!(not_a_string.status(), 400);
-    let body: Value = not_a_string.json().await.unwrap();
-    assert_eq!(body["error"], "invalid_request", "{body}");
+    refusal(not_a_string, 400, "invalid_request").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -224,9 +220,7 @@ async fn the_multi_tenant_policy_decides_on_the_org_id_of_the_token() {
     let other = get("/tenants/org_globex/forecast", &org_token)
         .await
         .unwrap();
-    assert_eq!(other.status(), 403);
-    let body: Value = other.json().await.unwrap();
-    assert_eq!(body["error"], "access_denied", "{body}");
+    let body = refusal(other, 403, "access_denied").await;
     assert_eq!(
         body["error_description"],
         "condition failed: claim `org_id` must equal `{org}` (from the path), and the token's \
@@ -267,4 +261,12 @@ async fn the_multi_tenant_policy_decides_on_the_org_id_of_the_token() {
         ["/tenants/org_clientco/forecast", "/forecast"],
         "{seen:?}"
     );
+}
+
+/// An OAuth or gateway refusal: its status and JSON `error` checked, its body for the rest.
+async fn refusal(response: reqwest::Response, status: u16, error: &str) -> Value {
+    assert_eq!(response.status(), status);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error"], error, "{body}");
+    body
 }

@@ -93,10 +93,7 @@ impl Console {
         // Listening on 0.0.0.0 is reached through loopback, as an operator's port-forward does.
         let host = format!("127.0.0.1:{}", serving.admin.port());
         support::gateway::wait_ready(&format!("http://{host}/readyz")).await;
-        let client = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .unwrap();
+        let client = support::world::client();
         Console {
             issuer,
             _backend: backend,
@@ -210,22 +207,21 @@ impl Console {
 
 /// The `value` of the form field named `name` (`<input ... name="NAME" value="...">`).
 fn field_value(page: &str, name: &str) -> String {
-    let marker = format!("name=\"{name}\" value=\"");
-    let start = page
-        .find(&marker)
-        .unwrap_or_else(|| panic!("no {name} field in:\n{page}"))
-        + marker.len();
-    page[start..].split('"').next().unwrap().to_owned()
+    text_after(page, &format!("name=\"{name}\" value=\""), '"')
 }
 
 /// The text of the element with `id` (no nested markup).
 fn element_text(page: &str, id: &str) -> String {
-    let marker = format!("id=\"{id}\">");
+    text_after(page, &format!("id=\"{id}\">"), '<')
+}
+
+/// What follows `marker` in `page` up to `end`; the test fails, showing the page, without it.
+fn text_after(page: &str, marker: &str, end: char) -> String {
     let start = page
-        .find(&marker)
-        .unwrap_or_else(|| panic!("no element #{id} in:\n{page}"))
+        .find(marker)
+        .unwrap_or_else(|| panic!("no `{marker}` in:\n{page}"))
         + marker.len();
-    page[start..].split('<').next().unwrap().to_owned()
+    page[start..].split(end).next().unwrap().to_owned()
 }
 
 /// A refused POST: what is wrong with it, its `Origin` (`None`: the console's own, `""`:

@@ -26,10 +26,7 @@ impl World {
         let mut options = Options::new(&issuer.issuer_url(), &issuer.jwks_url(), &backend.url());
         tweak(&mut options);
         let gateway = TestGateway::start(options).await;
-        let client = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .unwrap();
+        let client = client();
         World {
             issuer,
             backend,
@@ -137,6 +134,14 @@ impl Sent for reqwest::RequestBuilder {
             .await
             .unwrap_or_else(|e| panic!("{what} was not answered: {e}"))
     }
+}
+
+/// The client tests send with: redirects are answers to look at, not to follow.
+pub fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
 }
 
 /// `GET target` with `Authorization: Bearer token` and `extra` header lines, written byte for
