@@ -129,10 +129,19 @@ pub fn load_all(config_path: &Path) -> Result<(Config, Policy), Diagnostics> {
             Ok((config, policy))
         }
         Err(mut problems) => {
-            if let Some(policy_file) = policy_file_hint(config_path)
-                && let Err(more) = Policy::load(&policy_file)
-            {
-                problems.0.extend(more.0);
+            if let Some(policy_file) = policy_file_hint(config_path) {
+                match Policy::load(&policy_file) {
+                    Err(more) => problems.0.extend(more.0),
+                    Ok(policy) => {
+                        // The pools as written, so a route naming none is reported in this run.
+                        if let Some((pools, has_default)) = pool_names_hint(config_path) {
+                            let names: Vec<&str> = pools.iter().map(String::as_str).collect();
+                            problems
+                                .0
+                                .extend(policy.unknown_pools(&names, has_default).0);
+                        }
+                    }
+                }
             }
             Err(problems)
         }
@@ -146,4 +155,20 @@ fn policy_file_hint(config_path: &Path) -> Option<PathBuf> {
     let file = table.get("policy")?.get("file")?.as_str()?;
     let path = config_path.parent().unwrap_or(Path::new(".")).join(file);
     path.is_file().then_some(path)
+}
+
+/// The pool names (`default` for `[upstream]`) of a config that did not pass its checks, and
+/// whether it has `[upstream]`.
+fn pool_names_hint(config_path: &Path) -> Option<(Vec<String>, bool)> {
+    let text = std::fs::read_to_string(config_path).ok()?;
+    let table: toml::Table = toml::from_str(&text).ok()?;
+    let has_default = table.contains_key("upstream");
+    let mut names: Vec<String> = has_default
+        .then(|| crate::constants::DEFAULT_POOL_NAME.to_owned())
+        .into_iter()
+        .collect();
+    if let Some(pools) = table.get("upstreams").and_then(toml::Value::as_table) {
+        names.extend(pools.keys().cloned());
+    }
+    Some((names, has_default))
 }

@@ -1,0 +1,86 @@
+//! Bad upstream pools in gateway.toml and the policy, as `gateway check` reports them: every
+//! problem in one run, each at its file:line with the fix.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+use support::bin::Project;
+
+const POOLS: &str = r#"
+[upstreams.forecast]
+endpoints = ["http://10.0.1.5:8000", "http://10.0.1.6:8000"]
+discover = "forecast.saasco.svc.cluster.local:8000"
+
+[upstreams.inventory]
+endpoints = ["ftp://10.0.1.7:8000"]
+
+[upstreams.ingest]
+url = "http://10.0.1.8:8000"
+balance = "random"
+
+[upstreams.ingest.retry]
+attempts = 0
+budget = "150%"
+"#;
+
+#[test]
+fn every_bad_pool_key_and_an_unknown_pool_come_out_of_one_run_with_the_fix() {
+    let project = Project::clientco();
+    let toml = project.read("gateway.toml");
+    project.write("gateway.toml", &format!("{toml}{POOLS}"));
+    project.edit(
+        "policies/clientco.yaml",
+        "    scopes: [read:forecast]\n",
+        "    scopes: [read:forecast]\n    upstream: forcast\n",
+    );
+    let run = project.run(&["check", "--config", "gateway.toml"]);
+    assert_eq!(run.code, 1, "{run:?}");
+    let line_of = |needle: &str| {
+        toml.lines().count() + POOLS.lines().position(|l| l.starts_with(needle)).unwrap() + 1
+    };
+    for expected in [
+        format!(
+            "gateway.toml:{}:12: `upstreams.forecast.discover`: a pool's endpoints are either listed",
+            line_of("discover")
+        ),
+        format!(
+            "gateway.toml:{}:13: `upstreams.inventory.endpoints`: entry 1 `ftp://10.0.1.7:8000` is not an http:// or https:// URL",
+            line_of("endpoints = [\"ftp")
+        ),
+        format!(
+            "gateway.toml:{}:11: `upstreams.ingest.balance`: `random` is not a way to balance",
+            line_of("balance")
+        ),
+        format!(
+            "gateway.toml:{}:12: `upstreams.ingest.retry.attempts`: `0` would never send the request",
+            line_of("attempts")
+        ),
+        format!(
+            "gateway.toml:{}:10: `upstreams.ingest.retry.budget`: `150%` would let retries outnumber requests",
+            line_of("budget")
+        ),
+        "policies/clientco.yaml:16:15: `forcast` is not an upstream pool of this gateway; did you mean `forecast`?".to_owned(),
+    ] {
+        assert!(run.stderr.contains(&expected), "missing {expected:?} in {run:?}");
+    }
+    assert!(run.stderr.contains("6 problems found"), "{run:?}");
+}
+
+#[test]
+fn a_good_pool_and_a_route_naming_it_pass() {
+    let project = Project::clientco();
+    let toml = project.read("gateway.toml");
+    project.write(
+        "gateway.toml",
+        &format!(
+            "{toml}\n[upstreams.forecast]\nendpoints = [\"http://10.0.1.5:8000\", \"http://10.0.1.6:8000\"]\nbalance = \"round_robin\"\n[upstreams.forecast.eject]\nmax_percent = 34\n[upstreams.forecast.retry]\nbudget = \"10%\"\n"
+        ),
+    );
+    project.edit(
+        "policies/clientco.yaml",
+        "    scopes: [read:forecast]\n",
+        "    scopes: [read:forecast]\n    upstream: forecast\n",
+    );
+    let run = project.run(&["check", "--config", "gateway.toml"]);
+    assert_eq!(run.code, 0, "{run:?}");
+}
