@@ -4,7 +4,7 @@
 
 mod support;
 
-use support::bin::Project;
+use support::bin::{Project, Run};
 
 const POOLS: &str = r#"
 [upstreams.forecast]
@@ -25,19 +25,10 @@ budget = "150%"
 
 #[test]
 fn every_bad_pool_key_and_an_unknown_pool_come_out_of_one_run_with_the_fix() {
-    let project = Project::clientco();
-    let toml = project.read("gateway.toml");
-    project.write("gateway.toml", &format!("{toml}{POOLS}"));
-    project.edit(
-        "policies/clientco.yaml",
-        "    scopes: [read:forecast]\n",
-        "    scopes: [read:forecast]\n    upstream: forcast\n",
-    );
-    let run = project.run(&["check", "--config", "gateway.toml"]);
-    assert_eq!(run.code, 1, "{run:?}");
-    let line_of = |needle: &str| {
-        toml.lines().count() + POOLS.lines().position(|l| l.starts_with(needle)).unwrap() + 1
-    };
+    let (run, toml_lines) = check_with_pools(POOLS, "forcast");
+    run.expect_code(1);
+    let line_of =
+        |needle: &str| toml_lines + POOLS.lines().position(|l| l.starts_with(needle)).unwrap() + 1;
     for expected in [
         format!(
             "gateway.toml:{}:12: `upstreams.forecast.discover`: a pool's endpoints are either listed",
@@ -68,19 +59,23 @@ fn every_bad_pool_key_and_an_unknown_pool_come_out_of_one_run_with_the_fix() {
 
 #[test]
 fn a_good_pool_and_a_route_naming_it_pass() {
+    let (run, _) = check_with_pools(
+        "\n[upstreams.forecast]\nendpoints = [\"http://10.0.1.5:8000\", \"http://10.0.1.6:8000\"]\nbalance = \"round_robin\"\n[upstreams.forecast.eject]\nmax_percent = 34\n[upstreams.forecast.retry]\nbudget = \"10%\"\n",
+        "forecast",
+    );
+    run.expect_code(0);
+}
+
+/// `gateway check` on the ClientCo project with `pools` appended to its gateway.toml and the
+/// /forecast route sent to `upstream`; also the line count of gateway.toml before the pools.
+fn check_with_pools(pools: &str, upstream: &str) -> (Run, usize) {
     let project = Project::clientco();
     let toml = project.read("gateway.toml");
-    project.write(
-        "gateway.toml",
-        &format!(
-            "{toml}\n[upstreams.forecast]\nendpoints = [\"http://10.0.1.5:8000\", \"http://10.0.1.6:8000\"]\nbalance = \"round_robin\"\n[upstreams.forecast.eject]\nmax_percent = 34\n[upstreams.forecast.retry]\nbudget = \"10%\"\n"
-        ),
-    );
+    project.write("gateway.toml", &format!("{toml}{pools}"));
     project.edit(
         "policies/clientco.yaml",
         "    scopes: [read:forecast]\n",
-        "    scopes: [read:forecast]\n    upstream: forecast\n",
+        &format!("    scopes: [read:forecast]\n    upstream: {upstream}\n"),
     );
-    let run = project.run(&["check", "--config", "gateway.toml"]);
-    assert_eq!(run.code, 0, "{run:?}");
+    (project.run_config("check", &[]), toml.lines().count())
 }
