@@ -36,7 +36,7 @@ DEADLINE = 20.0  # seconds: the longest any process gets to start, answer or sto
 # The backend endpoints. One `[upstream] url` today; with upstream pools (issue 26) set this to
 # 3 and UPSTREAM_TOML to `endpoints = [...]`: the fault kills one endpoint in turn and the
 # checker excuses 5xx only while none is up.
-ENDPOINTS = 1
+ENDPOINTS = 3
 
 POLICY = """# scripts/chaos: the policy every replica serves ({version})
 permissions:
