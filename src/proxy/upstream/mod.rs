@@ -313,38 +313,29 @@ impl Upstream {
             let last = attempts >= self.attempts;
             let (error, retry) = match sent {
                 Ok(Ok(response)) => {
-                    let status = response.status();
-                    if !retry::retryable_status(status) {
+                    let retryable = retry::retryable_status(response.status());
+                    if !retryable {
                         member.ejection.succeeded();
-                        return Sent {
-                            result: Ok(response.map(|body| PoolBody {
-                                body,
-                                _endpoint: endpoint_slot,
-                                _pool: pool_slot,
-                            })),
-                            endpoint: label,
-                            attempts,
-                        };
-                    }
-                    self.failed(index, now);
-                    match &head {
-                        Some(head) if !last && self.take_retry(Reason::Status) => {
+                    } else {
+                        self.failed(index, now);
+                        if let Some(head) = &head
+                            && !last
+                            && self.take_retry(Reason::Status)
+                        {
                             // The 502/503/504 is dropped unread: its connection closes.
                             next = Some(head.request());
                             continue;
                         }
-                        _ => {
-                            return Sent {
-                                result: Ok(response.map(|body| PoolBody {
-                                    body,
-                                    _endpoint: endpoint_slot,
-                                    _pool: pool_slot,
-                                })),
-                                endpoint: label,
-                                attempts,
-                            };
-                        }
                     }
+                    return Sent {
+                        result: Ok(response.map(|body| PoolBody {
+                            body,
+                            _endpoint: endpoint_slot,
+                            _pool: pool_slot,
+                        })),
+                        endpoint: label,
+                        attempts,
+                    };
                 }
                 Ok(Err(failed)) => {
                     let error = classify(&failed.error, body_limit, self.connect_timeout);
