@@ -959,7 +959,9 @@ CALLGRIND_VARIANTS = {"off": "access log off", "log": "access log on (to a file)
                       "assertion": "assertion signed per request",
                       "assertion-reuse": "assertion with reuse 5s",
                       "nginx": "nginx plain proxy (no auth), access log off",
-                      "nginx-log": "nginx plain proxy (no auth), access log to a file, buffer=64k"}
+                      "nginx-log": "nginx plain proxy (no auth), access log to a file, buffer=64k",
+                      "refusal": "no token: every request a 401 missing_token (a refusal, kept in "
+                                 "the console's decisions ring), access log off"}
 
 def callgrind(env: Env, variant: str = "off") -> tuple[str, float]:
     """User-space instructions per request, counted by valgrind's callgrind over a measured run
@@ -994,11 +996,12 @@ def callgrind(env: Env, variant: str = "off") -> tuple[str, float]:
         prefix = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out_file}"]
         tail = GATEWAY_VARIANTS[variant][1](env, env.run / name) if variant in GATEWAY_VARIANTS else ""
         proc, port, _ = start_gateway(env, name, env.backend_port, prefix, tail=tail)
+    # `refusal`: the same load without a token, so every request is refused (issue 27).
+    token = None if variant == "refusal" else env.tok / "token.txt"
     try:
-        run_wrk(s, port, "token.lua", env.tok / "token.txt", s.warmup, env.run / f"{name}.warmup.txt")
+        run_wrk(s, port, "token.lua", token, s.warmup, env.run / f"{name}.warmup.txt")
         subprocess.run(["callgrind_control", "-z", str(proc.pid)], check=True, capture_output=True)
-        result = run_wrk(s, port, "token.lua", env.tok / "token.txt", s.duration,
-                         env.run / f"{name}.wrk.txt")
+        result = run_wrk(s, port, "token.lua", token, s.duration, env.run / f"{name}.wrk.txt")
         subprocess.run(["callgrind_control", "-d", str(proc.pid)], check=True, capture_output=True)
     finally:
         stop(proc)

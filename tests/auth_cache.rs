@@ -9,6 +9,7 @@ use std::sync::Arc;
 use gateway::auth::AuthError;
 use serde_json::json;
 use support::issuer::*;
+use support::world::Sent as _;
 
 #[tokio::test]
 async fn a_repeated_token_is_served_from_the_cache() {
@@ -101,4 +102,49 @@ async fn a_far_future_exp_is_cached_without_overflow() {
     assert!(auth.verify(&token).await.is_ok());
     assert!(auth.verify(&token).await.is_ok());
     assert_eq!(metrics.token_cache_hits.get(), 1);
+}
+
+/// The data plane looks a token up in the cache before checking its syntax (a hit was checked
+/// when it was verified): the exact bytes must match, so a cached token sent with anything
+/// around it that the syntax forbids is still refused for that syntax.
+#[tokio::test]
+async fn a_cached_token_with_bad_syntax_around_it_is_refused_for_the_syntax() {
+    let world = support::world::World::start().await;
+    let token = world.token("read:forecast");
+    for _ in 0..2 {
+        assert_eq!(world.get_with("/forecast", &token).await.status(), 200);
+    }
+    for (value, reason) in [
+        (
+            format!("Bearer {token} {token}"),
+            "send exactly one token after Bearer",
+        ),
+        (
+            format!("Bearer {token},"),
+            "outside the RFC 6750 b64token set",
+        ),
+        (
+            format!("Bearer ={token}"),
+            "outside the RFC 6750 b64token set",
+        ),
+    ] {
+        let answer = world
+            .request("GET", "/forecast")
+            .header("authorization", value)
+            .sent()
+            .await;
+        assert_eq!(answer.status(), 401);
+        let body = support::world::error_body(answer).await;
+        assert!(
+            support::world::description(&body).contains(reason),
+            "{body}"
+        );
+    }
+    // Blanks around the token are the header's, not the token's: still the cached token.
+    let answer = world
+        .request("GET", "/forecast")
+        .header("authorization", format!("bearer   {token}  "))
+        .sent()
+        .await;
+    assert_eq!(answer.status(), 200);
 }

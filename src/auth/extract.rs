@@ -28,11 +28,76 @@ pub enum TokenSource {
 }
 
 /// Decision 2: the bearer token of a request, or `MissingToken` / `InvalidRequest` /
-/// `UnusableCredentials`.
+/// `UnusableCredentials`: `locate`, then `Located::check`.
 pub fn extract<'h>(
     headers: &'h HeaderMap,
     token_cookie: Option<&str>,
 ) -> Result<(&'h str, TokenSource), AuthError> {
+    let located = locate(headers, token_cookie)?;
+    Ok((located.check()?, located.source))
+}
+
+/// Where a request carries its token, found by `locate`, its syntax not checked yet.
+#[derive(Debug, Clone, Copy)]
+pub struct Located<'h> {
+    /// The token's bytes: after the scheme and its blanks, or the cookie's value.
+    raw: &'h [u8],
+    pub source: TokenSource,
+}
+
+impl<'h> Located<'h> {
+    /// The token as text, unchecked: only to look it up in the verified-token cache, which
+    /// holds only tokens that passed `check` (so a hit needs no second check).
+    pub fn text(&self) -> Option<&'h str> {
+        std::str::from_utf8(self.raw).ok()
+    }
+
+    /// The token once its syntax is checked (RFC 6750 §2.1 b64token). Which problem is reported,
+    /// when there are several, follows the order a reader checks: not ASCII, empty, more than
+    /// one token, characters outside b64token.
+    pub fn check(&self) -> Result<&'h str, AuthError> {
+        let token = self.raw;
+        if self.source == TokenSource::Cookie {
+            return match std::str::from_utf8(token) {
+                Ok(text) if is_b64token(text) => Ok(text),
+                _ => Err(AuthError::UnusableCredentials(
+                    "the token cookie is empty or not a bearer token",
+                )),
+            };
+        }
+        if is_plain_b64token(token)
+            && let Ok(token) = std::str::from_utf8(token)
+        {
+            return Ok(token);
+        }
+        let scan = scan_b64token(token);
+        if scan.not_ascii {
+            return Err(AuthError::UnusableCredentials(NOT_ASCII));
+        }
+        if token.is_empty() {
+            return Err(AuthError::UnusableCredentials("the bearer token is empty"));
+        }
+        if scan.blank {
+            return Err(AuthError::UnusableCredentials(
+                "send exactly one token after Bearer",
+            ));
+        }
+        match (scan.valid, std::str::from_utf8(token)) {
+            (true, Ok(token)) => Ok(token),
+            _ => Err(AuthError::UnusableCredentials(
+                "the bearer token has characters outside the RFC 6750 b64token set",
+            )),
+        }
+    }
+}
+
+/// The first half of decision 2: the one place the request carries a token (refusing two
+/// Authorization headers, a header and the cookie, a scheme other than Bearer or DPoP), without
+/// checking the token's own syntax yet (`Located::check`).
+pub fn locate<'h>(
+    headers: &'h HeaderMap,
+    token_cookie: Option<&str>,
+) -> Result<Located<'h>, AuthError> {
     let mut authorization = headers.get_all(AUTHORIZATION).iter();
     let first = authorization.next();
     if authorization.next().is_some() {
@@ -50,80 +115,37 @@ pub fn extract<'h>(
                 .to_owned(),
         )),
         (Some(value), None) => authorization_token(value.as_bytes()),
-        (None, Some(value)) => {
-            if is_b64token(value) {
-                Ok((value, TokenSource::Cookie))
-            } else {
-                Err(AuthError::UnusableCredentials(
-                    "the token cookie is empty or not a bearer token",
-                ))
-            }
-        }
+        (None, Some(value)) => Ok(Located {
+            raw: value.as_bytes(),
+            source: TokenSource::Cookie,
+        }),
         (None, None) => Err(AuthError::MissingToken),
     }
 }
 
-/// `Bearer <token>` or `DPoP <token>`: the token and which of the two schemes carried it.
-fn authorization_token(value: &[u8]) -> Result<(&str, TokenSource), AuthError> {
-    let trimmed = trim_blanks(value);
-    let is_dpop = trimmed.len() >= 4
-        && trimmed[..4].eq_ignore_ascii_case(b"dpop")
-        && trimmed.get(4).is_none_or(|&b| b == b' ');
-    if is_dpop {
-        // The DPoP scheme's token68 is the bearer token's syntax (RFC 9449 §7.1): the same
-        // scanner reads it, behind a stand-in scheme of the same length.
-        let mut bearer = b"Bearer".to_vec();
-        bearer.extend_from_slice(&trimmed[4..]);
-        return bearer_token(&bearer).map(|token| {
-            let start = trimmed.len() - token.len();
-            let token = std::str::from_utf8(&trimmed[start..]).unwrap_or_default();
-            (token, TokenSource::DpopScheme)
-        });
-    }
-    bearer_token(value).map(|token| (token, TokenSource::AuthorizationHeader))
-}
-
-/// `Bearer <token>` (RFC 6750 §2.1), in one pass over the header's bytes: this runs on every
-/// request, and a token is most of a request head. Which problem is reported, when there are
-/// several, follows the order a reader checks: not ASCII, scheme, empty, more than one token,
-/// characters outside b64token.
-fn bearer_token(value: &[u8]) -> Result<&str, AuthError> {
+/// `Bearer <token>` (RFC 6750 §2.1) or `DPoP <token>` (RFC 9449 §7.1: the same token68
+/// syntax), the scheme case-insensitive: the token's bytes and which scheme carried it.
+fn authorization_token(value: &[u8]) -> Result<Located<'_>, AuthError> {
     let value = trim_blanks(value);
     let scheme_end = value.iter().position(|&b| b == b' ').unwrap_or(value.len());
     let (scheme, rest) = value.split_at(scheme_end);
-    if !scheme.eq_ignore_ascii_case(b"bearer") {
+    let source = if scheme.eq_ignore_ascii_case(b"bearer") {
+        TokenSource::AuthorizationHeader
+    } else if scheme.eq_ignore_ascii_case(b"dpop") {
+        TokenSource::DpopScheme
+    } else {
         if !value.iter().all(|&b| is_field_char(b)) {
             return Err(AuthError::UnusableCredentials(NOT_ASCII));
         }
         return Err(AuthError::UnusableCredentials(
             "only the Bearer and DPoP authorization schemes are accepted",
         ));
-    }
+    };
     let start = rest.iter().position(|&b| b != b' ').unwrap_or(rest.len());
-    let token = &rest[start..];
-    if is_plain_b64token(token)
-        && let Ok(token) = std::str::from_utf8(token)
-    {
-        return Ok(token);
-    }
-    let scan = scan_b64token(token);
-    if scan.not_ascii {
-        return Err(AuthError::UnusableCredentials(NOT_ASCII));
-    }
-    if token.is_empty() {
-        return Err(AuthError::UnusableCredentials("the bearer token is empty"));
-    }
-    if scan.blank {
-        return Err(AuthError::UnusableCredentials(
-            "send exactly one token after Bearer",
-        ));
-    }
-    match (scan.valid, std::str::from_utf8(token)) {
-        (true, Ok(token)) => Ok(token),
-        _ => Err(AuthError::UnusableCredentials(
-            "the bearer token has characters outside the RFC 6750 b64token set",
-        )),
-    }
+    Ok(Located {
+        raw: &rest[start..],
+        source,
+    })
 }
 
 const NOT_ASCII: &str = "Authorization header is not ASCII";
@@ -452,6 +474,11 @@ mod tests {
 
     /// The straightforward reading of RFC 6750 §2.1 (several passes over `&str`): the one-pass
     /// scanner must agree with it on every input, error messages included.
+    /// The Authorization header's token as the data plane takes it on a cache miss.
+    fn bearer_token(value: &[u8]) -> Result<&str, AuthError> {
+        authorization_token(value)?.check()
+    }
+
     fn reference(value: &[u8]) -> Result<&str, AuthError> {
         let value = std::str::from_utf8(value)
             .ok()

@@ -7,10 +7,12 @@
 //! background, refetches once per cool-down for unknown key ids, and keeps the last good set
 //! when that issuer is down.
 //!
-//! Contract for the data plane: [`extract`], [`Authenticator::start`] (spawns one JWKS task
-//! per issuer on the current Tokio runtime; dropping the `Authenticator` stops them),
-//! [`Authenticator::is_ready`], [`Authenticator::verify`] (and [`Authenticator::verify_for`],
-//! which also says which issuer the token concerned), [`AuthError`] and [`AuthError::reason`].
+//! Contract for the data plane: [`locate`] and [`Located::check`] (decision 2 in two halves,
+//! so a cache hit can skip the token's syntax scan; [`extract`] is both), [`Authenticator::start`]
+//! (spawns one JWKS task per issuer on the current Tokio runtime; dropping the `Authenticator`
+//! stops them), [`Authenticator::is_ready`], [`Authenticator::cached`] then
+//! [`Authenticator::verify_fresh`] (together [`Authenticator::verify_for`], which also says which
+//! issuer the token concerned), [`AuthError`] and [`AuthError::reason`].
 //! `explain` uses [`explain_token`]; benches use [`Authenticator::verify_uncached`]; the fuzz
 //! targets use the offline path [`verify_with_jwks`]; `gateway token` uses [`opaque`]. Each
 //! path turns a token that does not decode and is Auth0's opaque access token into
@@ -36,7 +38,7 @@ use tokio::task::JoinHandle;
 
 pub use crate::constants::MAX_JWKS_BYTES;
 pub use error::AuthError;
-pub use extract::{Opaque, TokenSource, extract, opaque};
+pub use extract::{Located, Opaque, TokenSource, extract, locate, opaque};
 
 use crate::config::{AuthConfig, IssuerConfig};
 use crate::identity::Identity;
@@ -106,28 +108,45 @@ impl Authenticator {
     /// `verify`, also saying which issuer the token concerned (the log line and the metrics
     /// name it, refused or not).
     pub async fn verify_for(&self, token: &str) -> Verification {
+        match self.cached(token) {
+            Some(hit) => hit,
+            None => self.verify_fresh(token).await,
+        }
+    }
+
+    /// The cached verification of `token`, when the cache holds one that still stands: its
+    /// key still in that issuer's JWKS, unchanged, and the token unexpired, so the cache is
+    /// never more lenient than a fresh verification. Only a token that passed every check,
+    /// its b64token syntax included, is ever inserted, so a hit also vouches for the syntax
+    /// of a token byte-equal to it (the data plane looks here before checking it:
+    /// `Located::check`).
+    pub fn cached(&self, token: &str) -> Option<Verification> {
+        if token.len() > self.max_token_bytes {
+            return None;
+        }
+        let hit = self.cache.get(token)?;
+        let issuer = self.issuers.get(hit.issuer)?;
+        let identity = &hit.identity;
+        let key_still_there = issuer.keys.current().is_some_and(|keys| {
+            keys.keys
+                .get(&identity.key_id)
+                .is_some_and(|key| key.fingerprint == hit.key_fingerprint)
+        });
+        if key_still_there && unix_now() < identity.expires_at + issuer.rules.leeway_secs {
+            self.metrics.token_cache_hits.inc();
+            return Some(Verification {
+                issuer: Some(Arc::clone(&issuer.name)),
+                result: Ok(Arc::clone(identity)),
+            });
+        }
+        self.cache.remove(token);
+        None
+    }
+
+    /// Every check, the result cached when the token verifies (after `cached` found nothing).
+    pub async fn verify_fresh(&self, token: &str) -> Verification {
         if token.len() > self.max_token_bytes {
             return refused(None, too_large(token, self.max_token_bytes));
-        }
-        if let Some(hit) = self.cache.get(token)
-            && let Some(issuer) = self.issuers.get(hit.issuer)
-        {
-            let identity = &hit.identity;
-            // The key must still be in that issuer's JWKS, unchanged, and the token still
-            // unexpired: the cache may never be more lenient than a fresh verification.
-            let key_still_there = issuer.keys.current().is_some_and(|keys| {
-                keys.keys
-                    .get(&identity.key_id)
-                    .is_some_and(|key| key.fingerprint == hit.key_fingerprint)
-            });
-            if key_still_there && unix_now() < identity.expires_at + issuer.rules.leeway_secs {
-                self.metrics.token_cache_hits.inc();
-                return Verification {
-                    issuer: Some(Arc::clone(&issuer.name)),
-                    result: Ok(Arc::clone(identity)),
-                };
-            }
-            self.cache.remove(token);
         }
         self.metrics.token_cache_misses.inc();
         let (index, issuer, decoded) = match self.pick(token) {

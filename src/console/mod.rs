@@ -257,7 +257,7 @@ pub fn misdirected() -> Response<Body> {
 /// Answers a console request (its path is in `PAGES`; the Host was checked by the caller).
 pub async fn answer(
     console: &Console,
-    gateway: &Gateway,
+    gateway: &Arc<Gateway>,
     request: Request<Incoming>,
 ) -> Response<Body> {
     let Some(page) = PAGES.iter().find(|p| p.path == request.uri().path()) else {

@@ -25,7 +25,6 @@ pub struct Overview {
     pub last_reload: Option<ReloadOutcome>,
     pub minutes: Vec<MinuteCounts>,
     pub top_reasons: Vec<(&'static str, u64)>,
-    pub dropped: u64,
 }
 
 pub fn overview(gateway: &Gateway) -> Overview {
@@ -42,7 +41,6 @@ pub fn overview(gateway: &Gateway) -> Overview {
             .clone(),
         minutes: gateway.decisions.per_minute(),
         top_reasons: gateway.decisions.top_reasons(10),
-        dropped: gateway.decisions.dropped(),
     }
 }
 
@@ -129,13 +127,11 @@ pub fn policy(gateway: &Gateway) -> PolicyPage {
 
 pub struct DecisionsPage {
     pub records: Vec<Arc<DecisionRecord>>,
-    pub dropped: u64,
 }
 
 pub fn decisions(gateway: &Gateway) -> DecisionsPage {
     DecisionsPage {
         records: gateway.decisions.recent(),
-        dropped: gateway.decisions.dropped(),
     }
 }
 
@@ -317,23 +313,50 @@ pub async fn try_it(gateway: &Gateway, config: &Config, form: &Form) -> TryAnswe
 }
 
 /// The decisions page's live stream (Server-Sent Events): each new record as JSON, with the
-/// same fields the page's table shows; a comment every 15 s keeps proxies from closing it.
-pub fn events(gateway: &Gateway) -> Response<Body> {
-    let mut live = gateway.decisions.subscribe();
+/// same fields the page's table shows, looked for in the ring every `LIVE_POLL` (so the request
+/// path never wakes anything for it); a comment every 15 s keeps proxies from closing it. Ends
+/// when the page goes away or the gateway does.
+pub fn events(gateway: &Arc<Gateway>) -> Response<Body> {
+    const LIVE_POLL: Duration = Duration::from_millis(250);
+    let gateway = Arc::downgrade(gateway);
     let (sender, receiver) = tokio::sync::mpsc::channel::<Bytes>(16);
     tokio::spawn(async move {
-        let mut keepalive = tokio::time::interval(Duration::from_secs(15));
+        let Some(mut last) = gateway.upgrade().map(|g| g.decisions.since(u64::MAX).1) else {
+            return;
+        };
+        let mut poll = tokio::time::interval(LIVE_POLL);
+        let mut quiet = Duration::ZERO;
         loop {
-            let chunk = tokio::select! {
-                received = live.recv() => match received {
-                    Ok(record) => Bytes::from(format!("id: {}\ndata: {}\n\n", record.id, record_json(&record))),
-                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
-                    Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
-                },
-                _ = keepalive.tick() => Bytes::from_static(b": keep-alive\n\n"),
-            };
-            if sender.send(chunk).await.is_err() {
+            poll.tick().await;
+            let Some(live) = gateway.upgrade() else {
                 return;
+            };
+            let (records, newest) = live.decisions.since(last);
+            drop(live);
+            last = newest;
+            quiet = if records.is_empty() {
+                quiet + LIVE_POLL
+            } else {
+                Duration::ZERO
+            };
+            let mut chunks: Vec<Bytes> = records
+                .iter()
+                .map(|record| {
+                    Bytes::from(format!(
+                        "id: {}\ndata: {}\n\n",
+                        record.id,
+                        record_json(record)
+                    ))
+                })
+                .collect();
+            if quiet >= Duration::from_secs(15) {
+                quiet = Duration::ZERO;
+                chunks.push(Bytes::from_static(b": keep-alive\n\n"));
+            }
+            for chunk in chunks {
+                if sender.send(chunk).await.is_err() {
+                    return;
+                }
             }
         }
     });

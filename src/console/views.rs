@@ -94,9 +94,6 @@ pub fn overview(page: &Overview) -> Markup {
                         tbody { @for (reason, count) in &page.top_reasons { tr { td { code { (reason) } } td.num { (count) } } } }
                     }
                 }
-                @if page.dropped > 0 {
-                    p.bad { (page.dropped) " refusal records were dropped while the collector was behind (counters are exact)." }
-                }
             }
         },
     )
@@ -203,7 +200,6 @@ pub fn decisions(page: &DecisionsPage) -> Markup {
         html! {
             p.quiet { "The most recent refusals and upstream errors (at most 1,000, newest first). "
                 span id="live" { "New ones appear here as they happen when scripts are on; reload otherwise." } }
-            @if page.dropped > 0 { p.bad { (page.dropped) " records were dropped while the collector was behind." } }
             div.scroll {
                 table id="decisions" {
                     thead { tr {

@@ -211,10 +211,21 @@ async fn authenticate(
         Some(challenge) => GatewayError::Dpop { error, challenge },
         None => GatewayError::Auth(error),
     };
-    let (token, source) =
-        auth::extract(request.headers(), gateway.settings.token_cookie.as_deref())
-            .map_err(|error| refused(error, None))?;
-    let verification = gateway.auth.verify_for(token).await;
+    let located = auth::locate(request.headers(), gateway.settings.token_cookie.as_deref())
+        .map_err(|error| refused(error, None))?;
+    let source = located.source;
+    // A token the cache holds passed every check when it was verified, its syntax included:
+    // a hit skips the syntax scan, which costs more than the lookup (docs/benchmarks.md).
+    let cached = located
+        .text()
+        .and_then(|token| Some((token, gateway.auth.cached(token)?)));
+    let (token, verification) = match cached {
+        Some(hit) => hit,
+        None => {
+            let token = located.check().map_err(|error| refused(error, None))?;
+            (token, gateway.auth.verify_fresh(token).await)
+        }
+    };
     exchange.record.issuer = verification.issuer;
     let identity = verification
         .result

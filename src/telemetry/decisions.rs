@@ -1,30 +1,27 @@
 //! The recent refusals and upstream errors the console shows, and decisions per minute by
 //! outcome over the last hour, kept in memory and bounded.
 //!
-//! The request path does two things here, neither of which waits: one relaxed atomic add per
-//! request (the per-outcome counters the chart is drawn from), and for a refusal or an upstream
-//! error a `try_send` of a small record on a bounded channel (full: the record is dropped and
-//! counted, the request never waits). A collector task keeps the ring of the last
-//! `DECISIONS_KEPT` records and the refusal reasons' counts, and announces each new record to
-//! live listeners (the console's Server-Sent Events); a sampler task takes the counters as each
-//! minute starts. What a refusal costs with all this: docs/benchmarks.md, "The console's
-//! decisions ring". The record holds only
-//! what SPEC lists: time, method, path without the query, route, status, reason, issuer, client
-//! id, request id; never a token, proof, cookie, query string or other header value.
+//! The request path does two things here, neither of which allocates more than the record's
+//! `Arc` or wakes anything: one relaxed atomic add per request (the per-outcome counters the
+//! chart is drawn from), and for a refusal or an upstream error a push of the record into the
+//! ring of the last `DECISIONS_KEPT` records, under a lock held only for the push (readers hold
+//! it only to copy the ring's `Arc`s, a few microseconds for the whole ring). No channel, no
+//! collector task to wake: waking one cost a refusal more than the rest together (measured:
+//! docs/benchmarks.md, "The console's decisions ring"). The console's live stream polls the
+//! ring for records newer than the last it sent (`since`); a sampler task takes the counters
+//! as each minute starts. The record holds only what SPEC lists: time, method, path without the
+//! query, route, status, reason, issuer, client id, request id; never a token, proof, cookie,
+//! query string or other header value.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use tokio::sync::{broadcast, mpsc};
-
 /// Records kept for the console's decisions page.
 pub const DECISIONS_KEPT: usize = 1_000;
 /// Minutes of per-outcome counts kept for the chart.
 pub const MINUTES_KEPT: usize = 60;
-const CHANNEL: usize = 1_024;
-const LIVE: usize = 256;
 /// Longest path kept in a record; a longer one is cut (the log has it whole).
 const PATH_KEPT: usize = 512;
 
@@ -34,7 +31,7 @@ pub const OUTCOMES: [&str; 4] = ["allow", "deny", "shadow_deny", "upstream_error
 /// One refusal or upstream error.
 #[derive(Debug, Clone)]
 pub struct DecisionRecord {
-    /// Increasing from 1; the live stream's event id.
+    /// Increasing from 1 (set when kept); the live stream's event id.
     pub id: u64,
     pub at: SystemTime,
     pub method: http::Method,
@@ -60,6 +57,8 @@ pub struct MinuteCounts {
 #[derive(Default)]
 struct Kept {
     ring: VecDeque<Arc<DecisionRecord>>,
+    /// The id of the last record kept.
+    last_id: u64,
     /// Refusals by reason. A list, not a map: the reasons are a few dozen `&'static str`s, found
     /// by address first, which costs less than hashing the string (measured: docs/benchmarks.md,
     /// "The console's decisions ring").
@@ -70,30 +69,17 @@ struct Kept {
 
 /// The gateway's side: cheap to call from the request path.
 pub struct Decisions {
-    sender: mpsc::Sender<DecisionRecord>,
     counts: Arc<[AtomicU64; 4]>,
-    dropped: Arc<AtomicU64>,
     kept: Arc<Mutex<Kept>>,
-    live: broadcast::Sender<Arc<DecisionRecord>>,
 }
 
 impl Decisions {
-    /// Starts the collector on the current Tokio runtime.
+    /// Starts the minute sampler on the current Tokio runtime.
     pub fn start() -> Decisions {
-        let (sender, receiver) = mpsc::channel(CHANNEL);
-        let (live, _) = broadcast::channel(LIVE);
         let decisions = Decisions {
-            sender,
             counts: Arc::new(Default::default()),
-            dropped: Arc::new(AtomicU64::new(0)),
             kept: Arc::new(Mutex::new(Kept::default())),
-            live,
         };
-        tokio::spawn(collect(
-            receiver,
-            decisions.kept.clone(),
-            decisions.live.clone(),
-        ));
         tokio::spawn(sample(
             Arc::downgrade(&decisions.kept),
             decisions.counts.clone(),
@@ -113,7 +99,7 @@ impl Decisions {
         decision == "deny" || decision == "upstream_error"
     }
 
-    /// Hands a record to the collector without waiting; dropped (and counted) when it is behind.
+    /// Keeps a record, the oldest giving way when the ring is full.
     pub fn record(&self, mut record: DecisionRecord) {
         if record.path.len() > PATH_KEPT {
             let mut cut = PATH_KEPT;
@@ -123,14 +109,39 @@ impl Decisions {
             record.path.truncate(cut);
             record.path.push('…');
         }
-        if self.sender.try_send(record).is_err() {
-            self.dropped.fetch_add(1, Ordering::Relaxed);
-        }
+        let reason = record.reason;
+        let mut record = Arc::new(record);
+        let evicted = {
+            let mut kept = self.lock();
+            kept.last_id += 1;
+            if let Some(record) = Arc::get_mut(&mut record) {
+                record.id = kept.last_id;
+            }
+            count_reason(&mut kept.reasons, reason);
+            let evicted = if kept.ring.len() == DECISIONS_KEPT {
+                kept.ring.pop_front()
+            } else {
+                None
+            };
+            kept.ring.push_back(record);
+            evicted
+        };
+        // Freed after the lock is let go.
+        drop(evicted);
     }
 
     /// The kept records, newest first.
     pub fn recent(&self) -> Vec<Arc<DecisionRecord>> {
         self.lock().ring.iter().rev().cloned().collect()
+    }
+
+    /// The kept records newer than `id`, oldest first (the live stream's next events), and the
+    /// newest id (to ask from next time).
+    pub fn since(&self, id: u64) -> (Vec<Arc<DecisionRecord>>, u64) {
+        let kept = self.lock();
+        let newer = kept.last_id.saturating_sub(id).min(kept.ring.len() as u64) as usize;
+        let skip = kept.ring.len() - newer;
+        (kept.ring.iter().skip(skip).cloned().collect(), kept.last_id)
     }
 
     /// Refusal reasons by count, most frequent first, since the gateway started.
@@ -161,16 +172,6 @@ impl Decisions {
         out
     }
 
-    /// Records dropped because the collector was behind.
-    pub fn dropped(&self) -> u64 {
-        self.dropped.load(Ordering::Relaxed)
-    }
-
-    /// New records as they arrive (the console's live stream).
-    pub fn subscribe(&self) -> broadcast::Receiver<Arc<DecisionRecord>> {
-        self.live.subscribe()
-    }
-
     fn totals(&self) -> [u64; 4] {
         totals(&self.counts)
     }
@@ -194,40 +195,6 @@ fn minute_now() -> u64 {
         .unwrap_or_default()
 }
 
-/// The collector: keeps the ring and the reason counts, and announces each record. It takes
-/// whatever has queued up at once, under one lock. Ends when the gateway (the sender) is
-/// dropped.
-async fn collect(
-    mut receiver: mpsc::Receiver<DecisionRecord>,
-    kept: Arc<Mutex<Kept>>,
-    live: broadcast::Sender<Arc<DecisionRecord>>,
-) {
-    const BATCH: usize = 64;
-    let mut next_id = 1;
-    let mut batch = Vec::with_capacity(BATCH);
-    let mut fresh = Vec::with_capacity(BATCH);
-    while receiver.recv_many(&mut batch, BATCH).await > 0 {
-        {
-            let mut kept = kept.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-            for mut record in batch.drain(..) {
-                record.id = next_id;
-                next_id += 1;
-                let record = Arc::new(record);
-                if kept.ring.len() == DECISIONS_KEPT {
-                    kept.ring.pop_front();
-                }
-                kept.ring.push_back(record.clone());
-                count_reason(&mut kept.reasons, record.reason);
-                fresh.push(record);
-            }
-        }
-        for record in fresh.drain(..) {
-            // No listener is fine.
-            let _ = live.send(record);
-        }
-    }
-}
-
 fn count_reason(reasons: &mut Vec<(&'static str, u64)>, reason: &'static str) {
     let found = reasons
         .iter()
@@ -240,7 +207,7 @@ fn count_reason(reasons: &mut Vec<(&'static str, u64)>, reason: &'static str) {
 }
 
 /// Samples the counters as each minute starts (the chart's bars are the differences). Ends
-/// once the gateway and the collector have both let go of the kept state.
+/// once the gateway has let go of the kept state.
 async fn sample(kept: Weak<Mutex<Kept>>, counts: Arc<[AtomicU64; 4]>) {
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
@@ -282,25 +249,22 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn records_are_kept_bounded_counted_and_announced() {
+    async fn records_are_kept_bounded_counted_and_found_by_id() {
         let decisions = Decisions::start();
-        let mut live = decisions.subscribe();
+        let (none, start) = decisions.since(0);
+        assert!(none.is_empty() && start == 0);
         for _ in 0..3 {
             decisions.record(record("insufficient_scope"));
         }
         decisions.record(record("missing_token"));
         decisions.count("deny");
         decisions.count("allow");
-        let first = tokio::time::timeout(Duration::from_secs(10), live.recv()).await;
-        assert!(matches!(first, Ok(Ok(r)) if r.id == 1 && r.path.len() <= PATH_KEPT + 3));
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-        while decisions.recent().len() < 4 {
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "records never arrived"
-            );
-            tokio::task::yield_now().await;
-        }
+        let (new, last) = decisions.since(start);
+        assert_eq!(new.iter().map(|r| r.id).collect::<Vec<_>>(), [1, 2, 3, 4]);
+        assert_eq!(last, 4);
+        assert!(new[0].path.len() <= PATH_KEPT + 3, "long paths are cut");
+        assert!(decisions.since(last).0.is_empty());
+        assert_eq!(decisions.since(2).0[0].id, 3);
         assert_eq!(
             decisions.top_reasons(5),
             vec![("insufficient_scope", 3), ("missing_token", 1)]
@@ -311,5 +275,21 @@ mod tests {
         if let Some(last) = minutes.last() {
             assert_eq!(last.counts[0] + last.counts[1], 2);
         }
+    }
+
+    #[tokio::test]
+    async fn the_ring_keeps_the_newest_thousand_and_since_skips_what_left_it() {
+        let decisions = Decisions::start();
+        for _ in 0..DECISIONS_KEPT + 5 {
+            decisions.record(record("missing_token"));
+        }
+        let recent = decisions.recent();
+        assert_eq!(recent.len(), DECISIONS_KEPT);
+        assert_eq!(recent[0].id, (DECISIONS_KEPT + 5) as u64);
+        assert_eq!(recent[DECISIONS_KEPT - 1].id, 6);
+        let (new, last) = decisions.since(0);
+        assert_eq!(new.len(), DECISIONS_KEPT, "only what is still kept");
+        assert_eq!((new[0].id, last), (6, (DECISIONS_KEPT + 5) as u64));
+        assert_eq!(decisions.top_reasons(1), vec![("missing_token", 1_005)]);
     }
 }
