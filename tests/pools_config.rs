@@ -79,3 +79,31 @@ fn check_with_pools(pools: &str, upstream: &str) -> (Run, usize) {
     );
     (project.run_config("check", &[]), toml.lines().count())
 }
+
+#[test]
+fn without_a_default_pool_a_restricted_route_needs_no_upstream_unless_it_forwards_in_shadow_mode() {
+    let project = Project::clientco();
+    project.edit("gateway.toml", "[upstream]\n", "[upstreams.api]\n");
+    for scope in ["ingest:data", "read:forecast", "read:inventory"] {
+        project.edit(
+            "policies/clientco.yaml",
+            &format!("    scopes: [{scope}]"),
+            &format!("    scopes: [{scope}]\n    upstream: api"),
+        );
+    }
+    // /models/** and /pipeline/** are refused at the gateway, so they name no pool.
+    project.run_config("check", &[]).expect_code(0);
+    // In shadow mode a restricted route forwards what it would refuse: it needs a pool.
+    project.edit(
+        "policies/clientco.yaml",
+        "    restricted: no:execute_modeling",
+        "    restricted: no:execute_modeling\n    mode: shadow",
+    );
+    let run = project.run_config("check", &[]);
+    run.expect_code(1);
+    assert!(
+        run.says("route `/models/**` names no `upstream:` and gateway.toml has no [upstream]"),
+        "{run:?}"
+    );
+    assert!(!run.says("/pipeline/**"), "{run:?}");
+}
