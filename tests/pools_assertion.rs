@@ -69,14 +69,7 @@ async fn each_route_reaches_only_the_replicas_of_the_pool_it_names() {
         "only the route without `upstream:`"
     );
 
-    let response = world
-        .client
-        .get(world.gateway.url("/ingest/rows"))
-        .bearer_auth(world.token("read:forecast"))
-        .header("x-request-id", "to-ingest")
-        .send()
-        .await
-        .unwrap();
+    let response = world.get_with_id("/ingest/rows", "to-ingest").await;
     assert_eq!(response.status(), 200);
     let line = world.gateway.request_line("to-ingest");
     assert_eq!(line["upstream"], "ingest", "{line}");

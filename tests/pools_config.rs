@@ -85,25 +85,21 @@ fn without_a_default_pool_a_restricted_route_needs_no_upstream_unless_it_forward
     let project = Project::clientco();
     project.edit("gateway.toml", "[upstream]\n", "[upstreams.api]\n");
     for scope in ["ingest:data", "read:forecast", "read:inventory"] {
+        let line = format!("    scopes: [{scope}]");
         project.edit(
             "policies/clientco.yaml",
-            &format!("    scopes: [{scope}]"),
-            &format!("    scopes: [{scope}]\n    upstream: api"),
+            &line,
+            &format!("{line}\n    upstream: api"),
         );
     }
     // /models/** and /pipeline/** are refused at the gateway, so they name no pool.
     project.run_config("check", &[]).expect_code(0);
     // In shadow mode a restricted route forwards what it would refuse: it needs a pool.
-    project.edit(
-        "policies/clientco.yaml",
-        "    restricted: no:execute_modeling",
-        "    restricted: no:execute_modeling\n    mode: shadow",
-    );
+    let restricted = "    restricted: no:execute_modeling";
+    let shadow = format!("{restricted}\n    mode: shadow");
+    project.edit("policies/clientco.yaml", restricted, &shadow);
     let run = project.run_config("check", &[]);
-    run.expect_code(1);
-    assert!(
-        run.says("route `/models/**` names no `upstream:` and gateway.toml has no [upstream]"),
-        "{run:?}"
-    );
+    let missing = "route `/models/**` names no `upstream:` and gateway.toml has no [upstream]";
+    assert!(run.expect_code(1).says(missing), "{run:?}");
     assert!(!run.says("/pipeline/**"), "{run:?}");
 }

@@ -141,14 +141,7 @@ async fn when_every_endpoint_is_down_the_requests_are_real_attempts_and_serve_on
     }
     for i in 0..15 {
         let id = format!("all-down-{i}");
-        let response = world
-            .client
-            .get(world.gateway.url("/svc/forecast"))
-            .bearer_auth(world.token("read:forecast"))
-            .header("x-request-id", &id)
-            .send()
-            .await
-            .unwrap();
+        let response = world.get_with_id("/svc/forecast", &id).await;
         assert_eq!(response.status(), 502, "{id}");
         let body = support::world::error_body(response).await;
         assert_eq!(body["error"], "bad_gateway", "{id}: {body}");

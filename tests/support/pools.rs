@@ -344,6 +344,14 @@ impl PoolWorld {
             .unwrap()
     }
 
+    /// `GET path` as `read:forecast` with `X-Request-Id: id`, so its access line can be read
+    /// (`gateway.request_line(id)`).
+    pub async fn get_with_id(&self, path: &str, id: &str) -> reqwest::Response {
+        let request = self.client.get(self.gateway.url(path));
+        let request = request.bearer_auth(self.token("read:forecast"));
+        request.header("x-request-id", id).send().await.unwrap()
+    }
+
     /// `GET path` as `read:forecast`: the status and the body (a replica's name, or the
     /// gateway's JSON error).
     pub async fn answer(&self, path: &str) -> (u16, String) {
