@@ -6,7 +6,9 @@
 //! folder, its JWKS written by the real `gateway assertion-jwks`) that the app verifies with the
 //! repository's package (integrations/fastapi), so a request sent around the gateway is refused
 //! by the app: forged `X-Auth-*` headers, a captured assertion replayed on another path or
-//! method, or after it expired.
+//! method, or after it expired. And the edge: two replicas of the app behind one pool
+//! (`[upstream] endpoints`), one killed (SIGKILL) in the middle of a steady stream of GETs, which
+//! costs no GET.
 //!
 //! Needs Python with the pinned FastAPI and uvicorn and the package: `scripts/e2e-setup` creates
 //! .venv-e2e and
