@@ -1,5 +1,5 @@
 //! Pools and routes through the built binary: each route reaches only the replicas of the pool
-//! it names (`upstream:` in the policy), and with `[forward.assertion]` on, the signed assertion
+//! it names (`upstream:` in the policy; the route to the second pool comes with a reload), and with `[forward.assertion]` on, the signed assertion
 //! a pool's replicas receive carries that pool's `assertion_audience` (the default pool's
 //! requests the section's own `audience`), verified against the admin listener's JWKS and
 //! `gateway assertion-jwks`, so an assertion one service received is refused by another.
@@ -19,9 +19,22 @@ fn policy() -> String {
     )
 }
 
+/// Replaces the running gateway's policy with `policy()` (written whole, then renamed into
+/// place) and waits for the reload: a policy may route to any pool the process runs.
+fn route_to_ingest(world: &PoolWorld) {
+    let file = world.gateway.file("policy.yaml");
+    let next = world.gateway.file("policy.yaml.next");
+    std::fs::write(&next, policy()).unwrap();
+    std::fs::rename(&next, &file).unwrap();
+    world.gateway.signal("HUP");
+    world
+        .gateway
+        .next_line("the reload", |l| l["message"] == "policy reloaded");
+}
+
 /// Pool `svc` (replicas a, b, c; audience `forecast-service` when `keys` sign), pool `ingest`
-/// (the returned replicas; audience `ingestion-service`), both round robin, and the default
-/// pool.
+/// (the returned replicas; audience `ingestion-service`), both round robin, the default pool,
+/// and the policy routing `/ingest/**` to `ingest`.
 async fn two_pools(keys: Option<&Keys>) -> (PoolWorld, Vec<Replica>) {
     let mut ingest = Vec::new();
     for name in ["i1", "i2", "i3"] {
@@ -41,7 +54,8 @@ async fn two_pools(keys: Option<&Keys>) -> (PoolWorld, Vec<Replica>) {
         "balance = \"round_robin\"\n{}",
         audience.replace("{}", "forecast-service")
     );
-    let world = PoolWorld::start_with(&policy(), &pool_extra, &tail).await;
+    let world = PoolWorld::start(&pool_extra, &tail).await;
+    route_to_ingest(&world);
     (world, ingest)
 }
 

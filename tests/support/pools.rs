@@ -70,19 +70,32 @@ impl Replica {
             reads: Mutex::new(Vec::new()),
             count: AtomicUsize::new(0),
         });
-        let killed = accept(listener, shared.clone());
+        let (killed, watch) = tokio::sync::watch::channel(false);
+        let state = shared.clone();
+        tokio::spawn(async move {
+            let mut stop = watch.clone();
+            loop {
+                tokio::select! {
+                    _ = stop.changed() => return, // the listener drops: connecting is refused
+                    accepted = listener.accept() => {
+                        let Ok((stream, _)) = accepted else { return };
+                        let state = state.clone();
+                        let mut stop = watch.clone();
+                        tokio::spawn(async move {
+                            tokio::select! {
+                                _ = stop.changed() => {}
+                                _ = serve(stream, state) => {}
+                            }
+                        });
+                    }
+                }
+            }
+        });
         Replica {
             addr,
             shared,
             killed,
         }
-    }
-
-    /// Listens again on the same address after `kill` (the counts and the mode carry on), as
-    /// a restarted instance would.
-    pub async fn revive(&mut self) {
-        let listener = TcpListener::bind(self.addr).await.unwrap();
-        self.killed = accept(listener, self.shared.clone());
     }
 
     pub fn url(&self) -> String {
@@ -116,31 +129,6 @@ impl Drop for Replica {
     fn drop(&mut self) {
         self.kill();
     }
-}
-
-/// Serves `listener` until the returned sender says killed.
-fn accept(listener: TcpListener, state: Arc<Shared>) -> tokio::sync::watch::Sender<bool> {
-    let (killed, watch) = tokio::sync::watch::channel(false);
-    tokio::spawn(async move {
-        let mut stop = watch.clone();
-        loop {
-            tokio::select! {
-                _ = stop.changed() => return, // the listener drops: connecting is refused
-                accepted = listener.accept() => {
-                    let Ok((stream, _)) = accepted else { return };
-                    let state = state.clone();
-                    let mut stop = watch.clone();
-                    tokio::spawn(async move {
-                        tokio::select! {
-                            _ = stop.changed() => {}
-                            _ = serve(stream, state) => {}
-                        }
-                    });
-                }
-            }
-        }
-    });
-    killed
 }
 
 fn find(buffer: &[u8], needle: &[u8]) -> Option<usize> {
@@ -284,11 +272,6 @@ impl PoolWorld {
     /// `pool_extra` goes into `[upstreams.svc]` after its `endpoints` (then sub-tables may
     /// follow), `tail` at the end of gateway.toml.
     pub async fn start(pool_extra: &str, tail: &str) -> PoolWorld {
-        PoolWorld::start_with(POLICY, pool_extra, tail).await
-    }
-
-    /// `start` with another policy (one whose routes name pools that `tail` declares).
-    pub async fn start_with(policy: &str, pool_extra: &str, tail: &str) -> PoolWorld {
         let issuer = super::issuer::spawn_issuer().await;
         let mut replicas = Vec::new();
         for name in ["a", "b", "c"] {
@@ -300,7 +283,7 @@ impl PoolWorld {
             .map(|r| format!("\"{}\"", r.url()))
             .collect();
         let mut options = Options::new(&issuer.issuer_url(), &issuer.jwks_url(), &default.url());
-        options.policy = policy.to_owned();
+        options.policy = POLICY.to_owned();
         options.tail = format!(
             "{tail}\n[upstreams.svc]\nendpoints = [{}]\nconnect_timeout = \"1s\"\nrequest_timeout = \"2s\"\n{pool_extra}\n",
             endpoints.join(", ")
