@@ -48,6 +48,8 @@ ALL_ROWS = [
     "gateway-assertion", "gateway-assertion-reuse",
     # Issue 18: a rate-limited route, the limiter in process and on Redis (a local redis-server).
     "gateway-ratelimit", "gateway-ratelimit-redis",
+    # Issue 26: the cached-token row with `[upstream]` a pool of three endpoints.
+    "gateway-pool",
     "haproxy-distinct", "gateway-distinct",
     "haproxy-cold", "gateway-cold",
     "fastapi-pyjwt", "fastapi-gateway", "fastapi-plain",
@@ -57,7 +59,7 @@ COLD_ROWS = {"haproxy-cold", "gateway-cold"}
 PACED_ROWS = {"direct", "nginx", "haproxy", "gateway", "gateway-log"}
 GATEWAY_ROWS = {"gateway", "gateway-distinct", "gateway-cold", "fastapi-gateway", "gateway-log",
                 "gateway-trace", "gateway-trace-all", "gateway-assertion", "gateway-assertion-reuse",
-                "gateway-ratelimit", "gateway-ratelimit-redis"}
+                "gateway-ratelimit", "gateway-ratelimit-redis", "gateway-pool"}
 # Rows compared with `gateway` round by round when BENCH_REPEAT > 1.
 ASSERTION_ROWS = ("gateway-assertion", "gateway-assertion-reuse")
 # What the gateway rows add to bench/gateway.toml (issue 19): the access log to a file with the
@@ -432,6 +434,8 @@ class Env:
     issuer: str
     backend_port: int
     jwks_port: int
+    # The backend nginx's two other ports: with backend_port, the gateway-pool row's endpoints.
+    pool_ports: list = field(default_factory=list)
     backend: subprocess.Popen | None = None
     token: str = ""
     bad: list = field(default_factory=list)
@@ -472,14 +476,18 @@ def setup(s: Settings) -> Env:
     run.mkdir(parents=True, exist_ok=True)
     jwks_port, backend_port = free_port(), free_port()
     env = Env(s=s, run=run, tok=run / "tokens", issuer=f"http://127.0.0.1:{jwks_port}/",
-              backend_port=backend_port, jwks_port=jwks_port)
+              backend_port=backend_port, jwks_port=jwks_port,
+              pool_ports=[free_port(), free_port()])
     print(f"minting 1 + {s.distinct} + {s.cold} RS256 tokens for {env.issuer} ...", flush=True)
     token_material.make(env.tok, env.issuer, s.distinct, s.cold)
     env.token = (env.tok / "token.txt").read_text().strip()
     env.bad = json.loads((env.tok / "bad-tokens.json").read_text())
     env.backend = start_nginx(env, "nginx-backend", "nginx-backend.conf", s.client_cpus,
-                              {"BACKEND_PORT": backend_port, "JWKS_PORT": jwks_port})
-    wait_until("backend nginx", lambda: answers(backend_port, "/forecast", 200), 10, env.backend)
+                              {"BACKEND_PORT": backend_port, "JWKS_PORT": jwks_port,
+                               "BACKEND_PORT_2": env.pool_ports[0],
+                               "BACKEND_PORT_3": env.pool_ports[1]})
+    for port in [backend_port, *env.pool_ports]:
+        wait_until("backend nginx", lambda: answers(port, "/forecast", 200), 10, env.backend)
     wait_until("JWKS", lambda: answers(jwks_port, "/.well-known/jwks.json", 200), 10, env.backend)
     return env
 
@@ -574,7 +582,10 @@ def measure(env: Env, row: Row, port: int, pids_of, token_list: str | None,
 
 
 def gateway_config(env: Env, name: str, upstream_port: int,
-                   tail: str = "", policy: str | None = None) -> tuple[Path, int, int]:
+                   tail: str = "", policy: str | None = None,
+                   endpoints: list[int] | None = None) -> tuple[Path, int, int]:
+    """bench/gateway.toml for one row; with `endpoints`, `[upstream]` is a pool of those ports
+    (issue 26) instead of the one `upstream_port`."""
     port, admin = free_port(), free_port()
     folder = env.run / name
     folder.mkdir(exist_ok=True)
@@ -586,6 +597,13 @@ def gateway_config(env: Env, name: str, upstream_port: int,
         "GATEWAY_PORT": port, "ADMIN_PORT": admin, "UPSTREAM_PORT": upstream_port,
         "WORKERS": env.s.workers, "ISSUER": env.issuer, "AUDIENCE": token_material.AUDIENCE,
     })
+    if endpoints:
+        url = f'url = "http://127.0.0.1:{upstream_port}"'
+        listed = ", ".join(f'"http://127.0.0.1:{p}"' for p in endpoints)
+        text = conf.read_text()
+        if url not in text:
+            raise RuntimeError(f"bench/gateway.toml has no `{url}` to turn into a pool")
+        conf.write_text(text.replace(url, f"endpoints = [{listed}]"))
     if tail:
         conf.write_text(conf.read_text() + "\n" + tail)
     return conf, port, admin
@@ -593,8 +611,9 @@ def gateway_config(env: Env, name: str, upstream_port: int,
 
 def start_gateway(env: Env, name: str, upstream_port: int,
                   prefix: list[str] | None = None,
-                  tail: str = "", policy: str | None = None) -> tuple[subprocess.Popen, int, int]:
-    conf, port, admin = gateway_config(env, name, upstream_port, tail, policy)
+                  tail: str = "", policy: str | None = None,
+                  endpoints: list[int] | None = None) -> tuple[subprocess.Popen, int, int]:
+    conf, port, admin = gateway_config(env, name, upstream_port, tail, policy, endpoints)
     # Access logs off, as for nginx (access_log off) and HAProxy (no log): the comparison is the
     # proxying and the checks, not writing log lines. BENCH_GATEWAY_LOG overrides. A `[log] file`
     # in `tail` turns the access log on whatever the filter (the -log rows).
@@ -732,7 +751,15 @@ GATEWAY_VARIANTS = {
     "ratelimit": (", rate-limited route, in-process state", lambda env, folder: ""),
     "ratelimit-redis": (", rate-limited route, Redis state (redis-server on this machine)",
                         redis_state_toml),
+    # Issue 26: the same nginx behind three ports as one pool (least_request, the default), so
+    # the difference with the gateway row is the pool's own work (choosing, counting in flight).
+    "pool": (", [upstream] a pool of 3 endpoints (least_request)", lambda env, folder: ""),
 }
+
+
+def pool_endpoints(env: Env, variant: str) -> list[int] | None:
+    """The ports of the `pool` variant's three endpoints; None for every other variant."""
+    return [env.backend_port, *env.pool_ports] if variant == "pool" else None
 
 
 def row_gateway(env: Env, kind: str, variant: str = "") -> Row:
@@ -749,7 +776,8 @@ def row_gateway(env: Env, kind: str, variant: str = "") -> Row:
     log_file = env.run / key / "access.log"
     log_file.unlink(missing_ok=True)  # BENCH_REPEAT: each round counts its own lines
     policy = rate_limited_policy() if variant.startswith("ratelimit") else None
-    proc, port, admin = start_gateway(env, key, env.backend_port, tail=tail, policy=policy)
+    proc, port, admin = start_gateway(env, key, env.backend_port, tail=tail, policy=policy,
+                                      endpoints=pool_endpoints(env, variant))
     if variant.startswith("assertion"):
         # The assertion is on: its keys are published (nginx cannot show what it received).
         status, _, _ = http_get(admin, "/.well-known/jwks.json")
@@ -958,6 +986,7 @@ CALLGRIND_VARIANTS = {"off": "access log off", "log": "access log on (to a file)
                       "trace": "traces at 0.01", "trace-all": "traces at 1.0",
                       "assertion": "assertion signed per request",
                       "assertion-reuse": "assertion with reuse 5s",
+                      "pool": "access log off, [upstream] a pool of 3 endpoints",
                       "nginx": "nginx plain proxy (no auth), access log off",
                       "nginx-log": "nginx plain proxy (no auth), access log to a file, buffer=64k",
                       "refusal": "no token: every request a 401 missing_token (a refusal, kept in "
@@ -995,7 +1024,8 @@ def callgrind(env: Env, variant: str = "off") -> tuple[str, float]:
     else:
         prefix = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out_file}"]
         tail = GATEWAY_VARIANTS[variant][1](env, env.run / name) if variant in GATEWAY_VARIANTS else ""
-        proc, port, _ = start_gateway(env, name, env.backend_port, prefix, tail=tail)
+        proc, port, _ = start_gateway(env, name, env.backend_port, prefix, tail=tail,
+                                      endpoints=pool_endpoints(env, variant))
     # `refusal`: the same load without a token, so every request is refused (issue 27).
     token = None if variant == "refusal" else env.tok / "token.txt"
     try:
@@ -1188,6 +1218,10 @@ def report(s: Settings, rows: dict[str, Row], soak_result: dict | None, started:
         if key in rows:
             target(f"gateway with assertion ({name}) / gateway (cached token)",
                    ratio(rows[key], g), 0.8)
+    if "gateway-pool" in rows:
+        # Issue 26: a pool of three endpoints costs (nearly) nothing over the single upstream.
+        target("gateway with a pool of 3 endpoints / gateway single upstream (cached token)",
+               ratio(rows["gateway-pool"], g), 0.97)
     target("gateway / HAProxy jwt_verify (cached token)", ratio(g, h), 2.0)
     target("gateway / HAProxy jwt_verify (distinct tokens)", ratio(gd, hd), 1.2)
     gc, hc = rows.get("gateway-cold"), rows.get("haproxy-cold")
@@ -1299,6 +1333,7 @@ def main() -> int:
         "gateway-assertion-reuse": lambda: row_gateway(env, "", "assertion-reuse"),
         "gateway-ratelimit": lambda: row_gateway(env, "", "ratelimit"),
         "gateway-ratelimit-redis": lambda: row_gateway(env, "", "ratelimit-redis"),
+        "gateway-pool": lambda: row_gateway(env, "", "pool"),
         "haproxy-distinct": lambda: row_haproxy(env, "distinct"),
         "gateway-distinct": lambda: row_gateway(env, "distinct"),
         "haproxy-cold": lambda: row_haproxy(env, "cold"),
@@ -1333,7 +1368,7 @@ def main() -> int:
         if pairs:
             rows["gateway"].note += ("; gateway / nginx per round: "
                                      + ", ".join(f"{p:.2f}×" for p in pairs))
-    for key in ASSERTION_ROWS:
+    for key in (*ASSERTION_ROWS, "gateway-pool"):
         if repeat > 1 and key in rounds and "gateway" in rounds:
             pairs = [a.wrk.rps / g.wrk.rps for a, g in zip(rounds[key], rounds["gateway"])
                      if a.wrk and g.wrk]
@@ -1373,6 +1408,11 @@ def main() -> int:
             counts.insert(0, f"**gateway / nginx plain proxy: "
                              f"{per_request['off'] / per_request['nginx']:.2f}×** "
                              f"instructions per request (access log off on both).\n")
+        if "off" in per_request and "pool" in per_request:
+            # Issue 26: the pool's own instructions per request, on top of the single upstream.
+            counts.insert(0, f"**gateway with a pool of 3 endpoints / single upstream: "
+                             f"{per_request['pool'] / per_request['off']:.3f}×** instructions "
+                             f"per request ({per_request['pool'] - per_request['off']:+,.0f}).\n")
         counted = "\n".join(counts)
     section = report(s, rows, soak_result, started)
     (s.out / "results.md").write_text(section)

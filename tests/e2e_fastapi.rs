@@ -6,7 +6,9 @@
 //! folder, its JWKS written by the real `gateway assertion-jwks`) that the app verifies with the
 //! repository's package (integrations/fastapi), so a request sent around the gateway is refused
 //! by the app: forged `X-Auth-*` headers, a captured assertion replayed on another path or
-//! method, or after it expired.
+//! method, or after it expired. And the edge: two replicas of the app behind one pool
+//! (`[upstream] endpoints`), one killed (SIGKILL) in the middle of a steady stream of GETs, which
+//! costs no GET.
 //!
 //! Needs Python with the pinned FastAPI and uvicorn and the package: `scripts/e2e-setup` creates
 //! .venv-e2e and
@@ -121,7 +123,8 @@ async fn gateway_token(credentials: &Path) -> String {
 }
 
 /// Writes the policy, a fresh Ed25519 assertion key and gateway.toml (forwarding to
-/// `upstream`, `assertion_extra` appended to `[forward.assertion]`) into `dir`.
+/// `upstream`, a comma-separated list of endpoint URLs for the default pool,
+/// `assertion_extra` appended to `[forward.assertion]`) into `dir`.
 fn write_config(dir: &Path, issuer: &DevIssuer, upstream: &str, assertion_extra: &str) -> PathBuf {
     if !dir.join("assertion-key.pem").exists() {
         let key = gateway::assertion::keys::generate_pem(gateway::assertion::Algorithm::EdDsa);
@@ -134,7 +137,17 @@ fn write_config(dir: &Path, issuer: &DevIssuer, upstream: &str, assertion_extra:
         "[forward.assertion]\nkey_file = \"assertion-key.pem\"\nissuer = \"{ASSERTION_ISSUER}\"\n\
          audience = \"{ASSERTION_AUDIENCE}\"\n{assertion_extra}\n"
     );
-    options.write_to(dir)
+    let file = options.write_to(dir);
+    if upstream.contains(',') {
+        // More than one replica: `[upstream]` takes `endpoints` instead of its `url`.
+        let endpoints: Vec<String> = upstream.split(',').map(|u| format!("\"{u}\"")).collect();
+        let text = std::fs::read_to_string(&file).unwrap().replace(
+            &format!("url = \"{upstream}\""),
+            &format!("endpoints = [{}]", endpoints.join(", ")),
+        );
+        std::fs::write(&file, text).unwrap();
+    }
+    file
 }
 
 /// What a backend that loads keys from a file gets: `gateway assertion-jwks` (the real binary)
@@ -534,4 +547,88 @@ async fn requests_around_the_gateway_are_refused_by_the_app() {
     running.shutdown().await;
     issuer.shutdown().await;
     drop(backend);
+}
+
+/// Requests a replica's SAASCO_SEEN_LOG has recorded so far (whole lines only: the app may be
+/// writing one).
+fn seen_count(path: &Path) -> usize {
+    std::fs::read(path)
+        .unwrap_or_default()
+        .iter()
+        .filter(|&&b| b == b'\n')
+        .count()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs Python with FastAPI: scripts/test runs it with E2E_PYTHON set"]
+async fn two_replicas_behind_one_pool_and_one_killed_mid_run_costs_no_get() {
+    let python = python();
+    let dir = tempfile::tempdir().unwrap();
+    let issuer = DevIssuer::start(DevIssuerConfig::default()).await.unwrap();
+    let jwks_file = assertion_jwks(dir.path(), &issuer, "").await;
+    let logs = [
+        dir.path().join("seen-1.jsonl"),
+        dir.path().join("seen-2.jsonl"),
+    ];
+    let mut replicas = [
+        Uvicorn::start(&python, &logs[0], &jwks_file, &[]),
+        Uvicorn::start(&python, &logs[1], &jwks_file, &[]),
+    ];
+    let endpoints = format!("{},{}", replicas[0].url, replicas[1].url);
+    let running = start_gateway(dir.path(), &issuer, &endpoints, "").await;
+    let url = format!("http://{}/forecast", running.data_addr());
+    let token = issuer.mint(&issuer.standard_claims(&["read:forecast"]));
+
+    // A steady stream of GETs from two clients until told to stop (at most 5,000 each).
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut clients = tokio::task::JoinSet::new();
+    for client in 0..2 {
+        let (url, token, stop) = (url.clone(), token.clone(), stop.clone());
+        clients.spawn(async move {
+            let http = reqwest::Client::new();
+            let mut failed = Vec::new();
+            let mut sent = 0;
+            while !stop.load(std::sync::atomic::Ordering::SeqCst) && sent < 5_000 {
+                sent += 1;
+                match http.get(&url).bearer_auth(&token).send().await {
+                    Ok(response) if response.status() == 200 => {}
+                    Ok(response) => failed.push(format!("client {client}: {}", response.status())),
+                    Err(error) => failed.push(format!("client {client}: {error}")),
+                }
+            }
+            (sent, failed)
+        });
+    }
+    support::wait::poll(
+        "both replicas to serve part of the stream",
+        Duration::from_secs(60),
+        || std::future::ready(logs.iter().all(|log| seen_count(log) >= 20).then_some(())),
+    )
+    .await;
+    // SIGKILL, as a crashed or OOM-killed replica: no goodbye on its connections.
+    replicas[1].child.kill().unwrap();
+    replicas[1].child.wait().unwrap();
+    let at_kill = seen_count(&logs[0]);
+    support::wait::poll(
+        "the survivor to serve the stream on its own",
+        Duration::from_secs(60),
+        || std::future::ready((seen_count(&logs[0]) >= at_kill + 100).then_some(())),
+    )
+    .await;
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    let mut total = 0;
+    while let Some(done) = clients.join_next().await {
+        let (sent, failed) = done.unwrap();
+        total += sent;
+        assert!(failed.is_empty(), "GETs failed around the kill: {failed:?}");
+    }
+    let served = seen_count(&logs[0]) + seen_count(&logs[1]);
+    assert!(
+        served >= total,
+        "every GET was answered by a replica ({served} seen for {total} sent)"
+    );
+
+    running.shutdown().await;
+    issuer.shutdown().await;
+    drop(replicas);
 }

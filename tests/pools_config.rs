@@ -79,3 +79,27 @@ fn check_with_pools(pools: &str, upstream: &str) -> (Run, usize) {
     );
     (project.run_config("check", &[]), toml.lines().count())
 }
+
+#[test]
+fn without_a_default_pool_a_restricted_route_needs_no_upstream_unless_it_forwards_in_shadow_mode() {
+    let project = Project::clientco();
+    project.edit("gateway.toml", "[upstream]\n", "[upstreams.api]\n");
+    for scope in ["ingest:data", "read:forecast", "read:inventory"] {
+        let line = format!("    scopes: [{scope}]");
+        project.edit(
+            "policies/clientco.yaml",
+            &line,
+            &format!("{line}\n    upstream: api"),
+        );
+    }
+    // /models/** and /pipeline/** are refused at the gateway, so they name no pool.
+    project.run_config("check", &[]).expect_code(0);
+    // In shadow mode a restricted route forwards what it would refuse: it needs a pool.
+    let restricted = "    restricted: no:execute_modeling";
+    let shadow = format!("{restricted}\n    mode: shadow");
+    project.edit("policies/clientco.yaml", restricted, &shadow);
+    let run = project.run_config("check", &[]);
+    let missing = "route `/models/**` names no `upstream:` and gateway.toml has no [upstream]";
+    assert!(run.expect_code(1).says(missing), "{run:?}");
+    assert!(!run.says("/pipeline/**"), "{run:?}");
+}

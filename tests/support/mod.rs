@@ -5,6 +5,7 @@
 //! Each integration test file uses what it needs, hence `dead_code` is allowed.
 #![allow(dead_code)]
 
+pub mod assertion; // Assertion key files, and verifying assertions against a JWKS.
 pub mod backend; // A recording upstream on 127.0.0.1:0.
 pub mod bin; // Runs the built `gateway` binary on files.
 pub mod documents; // Fixed documents over HTTP (an OpenAPI file to fetch).

@@ -327,6 +327,44 @@ impl PoolWorld {
             .unwrap()
     }
 
+    /// `GET path` as `read:forecast` with `X-Request-Id: id`, so its access line can be read
+    /// (`gateway.request_line(id)`).
+    pub async fn get_with_id(&self, path: &str, id: &str) -> reqwest::Response {
+        let request = self.client.get(self.gateway.url(path));
+        let request = request.bearer_auth(self.token("read:forecast"));
+        request.header("x-request-id", id).send().await.unwrap()
+    }
+
+    /// `GET path` as `read:forecast`: the status and the body (a replica's name, or the
+    /// gateway's JSON error).
+    pub async fn answer(&self, path: &str) -> (u16, String) {
+        let response = self.get(path).await;
+        let status = response.status().as_u16();
+        (status, response.text().await.unwrap())
+    }
+
+    /// `GET /svc/forecast` again and again until `done` holds after an answer, within
+    /// `deadline` (an ejection time passing, say); returns that answer.
+    pub async fn answer_until(
+        &self,
+        what: &str,
+        deadline: Duration,
+        done: impl Fn() -> bool,
+    ) -> (u16, String) {
+        super::wait::poll(what, deadline, || async {
+            let answer = self.answer("/svc/forecast").await;
+            done().then_some(answer)
+        })
+        .await
+    }
+
+    /// The gateway's next "endpoint ejected" warning (its `endpoint`, `seconds`, `upstream`).
+    pub fn ejected_line(&self) -> serde_json::Value {
+        self.gateway.next_line("an endpoint ejected", |l| {
+            l["message"] == "endpoint ejected"
+        })
+    }
+
     /// Requests each replica read, in order a, b, c.
     pub fn counts(&self) -> Vec<usize> {
         self.replicas.iter().map(Replica::count).collect()

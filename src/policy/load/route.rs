@@ -65,7 +65,10 @@ impl Loader<'_> {
         let (value, here) = field("binding");
         let binding = self.binding(value, &here, public);
         let (value, here) = field("upstream");
-        let upstream = self.upstream(value, &here, &base, &pattern);
+        // A restricted route in enforce mode is refused at the gateway and never forwarded, so
+        // it needs no pool (as an Envoy route with a direct response names no cluster).
+        let forwards = !map.contains_key("restricted") || mode == Mode::Shadow;
+        let upstream = self.upstream(value, &here, &base, &pattern, forwards);
         if self.problems.len() != problems_before {
             return None;
         }
@@ -274,13 +277,14 @@ impl Loader<'_> {
 
     /// `upstream:`: the pool the route forwards to, by name; whether it is configured is checked
     /// against gateway.toml (`Policy::unknown_pools`), as is a route without one when there is
-    /// no default pool.
+    /// no default pool, unless the route never `forwards`.
     fn upstream(
         &mut self,
         value: Option<&Value>,
         here: &[Step],
         route: &[Step],
         pattern: &str,
+        forwards: bool,
     ) -> Option<String> {
         let name = match value {
             None => None,
@@ -293,6 +297,9 @@ impl Loader<'_> {
                 return None;
             }
         };
+        if name.is_none() && !forwards {
+            return None;
+        }
         let (line, column) = locate(self.source, if name.is_some() { here } else { route });
         self.pool_refs.push(PoolRef {
             name: name.clone(),
