@@ -1,6 +1,7 @@
 //! The pools seen from the admin listener, through the built binary with three real replicas:
 //! `/metrics` has per-pool and per-endpoint series after traffic, a killed replica shows as
-//! connect failures, retries and an ejection on both `/metrics` and `/upstreams`, `/upstreams`
+//! connect failures, retries and an ejection on `/metrics`, `/upstreams` and the console's
+//! Upstreams page (whose policy page names each route's pool), `/upstreams`
 //! is JSON with every field of every endpoint, and it answers only the admin listener's own
 //! Host names (421) and only GET and HEAD (405 with `Allow`).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -139,13 +140,13 @@ async fn metrics_have_per_pool_and_per_endpoint_series_after_traffic() {
     );
 }
 
+/// Round robin (so the dead endpoint's turn comes within a few requests), two failures eject.
+const ROUND_ROBIN_EJECTING_AFTER_TWO: &str =
+    "balance = \"round_robin\"\n[upstreams.svc.eject]\nconsecutive_failures = 2\n";
+
 #[tokio::test]
 async fn a_killed_replica_shows_connect_failures_retries_and_its_ejection() {
-    let world = PoolWorld::start(
-        "balance = \"round_robin\"\n[upstreams.svc.eject]\nconsecutive_failures = 2\n",
-        "",
-    )
-    .await;
+    let world = PoolWorld::start(ROUND_ROBIN_EJECTING_AFTER_TWO, "").await;
     let dead = world.replicas[0].url();
     world.replicas[0].kill();
     // Round robin reaches the dead endpoint within a few requests; two failures eject it.
@@ -198,6 +199,26 @@ async fn a_killed_replica_shows_connect_failures_retries_and_its_ejection() {
         endpoint_sample(&metrics, "gateway_upstream_endpoint_ejected", &live, &[]),
         0
     );
+
+    // The console's Upstreams page shows the same state, endpoint by endpoint.
+    let (status, page) = admin(&world, "/console/upstreams").await;
+    assert_eq!(status, 200, "{page}");
+    let row = |url: &str| {
+        let start = page
+            .find(&format!("<code>{url}</code>"))
+            .unwrap_or_else(|| panic!("{url} not on the page: {page}"));
+        page[start..].split("</tr>").next().unwrap().to_owned()
+    };
+    let dead_row = row(&dead);
+    assert!(
+        dead_row.contains("ejected") && dead_row.contains("connect 2"),
+        "{dead_row}"
+    );
+    assert!(row(&live).contains("healthy"), "{page}");
+    // ... and the policy page names each route's pool.
+    let (_, policy) = admin(&world, "/console/policy").await;
+    assert!(policy.contains("<td><code>svc</code></td>"), "{policy}");
+    assert!(policy.contains("<td><code>default</code></td>"), "{policy}");
 }
 
 #[tokio::test]
