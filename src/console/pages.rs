@@ -262,10 +262,18 @@ pub fn pools(upstreams: &Upstreams, config: &Config) -> Vec<PoolView> {
                 Endpoints::Discover(d) => Some(format!("{}://{}:{}", d.scheme, d.host, d.port)),
                 Endpoints::Static(_) => None,
             });
+            // Joined by label: with discovery the set may change between the two reads.
+            let outcomes = pool.endpoint_outcomes();
             let endpoints = pool
                 .endpoint_states()
                 .into_iter()
-                .zip(pool.endpoint_outcomes())
+                .map(|state| {
+                    let counts = outcomes
+                        .iter()
+                        .find(|(label, _)| *label == state.label)
+                        .map_or([0; Outcome::ALL.len()], |(_, counts)| *counts);
+                    (state, counts)
+                })
                 .map(|(state, outcomes)| EndpointView {
                     endpoint: state.label.to_string(),
                     in_flight: state.in_flight,

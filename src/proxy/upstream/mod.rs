@@ -258,12 +258,11 @@ impl Upstream {
             .collect()
     }
 
-    /// Each endpoint's attempts by `Outcome` (in `Outcome::ALL` order), in the order of
-    /// `endpoint_states`.
-    pub fn endpoint_outcomes(&self) -> Vec<[u64; Outcome::ALL.len()]> {
+    /// Each endpoint's label and its attempts by `Outcome` (in `Outcome::ALL` order).
+    pub fn endpoint_outcomes(&self) -> Vec<(Arc<str>, [u64; Outcome::ALL.len()])> {
         self.endpoints
             .iter()
-            .map(|m| m.endpoint.outcomes())
+            .map(|m| (m.endpoint.label.clone(), m.endpoint.outcomes()))
             .collect()
     }
 
