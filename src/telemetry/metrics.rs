@@ -284,12 +284,6 @@ pub struct Checks {
 #[derive(Debug, Clone, Default)]
 pub struct Counts(pub Vec<(&'static str, u64)>);
 
-impl Counts {
-    pub fn total(&self) -> u64 {
-        self.0.iter().map(|(_, n)| n).sum()
-    }
-}
-
 impl serde::Serialize for Counts {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeMap;
@@ -471,5 +465,78 @@ impl Collector for PoolMetrics {
             }),
         )?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn view() -> PoolView {
+        PoolView {
+            name: "forecast".to_owned(),
+            balance: "least_request",
+            source: "list",
+            discover: None,
+            max_in_flight: 8,
+            in_flight: 2,
+            assertion_audience: None,
+            endpoints: vec![EndpointView {
+                endpoint: "http://10.0.1.5:8000".to_owned(),
+                in_flight: 2,
+                ejected: true,
+                ejections: 1,
+                healthy: false,
+                checks: Checks {
+                    passed: 4,
+                    failed: 3,
+                },
+                requests: Counts(vec![("ok", 7), ("connect", 5)]),
+            }],
+            retries: Counts(vec![("connect", 5)]),
+            budget_exhausted: 1,
+            panic: 6,
+        }
+    }
+
+    #[test]
+    fn the_pool_metrics_are_read_at_scrape_time_with_their_labels() {
+        let mut registry = Registry::default();
+        PoolMetrics::new(Arc::new(|| vec![view()])).register(&mut registry);
+        let mut text = String::new();
+        prometheus_client::encoding::text::encode(&mut text, &registry).unwrap_or_default();
+        let endpoint = r#"upstream="forecast",endpoint="http://10.0.1.5:8000""#;
+        for line in [
+            r#"gateway_upstream_in_flight{upstream="forecast"} 2"#.to_owned(),
+            r#"gateway_upstream_max_in_flight{upstream="forecast"} 8"#.to_owned(),
+            r#"gateway_upstream_retries_total{upstream="forecast",reason="connect"} 5"#.to_owned(),
+            r#"gateway_upstream_retry_budget_exhausted_total{upstream="forecast"} 1"#.to_owned(),
+            r#"gateway_upstream_panic_total{upstream="forecast"} 6"#.to_owned(),
+            format!(r#"gateway_upstream_endpoint_requests_total{{{endpoint},outcome="ok"}} 7"#),
+            format!(
+                r#"gateway_upstream_endpoint_requests_total{{{endpoint},outcome="connect"}} 5"#
+            ),
+            format!("gateway_upstream_endpoint_in_flight{{{endpoint}}} 2"),
+            format!("gateway_upstream_endpoint_ejected{{{endpoint}}} 1"),
+            format!("gateway_upstream_endpoint_healthy{{{endpoint}}} 0"),
+            format!("gateway_upstream_endpoint_ejections_total{{{endpoint}}} 1"),
+            format!(
+                r#"gateway_upstream_endpoint_health_checks_total{{{endpoint},result="passed"}} 4"#
+            ),
+            format!(
+                r#"gateway_upstream_endpoint_health_checks_total{{{endpoint},result="failed"}} 3"#
+            ),
+        ] {
+            assert!(text.lines().any(|l| l == line), "{line} not in:\n{text}");
+        }
+    }
+
+    #[test]
+    fn counts_are_a_json_object_in_their_order() {
+        let counts = Counts(vec![("ok", 1), ("connect", 2)]);
+        assert_eq!(
+            serde_json::to_string(&counts).unwrap_or_default(),
+            r#"{"ok":1,"connect":2}"#
+        );
     }
 }
