@@ -206,9 +206,16 @@ fn answer(
             console::secured(text(StatusCode::OK, "application/json", json.to_string()))
         }
         "/upstreams" => {
-            let pools = console::pools(&gateway.upstreams, console.config());
-            let json = serde_json::json!({ "upstreams": pools });
-            console::secured(text(StatusCode::OK, "application/json", json.to_string()))
+            /// `{"upstreams": [...]}`, serialised straight from the views so their fields keep
+            /// their documented order.
+            #[derive(serde::Serialize)]
+            struct Answer {
+                upstreams: Vec<crate::telemetry::metrics::PoolView>,
+            }
+            let upstreams = console::pools(&gateway.upstreams, console.config());
+            let json = serde_json::to_string(&Answer { upstreams })
+                .unwrap_or_else(|_| "{\"upstreams\": []}".to_owned());
+            console::secured(text(StatusCode::OK, "application/json", json))
         }
         "/.well-known/jwks.json" => match &gateway.snapshot.load().assertion {
             // RFC 7517 §8.5's media type; the current snapshot's keys, so a reload that
