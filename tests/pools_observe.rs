@@ -122,6 +122,8 @@ async fn metrics_have_per_pool_and_per_endpoint_series_after_traffic() {
             sample(&metrics, "gateway_upstream_panic_total", &labels),
             Some(0)
         );
+        let resolve = "gateway_upstream_resolve_failures_total";
+        assert_eq!(sample(&metrics, resolve, &labels), Some(0));
         let exhausted = "gateway_upstream_retry_budget_exhausted_total";
         assert_eq!(sample(&metrics, exhausted, &labels), Some(0));
         let retries = [("upstream", pool), ("reason", "connect")];
@@ -249,7 +251,7 @@ async fn upstreams_is_json_with_every_pool_and_every_endpoint_field() {
     assert_eq!(svc["in_flight"], 0);
     assert_eq!(svc["assertion_audience"], "svc-service");
     assert_eq!(pool(&json, "default")["assertion_audience"], Value::Null);
-    for field in ["budget_exhausted", "panic"] {
+    for field in ["budget_exhausted", "panic", "resolve_failures"] {
         assert_eq!(svc[field], 0, "{field}: {svc}");
     }
     for reason in ["connect", "reset", "timeout", "status"] {

@@ -314,6 +314,7 @@ pub fn pools(upstreams: &Upstreams, config: &Config) -> Vec<PoolView> {
                 ),
                 budget_exhausted: load(&pool.counters.budget_exhausted),
                 panic: load(&pool.counters.panic),
+                resolve_failures: load(&pool.counters.resolve_failures),
             }
         })
         .collect()

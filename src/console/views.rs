@@ -288,7 +288,12 @@ pub fn upstreams(page: &UpstreamsPage) -> Markup {
                         dt { "balance" } dd { (pool.balance) }
                         dt { "endpoints" } dd {
                             @match &pool.discover {
-                                Some(name) => { "discovered from DNS: " code { (name) } }
+                                Some(name) => {
+                                    "discovered from DNS: " code { (name) }
+                                    @if pool.resolve_failures > 0 {
+                                        " (" (pool.resolve_failures) " failed resolutions kept the last set)"
+                                    }
+                                }
                                 None => { "listed" }
                             }
                         }

@@ -255,6 +255,8 @@ pub struct PoolView {
     pub budget_exhausted: u64,
     /// Requests that found no usable endpoint and were balanced over all of them.
     pub panic: u64,
+    /// With `discover`: resolutions that failed or found nothing (the last set was kept).
+    pub resolve_failures: u64,
 }
 
 /// One endpoint of a pool.
@@ -415,6 +417,13 @@ impl Collector for PoolMetrics {
         )?;
         family(
             &mut encoder,
+            "gateway_upstream_resolve_failures",
+            "DNS resolutions of a discover pool that failed or found no address (the last set is kept)",
+            MetricType::Counter,
+            pools.iter().map(|p| (pool(p), p.resolve_failures)),
+        )?;
+        family(
+            &mut encoder,
             "gateway_upstream_endpoint_requests",
             "Attempts per endpoint by outcome (ok: any answer but 502/503/504; status: 502/503/504; connect: nothing sent; reset; timeout)",
             MetricType::Counter,
@@ -496,6 +505,7 @@ mod tests {
             retries: Counts(vec![("connect", 5)]),
             budget_exhausted: 1,
             panic: 6,
+            resolve_failures: 9,
         }
     }
 
@@ -512,6 +522,7 @@ mod tests {
             r#"gateway_upstream_retries_total{upstream="forecast",reason="connect"} 5"#.to_owned(),
             r#"gateway_upstream_retry_budget_exhausted_total{upstream="forecast"} 1"#.to_owned(),
             r#"gateway_upstream_panic_total{upstream="forecast"} 6"#.to_owned(),
+            r#"gateway_upstream_resolve_failures_total{upstream="forecast"} 9"#.to_owned(),
             format!(r#"gateway_upstream_endpoint_requests_total{{{endpoint},outcome="ok"}} 7"#),
             format!(
                 r#"gateway_upstream_endpoint_requests_total{{{endpoint},outcome="connect"}} 5"#

@@ -127,6 +127,8 @@ pub struct PoolCounters {
     /// Requests that found no usable endpoint and went to any of them.
     pub panic: AtomicU64,
     pub ejections: AtomicU64,
+    /// DNS resolutions (`discover`) that failed or found no address, keeping the last set.
+    pub resolve_failures: AtomicU64,
 }
 
 /// One endpoint as the metrics, `/upstreams` and the console show it.
