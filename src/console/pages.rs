@@ -1,6 +1,8 @@
 //! One gather function per console page: each reads the gateway's state into a plain struct
 //! for its template in `views`. Nothing here keeps state or changes the gateway; Try only
-//! evaluates, through `explain::explain` (what `gateway explain --token` prints).
+//! evaluates, through `explain::explain` (what `gateway explain --token` prints). `pools`, the
+//! Upstreams page's gather, is also what `/upstreams` and the pool metrics read, so the three
+//! show the same numbers.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
