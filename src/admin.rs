@@ -1,12 +1,20 @@
-//! The admin listener: `/healthz`, `/readyz`, `/metrics`, `/policy`, and with
+//! The admin listener: `/healthz`, `/readyz`, `/metrics`, `/policy`, `/upstreams`, and with
 //! `[forward.assertion]` the assertion keys at `/.well-known/jwks.json`. Never on the data plane.
+//! Every path answers GET and HEAD only (405 with `Allow` otherwise), except the console's
+//! forms.
 //!
 //! `/readyz` is 200 once every issuer with `ready_gate` (the default) has loaded a key set;
 //! its 503 body names the issuers still waiting.
 //!
-//! Bind it to loopback or a private interface: `/metrics` and `/policy` describe the deployment.
-//! `GET /` and `/console/...` are the console (`crate::console`), which with `/policy` answers
-//! only the admin listener's own `Host` names (421 otherwise).
+//! `/upstreams` is every pool as JSON (`console::pools`, the gather the console's Upstreams
+//! page and the pool metrics share): its balance, where its endpoints come from, in-flight and
+//! `max_in_flight`, assertion audience, retries by reason, budget exhaustion, panic, and per
+//! endpoint in-flight, ejected, ejections, healthy, checks and attempts by outcome.
+//!
+//! Bind it to loopback or a private interface: `/metrics`, `/policy` and `/upstreams` describe
+//! the deployment. `GET /` and `/console/...` are the console (`crate::console`), which with
+//! `/policy` and `/upstreams` answers only the admin listener's own `Host` names (421
+//! otherwise, against DNS rebinding).
 //!
 //! It has the data plane's connection guards with smaller limits (`constants::ADMIN_*`): the
 //! opening bytes and every request head must arrive within `ADMIN_HEADER_READ_TIMEOUT` (which
@@ -19,7 +27,7 @@ use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::UNIX_EPOCH;
 
-use http::header::CONTENT_TYPE;
+use http::header::{ALLOW, CONTENT_TYPE};
 use http::{Method, Request, Response, StatusCode};
 use hyper::body::Incoming;
 use hyper::service::service_fn;
@@ -86,13 +94,13 @@ pub async fn serve(
                 let hosts = hosts.clone();
                 async move {
                     let path = request.uri().path();
-                    let guarded = path == "/policy" || console::serves(path);
+                    let guarded = GUARDED.contains(&path) || console::serves(path);
                     let response = if guarded && !console::host_allowed(&request, local, &hosts) {
                         console::misdirected()
                     } else if console::serves(path) {
                         console::answer(&console, &gateway, request).await
                     } else {
-                        answer(&gateway, &registry, &request)
+                        answer(&gateway, &registry, &console, &request)
                     };
                     Ok::<_, Infallible>(response)
                 }
@@ -129,13 +137,27 @@ fn guarded_builder() -> auto::Builder<TokioExecutor> {
     http
 }
 
-fn answer(gateway: &Gateway, registry: &Registry, request: &Request<Incoming>) -> Response<Body> {
+/// Paths outside the console that answer only the admin listener's own `Host` names, as the
+/// console does: they describe the deployment to whoever can make a browser ask for them.
+const GUARDED: [&str; 2] = ["/policy", "/upstreams"];
+
+fn answer(
+    gateway: &Gateway,
+    registry: &Registry,
+    console: &Console,
+    request: &Request<Incoming>,
+) -> Response<Body> {
     if request.method() != Method::GET && request.method() != Method::HEAD {
-        return text(
+        // RFC 9110 §15.5.6: a 405 lists the methods the resource supports.
+        let mut response = text(
             StatusCode::METHOD_NOT_ALLOWED,
             "text/plain",
-            "GET only\n".into(),
+            "GET or HEAD only: the admin endpoints are read-only\n".into(),
         );
+        response
+            .headers_mut()
+            .insert(ALLOW, http::HeaderValue::from_static("GET, HEAD"));
+        return response;
     }
     match request.uri().path() {
         "/healthz" => text(StatusCode::OK, "text/plain", "ok\n".into()),
@@ -183,6 +205,18 @@ fn answer(gateway: &Gateway, registry: &Registry, request: &Request<Incoming>) -
             });
             console::secured(text(StatusCode::OK, "application/json", json.to_string()))
         }
+        "/upstreams" => {
+            /// `{"upstreams": [...]}`, serialised straight from the views so their fields keep
+            /// their documented order.
+            #[derive(serde::Serialize)]
+            struct Answer {
+                upstreams: Vec<crate::telemetry::metrics::PoolView>,
+            }
+            let upstreams = console::pools(&gateway.upstreams, console.config());
+            let json = serde_json::to_string(&Answer { upstreams })
+                .unwrap_or_else(|_| "{\"upstreams\": []}".to_owned());
+            console::secured(text(StatusCode::OK, "application/json", json))
+        }
         "/.well-known/jwks.json" => match &gateway.snapshot.load().assertion {
             // RFC 7517 §8.5's media type; the current snapshot's keys, so a reload that
             // rotated them shows at once.
@@ -200,7 +234,7 @@ fn answer(gateway: &Gateway, registry: &Registry, request: &Request<Incoming>) -
         _ => text(
             StatusCode::NOT_FOUND,
             "text/plain",
-            "admin endpoints: /healthz /readyz /metrics /policy /.well-known/jwks.json, and the console at /\n".into(),
+            "admin endpoints: /healthz /readyz /metrics /policy /upstreams /.well-known/jwks.json, and the console at /\n".into(),
         ),
     }
 }

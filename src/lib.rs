@@ -62,6 +62,13 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
     gateway.metrics.register(&mut registry);
     gateway.requests.register(&mut registry);
     gateway.state_metrics.register(&mut registry);
+    let shared_config = Arc::new(config.clone());
+    // The pool metrics are read from the pools at each scrape (the console's gather).
+    let pools = (gateway.clone(), shared_config.clone());
+    telemetry::metrics::PoolMetrics::new(Arc::new(move || {
+        console::pools(&pools.0.upstreams, &pools.1)
+    }))
+    .register(&mut registry);
 
     let data_plane = DataPlane::bind(&config.server).await?;
     let admin_listener = TcpListener::bind(config.admin.listen)
@@ -90,7 +97,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
             admin_listener,
             gateway.clone(),
             Arc::new(registry),
-            Arc::new(console::Console::new(Arc::new(config.clone()), admin_addr)),
+            Arc::new(console::Console::new(shared_config, admin_addr)),
             Arc::new(config.admin.hosts.clone()),
             stop.clone(),
         )),

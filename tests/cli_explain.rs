@@ -22,6 +22,7 @@ normalised: /forecast
 route:      /forecast
 methods:    GET, HEAD
 requires:   every one of: read:forecast
+upstream:   default (http://127.0.0.1:8000/)
 no token:   401 no token: every non-public request is authenticated before routing
 with token: 200 route /forecast needs read:forecast: granted (a valid token granting read:forecast; try --token)
 "

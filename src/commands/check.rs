@@ -1,5 +1,6 @@
 //! `gateway check`: validate config and policy, print every problem, exit 0/1; with
-//! `[auth.issuers.*]`, also list the issuers the deploy trusts.
+//! `[auth.issuers.*]`, also list the issuers the deploy trusts, and with `[upstreams.*]` each
+//! pool's endpoints and the routes that forward to it.
 //!
 //! Also home of `load_all`, which `explain`, `docs` and `test` share: they all need a valid
 //! config and policy first, and report problems the same way `check` does.
@@ -37,6 +38,7 @@ pub async fn run(config: &Path, offline: bool) -> ExitCode {
                 );
             }
             list_issuers(&config);
+            list_pools(&config, &policy);
             for issuer in &config.auth.issuers {
                 let section = issuer_section(&config, issuer);
                 if issuer.issuer.contains(PLACEHOLDER) {
@@ -102,6 +104,43 @@ fn list_issuers(config: &Config) {
             issuer.audiences.join(" | "),
             issuer.jwks_url
         );
+    }
+}
+
+/// With named pools (`[upstreams.NAME]`), each pool with its endpoints and the routes that
+/// forward to it, so an operator sees where every route goes. A gateway with `[upstream]`
+/// alone prints nothing more than before.
+fn list_pools(config: &Config, policy: &Policy) {
+    if config.upstreams.is_empty() {
+        return;
+    }
+    let pools: Vec<&crate::config::UpstreamConfig> = config.pools().collect();
+    println!(
+        "{} upstream pools (a route's `upstream:` picks one; without it, `{}`):",
+        pools.len(),
+        crate::constants::DEFAULT_POOL_NAME
+    );
+    let width = pools.iter().map(|p| p.name.len()).max().unwrap_or(0);
+    for pool in pools {
+        let mut routes: Vec<&str> = policy
+            .routes
+            .iter()
+            .filter(|r| {
+                r.upstream
+                    .as_deref()
+                    .unwrap_or(crate::constants::DEFAULT_POOL_NAME)
+                    == pool.name
+            })
+            .map(|r| r.pattern.as_str())
+            .collect();
+        routes.sort_unstable();
+        routes.dedup();
+        let used = match routes.len() {
+            0 => "no route forwards here".to_owned(),
+            1 => format!("route {}", routes[0]),
+            _ => format!("routes {}", routes.join(", ")),
+        };
+        println!("  {:<width$}  {}  {used}", pool.name, pool.describe());
     }
 }
 

@@ -17,6 +17,8 @@
 mod pages;
 mod views;
 
+pub use pages::pools;
+
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
@@ -187,6 +189,11 @@ impl Console {
             session,
             csrf,
         }
+    }
+
+    /// The configuration the gateway was started with.
+    pub fn config(&self) -> &Config {
+        &self.config
     }
 
     fn on(&self) -> bool {

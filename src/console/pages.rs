@@ -1,8 +1,11 @@
 //! One gather function per console page: each reads the gateway's state into a plain struct
 //! for its template in `views`. Nothing here keeps state or changes the gateway; Try only
-//! evaluates, through `explain::explain` (what `gateway explain --token` prints).
+//! evaluates, through `explain::explain` (what `gateway explain --token` prints). `pools`, the
+//! Upstreams page's gather, is also what `/upstreams` and the pool metrics read, so the three
+//! show the same numbers.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
@@ -10,12 +13,14 @@ use http::header::CONTENT_TYPE;
 use http::{HeaderValue, Method, Response, StatusCode};
 
 use super::Form;
-use crate::config::Config;
+use crate::config::{Balance, Config, Endpoints};
 use crate::explain::{Explanation, Proofs, explain};
 use crate::policy::{Access, Mode};
 use crate::proxy::body::{self, Body};
+use crate::proxy::upstream::{Outcome, RetryReason, Upstreams};
 use crate::proxy::{Gateway, ReloadOutcome};
 use crate::telemetry::decisions::{DecisionRecord, MinuteCounts};
+use crate::telemetry::metrics::{Checks, Counts, EndpointView, PoolView};
 
 pub struct Overview {
     pub waiting: Vec<String>,
@@ -55,6 +60,8 @@ pub struct RouteRow {
     pub binding: &'static str,
     pub limits: String,
     pub websocket: bool,
+    /// The pool the route forwards to (`default`: `[upstream]`).
+    pub pool: String,
     pub description: String,
 }
 
@@ -111,6 +118,10 @@ pub fn policy(gateway: &Gateway) -> PolicyPage {
                 binding: route.binding.as_str(),
                 limits: limits.join("; "),
                 websocket: route.websocket,
+                pool: route
+                    .upstream
+                    .clone()
+                    .unwrap_or_else(|| crate::constants::DEFAULT_POOL_NAME.to_owned()),
                 description: route.description.clone().unwrap_or_default(),
             }
         })
@@ -235,32 +246,104 @@ pub fn keys(gateway: &Gateway, config: &Config) -> KeysPage {
     KeysPage { issuers, assertion }
 }
 
-pub struct UpstreamRow {
-    pub name: String,
-    pub url: String,
-    pub connect_timeout: Duration,
-    pub request_timeout: Duration,
-    pub errors: u64,
-}
-
-/// One row per pool (`[upstream]` is `default`).
-pub fn upstreams(gateway: &Gateway, config: &Config) -> Vec<UpstreamRow> {
-    let errors = gateway
-        .decisions
-        .recent()
-        .iter()
-        .filter(|r| r.decision == "upstream_error")
-        .count() as u64;
-    config
-        .pools()
-        .map(|pool| UpstreamRow {
-            name: pool.name.clone(),
-            url: pool.describe(),
-            connect_timeout: pool.connect_timeout,
-            request_timeout: pool.request_timeout,
-            errors,
+/// Every pool as it stands, the default one first: what the Upstreams page, `/upstreams` and
+/// the pool metrics show (one gather, so the three never disagree). `config` supplies what the
+/// running pool does not keep (its balance, where its endpoints come from, `max_in_flight`).
+pub fn pools(upstreams: &Upstreams, config: &Config) -> Vec<PoolView> {
+    let load = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
+    upstreams
+        .all()
+        .into_iter()
+        .map(|pool| {
+            let configured = config.pools().find(|c| *c.name == **pool.name());
+            let discover = configured.and_then(|c| match &c.endpoints {
+                Endpoints::Discover(d) => Some(format!("{}://{}:{}", d.scheme, d.host, d.port)),
+                Endpoints::Static(_) => None,
+            });
+            // Joined by label: with discovery the set may change between the two reads.
+            let outcomes = pool.endpoint_outcomes();
+            let endpoints = pool
+                .endpoint_states()
+                .into_iter()
+                .map(|state| {
+                    let counts = outcomes
+                        .iter()
+                        .find(|(label, _)| *label == state.label)
+                        .map_or([0; Outcome::ALL.len()], |(_, counts)| *counts);
+                    (state, counts)
+                })
+                .map(|(state, outcomes)| EndpointView {
+                    endpoint: state.label.to_string(),
+                    in_flight: state.in_flight,
+                    ejected: state.ejected,
+                    ejections: state.ejections,
+                    healthy: state.healthy,
+                    checks: Checks {
+                        passed: state.checks_passed,
+                        failed: state.checks_failed,
+                    },
+                    requests: Counts(
+                        Outcome::ALL
+                            .iter()
+                            .zip(outcomes)
+                            .map(|(outcome, n)| (outcome.label(), n))
+                            .collect(),
+                    ),
+                })
+                .collect();
+            PoolView {
+                name: pool.name().to_string(),
+                balance: configured.map_or(Balance::default(), |c| c.balance).name(),
+                source: if discover.is_some() {
+                    "discover"
+                } else {
+                    "list"
+                },
+                discover,
+                max_in_flight: configured.map_or(0, |c| c.max_in_flight),
+                in_flight: pool.in_flight(),
+                assertion_audience: pool.assertion_audience().map(str::to_owned),
+                endpoints,
+                retries: Counts(
+                    RETRY_REASONS
+                        .iter()
+                        .map(|&r| (r.label(), load(&pool.counters.retries[r as usize])))
+                        .collect(),
+                ),
+                budget_exhausted: load(&pool.counters.budget_exhausted),
+                panic: load(&pool.counters.panic),
+                resolve_failures: load(&pool.counters.resolve_failures),
+            }
         })
         .collect()
+}
+
+/// The `reason` label of the retry counters, in the order `/upstreams` lists them.
+const RETRY_REASONS: [RetryReason; 4] = [
+    RetryReason::Connect,
+    RetryReason::Reset,
+    RetryReason::Timeout,
+    RetryReason::Status,
+];
+
+/// The Upstreams page: every pool, and how long each waits (its timeouts from the config).
+pub struct UpstreamsPage {
+    pub pools: Vec<(PoolView, Option<(Duration, Duration)>)>,
+}
+
+pub fn upstreams(gateway: &Gateway, config: &Config) -> UpstreamsPage {
+    UpstreamsPage {
+        pools: pools(&gateway.upstreams, config)
+            .into_iter()
+            .map(|view| {
+                let timeouts = config
+                    .pools()
+                    .find(|c| c.name == view.name)
+                    .map(|c| (c.connect_timeout, c.request_timeout));
+                (view, timeouts)
+            })
+            .collect(),
+    }
 }
 
 /// The Try form's answer: what was asked (never the token) and the explanation.

@@ -5,8 +5,9 @@
 use maud::{DOCTYPE, Markup, html};
 
 use super::navigation;
-use super::pages::{DecisionsPage, KeysPage, Overview, PolicyPage, TryAnswer, UpstreamRow, time};
+use super::pages::{DecisionsPage, KeysPage, Overview, PolicyPage, TryAnswer, UpstreamsPage, time};
 use crate::telemetry::decisions::OUTCOMES;
+use crate::telemetry::metrics::Counts;
 
 fn layout(title: &str, current: &str, body: Markup) -> Markup {
     html! {
@@ -166,7 +167,7 @@ pub fn policy(page: &PolicyPage) -> Markup {
                                 td { (route.binding) }
                                 td { (route.limits) }
                                 td { @if route.websocket { "yes" } @else { "no" } }
-                                td { "upstream" }
+                                td { code { (route.pool) } }
                             }
                         }
                     }
@@ -265,25 +266,85 @@ fn key_table(keys: &[super::pages::KeyRow]) -> Markup {
     }
 }
 
-pub fn upstreams(rows: &[UpstreamRow]) -> Markup {
+pub fn upstreams(page: &UpstreamsPage) -> Markup {
     layout(
         "Upstreams",
         "/console/upstreams",
         html! {
-            table {
-                thead { tr { th { "name" } th { "url" } th { "connect timeout" } th { "request timeout" } th.num { "recent upstream errors" } } }
-                tbody {
-                    @for row in rows {
-                        tr {
-                            td { (row.name) } td { code { (row.url) } }
-                            td { (format!("{:?}", row.connect_timeout)) } td { (format!("{:?}", row.request_timeout)) }
-                            td.num { (row.errors) }
+            p.quiet { "Each pool as it stands now (also as JSON at " code { "/upstreams" } " and as "
+                code { "gateway_upstream_*" } " on " code { "/metrics" } "). Latency is "
+                code { "gateway_upstream_duration_seconds" } " on " code { "/metrics" } "." }
+            @for (pool, timeouts) in &page.pools {
+                section.card {
+                    h2 { "Pool " code { (pool.name) } }
+                    @if !pool.endpoints.is_empty() && pool.endpoints.iter().all(|e| e.ejected || !e.healthy) {
+                        p.bad { "Panic: every endpoint is ejected or unhealthy, so requests are balanced over all of them." }
+                    }
+                    dl {
+                        dt { "balance" } dd { (pool.balance) }
+                        dt { "endpoints" } dd {
+                            @match &pool.discover {
+                                Some(name) => {
+                                    "discovered from DNS: " code { (name) }
+                                    @if pool.resolve_failures > 0 {
+                                        " (" (pool.resolve_failures) " failed resolutions kept the last set)"
+                                    }
+                                }
+                                None => { "listed" }
+                            }
+                        }
+                        dt { "in flight" } dd { (pool.in_flight) " of at most " (pool.max_in_flight) }
+                        @if let Some((connect, request)) = timeouts {
+                            dt { "timeouts" } dd { "connect " (format!("{connect:?}")) ", request " (format!("{request:?}")) }
+                        }
+                        dt { "assertion audience" } dd { @match &pool.assertion_audience {
+                            Some(aud) => code { (aud) },
+                            None => "[forward.assertion]'s own",
+                        } }
+                        dt { "retries" } dd { (counts(&pool.retries)) }
+                        dt { "retry budget exhausted" } dd { (pool.budget_exhausted) }
+                        dt { "panic" } dd { (pool.panic) " requests" }
+                    }
+                    div.scroll {
+                        table {
+                            thead { tr {
+                                th { "endpoint" } th { "state" } th.num { "in flight" } th.num { "ejections" }
+                                th.num { "checks passed" } th.num { "checks failed" } th { "attempts by outcome" }
+                            } }
+                            tbody {
+                                @for e in &pool.endpoints {
+                                    tr {
+                                        td { code { (e.endpoint) } }
+                                        td {
+                                            @if e.ejected { span.bad { "ejected" } }
+                                            @else if !e.healthy { span.bad { "unhealthy" } }
+                                            @else { span.ok { "healthy" } }
+                                        }
+                                        td.num { (e.in_flight) } td.num { (e.ejections) }
+                                        td.num { (e.checks.passed) } td.num { (e.checks.failed) }
+                                        td { (counts(&e.requests)) }
+                                    }
+                                }
+                            }
                         }
                     }
                 }
             }
         },
     )
+}
+
+/// `ok 12 · connect 1`, the non-zero counts in their order; `none` when all are zero.
+fn counts(counts: &Counts) -> Markup {
+    let shown: Vec<String> = counts
+        .0
+        .iter()
+        .filter(|(_, n)| *n > 0)
+        .map(|(label, n)| format!("{label} {n}"))
+        .collect();
+    html! {
+        @if shown.is_empty() { span.quiet { "none" } } @else { (shown.join(" · ")) }
+    }
 }
 
 pub fn try_page(csrf: &str, answer: Option<&TryAnswer>) -> Markup {

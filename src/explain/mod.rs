@@ -74,7 +74,7 @@ pub async fn explain(
     };
     out.say(format!("normalised: {normalised}"));
     match policy.route_for(&normalised, method) {
-        Some(route) => describe(out, route, &normalised),
+        Some(route) => describe(out, config, route, &normalised),
         // Naming the file: a path of another policy (the multi-tenant example's) is the usual
         // cause, and the fix is GATEWAY_POLICY_FILE or the config's `[policy] file`.
         None => out.say(format!(
@@ -238,7 +238,7 @@ fn granted_text(scopes: &Scopes) -> String {
     }
 }
 
-fn describe(out: &mut Explanation, route: &Route, normalised: &str) {
+fn describe(out: &mut Explanation, config: &Config, route: &Route, normalised: &str) {
     out.say(format!("route:      {}", route.pattern));
     let methods = match &route.methods {
         None => "any".to_owned(),
@@ -274,6 +274,22 @@ fn describe(out: &mut Explanation, route: &Route, normalised: &str) {
             i + 1,
             on_this_path(condition, normalised)
         ));
+    }
+    if !matches!(route.access, Access::Restricted(_)) {
+        out.say(format!("upstream:   {}", pool_text(config, route)));
+    }
+}
+
+/// The pool a request of `route` is forwarded to and its endpoints: `default` (`[upstream]`)
+/// when the route names none.
+fn pool_text(config: &Config, route: &Route) -> String {
+    let name = route
+        .upstream
+        .as_deref()
+        .unwrap_or(crate::constants::DEFAULT_POOL_NAME);
+    match config.pools().find(|pool| pool.name == name) {
+        Some(pool) => format!("{name} ({})", pool.describe()),
+        None => name.to_owned(),
     }
 }
 

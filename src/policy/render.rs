@@ -5,8 +5,8 @@
 //! scopes without one), then the tables: the permission matrix, scopes, restrictions and the
 //! clients register. The output depends only on the policy's content (not on time, paths or
 //! the host) and everything is sorted, so `gateway docs --check` can compare it byte for byte
-//! with the committed file. The conditions column and the clients table appear only when the
-//! policy has conditions or a register.
+//! with the committed file. The conditions column, the pool column and the clients table appear
+//! only when the policy has conditions, names an upstream pool, or has a register.
 
 mod diagram;
 mod narrative;
@@ -43,16 +43,19 @@ pub fn render_docs(policy: &Policy, policy_name: &str) -> String {
     let _ = writeln!(out, "## Permission matrix");
     let _ = writeln!(out);
     let with_conditions = policy.routes.iter().any(|r| !r.conditions.is_empty());
+    // Only a policy that names a pool gets the column, so first- and second-round policies
+    // render the same page as before.
+    let with_pools = policy.routes.iter().any(|r| r.upstream.is_some());
+    let mut header = vec!["route", "methods", "requires"];
     if with_conditions {
-        let _ = writeln!(
-            out,
-            "| route | methods | requires | conditions (all must hold) | mode | public |"
-        );
-        let _ = writeln!(out, "|---|---|---|---|---|---|");
-    } else {
-        let _ = writeln!(out, "| route | methods | requires | mode | public |");
-        let _ = writeln!(out, "|---|---|---|---|---|");
+        header.push("conditions (all must hold)");
     }
+    header.extend(["mode", "public"]);
+    if with_pools {
+        header.push("pool");
+    }
+    let _ = writeln!(out, "| {} |", header.join(" | "));
+    let _ = writeln!(out, "|{}", "---|".repeat(header.len()));
     for route in &routes {
         let methods = methods_cell(route);
         let requires = match &route.access {
@@ -80,9 +83,18 @@ pub fn render_docs(policy: &Policy, policy_name: &str) -> String {
         } else {
             String::new()
         };
+        let pool = if with_pools {
+            let name = route
+                .upstream
+                .as_deref()
+                .unwrap_or(crate::constants::DEFAULT_POOL_NAME);
+            format!(" `{}` |", escape_cell(name))
+        } else {
+            String::new()
+        };
         let _ = writeln!(
             out,
-            "| `{}` | {methods} | {requires} |{conditions} {mode} | {public} |",
+            "| `{}` | {methods} | {requires} |{conditions} {mode} | {public} |{pool}",
             escape_cell(&route.pattern)
         );
     }

@@ -1,7 +1,7 @@
 //! What `gateway diff` compares on a route, one entry per attribute: how to tell two values
 //! apart and which direction is looser. A new route key that affects decisions is one more
 //! function and one more line in `ATTRIBUTES`; `when:` lives in `conditions`, `issuers:`,
-//! `binding:` and `websocket:` in `requirements`.
+//! `binding:` and `websocket:` in `requirements`; `upstream:` (the pool) is neutral.
 //!
 //! The rule for every entry: a change is looser when some request that was refused may now be
 //! forwarded, or a limit rises (someone can send more); stricter when the reverse holds; neutral
@@ -87,6 +87,10 @@ pub(super) const ATTRIBUTES: &[Attribute] = &[
     Attribute {
         when_unreachable: false,
         compare: rate_limit,
+    },
+    Attribute {
+        when_unreachable: false,
+        compare: upstream,
     },
     Attribute {
         when_unreachable: true,
@@ -298,6 +302,32 @@ fn rate_limit(a: &Route, b: &Route) -> Option<Delta> {
         rate_text(a.rate_limit),
         rate_text(b.rate_limit),
         reason,
+    )
+}
+
+/// `upstream:`: where the requests go, not who may send them (SPEC: a change of pool is
+/// neutral). Compared only where someone gets through: a pool behind a route nobody reaches
+/// receives nothing either way.
+fn upstream(a: &Route, b: &Route) -> Option<Delta> {
+    if a.upstream == b.upstream {
+        return None;
+    }
+    let name = |route: &Route| {
+        route
+            .upstream
+            .clone()
+            .unwrap_or_else(|| crate::constants::DEFAULT_POOL_NAME.to_owned())
+    };
+    let (old, new) = (name(a), name(b));
+    if old == new {
+        return None; // `upstream: default` written out or left out: the same pool
+    }
+    delta(
+        Class::Neutral,
+        "upstream",
+        old,
+        new,
+        "forwarded to another pool; who may call it is unchanged",
     )
 }
 

@@ -3,7 +3,7 @@
 //! (`InFlight`) lives as long as the response body.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use http::{HeaderValue, Uri};
@@ -18,6 +18,43 @@ pub struct Endpoint {
     pub host: HeaderValue,
     pub connections: Arc<Pool>,
     in_flight: Arc<AtomicUsize>,
+    /// Attempts by `Outcome`, read by `/metrics` and `/upstreams` (one relaxed add each).
+    outcomes: [AtomicU64; Outcome::ALL.len()],
+}
+
+/// How one attempt at an endpoint ended: the `outcome` label of the per-endpoint request
+/// metric. A closed set, as Envoy's `upstream_rq_*` / `upstream_cx_connect_fail` split it:
+/// `ok` is any answer but 502/503/504 (a 404 or a 500 is the service's answer, not a failure
+/// of the endpoint), `status` a 502/503/504, `connect` nothing was sent (refused, connect
+/// timeout, TLS), `reset` the connection failed after the request went out, `timeout` no
+/// response head within `request_timeout`. An attempt whose client body failed is not counted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Ok,
+    Status,
+    Connect,
+    Reset,
+    Timeout,
+}
+
+impl Outcome {
+    pub const ALL: [Outcome; 5] = [
+        Outcome::Ok,
+        Outcome::Status,
+        Outcome::Connect,
+        Outcome::Reset,
+        Outcome::Timeout,
+    ];
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Outcome::Ok => "ok",
+            Outcome::Status => "status",
+            Outcome::Connect => "connect",
+            Outcome::Reset => "reset",
+            Outcome::Timeout => "timeout",
+        }
+    }
 }
 
 /// Why an endpoint URL cannot be used (the checker refuses these first; this is the backstop
@@ -64,12 +101,23 @@ impl Endpoint {
             host,
             connections,
             in_flight: Arc::new(AtomicUsize::new(0)),
+            outcomes: Default::default(),
         })
     }
 
     /// Requests sent to this endpoint whose response has not ended yet.
     pub fn in_flight(&self) -> usize {
         self.in_flight.load(Ordering::Relaxed)
+    }
+
+    /// Counts one attempt's outcome.
+    pub fn count(&self, outcome: Outcome) {
+        self.outcomes[outcome as usize].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Attempts so far, by outcome in `Outcome::ALL` order.
+    pub fn outcomes(&self) -> [u64; Outcome::ALL.len()] {
+        std::array::from_fn(|i| self.outcomes[i].load(Ordering::Relaxed))
     }
 
     /// Counts one more request in flight until the guard drops.

@@ -36,6 +36,7 @@ use crate::proxy::body::{self, Body, ClientBodyError};
 use crate::proxy::error::GatewayError;
 use balance::Balancer;
 use eject::{Ejection, Failure};
+pub use endpoint::Outcome;
 use endpoint::{Endpoint, InFlight};
 use pool::{PooledBody, SendError};
 pub use retry::Reason as RetryReason;
@@ -126,6 +127,20 @@ pub struct PoolCounters {
     /// Requests that found no usable endpoint and went to any of them.
     pub panic: AtomicU64,
     pub ejections: AtomicU64,
+    /// DNS resolutions (`discover`) that failed or found no address, keeping the last set.
+    pub resolve_failures: AtomicU64,
+}
+
+/// One endpoint as the metrics, `/upstreams` and the console show it.
+#[derive(Debug, Clone)]
+pub struct EndpointState {
+    pub label: Arc<str>,
+    pub in_flight: usize,
+    pub ejected: bool,
+    pub ejections: u32,
+    pub healthy: bool,
+    pub checks_passed: u64,
+    pub checks_failed: u64,
 }
 
 /// The outcome of sending one request through a pool: the answer, and what the access log
@@ -229,18 +244,27 @@ impl Upstream {
         self.in_flight.load(Ordering::Relaxed)
     }
 
-    /// Each endpoint's label, requests in flight, whether it is ejected and how often it was.
-    pub fn endpoint_states(&self) -> Vec<(Arc<str>, usize, bool, u32)> {
+    /// Each endpoint's state, for the metrics, `/upstreams` and the console.
+    pub fn endpoint_states(&self) -> Vec<EndpointState> {
         self.endpoints
             .iter()
-            .map(|m| {
-                (
-                    m.endpoint.label.clone(),
-                    m.endpoint.in_flight(),
-                    m.ejection.is_ejected(),
-                    m.ejection.times(),
-                )
+            .map(|m| EndpointState {
+                label: m.endpoint.label.clone(),
+                in_flight: m.endpoint.in_flight(),
+                ejected: m.ejection.is_ejected(),
+                ejections: m.ejection.times(),
+                healthy: true,
+                checks_passed: 0,
+                checks_failed: 0,
             })
+            .collect()
+    }
+
+    /// Each endpoint's label and its attempts by `Outcome` (in `Outcome::ALL` order).
+    pub fn endpoint_outcomes(&self) -> Vec<(Arc<str>, [u64; Outcome::ALL.len()])> {
+        self.endpoints
+            .iter()
+            .map(|m| (m.endpoint.label.clone(), m.endpoint.outcomes()))
             .collect()
     }
 
@@ -314,6 +338,11 @@ impl Upstream {
             let (error, retry) = match sent {
                 Ok(Ok(response)) => {
                     let retryable = retry::retryable_status(response.status());
+                    member.endpoint.count(if retryable {
+                        Outcome::Status
+                    } else {
+                        Outcome::Ok
+                    });
                     if !retryable {
                         member.ejection.succeeded();
                     } else {
@@ -349,6 +378,11 @@ impl Upstream {
                         };
                     }
                     self.failed(index, now);
+                    member.endpoint.count(if failed.unsent.is_some() {
+                        Outcome::Connect
+                    } else {
+                        Outcome::Reset
+                    });
                     let retry = match failed.unsent {
                         Some(unsent) => Some((unsent, Reason::Connect)),
                         None => head.as_ref().map(|head| (head.request(), Reason::Reset)),
@@ -357,6 +391,7 @@ impl Upstream {
                 }
                 Err(_elapsed) => {
                     self.failed(index, now);
+                    member.endpoint.count(Outcome::Timeout);
                     let error = GatewayError::UpstreamTimeout(self.request_timeout);
                     (
                         error,

@@ -308,3 +308,23 @@ fn looser_changes_come_first() {
 }
 
 mod route_keys;
+
+#[test]
+fn a_change_of_pool_is_neutral_and_naming_the_default_pool_is_no_change() {
+    let old =
+        with("  - {path: /x, methods: [GET], scopes: [a]}\n  - {path: /y, restricted: no:x}\n");
+    let moved = with(
+        "  - {path: /x, methods: [GET], scopes: [a], upstream: svc}\n  - {path: /y, restricted: no:x, upstream: svc}\n",
+    );
+    assert_eq!(
+        lines(&old, &moved),
+        [
+            "`GET, HEAD /x`: upstream default -> svc: neutral, forwarded to another pool; who may call it is unchanged"
+        ],
+        "a route nobody reaches sends nothing to either pool"
+    );
+    let spelled = with(
+        "  - {path: /x, methods: [GET], scopes: [a], upstream: default}\n  - {path: /y, restricted: no:x}\n",
+    );
+    assert_eq!(lines(&old, &spelled), Vec::<String>::new());
+}
