@@ -15,6 +15,8 @@
 mod balance;
 mod eject;
 mod endpoint;
+mod health;
+mod members;
 mod pool;
 mod retry;
 
@@ -25,6 +27,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
+use tokio::task::JoinHandle;
 
 use bytes::Bytes;
 use http::uri::PathAndQuery;
@@ -35,8 +38,10 @@ use crate::config::{Config, EjectConfig, Endpoints, UpstreamConfig};
 use crate::proxy::body::{self, Body, ClientBodyError};
 use crate::proxy::error::GatewayError;
 use balance::Balancer;
-use eject::{Ejection, Failure};
+use eject::Failure;
 use endpoint::{Endpoint, InFlight};
+pub use members::EndpointState;
+use members::{Member, Members};
 use pool::{PooledBody, SendError};
 pub use retry::Reason as RetryReason;
 use retry::{Budget, Reason};
@@ -95,7 +100,7 @@ impl Upstreams {
 /// One pool of endpoints.
 pub struct Upstream {
     name: Arc<str>,
-    endpoints: Vec<Member>,
+    members: Arc<Members>,
     balancer: Balancer,
     /// The endpoints' shared URL path without its trailing `/` ("" for the root).
     prefix: String,
@@ -108,12 +113,8 @@ pub struct Upstream {
     attempts: u32,
     budget: Budget,
     pub counters: PoolCounters,
-}
-
-/// An endpoint with its pool-side state.
-struct Member {
-    endpoint: Endpoint,
-    ejection: Ejection,
+    /// The health checker (and discovery) of this pool, ended when it is dropped.
+    tasks: Vec<JoinHandle<()>>,
 }
 
 /// What a pool counts, read by the metrics and `/upstreams`.
@@ -185,21 +186,26 @@ impl Upstream {
             .first()
             .map(|url| url.path().trim_end_matches('/').to_owned())
             .unwrap_or_default();
+        let checked = config.health.as_ref().map(|health| health.timeout);
         let mut endpoints = Vec::new();
         for url in urls {
             let endpoint = Endpoint::new(url, config.connect_timeout, config.request_timeout)
                 .map_err(|e| bad(format!("endpoint {url} {}", e.0)))?;
-            endpoints.push(Member {
-                endpoint,
-                ejection: Ejection::default(),
-            });
+            endpoints.push(Arc::new(Member::new(endpoint, checked)));
         }
         if endpoints.is_empty() {
             return Err(bad("has no endpoint".to_owned()));
         }
+        let name: Arc<str> = config.name.as_str().into();
+        let members = Arc::new(Members::new(endpoints));
+        let tasks = config
+            .health
+            .iter()
+            .map(|health| health::spawn(name.clone(), members.clone(), health.clone()))
+            .collect();
         Ok(Upstream {
-            name: config.name.as_str().into(),
-            endpoints,
+            name,
+            members,
             balancer: Balancer::new(config.balance),
             prefix,
             connect_timeout: config.connect_timeout,
@@ -211,6 +217,7 @@ impl Upstream {
             attempts: config.retry.attempts.max(1),
             budget: Budget::new(config.retry.budget_percent),
             counters: PoolCounters::default(),
+            tasks,
         })
     }
 
@@ -229,19 +236,9 @@ impl Upstream {
         self.in_flight.load(Ordering::Relaxed)
     }
 
-    /// Each endpoint's label, requests in flight, whether it is ejected and how often it was.
-    pub fn endpoint_states(&self) -> Vec<(Arc<str>, usize, bool, u32)> {
-        self.endpoints
-            .iter()
-            .map(|m| {
-                (
-                    m.endpoint.label.clone(),
-                    m.endpoint.in_flight(),
-                    m.ejection.is_ejected(),
-                    m.ejection.times(),
-                )
-            })
-            .collect()
+    /// Each current endpoint's state, in the pool's order.
+    pub fn endpoint_states(&self) -> Vec<EndpointState> {
+        self.members.current().iter().map(|m| m.state()).collect()
     }
 
     /// The request target the upstream receives (origin form, RFC 9112 §3.2.1): the pool's
@@ -280,7 +277,8 @@ impl Upstream {
             && retry::idempotent(request.method())
             && request.body().is_end_stream();
         let head = resendable.then(|| Head::of(&request));
-        let mut tried = vec![false; self.endpoints.len()];
+        let members = self.members.current();
+        let mut tried = vec![false; members.len()];
         let mut next = Some(request);
         let mut attempts = 0;
         loop {
@@ -295,9 +293,9 @@ impl Upstream {
                 };
             };
             attempts += 1;
-            let index = self.choose(&tried);
+            let index = self.choose(&members, &tried);
             tried[index] = true;
-            let member = &self.endpoints[index];
+            let member = &members[index];
             let now = Instant::now();
             member.ejection.begin(now);
             request
@@ -317,7 +315,7 @@ impl Upstream {
                     if !retryable {
                         member.ejection.succeeded();
                     } else {
-                        self.failed(index, now);
+                        self.failed(&members, index, now);
                         if let Some(head) = &head
                             && !last
                             && self.take_retry(Reason::Status)
@@ -348,7 +346,7 @@ impl Upstream {
                             attempts,
                         };
                     }
-                    self.failed(index, now);
+                    self.failed(&members, index, now);
                     let retry = match failed.unsent {
                         Some(unsent) => Some((unsent, Reason::Connect)),
                         None => head.as_ref().map(|head| (head.request(), Reason::Reset)),
@@ -356,7 +354,7 @@ impl Upstream {
                     (error, retry)
                 }
                 Err(_elapsed) => {
-                    self.failed(index, now);
+                    self.failed(&members, index, now);
                     let error = GatewayError::UpstreamTimeout(self.request_timeout);
                     (
                         error,
@@ -379,13 +377,13 @@ impl Upstream {
         }
     }
 
-    /// The endpoint of the next attempt: one that is neither ejected nor tried yet, else one
-    /// not ejected, else (panic routing, counted) any not tried yet, else any.
-    fn choose(&self, tried: &[bool]) -> usize {
+    /// The endpoint of the next attempt: one available (healthy, not ejected) and not tried
+    /// yet, else one available, else (panic routing, counted) any not tried yet, else any.
+    fn choose(&self, members: &[Arc<Member>], tried: &[bool]) -> usize {
         let now = Instant::now();
-        let count = self.endpoints.len();
-        let load = |i: usize| self.endpoints[i].endpoint.in_flight();
-        let available = |i: usize| self.endpoints[i].ejection.available(now);
+        let count = members.len();
+        let load = |i: usize| members[i].endpoint.in_flight();
+        let available = |i: usize| members[i].available(now);
         if let Some(i) = self
             .balancer
             .pick(count, |i| available(i) && !tried[i], load)
@@ -403,16 +401,11 @@ impl Upstream {
     }
 
     /// An attempt at endpoint `index` failed: count it towards ejection.
-    fn failed(&self, index: usize, now: Instant) {
+    fn failed(&self, members: &[Arc<Member>], index: usize, now: Instant) {
         // Counted before the endpoint's own lock is taken (the locks are not reentrant).
-        let ejected = self
-            .endpoints
-            .iter()
-            .filter(|m| m.ejection.is_ejected())
-            .count();
-        let may_eject =
-            eject::room_for_one_more(ejected, self.endpoints.len(), self.eject.max_percent);
-        let member = &self.endpoints[index];
+        let ejected = members.iter().filter(|m| m.ejection.is_ejected()).count();
+        let may_eject = eject::room_for_one_more(ejected, members.len(), self.eject.max_percent);
+        let member = &members[index];
         if let Failure::Ejected(time) = member.ejection.failed(&self.eject, now, may_eject) {
             self.counters.ejections.fetch_add(1, Ordering::Relaxed);
             tracing::warn!(
@@ -435,6 +428,15 @@ impl Upstream {
                 .budget_exhausted
                 .fetch_add(1, Ordering::Relaxed);
             false
+        }
+    }
+}
+
+impl Drop for Upstream {
+    fn drop(&mut self) {
+        // No check or resolution goes on for a pool nobody sends to any more.
+        for task in &self.tasks {
+            task.abort();
         }
     }
 }

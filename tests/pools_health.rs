@@ -1,0 +1,150 @@
+//! Active health checks through the built binary, with three real replicas in pool `svc`: the
+//! checks hit the path at the interval with the endpoint's `Host`, a replica failing them is
+//! taken out (client requests stop reaching it) and comes back after passing again, and when
+//! every replica fails them the pool still serves (panic routing) until one passes again.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use support::pools::{Mode, PoolWorld, Replica};
+
+/// Round robin (so shares are exact), checks every 200 ms, 2 failures out, 2 passes back.
+const CHECKED: &str = "balance = \"round_robin\"\n[upstreams.svc.health]\npath = \"/healthz\"\n\
+                       interval = \"200ms\"\ntimeout = \"200ms\"\nhealthy = 2\nunhealthy = 2\n";
+
+async fn get_n(world: &PoolWorld, requests: usize) {
+    for _ in 0..requests {
+        let response = world.get("/svc/forecast").await;
+        assert_eq!(response.status(), 200);
+    }
+}
+
+/// Waits until `replica` has read `more` health checks beyond `from`.
+async fn checks_beyond(replica: &Replica, from: usize, more: usize) {
+    support::wait::poll(
+        &format!("{more} more checks of replica {}", replica.name()),
+        support::wait::DEADLINE,
+        || std::future::ready((replica.count_path("/healthz") >= from + more).then_some(())),
+    )
+    .await
+}
+
+/// The JSON log line of a state change of `replica`'s endpoint.
+fn change_line(world: &PoolWorld, replica: &Replica, message: &str) -> serde_json::Value {
+    let endpoint = replica.url();
+    world.gateway.next_line(message, |line| {
+        line.to_string().contains(message) && line["endpoint"] == endpoint.as_str()
+    })
+}
+
+#[tokio::test]
+async fn the_checks_hit_the_path_at_the_interval_with_the_endpoints_host() {
+    let world = PoolWorld::start(CHECKED, "").await;
+    let replica = &world.replicas[1];
+    let from = replica.count_path("/healthz");
+    let started = Instant::now();
+    // Ten checks 200 ms apart take 1.8 s at least; at the 5 s default they would take 45 s.
+    support::wait::poll("ten more checks", Duration::from_secs(15), || {
+        std::future::ready((replica.count_path("/healthz") >= from + 10).then_some(()))
+    })
+    .await;
+    let took = started.elapsed();
+    assert!(
+        took >= Duration::from_millis(1500),
+        "ten checks in {took:?}: faster than the interval"
+    );
+    for replica in &world.replicas {
+        assert!(
+            replica.count_path("/healthz") >= 2,
+            "every endpoint is checked"
+        );
+        let check = replica
+            .reads()
+            .into_iter()
+            .find(|read| read.target == "/healthz")
+            .unwrap();
+        assert_eq!(check.method, "GET");
+        assert_eq!(
+            check.header("host"),
+            Some(replica.addr.to_string().as_str())
+        );
+        assert_eq!(check.header("user-agent"), Some("gateway-health-check"));
+    }
+    assert_eq!(
+        world.default.count_path("/healthz"),
+        0,
+        "[upstream] has no checks"
+    );
+    assert_eq!(
+        world.data_counts(),
+        [0, 0, 0],
+        "checks are not client requests"
+    );
+}
+
+#[tokio::test]
+async fn a_replica_failing_its_checks_is_taken_out_and_comes_back_after_passing_again() {
+    let world = PoolWorld::start(CHECKED, "").await;
+    let [a, _, _] = &world.replicas[..] else {
+        unreachable!()
+    };
+    get_n(&world, 30).await;
+    assert_eq!(world.data_counts(), [10, 10, 10]);
+
+    a.set_path("/healthz", Mode::Status(503));
+    let flipped = a.count_path("/healthz");
+    // The second failing check's round is over once the third has been read.
+    checks_beyond(a, flipped, 3).await;
+    let line = change_line(&world, a, "endpoint unhealthy");
+    assert_eq!(line["level"], "WARN", "{line}");
+    assert_eq!(line["upstream"], "svc", "{line}");
+    let before = world.data_counts();
+    get_n(&world, 30).await;
+    let after = world.data_counts();
+    assert_eq!(after[0], before[0], "an unhealthy endpoint gets no request");
+    assert_eq!(after[1] + after[2], before[1] + before[2] + 30);
+
+    a.set_path("/healthz", Mode::Ok);
+    let restored = a.count_path("/healthz");
+    checks_beyond(a, restored, 3).await;
+    let line = change_line(&world, a, "endpoint healthy again");
+    assert_eq!(line["level"], "INFO", "{line}");
+    let before = world.data_counts();
+    get_n(&world, 30).await;
+    let after = world.data_counts();
+    let got: Vec<usize> = after.iter().zip(&before).map(|(a, b)| a - b).collect();
+    assert_eq!(got, [10, 10, 10], "back in balancing");
+}
+
+#[tokio::test]
+async fn with_every_replica_failing_its_checks_requests_still_go_out_until_one_passes_again() {
+    let world = PoolWorld::start(CHECKED, "").await;
+    let marks: Vec<usize> = world
+        .replicas
+        .iter()
+        .map(|replica| {
+            replica.set_path("/healthz", Mode::Status(500));
+            replica.count_path("/healthz")
+        })
+        .collect();
+    for (replica, mark) in world.replicas.iter().zip(&marks) {
+        checks_beyond(replica, *mark, 3).await;
+    }
+    // Panic routing: the pool balances over all of them rather than refusing.
+    get_n(&world, 30).await;
+    assert_eq!(world.data_counts(), [10, 10, 10]);
+
+    let b = &world.replicas[1];
+    b.set_path("/healthz", Mode::Ok);
+    let restored = b.count_path("/healthz");
+    checks_beyond(b, restored, 3).await;
+    change_line(&world, b, "endpoint healthy again");
+    get_n(&world, 30).await;
+    assert_eq!(
+        world.data_counts(),
+        [10, 40, 10],
+        "the one healthy endpoint takes every request"
+    );
+}
