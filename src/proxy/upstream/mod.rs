@@ -13,6 +13,7 @@
 //! pool balances over all of them (panic routing) rather than refusing.
 
 mod balance;
+mod discover;
 mod eject;
 mod endpoint;
 mod health;
@@ -89,6 +90,18 @@ impl Upstreams {
         })
     }
 
+    /// Waits until every pool that discovers its endpoints has had its first answer, or
+    /// `within` has passed (start-up serves then, whatever DNS does).
+    pub async fn first_resolutions(&self, within: Duration) {
+        let deadline = tokio::time::Instant::now() + within;
+        for pool in self.all() {
+            if let Some(discovery) = &pool.discovery {
+                let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+                discovery.first(left).await;
+            }
+        }
+    }
+
     /// Every pool: the default one first, then the named ones in name order.
     pub fn all(&self) -> Vec<&Upstream> {
         let mut named: Vec<&Upstream> = self.named.values().map(Arc::as_ref).collect();
@@ -112,8 +125,10 @@ pub struct Upstream {
     eject: EjectConfig,
     attempts: u32,
     budget: Budget,
-    pub counters: PoolCounters,
-    /// The health checker (and discovery) of this pool, ended when it is dropped.
+    pub counters: Arc<PoolCounters>,
+    /// Set when the pool discovers its endpoints through DNS.
+    discovery: Option<Arc<discover::Discovery>>,
+    /// The health checker and the discovery of this pool, ended when it is dropped.
     tasks: Vec<JoinHandle<()>>,
 }
 
@@ -127,6 +142,8 @@ pub struct PoolCounters {
     /// Requests that found no usable endpoint and went to any of them.
     pub panic: AtomicU64,
     pub ejections: AtomicU64,
+    /// DNS resolutions (`discover`) that failed or found no address, keeping the last set.
+    pub resolve_failures: AtomicU64,
 }
 
 /// The outcome of sending one request through a pool: the answer, and what the access log
@@ -172,16 +189,7 @@ impl Upstream {
             pool: config.name.clone(),
             problem,
         };
-        let urls = match &config.endpoints {
-            Endpoints::Static(urls) => urls,
-            Endpoints::Discover(_) => {
-                return Err(bad(
-                    "`discover` (DNS discovery) is not available in this build yet; list the \
-                     endpoints with `endpoints = [...]`"
-                        .to_owned(),
-                ));
-            }
-        };
+        let urls = config.urls();
         let prefix = urls
             .first()
             .map(|url| url.path().trim_end_matches('/').to_owned())
@@ -193,16 +201,27 @@ impl Upstream {
                 .map_err(|e| bad(format!("endpoint {url} {}", e.0)))?;
             endpoints.push(Arc::new(Member::new(endpoint, checked)));
         }
-        if endpoints.is_empty() {
-            return Err(bad("has no endpoint".to_owned()));
-        }
         let name: Arc<str> = config.name.as_str().into();
         let members = Arc::new(Members::new(endpoints));
-        let tasks = config
-            .health
-            .iter()
-            .map(|health| health::spawn(name.clone(), members.clone(), health.clone()))
-            .collect();
+        let counters = Arc::new(PoolCounters::default());
+        let mut tasks = Vec::new();
+        let mut discovery = None;
+        match &config.endpoints {
+            Endpoints::Static(urls) if urls.is_empty() => {
+                return Err(bad("has no endpoint".to_owned()));
+            }
+            Endpoints::Static(_) => {}
+            Endpoints::Discover(discover) => {
+                let (status, task) =
+                    discover::start(config, discover, members.clone(), counters.clone())
+                        .map_err(bad)?;
+                discovery = Some(status);
+                tasks.push(task);
+            }
+        }
+        if let Some(health) = &config.health {
+            tasks.push(health::spawn(name.clone(), members.clone(), health.clone()));
+        }
         Ok(Upstream {
             name,
             members,
@@ -216,7 +235,8 @@ impl Upstream {
             eject: config.eject.clone(),
             attempts: config.retry.attempts.max(1),
             budget: Budget::new(config.retry.budget_percent),
-            counters: PoolCounters::default(),
+            counters,
+            discovery,
             tasks,
         })
     }
@@ -278,6 +298,18 @@ impl Upstream {
             && request.body().is_end_stream();
         let head = resendable.then(|| Head::of(&request));
         let members = self.members.current();
+        if members.is_empty() {
+            let cause = self.discovery.as_ref().and_then(|d| d.not_found_yet());
+            return Sent {
+                result: Err(GatewayError::UpstreamUnavailable(format!(
+                    "pool {}: DNS discovery has found no endpoint yet: {}",
+                    self.name,
+                    cause.as_deref().unwrap_or("no answer yet")
+                ))),
+                endpoint: None,
+                attempts: 0,
+            };
+        }
         let mut tried = vec![false; members.len()];
         let mut next = Some(request);
         let mut attempts = 0;
