@@ -355,6 +355,11 @@ impl Serving {
         }
     }
 
+    /// The stderr lines received so far and not consumed yet, without waiting for more.
+    pub fn lines_now(&self) -> Vec<String> {
+        self.lines.try_iter().collect()
+    }
+
     /// The next JSON log line matching `pick` (a line that is not JSON, such as a panic
     /// message, is seen as a JSON string), within `wait::DEADLINE`; fails the test naming `what`.
     pub fn next_line(

@@ -76,6 +76,30 @@ impl Replica {
         Some(Replica::listen(name, listener))
     }
 
+    /// Replicas named `names`, the n-th on 127.0.0.n, all on one port: what DNS discovery
+    /// reaches with one `discover = "NAME:PORT"` (Linux routes all of 127/8 to `lo`).
+    pub async fn on_one_port(names: &[&str]) -> Vec<Replica> {
+        for _ in 0..20 {
+            let first = Replica::start(names[0]).await;
+            let port = first.addr.port();
+            let mut group = vec![first];
+            for (n, name) in (2u8..).zip(&names[1..]) {
+                let addr = std::net::SocketAddr::from(([127, 0, 0, n], port));
+                match Replica::start_at(name, addr).await {
+                    Some(replica) => group.push(replica),
+                    None => break, // the port is taken there: try another one
+                }
+            }
+            if group.len() == names.len() {
+                return group;
+            }
+        }
+        panic!(
+            "no port was free on 127.0.0.1 to 127.0.0.{} in 20 tries",
+            names.len()
+        );
+    }
+
     fn listen(name: &str, listener: TcpListener) -> Replica {
         let addr = listener.local_addr().unwrap();
         let shared = Arc::new(Shared {
@@ -325,21 +349,32 @@ impl PoolWorld {
     /// `pool_extra` goes into `[upstreams.svc]` after its `endpoints` (then sub-tables may
     /// follow), `tail` at the end of gateway.toml.
     pub async fn start(pool_extra: &str, tail: &str) -> PoolWorld {
-        let issuer = super::issuer::spawn_issuer().await;
         let mut replicas = Vec::new();
         for name in ["a", "b", "c"] {
             replicas.push(Replica::start(name).await);
         }
-        let default = Replica::start("default").await;
         let endpoints: Vec<String> = replicas
             .iter()
             .map(|r| format!("\"{}\"", r.url()))
             .collect();
+        let endpoints = format!("endpoints = [{}]", endpoints.join(", "));
+        PoolWorld::launch(replicas, &endpoints, pool_extra, tail).await
+    }
+
+    /// `start` with the given `replicas`, and `endpoints` (the line of `endpoints` or
+    /// `discover` keys) saying where pool `svc` finds them.
+    pub async fn launch(
+        replicas: Vec<Replica>,
+        endpoints: &str,
+        pool_extra: &str,
+        tail: &str,
+    ) -> PoolWorld {
+        let issuer = super::issuer::spawn_issuer().await;
+        let default = Replica::start("default").await;
         let mut options = Options::new(&issuer.issuer_url(), &issuer.jwks_url(), &default.url());
         options.policy = POLICY.to_owned();
         options.tail = format!(
-            "{tail}\n[upstreams.svc]\nendpoints = [{}]\nconnect_timeout = \"1s\"\nrequest_timeout = \"2s\"\n{pool_extra}\n",
-            endpoints.join(", ")
+            "{tail}\n[upstreams.svc]\n{endpoints}\nconnect_timeout = \"1s\"\nrequest_timeout = \"2s\"\n{pool_extra}\n"
         );
         let gateway = Serving::options(&options, &["--log-format", "json"], &[]);
         gateway.wait_ready().await;

@@ -38,7 +38,8 @@ use crate::constants::{DISCOVER_DNS_TIMEOUT, DISCOVER_RESOLVE_TIMEOUT};
 pub struct Discovery {
     /// Why no endpoint was found yet; `None` once a resolution found some.
     waiting: Mutex<Option<String>>,
-    found: watch::Sender<bool>,
+    /// True once the first resolution has answered, whatever it answered.
+    settled: watch::Sender<bool>,
 }
 
 impl Discovery {
@@ -47,10 +48,11 @@ impl Discovery {
         self.lock().clone()
     }
 
-    /// Returns once the first resolution found endpoints, or `within` has passed.
+    /// Returns once the first resolution is over (found endpoints or failed), or `within`
+    /// has passed.
     pub async fn first(&self, within: Duration) {
-        let mut found = self.found.subscribe();
-        let _ = tokio::time::timeout(within, found.wait_for(|found| *found)).await;
+        let mut settled = self.settled.subscribe();
+        let _ = tokio::time::timeout(within, settled.wait_for(|settled| *settled)).await;
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Option<String>> {
@@ -97,7 +99,7 @@ pub fn start(
         })?;
     let status = Arc::new(Discovery {
         waiting: Mutex::new(Some("the first resolution is under way".to_owned())),
-        found: watch::Sender::new(false),
+        settled: watch::Sender::new(false),
     });
     let discoverer = Discoverer {
         pool: config.name.as_str().into(),
@@ -192,6 +194,7 @@ impl Discoverer {
                     }
                 }
             }
+            self.status.settled.send_replace(true);
         }
     }
 
@@ -259,8 +262,6 @@ impl Discoverer {
             );
             self.members.replace(next);
         }
-        if self.status.lock().take().is_some() {
-            self.status.found.send_replace(true);
-        }
+        self.status.lock().take();
     }
 }

@@ -1,0 +1,204 @@
+//! DNS discovery through the built binary, against a real DNS server (dnsmasq, on an ephemeral
+//! port via `dns_server`) and three replicas on 127.0.0.1, .2 and .3 sharing one port: every
+//! address the name has gets requests, with the name as `Host`; a record removed gets no new
+//! request (and the requests already sent to it finish), a record added starts getting them;
+//! with the DNS server gone the last set keeps serving (logged once); a name without records
+//! at start answers 502 saying why, then serves once the record exists.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+#[path = "support/dns.rs"]
+mod dns;
+mod support;
+
+use std::net::IpAddr;
+use std::time::{Duration, Instant};
+
+use dns::Dns;
+use support::pools::{Mode, PoolWorld, Replica};
+
+const NAME: &str = "svc.test";
+
+/// The records of `svc.test` for these replicas.
+fn records(replicas: &[&Replica]) -> Vec<(&'static str, IpAddr)> {
+    replicas.iter().map(|r| (NAME, r.addr.ip())).collect()
+}
+
+/// dnsmasq answering `svc.test` with the replicas `present` (indices of a, b, c), and the
+/// gateway discovering pool `svc` from it every 200 ms, round robin.
+async fn discovering(present: &[usize]) -> (Dns, PoolWorld) {
+    let replicas = Replica::on_one_port(&["a", "b", "c"]).await;
+    let chosen: Vec<&Replica> = present.iter().map(|&i| &replicas[i]).collect();
+    let dns = Dns::start(&records(&chosen)).await;
+    let discover = format!(
+        "discover = \"{NAME}:{}\"\ndns_server = \"{}\"\nresolve_every = \"200ms\"",
+        replicas[0].addr.port(),
+        dns.addr
+    );
+    let world = PoolWorld::launch(replicas, &discover, "balance = \"round_robin\"\n", "").await;
+    (dns, world)
+}
+
+async fn get_n(world: &PoolWorld, requests: usize) {
+    for _ in 0..requests {
+        let response = world.get("/svc/forecast").await;
+        assert_eq!(response.status(), 200);
+    }
+}
+
+/// Requests each replica got while `requests` GETs went out.
+async fn shares(world: &PoolWorld, requests: usize) -> Vec<usize> {
+    let before = world.data_counts();
+    get_n(world, requests).await;
+    let after = world.data_counts();
+    after.iter().zip(&before).map(|(a, b)| a - b).collect()
+}
+
+/// Waits for the log line saying discovery changed the set, with `field` naming `replica`.
+fn changed(world: &PoolWorld, field: &str, replica: &Replica) {
+    let address = replica.addr.to_string();
+    world
+        .gateway
+        .next_line(&format!("{field} {address}"), |line| {
+            line.to_string().contains("DNS discovery changed")
+                && line[field]
+                    .as_str()
+                    .is_some_and(|list| list.split(' ').any(|a| a == address))
+        });
+}
+
+#[tokio::test]
+async fn three_records_are_three_endpoints_that_receive_the_name_as_host() {
+    let (_dns, world) = discovering(&[0, 1, 2]).await;
+    assert_eq!(shares(&world, 30).await, [10, 10, 10]);
+    let port = world.replicas[0].addr.port();
+    for replica in &world.replicas {
+        let read = replica.reads().pop().unwrap();
+        assert_eq!(read.header("host"), Some(format!("{NAME}:{port}").as_str()));
+    }
+    let response = world
+        .client
+        .get(world.gateway.url("/svc/forecast"))
+        .bearer_auth(world.token("read:forecast"))
+        .header("x-request-id", "discovered-1")
+        .send()
+        .await
+        .unwrap();
+    let served_by = response.text().await.unwrap();
+    let replica = world
+        .replicas
+        .iter()
+        .find(|r| r.name() == served_by)
+        .unwrap();
+    let line = world.gateway.request_line("discovered-1");
+    assert_eq!(line["upstream"], "svc", "{line}");
+    assert_eq!(line["endpoint"], replica.url().as_str(), "{line}");
+}
+
+#[tokio::test]
+async fn a_record_added_gets_requests_and_a_record_removed_gets_none_after_finishing_its_own() {
+    let (dns, world) = discovering(&[0, 1]).await;
+    let [a, b, c] = &world.replicas[..] else {
+        unreachable!()
+    };
+    assert_eq!(shares(&world, 30).await, [15, 15, 0]);
+
+    dns.set(&records(&[a, b, c])).await;
+    changed(&world, "added", c);
+    assert_eq!(shares(&world, 30).await, [10, 10, 10]);
+
+    // A request under way at `a` when its record goes still gets its answer from `a`: three
+    // requests at once under round robin go one to each endpoint, and `a` holds its own.
+    a.set(Mode::Slow(Duration::from_millis(1500)));
+    let before = a.count_under("/svc/");
+    let mut under_way = tokio::task::JoinSet::new();
+    for _ in 0..3 {
+        let client = world.client.clone();
+        let url = world.gateway.url("/svc/slow");
+        let token = world.token("read:forecast");
+        under_way.spawn(async move {
+            let response = client.get(&url).bearer_auth(&token).send().await.unwrap();
+            (response.status(), response.text().await.unwrap())
+        });
+    }
+    support::wait::until("a request under way at a", || {
+        a.count_under("/svc/") > before
+    })
+    .await;
+    dns.set(&records(&[b, c])).await;
+    changed(&world, "removed", a);
+    let mut answered_by = Vec::new();
+    while let Some(done) = under_way.join_next().await {
+        let (status, name) = done.unwrap();
+        assert_eq!(status, 200);
+        answered_by.push(name);
+    }
+    answered_by.sort();
+    assert_eq!(
+        answered_by,
+        ["a", "b", "c"],
+        "the request under way finished at a"
+    );
+    a.set(Mode::Ok);
+    assert_eq!(shares(&world, 30).await, [0, 15, 15]);
+}
+
+#[tokio::test]
+async fn with_the_dns_server_gone_the_last_set_keeps_serving_and_the_failure_is_logged_once() {
+    let (mut dns, world) = discovering(&[0, 1, 2]).await;
+    assert_eq!(shares(&world, 30).await, [10, 10, 10]);
+    dns.kill();
+    let line = world.gateway.next_line("the resolution failure", |line| {
+        line.to_string().contains("DNS discovery failed")
+    });
+    assert_eq!(line["level"], "WARN", "{line}");
+    assert_eq!(line["upstream"], "svc", "{line}");
+    assert_eq!(line["endpoints"], 3, "{line}");
+    // Ten rounds of failing resolutions (200 ms apart), serving all along.
+    let until = Instant::now() + Duration::from_secs(2);
+    let mut served = vec![0; 3];
+    while Instant::now() < until {
+        for (total, got) in served.iter_mut().zip(shares(&world, 3).await) {
+            *total += got;
+        }
+    }
+    assert!(
+        served.iter().all(|&n| n > 0),
+        "every endpoint kept serving: {served:?}"
+    );
+    let again: Vec<String> = world
+        .gateway
+        .lines_now()
+        .into_iter()
+        .filter(|line| line.contains("DNS discovery failed"))
+        .collect();
+    assert!(
+        again.is_empty(),
+        "logged once per streak, not every round: {again:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_name_without_records_answers_502_saying_why_until_the_record_exists() {
+    let (dns, world) = discovering(&[]).await;
+    let refused = world.get("/svc/forecast").await;
+    assert_eq!(refused.status(), 502);
+    let body = support::world::error_body(refused).await;
+    let why = body["error_description"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert!(
+        why.contains("pool svc: DNS discovery has found no endpoint yet") && why.contains(NAME),
+        "{body}"
+    );
+    assert_eq!(world.data_counts(), [0, 0, 0]);
+
+    let b = &world.replicas[1];
+    dns.set(&records(&[b])).await;
+    let served = support::wait::poll("the pool to serve", support::wait::DEADLINE, || async {
+        let response = world.get("/svc/forecast").await;
+        (response.status() == 200).then_some(response)
+    })
+    .await;
+    assert_eq!(served.text().await.unwrap(), "b");
+}
