@@ -224,6 +224,6 @@ mod tests {
         assert_eq!(health.record(&config(), true), Change::None);
         assert_eq!(health.record(&config(), true), Change::Healthy);
         assert!(health.is_healthy());
-        assert_eq!((health.passed(), health.failed()), (5, 7));
+        assert_eq!((health.passed(), health.failed()), (4, 7));
     }
 }
