@@ -75,14 +75,11 @@ async fn three_records_are_three_endpoints_that_receive_the_name_as_host() {
         let read = replica.reads().pop().unwrap();
         assert_eq!(read.header("host"), Some(format!("{NAME}:{port}").as_str()));
     }
+    let token = world.token("read:forecast");
     let response = world
-        .client
-        .get(world.gateway.url("/svc/forecast"))
-        .bearer_auth(world.token("read:forecast"))
-        .header("x-request-id", "discovered-1")
-        .send()
-        .await
-        .unwrap();
+        .gateway
+        .get_as("/svc/forecast", &token, "discovered-1")
+        .await;
     let served_by = response.text().await.unwrap();
     let replica = world
         .replicas
@@ -112,13 +109,7 @@ async fn a_record_added_gets_requests_and_a_record_removed_gets_none_after_finis
     let before = a.count_under("/svc/");
     let mut under_way = tokio::task::JoinSet::new();
     for _ in 0..3 {
-        let client = world.client.clone();
-        let url = world.gateway.url("/svc/slow");
-        let token = world.token("read:forecast");
-        under_way.spawn(async move {
-            let response = client.get(&url).bearer_auth(&token).send().await.unwrap();
-            (response.status(), response.text().await.unwrap())
-        });
+        under_way.spawn(world.get_owned("/svc/slow"));
     }
     support::wait::until("a request under way at a", || {
         a.count_under("/svc/") > before

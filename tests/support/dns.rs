@@ -90,28 +90,32 @@ impl Dns {
         panic!("dnsmasq did not start on any of 20 ephemeral ports");
     }
 
+    /// dnsmasq on `self.addr`, answering from the hosts file and `ready.test` only.
+    fn command(&self) -> Command {
+        let mut command = Command::new(binary());
+        command.args([
+            "--keep-in-foreground",
+            "--conf-file=/dev/null",
+            "--no-resolv",
+            "--no-hosts",
+            "--local=/test/",
+            "--listen-address=127.0.0.1",
+            "--bind-interfaces",
+        ]);
+        let pid_file = self.hosts.with_file_name("dnsmasq.pid");
+        command.args([
+            format!("--port={}", self.addr.port()),
+            format!("--addn-hosts={}", self.hosts.display()),
+            format!("--host-record={READY_NAME},{READY_ADDRESS}"),
+            format!("--pid-file={}", pid_file.display()),
+        ]);
+        command.stdout(Stdio::null()).stderr(Stdio::null());
+        command
+    }
+
     /// Starts dnsmasq on `self.addr`; true once it answers, false if it exited (port taken).
     async fn spawn_and_wait(&mut self) -> bool {
-        let child = Command::new(binary())
-            .arg("--keep-in-foreground")
-            .arg("--conf-file=/dev/null")
-            .arg("--no-resolv")
-            .arg("--no-hosts")
-            .arg("--local=/test/")
-            .arg(format!("--port={}", self.addr.port()))
-            .arg("--listen-address=127.0.0.1")
-            .arg("--bind-interfaces")
-            .arg(format!("--addn-hosts={}", self.hosts.display()))
-            .arg(format!("--host-record={READY_NAME},{READY_ADDRESS}"))
-            .arg(format!(
-                "--pid-file={}",
-                self.hosts.with_file_name("dnsmasq.pid").display()
-            ))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start dnsmasq");
-        self.child = Some(child);
+        self.child = Some(self.command().spawn().expect("start dnsmasq"));
         let resolver = self.resolver();
         let ready: IpAddr = READY_ADDRESS.parse().expect("an address");
         let answered = wait::poll("dnsmasq to answer", wait::DEADLINE, || {

@@ -405,6 +405,22 @@ impl PoolWorld {
             .unwrap()
     }
 
+    /// `GET path` as `get` does, as a future that owns what it needs (to spawn it, so several
+    /// requests are under way at once); it yields the status and the body.
+    pub fn get_owned(
+        &self,
+        path: &str,
+    ) -> impl std::future::Future<Output = (reqwest::StatusCode, String)> + Send + 'static {
+        let request = self
+            .client
+            .get(self.gateway.url(path))
+            .bearer_auth(self.token("read:forecast"));
+        async move {
+            let response = request.send().await.unwrap();
+            (response.status(), response.text().await.unwrap())
+        }
+    }
+
     pub async fn post(&self, path: &str, body: &'static str) -> reqwest::Response {
         self.client
             .post(self.gateway.url(path))
