@@ -148,3 +148,28 @@ async fn with_every_replica_failing_its_checks_requests_still_go_out_until_one_p
         "the one healthy endpoint takes every request"
     );
 }
+
+#[tokio::test]
+async fn the_checks_end_when_the_gateway_shuts_down() {
+    // In process (`gateway::start`), where a leaked task would outlive `Running::shutdown`.
+    let issuer = support::issuer::spawn_issuer().await;
+    let backend = Replica::start("default").await;
+    let mut options =
+        support::gateway::Options::new(&issuer.issuer_url(), &issuer.jwks_url(), &backend.url());
+    options.upstream_extra =
+        "[upstream.health]\npath = \"/healthz\"\ninterval = \"100ms\"\ntimeout = \"100ms\"\n"
+            .to_owned();
+    let gateway = support::gateway::TestGateway::start(options).await;
+    checks_beyond(&backend, 0, 2).await;
+    gateway.shutdown().await;
+    let after = backend.count_path("/healthz");
+    // Ten intervals without a check (one already sent may still land).
+    let until = Instant::now() + Duration::from_secs(1);
+    while Instant::now() < until {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert!(
+            backend.count_path("/healthz") <= after + 1,
+            "checks went on after shutdown"
+        );
+    }
+}

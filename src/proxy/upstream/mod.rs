@@ -1,28 +1,30 @@
 //! The upstream pools: where an authorised request goes. `Upstreams` holds every pool (`[upstream]`
 //! as `default`, and each `[upstreams.NAME]`); a route picks one with `upstream:`. A pool
 //! (`Upstream`) is a set of endpoints (`endpoint`, each with its own connection pool, `pool`),
-//! balanced per request (`balance`), with passive ejection (`eject`), a cap on requests in
-//! flight, and safe retries within a budget (`retry`).
+//! listed or found through DNS (`discover`) and held as one swappable set (`members`),
+//! balanced per request (`balance`) over those neither ejected (`eject`, passive) nor failing
+//! their active health checks (`health`), with a cap on requests in flight, and safe retries
+//! within a budget (`retry`); `failure` says what a failed attempt means for the client.
 //!
 //! Bodies stream both ways without buffering. `connect_timeout` bounds the TCP (and TLS)
 //! connect, `request_timeout` bounds each attempt's wait for the response head and then each
 //! wait for more of the response body (as nginx's `proxy_read_timeout`); a body that stalls
 //! longer is cut off and the client sees the download aborted. Failures map to 502 (refused,
 //! reset, unusable reply) and 504 (any timeout, as nginx does for `proxy_connect_timeout` and
-//! `proxy_read_timeout`); they come only from real attempts: when every endpoint is ejected the
-//! pool balances over all of them (panic routing) rather than refusing.
+//! `proxy_read_timeout`); they come only from real attempts: when every endpoint is ejected or
+//! unhealthy the pool balances over all of them (panic routing) rather than refusing.
 
 mod balance;
 mod discover;
 mod eject;
 mod endpoint;
+mod failure;
 mod health;
 mod members;
 mod pool;
 mod retry;
 
 use std::collections::HashMap;
-use std::error::Error as _;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -36,14 +38,15 @@ use http::{HeaderMap, Method, Request, Response, Uri, Version, header};
 use http_body::{Body as HttpBody, Frame, SizeHint};
 
 use crate::config::{Config, EjectConfig, Endpoints, UpstreamConfig};
-use crate::proxy::body::{self, Body, ClientBodyError};
+use crate::proxy::body::{self, Body};
 use crate::proxy::error::GatewayError;
 use balance::Balancer;
 use eject::Failure;
 use endpoint::{Endpoint, InFlight};
+use failure::{classify, client_body_failed};
 pub use members::EndpointState;
 use members::{Member, Members};
-use pool::{PooledBody, SendError};
+use pool::PooledBody;
 pub use retry::Reason as RetryReason;
 use retry::{Budget, Reason};
 
@@ -505,56 +508,4 @@ impl HttpBody for PoolBody {
     fn size_hint(&self) -> SizeHint {
         self.body.size_hint()
     }
-}
-
-/// Whether the client's own body failed the attempt (400/413, never the endpoint's fault).
-fn client_body_failed(error: &SendError) -> bool {
-    let mut source = error.source();
-    while let Some(cause) = source {
-        if cause.downcast_ref::<ClientBodyError>().is_some() {
-            return true;
-        }
-        source = cause.source();
-    }
-    false
-}
-
-/// The client's own body failing is 400/413, a timeout 504, anything else 502.
-fn classify(error: &SendError, body_limit: Option<u64>, connect_timeout: Duration) -> GatewayError {
-    if let SendError::ConnectTimeout(limit) = error {
-        return GatewayError::UpstreamTimeout(*limit);
-    }
-    let mut source = error.source();
-    while let Some(cause) = source {
-        if let Some(client) = cause.downcast_ref::<ClientBodyError>() {
-            return GatewayError::from_client_body(client, body_limit);
-        }
-        if let Some(io) = cause.downcast_ref::<std::io::Error>()
-            && io.kind() == std::io::ErrorKind::TimedOut
-        {
-            return GatewayError::UpstreamTimeout(connect_timeout);
-        }
-        source = cause.source();
-    }
-    GatewayError::UpstreamUnavailable(describe(error))
-}
-
-/// A one-line cause for the 502 body and the log: the innermost error says what happened
-/// ("Connection refused", "connection reset"), the outer ones only that the request failed.
-fn describe(error: &SendError) -> String {
-    let mut text = match error {
-        SendError::Connect(_) | SendError::ConnectTimeout(_) => "cannot connect".to_owned(),
-        SendError::Send(_) => "request failed".to_owned(),
-    };
-    let mut innermost = None;
-    let mut source = error.source();
-    while let Some(cause) = source {
-        innermost = Some(cause.to_string());
-        source = cause.source();
-    }
-    if let Some(cause) = innermost {
-        text.push_str(": ");
-        text.push_str(&cause);
-    }
-    text
 }
