@@ -10,9 +10,15 @@ use std::time::{Duration, Instant};
 
 use support::pools::{Mode, PoolWorld, Replica};
 
-/// Round robin (so shares are exact), checks every 200 ms, 2 failures out, 2 passes back.
+/// Round robin (so shares are exact), checks every 250 ms, 3 failures in a row out (a check
+/// slowed past its timeout by a busy machine does not take a healthy replica out), 2 passes
+/// back.
 const CHECKED: &str = "balance = \"round_robin\"\n[upstreams.svc.health]\npath = \"/healthz\"\n\
-                       interval = \"200ms\"\ntimeout = \"200ms\"\nhealthy = 2\nunhealthy = 2\n";
+                       interval = \"250ms\"\ntimeout = \"250ms\"\nhealthy = 2\nunhealthy = 3\n";
+/// Checks read after a change of answer until the state has certainly changed: the
+/// `unhealthy` (or `healthy`) ones, and one more, read only once their round was over.
+const TO_UNHEALTHY: usize = 4;
+const TO_HEALTHY: usize = 3;
 
 async fn get_n(world: &PoolWorld, requests: usize) {
     for _ in 0..requests {
@@ -45,7 +51,7 @@ async fn the_checks_hit_the_path_at_the_interval_with_the_endpoints_host() {
     let replica = &world.replicas[1];
     let from = replica.count_path("/healthz");
     let started = Instant::now();
-    // Ten checks 200 ms apart take 1.8 s at least; at the 5 s default they would take 45 s.
+    // Ten checks 250 ms apart take 2.25 s at least; at the 5 s default they would take 45 s.
     support::wait::poll("ten more checks", Duration::from_secs(15), || {
         std::future::ready((replica.count_path("/healthz") >= from + 10).then_some(()))
     })
@@ -95,8 +101,7 @@ async fn a_replica_failing_its_checks_is_taken_out_and_comes_back_after_passing_
 
     a.set_path("/healthz", Mode::Status(503));
     let flipped = a.count_path("/healthz");
-    // The second failing check's round is over once the third has been read.
-    checks_beyond(a, flipped, 3).await;
+    checks_beyond(a, flipped, TO_UNHEALTHY).await;
     let line = change_line(&world, a, "endpoint unhealthy");
     assert_eq!(line["level"], "WARN", "{line}");
     assert_eq!(line["upstream"], "svc", "{line}");
@@ -108,7 +113,7 @@ async fn a_replica_failing_its_checks_is_taken_out_and_comes_back_after_passing_
 
     a.set_path("/healthz", Mode::Ok);
     let restored = a.count_path("/healthz");
-    checks_beyond(a, restored, 3).await;
+    checks_beyond(a, restored, TO_HEALTHY).await;
     let line = change_line(&world, a, "endpoint healthy again");
     assert_eq!(line["level"], "INFO", "{line}");
     let before = world.data_counts();
@@ -130,7 +135,7 @@ async fn with_every_replica_failing_its_checks_requests_still_go_out_until_one_p
         })
         .collect();
     for (replica, mark) in world.replicas.iter().zip(&marks) {
-        checks_beyond(replica, *mark, 3).await;
+        checks_beyond(replica, *mark, TO_UNHEALTHY).await;
     }
     // Panic routing: the pool balances over all of them rather than refusing.
     get_n(&world, 30).await;
@@ -139,7 +144,7 @@ async fn with_every_replica_failing_its_checks_requests_still_go_out_until_one_p
     let b = &world.replicas[1];
     b.set_path("/healthz", Mode::Ok);
     let restored = b.count_path("/healthz");
-    checks_beyond(b, restored, 3).await;
+    checks_beyond(b, restored, TO_HEALTHY).await;
     change_line(&world, b, "endpoint healthy again");
     get_n(&world, 30).await;
     assert_eq!(
