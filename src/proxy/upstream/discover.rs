@@ -142,6 +142,9 @@ fn resolver(discover: &DiscoverConfig) -> Result<TokioResolver, String> {
     let options = builder.options_mut();
     options.ip_strategy = LookupIpStrategy::Ipv4AndIpv6;
     options.timeout = DISCOVER_DNS_TIMEOUT;
+    // One try per round: a lost answer costs nothing but the next round's wait, since a failed
+    // round keeps the last set.
+    options.attempts = 1;
     options.try_tcp_on_error = true;
     // Every round asks the server (see the module doc).
     options.cache_size = 0;
