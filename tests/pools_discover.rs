@@ -26,6 +26,11 @@ fn records(replicas: &[&Replica]) -> Vec<(&'static str, IpAddr)> {
 /// dnsmasq answering `svc.test` with the replicas `present` (indices of a, b, c), and the
 /// gateway discovering pool `svc` from it every 200 ms, round robin.
 async fn discovering(present: &[usize]) -> (Dns, PoolWorld) {
+    discovering_with(present, "").await
+}
+
+/// `discovering`, with `pool_extra` (sub-tables of `[upstreams.svc]`) after round robin.
+async fn discovering_with(present: &[usize], pool_extra: &str) -> (Dns, PoolWorld) {
     let replicas = Replica::on_one_port(&["a", "b", "c"]).await;
     let chosen: Vec<&Replica> = present.iter().map(|&i| &replicas[i]).collect();
     let dns = Dns::start(&records(&chosen)).await;
@@ -34,7 +39,8 @@ async fn discovering(present: &[usize]) -> (Dns, PoolWorld) {
         replicas[0].addr.port(),
         dns.addr
     );
-    let world = PoolWorld::launch(replicas, &discover, "balance = \"round_robin\"\n", "").await;
+    let extra = format!("balance = \"round_robin\"\n{pool_extra}");
+    let world = PoolWorld::launch(replicas, &discover, &extra, "").await;
     (dns, world)
 }
 
@@ -54,16 +60,17 @@ async fn shares(world: &PoolWorld, requests: usize) -> Vec<usize> {
 }
 
 /// Waits for the log line saying discovery changed the set, with `field` naming `replica`.
-fn changed(world: &PoolWorld, field: &str, replica: &Replica) {
+async fn changed(world: &PoolWorld, field: &str, replica: &Replica) {
     let address = replica.addr.to_string();
     world
         .gateway
-        .next_line(&format!("{field} {address}"), |line| {
+        .next_line_polled(&format!("{field} {address}"), |line| {
             line.to_string().contains("DNS discovery changed")
                 && line[field]
                     .as_str()
                     .is_some_and(|list| list.split(' ').any(|a| a == address))
-        });
+        })
+        .await;
 }
 
 #[tokio::test]
@@ -100,7 +107,7 @@ async fn a_record_added_gets_requests_and_a_record_removed_gets_none_after_finis
     assert_eq!(shares(&world, 30).await, [15, 15, 0]);
 
     dns.set(&records(&[a, b, c])).await;
-    changed(&world, "added", c);
+    changed(&world, "added", c).await;
     assert_eq!(shares(&world, 30).await, [10, 10, 10]);
 
     // A request under way at `a` when its record goes still gets its answer from `a`: three
@@ -116,7 +123,7 @@ async fn a_record_added_gets_requests_and_a_record_removed_gets_none_after_finis
     })
     .await;
     dns.set(&records(&[b, c])).await;
-    changed(&world, "removed", a);
+    changed(&world, "removed", a).await;
     let mut answered_by = Vec::new();
     while let Some(done) = under_way.join_next().await {
         let (status, name) = done.unwrap();
@@ -138,9 +145,12 @@ async fn with_the_dns_server_gone_the_last_set_keeps_serving_and_the_failure_is_
     let (mut dns, world) = discovering(&[0, 1, 2]).await;
     assert_eq!(shares(&world, 30).await, [10, 10, 10]);
     dns.kill();
-    let line = world.gateway.next_line("the resolution failure", |line| {
-        line.to_string().contains("DNS discovery failed")
-    });
+    let line = world
+        .gateway
+        .next_line_polled("the resolution failure", |line| {
+            line.to_string().contains("DNS discovery failed")
+        })
+        .await;
     assert_eq!(line["level"], "WARN", "{line}");
     assert_eq!(line["upstream"], "svc", "{line}");
     assert_eq!(line["endpoints"], 3, "{line}");
@@ -192,4 +202,33 @@ async fn a_name_without_records_answers_502_saying_why_until_the_record_exists()
     })
     .await;
     assert_eq!(served.text().await.unwrap(), "b");
+}
+
+#[tokio::test]
+async fn an_endpoint_discovery_adds_is_health_checked_and_taken_out_when_failing() {
+    let health = "[upstreams.svc.health]\npath = \"/healthz\"\ninterval = \"250ms\"\n\
+                  timeout = \"250ms\"\nunhealthy = 3\n";
+    let (dns, world) = discovering_with(&[0, 1], health).await;
+    let [a, b, c] = &world.replicas[..] else {
+        unreachable!()
+    };
+    assert_eq!(c.count_path("/healthz"), 0, "no record, no check");
+    c.set_path("/healthz", Mode::Status(503));
+    dns.set(&records(&[a, b, c])).await;
+    changed(&world, "added", c).await;
+    // Polled (the replicas answer meanwhile) before the log is read: the third failing
+    // check's round is over once a fourth has been read.
+    support::wait::until("four checks of c", || c.count_path("/healthz") >= 4).await;
+    let endpoint = c.url();
+    let line = world
+        .gateway
+        .next_line_polled("the new endpoint to fail its checks", |line| {
+            line.to_string().contains("endpoint unhealthy") && line["endpoint"] == endpoint.as_str()
+        })
+        .await;
+    assert!(
+        line["cause"].as_str().unwrap_or_default().contains("503"),
+        "{line}"
+    );
+    assert_eq!(shares(&world, 30).await, [15, 15, 0]);
 }

@@ -38,11 +38,14 @@ async fn checks_beyond(replica: &Replica, from: usize, more: usize) {
 }
 
 /// The JSON log line of a state change of `replica`'s endpoint.
-fn change_line(world: &PoolWorld, replica: &Replica, message: &str) -> serde_json::Value {
+async fn change_line(world: &PoolWorld, replica: &Replica, message: &str) -> serde_json::Value {
     let endpoint = replica.url();
-    world.gateway.next_line(message, |line| {
-        line.to_string().contains(message) && line["endpoint"] == endpoint.as_str()
-    })
+    world
+        .gateway
+        .next_line_polled(message, |line| {
+            line.to_string().contains(message) && line["endpoint"] == endpoint.as_str()
+        })
+        .await
 }
 
 #[tokio::test]
@@ -102,7 +105,7 @@ async fn a_replica_failing_its_checks_is_taken_out_and_comes_back_after_passing_
     a.set_path("/healthz", Mode::Status(503));
     let flipped = a.count_path("/healthz");
     checks_beyond(a, flipped, TO_UNHEALTHY).await;
-    let line = change_line(&world, a, "endpoint unhealthy");
+    let line = change_line(&world, a, "endpoint unhealthy").await;
     assert_eq!(line["level"], "WARN", "{line}");
     assert_eq!(line["upstream"], "svc", "{line}");
     let before = world.data_counts();
@@ -114,7 +117,7 @@ async fn a_replica_failing_its_checks_is_taken_out_and_comes_back_after_passing_
     a.set_path("/healthz", Mode::Ok);
     let restored = a.count_path("/healthz");
     checks_beyond(a, restored, TO_HEALTHY).await;
-    let line = change_line(&world, a, "endpoint healthy again");
+    let line = change_line(&world, a, "endpoint healthy again").await;
     assert_eq!(line["level"], "INFO", "{line}");
     let before = world.data_counts();
     get_n(&world, 30).await;
@@ -145,7 +148,7 @@ async fn with_every_replica_failing_its_checks_requests_still_go_out_until_one_p
     b.set_path("/healthz", Mode::Ok);
     let restored = b.count_path("/healthz");
     checks_beyond(b, restored, TO_HEALTHY).await;
-    change_line(&world, b, "endpoint healthy again");
+    change_line(&world, b, "endpoint healthy again").await;
     get_n(&world, 30).await;
     assert_eq!(
         world.data_counts(),
