@@ -30,12 +30,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
-use tokio::task::JoinHandle;
 
 use bytes::Bytes;
 use http::uri::PathAndQuery;
 use http::{HeaderMap, Method, Request, Response, Uri, Version, header};
 use http_body::{Body as HttpBody, Frame, SizeHint};
+use tokio::task::JoinHandle;
 
 use crate::config::{Config, EjectConfig, Endpoints, UpstreamConfig};
 use crate::proxy::body::{self, Body};
