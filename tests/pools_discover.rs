@@ -205,7 +205,7 @@ async fn a_name_without_records_answers_502_saying_why_until_the_record_exists()
 }
 
 #[tokio::test]
-async fn an_endpoint_discovery_adds_is_health_checked_and_taken_out_when_failing() {
+async fn an_endpoint_discovery_adds_is_health_checked_and_keeps_its_health_while_the_set_changes() {
     let health = "[upstreams.svc.health]\npath = \"/healthz\"\ninterval = \"250ms\"\n\
                   timeout = \"250ms\"\nunhealthy = 3\n";
     let (dns, world) = discovering_with(&[0, 1], health).await;
@@ -231,4 +231,8 @@ async fn an_endpoint_discovery_adds_is_health_checked_and_taken_out_when_failing
         "{line}"
     );
     assert_eq!(shares(&world, 30).await, [15, 15, 0]);
+    // Another change of the set keeps the members that stay, with their health: c stays out.
+    dns.set(&records(&[a, c])).await;
+    changed(&world, "removed", b).await;
+    assert_eq!(shares(&world, 30).await, [30, 0, 0]);
 }
