@@ -259,6 +259,12 @@ impl Upstream {
         self.in_flight.load(Ordering::Relaxed)
     }
 
+    /// For a pool that discovers its endpoints through DNS and has found none yet, why not
+    /// (for `/upstreams` and the console); `None` otherwise.
+    pub fn not_found_yet(&self) -> Option<String> {
+        self.discovery.as_ref().and_then(|d| d.not_found_yet())
+    }
+
     /// Each current endpoint's state, in the pool's order.
     pub fn endpoint_states(&self) -> Vec<EndpointState> {
         self.members.current().iter().map(|m| m.state()).collect()
@@ -302,7 +308,7 @@ impl Upstream {
         let head = resendable.then(|| Head::of(&request));
         let members = self.members.current();
         if members.is_empty() {
-            let cause = self.discovery.as_ref().and_then(|d| d.not_found_yet());
+            let cause = self.not_found_yet();
             return Sent {
                 result: Err(GatewayError::UpstreamUnavailable(format!(
                     "pool {}: DNS discovery has found no endpoint yet: {}",
