@@ -36,6 +36,13 @@ pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 /// The pool `[upstream]` configures, as routes without `upstream:` use it and metrics name it.
 pub const DEFAULT_POOL_NAME: &str = "default";
 pub const POOL_RESOLVE_EVERY: Duration = Duration::from_secs(5);
+/// `discover`: one DNS query's timeout (the resolver's own, per server and protocol), and one
+/// whole resolution's, which bounds a round whatever the server does.
+pub const DISCOVER_DNS_TIMEOUT: Duration = Duration::from_secs(2);
+pub const DISCOVER_RESOLVE_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long start-up waits for the first resolution of the pools that discover their
+/// endpoints before serving anyway (their requests get a 502 saying why until it answers).
+pub const DISCOVER_START_WAIT: Duration = Duration::from_secs(2);
 /// Requests at once to one pool; beyond it 503 with `Retry-After: POOL_FULL_RETRY_AFTER`.
 pub const POOL_MAX_IN_FLIGHT: u64 = 1024;
 pub const POOL_FULL_RETRY_AFTER: u64 = 1;

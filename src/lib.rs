@@ -58,6 +58,11 @@ pub struct Running {
 /// serves in the background. Returns once both listeners are bound.
 pub async fn start(config: Config) -> Result<Running, StartError> {
     let gateway = Arc::new(Gateway::new(&config)?);
+    // Pools that discover their endpoints through DNS get a bounded moment to find them.
+    gateway
+        .upstreams
+        .first_resolutions(crate::constants::DISCOVER_START_WAIT)
+        .await;
     let mut registry = Registry::default();
     gateway.metrics.register(&mut registry);
     gateway.requests.register(&mut registry);

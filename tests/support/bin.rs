@@ -355,6 +355,33 @@ impl Serving {
         }
     }
 
+    /// The stderr lines received so far and not consumed yet, without waiting for more.
+    pub fn lines_now(&self) -> Vec<String> {
+        self.lines.try_iter().collect()
+    }
+
+    /// `next_line` that waits by polling, so the test's own servers (replicas on the test's
+    /// runtime) keep answering meanwhile; lines before the one picked are consumed.
+    pub async fn next_line_polled(
+        &self,
+        what: &str,
+        pick: impl Fn(&serde_json::Value) -> bool,
+    ) -> serde_json::Value {
+        super::wait::poll(
+            &format!("a log line: {what}"),
+            super::wait::DEADLINE,
+            || {
+                let found = self.lines.try_iter().find_map(|line| {
+                    let value =
+                        serde_json::from_str(&line).unwrap_or(serde_json::Value::String(line));
+                    pick(&value).then_some(value)
+                });
+                std::future::ready(found)
+            },
+        )
+        .await
+    }
+
     /// The next JSON log line matching `pick` (a line that is not JSON, such as a panic
     /// message, is seen as a JSON string), within `wait::DEADLINE`; fails the test naming `what`.
     pub fn next_line(

@@ -1,6 +1,7 @@
 //! Upstream pools under test: `Replica`, a raw HTTP/1.1 backend on 127.0.0.1:0 that counts
 //! what it read and answers as told (`Mode`: its name, slowly, a chosen status, or a reset
-//! after reading the whole request), and can be killed (its port then refuses); and
+//! after reading the whole request; per path when told, e.g. a health-check path answering
+//! differently from the data path), and can be killed (its port then refuses); and
 //! `PoolWorld`, the built binary in front of a pool `svc` of three replicas (plus one backend
 //! as `[upstream]`) with a policy whose `/svc/**` routes name the pool.
 
@@ -49,6 +50,8 @@ impl Read {
 struct Shared {
     name: String,
     mode: Mutex<Mode>,
+    /// Modes for one path each (the target without its query), ahead of `mode`.
+    paths: Mutex<Vec<(String, Mode)>>,
     reads: Mutex<Vec<Read>>,
     /// Requests read, health checks included.
     count: AtomicUsize,
@@ -63,10 +66,46 @@ pub struct Replica {
 impl Replica {
     pub async fn start(name: &str) -> Replica {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        Replica::listen(name, listener)
+    }
+
+    /// A replica on `addr` (a chosen loopback address and port, as DNS discovery needs several
+    /// replicas on one port); `None` when the address is taken.
+    pub async fn start_at(name: &str, addr: std::net::SocketAddr) -> Option<Replica> {
+        let listener = TcpListener::bind(addr).await.ok()?;
+        Some(Replica::listen(name, listener))
+    }
+
+    /// Replicas named `names`, the n-th on 127.0.0.n, all on one port: what DNS discovery
+    /// reaches with one `discover = "NAME:PORT"` (Linux routes all of 127/8 to `lo`).
+    pub async fn on_one_port(names: &[&str]) -> Vec<Replica> {
+        for _ in 0..20 {
+            let first = Replica::start(names[0]).await;
+            let port = first.addr.port();
+            let mut group = vec![first];
+            for (n, name) in (2u8..).zip(&names[1..]) {
+                let addr = std::net::SocketAddr::from(([127, 0, 0, n], port));
+                match Replica::start_at(name, addr).await {
+                    Some(replica) => group.push(replica),
+                    None => break, // the port is taken there: try another one
+                }
+            }
+            if group.len() == names.len() {
+                return group;
+            }
+        }
+        panic!(
+            "no port was free on 127.0.0.1 to 127.0.0.{} in 20 tries",
+            names.len()
+        );
+    }
+
+    fn listen(name: &str, listener: TcpListener) -> Replica {
         let addr = listener.local_addr().unwrap();
         let shared = Arc::new(Shared {
             name: name.to_owned(),
             mode: Mutex::new(Mode::Ok),
+            paths: Mutex::new(Vec::new()),
             reads: Mutex::new(Vec::new()),
             count: AtomicUsize::new(0),
         });
@@ -110,9 +149,39 @@ impl Replica {
         *self.shared.mode.lock().unwrap() = mode;
     }
 
+    /// Answers requests for `path` (the target without its query) as `mode`, whatever `set`
+    /// says for the others.
+    pub fn set_path(&self, path: &str, mode: Mode) {
+        let mut paths = self.shared.paths.lock().unwrap();
+        paths.retain(|(p, _)| p != path);
+        paths.push((path.to_owned(), mode));
+    }
+
     /// Requests read so far.
     pub fn count(&self) -> usize {
         self.shared.count.load(Ordering::SeqCst)
+    }
+
+    /// Requests read so far whose target (without its query) is `path`.
+    pub fn count_path(&self, path: &str) -> usize {
+        self.shared
+            .reads
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|read| read.target.split('?').next() == Some(path))
+            .count()
+    }
+
+    /// Requests read so far whose target starts with `prefix`.
+    pub fn count_under(&self, prefix: &str) -> usize {
+        self.shared
+            .reads
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|read| read.target.starts_with(prefix))
+            .count()
     }
 
     pub fn reads(&self) -> Vec<Read> {
@@ -208,6 +277,7 @@ async fn serve(mut stream: TcpStream, state: Arc<Shared>) {
                 }
             }
         }
+        let path = target.split('?').next().unwrap_or("").to_owned();
         state.reads.lock().unwrap().push(Read {
             method,
             target,
@@ -215,7 +285,14 @@ async fn serve(mut stream: TcpStream, state: Arc<Shared>) {
             body_len,
         });
         state.count.fetch_add(1, Ordering::SeqCst);
-        let mode = state.mode.lock().unwrap().clone();
+        let chosen = state
+            .paths
+            .lock()
+            .unwrap()
+            .iter()
+            .find(|(p, _)| *p == path)
+            .map(|(_, m)| m.clone());
+        let mode = chosen.unwrap_or_else(|| state.mode.lock().unwrap().clone());
         let status = match mode {
             Mode::Ok => 200,
             Mode::Slow(delay) => {
@@ -272,21 +349,32 @@ impl PoolWorld {
     /// `pool_extra` goes into `[upstreams.svc]` after its `endpoints` (then sub-tables may
     /// follow), `tail` at the end of gateway.toml.
     pub async fn start(pool_extra: &str, tail: &str) -> PoolWorld {
-        let issuer = super::issuer::spawn_issuer().await;
         let mut replicas = Vec::new();
         for name in ["a", "b", "c"] {
             replicas.push(Replica::start(name).await);
         }
-        let default = Replica::start("default").await;
         let endpoints: Vec<String> = replicas
             .iter()
             .map(|r| format!("\"{}\"", r.url()))
             .collect();
+        let endpoints = format!("endpoints = [{}]", endpoints.join(", "));
+        PoolWorld::launch(replicas, &endpoints, pool_extra, tail).await
+    }
+
+    /// `start` with the given `replicas`, and `endpoints` (the line of `endpoints` or
+    /// `discover` keys) saying where pool `svc` finds them.
+    pub async fn launch(
+        replicas: Vec<Replica>,
+        endpoints: &str,
+        pool_extra: &str,
+        tail: &str,
+    ) -> PoolWorld {
+        let issuer = super::issuer::spawn_issuer().await;
+        let default = Replica::start("default").await;
         let mut options = Options::new(&issuer.issuer_url(), &issuer.jwks_url(), &default.url());
         options.policy = POLICY.to_owned();
         options.tail = format!(
-            "{tail}\n[upstreams.svc]\nendpoints = [{}]\nconnect_timeout = \"1s\"\nrequest_timeout = \"2s\"\n{pool_extra}\n",
-            endpoints.join(", ")
+            "{tail}\n[upstreams.svc]\n{endpoints}\nconnect_timeout = \"1s\"\nrequest_timeout = \"2s\"\n{pool_extra}\n"
         );
         let gateway = Serving::options(&options, &["--log-format", "json"], &[]);
         gateway.wait_ready().await;
@@ -315,6 +403,22 @@ impl PoolWorld {
             .send()
             .await
             .unwrap()
+    }
+
+    /// `GET path` as `get` does, as a future that owns what it needs (to spawn it, so several
+    /// requests are under way at once); it yields the status and the body.
+    pub fn get_owned(
+        &self,
+        path: &str,
+    ) -> impl std::future::Future<Output = (reqwest::StatusCode, String)> + Send + 'static {
+        let request = self
+            .client
+            .get(self.gateway.url(path))
+            .bearer_auth(self.token("read:forecast"));
+        async move {
+            let response = request.send().await.unwrap();
+            (response.status(), response.text().await.unwrap())
+        }
     }
 
     pub async fn post(&self, path: &str, body: &'static str) -> reqwest::Response {
@@ -368,5 +472,13 @@ impl PoolWorld {
     /// Requests each replica read, in order a, b, c.
     pub fn counts(&self) -> Vec<usize> {
         self.replicas.iter().map(Replica::count).collect()
+    }
+
+    /// Requests under `/svc/` each replica read (health checks left out), in order a, b, c.
+    pub fn data_counts(&self) -> Vec<usize> {
+        self.replicas
+            .iter()
+            .map(|r| r.count_under("/svc/"))
+            .collect()
     }
 }

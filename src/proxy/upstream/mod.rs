@@ -1,25 +1,30 @@
 //! The upstream pools: where an authorised request goes. `Upstreams` holds every pool (`[upstream]`
 //! as `default`, and each `[upstreams.NAME]`); a route picks one with `upstream:`. A pool
 //! (`Upstream`) is a set of endpoints (`endpoint`, each with its own connection pool, `pool`),
-//! balanced per request (`balance`), with passive ejection (`eject`), a cap on requests in
-//! flight, and safe retries within a budget (`retry`).
+//! listed or found through DNS (`discover`) and held as one swappable set (`members`),
+//! balanced per request (`balance`) over those neither ejected (`eject`, passive) nor failing
+//! their active health checks (`health`), with a cap on requests in flight, and safe retries
+//! within a budget (`retry`); `failure` says what a failed attempt means for the client.
 //!
 //! Bodies stream both ways without buffering. `connect_timeout` bounds the TCP (and TLS)
 //! connect, `request_timeout` bounds each attempt's wait for the response head and then each
 //! wait for more of the response body (as nginx's `proxy_read_timeout`); a body that stalls
 //! longer is cut off and the client sees the download aborted. Failures map to 502 (refused,
 //! reset, unusable reply) and 504 (any timeout, as nginx does for `proxy_connect_timeout` and
-//! `proxy_read_timeout`); they come only from real attempts: when every endpoint is ejected the
-//! pool balances over all of them (panic routing) rather than refusing.
+//! `proxy_read_timeout`); they come only from real attempts: when every endpoint is ejected or
+//! unhealthy the pool balances over all of them (panic routing) rather than refusing.
 
 mod balance;
+mod discover;
 mod eject;
 mod endpoint;
+mod failure;
+mod health;
+mod members;
 mod pool;
 mod retry;
 
 use std::collections::HashMap;
-use std::error::Error as _;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -30,15 +35,19 @@ use bytes::Bytes;
 use http::uri::PathAndQuery;
 use http::{HeaderMap, Method, Request, Response, Uri, Version, header};
 use http_body::{Body as HttpBody, Frame, SizeHint};
+use tokio::task::JoinHandle;
 
 use crate::config::{Config, EjectConfig, Endpoints, UpstreamConfig};
-use crate::proxy::body::{self, Body, ClientBodyError};
+use crate::proxy::body::{self, Body};
 use crate::proxy::error::GatewayError;
 use balance::Balancer;
-use eject::{Ejection, Failure};
+use eject::Failure;
 pub use endpoint::Outcome;
 use endpoint::{Endpoint, InFlight};
-use pool::{PooledBody, SendError};
+use failure::{classify, client_body_failed};
+pub use members::EndpointState;
+use members::{Member, Members};
+use pool::PooledBody;
 pub use retry::Reason as RetryReason;
 use retry::{Budget, Reason};
 
@@ -85,6 +94,18 @@ impl Upstreams {
         })
     }
 
+    /// Waits until every pool that discovers its endpoints has had its first answer, or
+    /// `within` has passed (start-up serves then, whatever DNS does).
+    pub async fn first_resolutions(&self, within: Duration) {
+        let deadline = tokio::time::Instant::now() + within;
+        for pool in self.all() {
+            if let Some(discovery) = &pool.discovery {
+                let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+                discovery.first(left).await;
+            }
+        }
+    }
+
     /// Every pool: the default one first, then the named ones in name order.
     pub fn all(&self) -> Vec<&Upstream> {
         let mut named: Vec<&Upstream> = self.named.values().map(Arc::as_ref).collect();
@@ -96,7 +117,7 @@ impl Upstreams {
 /// One pool of endpoints.
 pub struct Upstream {
     name: Arc<str>,
-    endpoints: Vec<Member>,
+    members: Arc<Members>,
     balancer: Balancer,
     /// The endpoints' shared URL path without its trailing `/` ("" for the root).
     prefix: String,
@@ -108,13 +129,11 @@ pub struct Upstream {
     eject: EjectConfig,
     attempts: u32,
     budget: Budget,
-    pub counters: PoolCounters,
-}
-
-/// An endpoint with its pool-side state.
-struct Member {
-    endpoint: Endpoint,
-    ejection: Ejection,
+    pub counters: Arc<PoolCounters>,
+    /// Set when the pool discovers its endpoints through DNS.
+    discovery: Option<Arc<discover::Discovery>>,
+    /// The health checker and the discovery of this pool, ended when it is dropped.
+    tasks: Vec<JoinHandle<()>>,
 }
 
 /// What a pool counts, read by the metrics and `/upstreams`.
@@ -129,18 +148,6 @@ pub struct PoolCounters {
     pub ejections: AtomicU64,
     /// DNS resolutions (`discover`) that failed or found no address, keeping the last set.
     pub resolve_failures: AtomicU64,
-}
-
-/// One endpoint as the metrics, `/upstreams` and the console show it.
-#[derive(Debug, Clone)]
-pub struct EndpointState {
-    pub label: Arc<str>,
-    pub in_flight: usize,
-    pub ejected: bool,
-    pub ejections: u32,
-    pub healthy: bool,
-    pub checks_passed: u64,
-    pub checks_failed: u64,
 }
 
 /// The outcome of sending one request through a pool: the answer, and what the access log
@@ -186,35 +193,42 @@ impl Upstream {
             pool: config.name.clone(),
             problem,
         };
-        let urls = match &config.endpoints {
-            Endpoints::Static(urls) => urls,
-            Endpoints::Discover(_) => {
-                return Err(bad(
-                    "`discover` (DNS discovery) is not available in this build yet; list the \
-                     endpoints with `endpoints = [...]`"
-                        .to_owned(),
-                ));
-            }
-        };
+        let urls = config.urls();
         let prefix = urls
             .first()
             .map(|url| url.path().trim_end_matches('/').to_owned())
             .unwrap_or_default();
+        let checked = config.health.as_ref().map(|health| health.timeout);
         let mut endpoints = Vec::new();
         for url in urls {
             let endpoint = Endpoint::new(url, config.connect_timeout, config.request_timeout)
                 .map_err(|e| bad(format!("endpoint {url} {}", e.0)))?;
-            endpoints.push(Member {
-                endpoint,
-                ejection: Ejection::default(),
-            });
+            endpoints.push(Arc::new(Member::new(endpoint, checked)));
         }
-        if endpoints.is_empty() {
-            return Err(bad("has no endpoint".to_owned()));
+        let name: Arc<str> = config.name.as_str().into();
+        let members = Arc::new(Members::new(endpoints));
+        let counters = Arc::new(PoolCounters::default());
+        let mut tasks = Vec::new();
+        let mut discovery = None;
+        match &config.endpoints {
+            Endpoints::Static(urls) if urls.is_empty() => {
+                return Err(bad("has no endpoint".to_owned()));
+            }
+            Endpoints::Static(_) => {}
+            Endpoints::Discover(discover) => {
+                let (status, task) =
+                    discover::start(config, discover, members.clone(), counters.clone())
+                        .map_err(bad)?;
+                discovery = Some(status);
+                tasks.push(task);
+            }
+        }
+        if let Some(health) = &config.health {
+            tasks.push(health::spawn(name.clone(), members.clone(), health.clone()));
         }
         Ok(Upstream {
-            name: config.name.as_str().into(),
-            endpoints,
+            name,
+            members,
             balancer: Balancer::new(config.balance),
             prefix,
             connect_timeout: config.connect_timeout,
@@ -225,7 +239,9 @@ impl Upstream {
             eject: config.eject.clone(),
             attempts: config.retry.attempts.max(1),
             budget: Budget::new(config.retry.budget_percent),
-            counters: PoolCounters::default(),
+            counters,
+            discovery,
+            tasks,
         })
     }
 
@@ -244,25 +260,21 @@ impl Upstream {
         self.in_flight.load(Ordering::Relaxed)
     }
 
-    /// Each endpoint's state, for the metrics, `/upstreams` and the console.
+    /// For a pool that discovers its endpoints through DNS and has found none yet, why not
+    /// (for `/upstreams` and the console); `None` otherwise.
+    pub fn not_found_yet(&self) -> Option<String> {
+        self.discovery.as_ref().and_then(|d| d.not_found_yet())
+    }
+
+    /// Each current endpoint's state, in the pool's order.
     pub fn endpoint_states(&self) -> Vec<EndpointState> {
-        self.endpoints
-            .iter()
-            .map(|m| EndpointState {
-                label: m.endpoint.label.clone(),
-                in_flight: m.endpoint.in_flight(),
-                ejected: m.ejection.is_ejected(),
-                ejections: m.ejection.times(),
-                healthy: true,
-                checks_passed: 0,
-                checks_failed: 0,
-            })
-            .collect()
+        self.members.current().iter().map(|m| m.state()).collect()
     }
 
     /// Each endpoint's label and its attempts by `Outcome` (in `Outcome::ALL` order).
     pub fn endpoint_outcomes(&self) -> Vec<(Arc<str>, [u64; Outcome::ALL.len()])> {
-        self.endpoints
+        self.members
+            .current()
             .iter()
             .map(|m| (m.endpoint.label.clone(), m.endpoint.outcomes()))
             .collect()
@@ -304,7 +316,20 @@ impl Upstream {
             && retry::idempotent(request.method())
             && request.body().is_end_stream();
         let head = resendable.then(|| Head::of(&request));
-        let mut tried = vec![false; self.endpoints.len()];
+        let members = self.members.current();
+        if members.is_empty() {
+            let cause = self.not_found_yet();
+            return Sent {
+                result: Err(GatewayError::UpstreamUnavailable(format!(
+                    "pool {}: DNS discovery has found no endpoint yet: {}",
+                    self.name,
+                    cause.as_deref().unwrap_or("no answer yet")
+                ))),
+                endpoint: None,
+                attempts: 0,
+            };
+        }
+        let mut tried = vec![false; members.len()];
         let mut next = Some(request);
         let mut attempts = 0;
         loop {
@@ -319,9 +344,9 @@ impl Upstream {
                 };
             };
             attempts += 1;
-            let index = self.choose(&tried);
+            let index = self.choose(&members, &tried);
             tried[index] = true;
-            let member = &self.endpoints[index];
+            let member = &members[index];
             let now = Instant::now();
             member.ejection.begin(now);
             request
@@ -346,7 +371,7 @@ impl Upstream {
                     if !retryable {
                         member.ejection.succeeded();
                     } else {
-                        self.failed(index, now);
+                        self.failed(&members, index, now);
                         if let Some(head) = &head
                             && !last
                             && self.take_retry(Reason::Status)
@@ -377,7 +402,7 @@ impl Upstream {
                             attempts,
                         };
                     }
-                    self.failed(index, now);
+                    self.failed(&members, index, now);
                     member.endpoint.count(if failed.unsent.is_some() {
                         Outcome::Connect
                     } else {
@@ -390,7 +415,7 @@ impl Upstream {
                     (error, retry)
                 }
                 Err(_elapsed) => {
-                    self.failed(index, now);
+                    self.failed(&members, index, now);
                     member.endpoint.count(Outcome::Timeout);
                     let error = GatewayError::UpstreamTimeout(self.request_timeout);
                     (
@@ -414,13 +439,13 @@ impl Upstream {
         }
     }
 
-    /// The endpoint of the next attempt: one that is neither ejected nor tried yet, else one
-    /// not ejected, else (panic routing, counted) any not tried yet, else any.
-    fn choose(&self, tried: &[bool]) -> usize {
+    /// The endpoint of the next attempt: one available (healthy, not ejected) and not tried
+    /// yet, else one available, else (panic routing, counted) any not tried yet, else any.
+    fn choose(&self, members: &[Arc<Member>], tried: &[bool]) -> usize {
         let now = Instant::now();
-        let count = self.endpoints.len();
-        let load = |i: usize| self.endpoints[i].endpoint.in_flight();
-        let available = |i: usize| self.endpoints[i].ejection.available(now);
+        let count = members.len();
+        let load = |i: usize| members[i].endpoint.in_flight();
+        let available = |i: usize| members[i].available(now);
         if let Some(i) = self
             .balancer
             .pick(count, |i| available(i) && !tried[i], load)
@@ -438,16 +463,11 @@ impl Upstream {
     }
 
     /// An attempt at endpoint `index` failed: count it towards ejection.
-    fn failed(&self, index: usize, now: Instant) {
+    fn failed(&self, members: &[Arc<Member>], index: usize, now: Instant) {
         // Counted before the endpoint's own lock is taken (the locks are not reentrant).
-        let ejected = self
-            .endpoints
-            .iter()
-            .filter(|m| m.ejection.is_ejected())
-            .count();
-        let may_eject =
-            eject::room_for_one_more(ejected, self.endpoints.len(), self.eject.max_percent);
-        let member = &self.endpoints[index];
+        let ejected = members.iter().filter(|m| m.ejection.is_ejected()).count();
+        let may_eject = eject::room_for_one_more(ejected, members.len(), self.eject.max_percent);
+        let member = &members[index];
         if let Failure::Ejected(time) = member.ejection.failed(&self.eject, now, may_eject) {
             self.counters.ejections.fetch_add(1, Ordering::Relaxed);
             tracing::warn!(
@@ -470,6 +490,15 @@ impl Upstream {
                 .budget_exhausted
                 .fetch_add(1, Ordering::Relaxed);
             false
+        }
+    }
+}
+
+impl Drop for Upstream {
+    fn drop(&mut self) {
+        // No check or resolution goes on for a pool nobody sends to any more.
+        for task in &self.tasks {
+            task.abort();
         }
     }
 }
@@ -506,56 +535,4 @@ impl HttpBody for PoolBody {
     fn size_hint(&self) -> SizeHint {
         self.body.size_hint()
     }
-}
-
-/// Whether the client's own body failed the attempt (400/413, never the endpoint's fault).
-fn client_body_failed(error: &SendError) -> bool {
-    let mut source = error.source();
-    while let Some(cause) = source {
-        if cause.downcast_ref::<ClientBodyError>().is_some() {
-            return true;
-        }
-        source = cause.source();
-    }
-    false
-}
-
-/// The client's own body failing is 400/413, a timeout 504, anything else 502.
-fn classify(error: &SendError, body_limit: Option<u64>, connect_timeout: Duration) -> GatewayError {
-    if let SendError::ConnectTimeout(limit) = error {
-        return GatewayError::UpstreamTimeout(*limit);
-    }
-    let mut source = error.source();
-    while let Some(cause) = source {
-        if let Some(client) = cause.downcast_ref::<ClientBodyError>() {
-            return GatewayError::from_client_body(client, body_limit);
-        }
-        if let Some(io) = cause.downcast_ref::<std::io::Error>()
-            && io.kind() == std::io::ErrorKind::TimedOut
-        {
-            return GatewayError::UpstreamTimeout(connect_timeout);
-        }
-        source = cause.source();
-    }
-    GatewayError::UpstreamUnavailable(describe(error))
-}
-
-/// A one-line cause for the 502 body and the log: the innermost error says what happened
-/// ("Connection refused", "connection reset"), the outer ones only that the request failed.
-fn describe(error: &SendError) -> String {
-    let mut text = match error {
-        SendError::Connect(_) | SendError::ConnectTimeout(_) => "cannot connect".to_owned(),
-        SendError::Send(_) => "request failed".to_owned(),
-    };
-    let mut innermost = None;
-    let mut source = error.source();
-    while let Some(cause) = source {
-        innermost = Some(cause.to_string());
-        source = cause.source();
-    }
-    if let Some(cause) = innermost {
-        text.push_str(": ");
-        text.push_str(&cause);
-    }
-    text
 }

@@ -33,6 +33,7 @@ use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::connect::HttpConnector;
 use tower_service::Service;
 
+use super::endpoint::Connect;
 use crate::constants::UPSTREAM_POOL_MAX_IDLE;
 use crate::proxy::body::Body;
 
@@ -71,7 +72,7 @@ impl std::fmt::Debug for Failed {
 pub struct BodyStalled(pub Duration);
 
 pub struct Pool {
-    connector: HttpsConnector<HttpConnector>,
+    connector: HttpsConnector<HttpConnector<Connect>>,
     /// Where to connect (scheme and authority only; requests carry origin-form targets).
     origin: Uri,
     connect_timeout: Duration,
@@ -87,16 +88,18 @@ struct Idle {
 }
 
 impl Pool {
-    /// A pool for `origin` (scheme and authority). `connect_timeout` bounds TCP and TLS
+    /// A pool for `origin` (scheme and authority), connecting where `connect` says.
+    /// `connect_timeout` bounds TCP and TLS
     /// together, `read_timeout` each wait for more of a response body; idle connections older
     /// than `idle_timeout` are closed rather than reused.
     pub fn new(
         origin: Uri,
+        connect: Connect,
         connect_timeout: Duration,
         read_timeout: Duration,
         idle_timeout: Duration,
     ) -> Result<Arc<Self>, rustls::Error> {
-        let mut http = HttpConnector::new();
+        let mut http = HttpConnector::new_with_resolver(connect);
         http.enforce_http(false);
         http.set_nodelay(true);
         http.set_connect_timeout(Some(connect_timeout));
@@ -114,6 +117,20 @@ impl Pool {
             idle_timeout,
             idle: Mutex::new(Vec::new()),
         }))
+    }
+
+    /// A second, empty pool to the same origin, with `read_timeout` for its bodies: the
+    /// health checks' own connections, so a check never takes or gives back a connection a
+    /// client's request would use (as Envoy's health checker keeps its own).
+    pub fn twin(&self, read_timeout: Duration) -> Arc<Pool> {
+        Arc::new(Self {
+            connector: self.connector.clone(),
+            origin: self.origin.clone(),
+            connect_timeout: self.connect_timeout,
+            read_timeout,
+            idle_timeout: self.idle_timeout,
+            idle: Mutex::new(Vec::new()),
+        })
     }
 
     /// Sends `request` (origin-form target, `Host` set) and waits for the response head. The
@@ -393,6 +410,7 @@ mod tests {
     fn pool(origin: Uri) -> Arc<Pool> {
         Pool::new(
             origin,
+            Connect::System(hyper_util::client::legacy::connect::dns::GaiResolver::new()),
             Duration::from_secs(5),
             Duration::from_millis(300),
             Duration::from_secs(90),
