@@ -105,7 +105,7 @@ use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 /// Labels of one request outcome. Every value is bounded: the route pattern (or `none`), a
 /// known method (or `OTHER`), a fixed decision and reason vocabulary, the status code, and the
 /// issuer's configured name (or `unknown` / `none`).
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+#[derive(Clone, Debug, PartialEq, Eq, EncodeLabelSet)]
 pub struct RequestLabels {
     pub route: String,
     pub method: &'static str,
@@ -113,6 +113,26 @@ pub struct RequestLabels {
     pub reason: &'static str,
     pub status: u16,
     pub issuer: Arc<str>,
+}
+
+/// The request-count family is looked up on every request, and its map hashes with SipHash,
+/// which costs per `write`: the six fields written one by one were ~750 instructions a request
+/// under callgrind. They are folded into one word with foldhash first (a fixed seed: every
+/// value is from the bounded vocabulary above, nothing a client chooses), so the map's SipHash
+/// sees a single `write_u64`. Equal labels give equal words, as `Eq` requires.
+impl std::hash::Hash for RequestLabels {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        use std::hash::BuildHasher as _;
+        let mut folded =
+            foldhash::fast::FixedState::with_seed(0x9e37_79b9_7f4a_7c15).build_hasher();
+        self.route.hash(&mut folded);
+        self.method.hash(&mut folded);
+        self.decision.hash(&mut folded);
+        self.reason.hash(&mut folded);
+        self.status.hash(&mut folded);
+        self.issuer.hash(&mut folded);
+        state.write_u64(std::hash::Hasher::finish(&folded));
+    }
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
