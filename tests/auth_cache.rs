@@ -114,6 +114,12 @@ async fn a_cached_token_with_bad_syntax_around_it_is_refused_for_the_syntax() {
     for _ in 0..2 {
         assert_eq!(world.get_with("/forecast", &token).await.status(), 200);
     }
+    let authorized = |value: String| {
+        world
+            .request("GET", "/forecast")
+            .header("authorization", value)
+            .sent()
+    };
     for (value, reason) in [
         (
             format!("Bearer {token} {token}"),
@@ -128,11 +134,7 @@ async fn a_cached_token_with_bad_syntax_around_it_is_refused_for_the_syntax() {
             "outside the RFC 6750 b64token set",
         ),
     ] {
-        let answer = world
-            .request("GET", "/forecast")
-            .header("authorization", value)
-            .sent()
-            .await;
+        let answer = authorized(value).await;
         assert_eq!(answer.status(), 401);
         let body = support::world::error_body(answer).await;
         assert!(
@@ -141,10 +143,6 @@ async fn a_cached_token_with_bad_syntax_around_it_is_refused_for_the_syntax() {
         );
     }
     // Blanks around the token are the header's, not the token's: still the cached token.
-    let answer = world
-        .request("GET", "/forecast")
-        .header("authorization", format!("bearer   {token}  "))
-        .sent()
-        .await;
+    let answer = authorized(format!("bearer   {token}  ")).await;
     assert_eq!(answer.status(), 200);
 }
