@@ -135,7 +135,8 @@ impl Binder {
         let dpop = if dpop_scheme {
             let proof = self.verified_proof(request)?;
             key_binding(identity, &proof)?;
-            self.remember(&proof).await?;
+            // Boxed: the Redis path's future would otherwise size every request's.
+            Box::pin(self.remember(&proof)).await?;
             true
         } else if identity.cnf.jkt.is_some() {
             return Err(AuthError::BindingMismatch(

@@ -223,7 +223,9 @@ async fn authenticate(
         Some(hit) => hit,
         None => {
             let token = located.check().map_err(|error| refused(error, None))?;
-            (token, gateway.auth.verify_fresh(token).await)
+            // Boxed, as every path few requests take: an async fn's future is as large as
+            // its largest path, and the request's future is moved whole (docs/benchmarks.md).
+            (token, Box::pin(gateway.auth.verify_fresh(token)).await)
         }
     };
     exchange.record.issuer = verification.issuer;
@@ -313,7 +315,8 @@ async fn admit(
             route: &permit.route.pattern,
             methods: &permit.route.methods_key,
         };
-        match gateway.limiter.admit(&key, limit).await {
+        // Boxed: the Redis path's future would otherwise size every request's.
+        match Box::pin(gateway.limiter.admit(&key, limit)).await {
             Ok(crate::state::Admission::Allowed) => {}
             Ok(crate::state::Admission::Limited(retry_after)) => {
                 return Err(GatewayError::RateLimited {

@@ -142,7 +142,9 @@ impl Pool {
         loop {
             let (mut sender, reused) = match self.checkout().await {
                 Some(sender) => (sender, true),
-                None => match self.connect().await {
+                // Boxed: a new connection's future (TCP, TLS, handshake) is most of this
+                // one's size, and the pooled path is the usual one.
+                None => match Box::pin(self.connect()).await {
                     Ok(sender) => (sender, false),
                     Err(error) => {
                         return Err(Failed {
