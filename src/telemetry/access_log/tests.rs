@@ -161,3 +161,56 @@ fn a_forwarded_request_names_its_pool_endpoint_and_attempts_in_both_layouts() {
         "{text}"
     );
 }
+
+#[test]
+fn the_clean_prefix_ends_at_the_first_byte_either_layout_escapes_wherever_it_is() {
+    // Every byte at every offset of words and a tail, alone and with an escaped byte after it
+    // (the first is the one found, whatever a borrow does to the bytes above it).
+    for b in 0u8..=255 {
+        for len in [1, 7, 8, 9, 21, 40] {
+            for at in 0..len {
+                let mut value = vec![b'a'; len];
+                value[at] = b;
+                let expected = if escaped(b) { at } else { len };
+                assert_eq!(
+                    clean_prefix(&value),
+                    expected,
+                    "byte {b:#04x} at {at} of {len}"
+                );
+                if at + 1 < len {
+                    value[at + 1] = 0x00;
+                    let expected = if escaped(b) { at } else { at + 1 };
+                    assert_eq!(clean_prefix(&value), expected, "{b:#04x} then NUL at {at}");
+                }
+            }
+        }
+    }
+    assert_eq!(clean_prefix(b""), 0);
+    // Multi-byte UTF-8 is never escaped.
+    assert_eq!(clean_prefix("tenant-é-ü".as_bytes()), "tenant-é-ü".len());
+}
+
+#[test]
+fn values_with_and_without_escapes_are_written_as_before_in_both_layouts() {
+    for (value, json, text) in [
+        (
+            "plain-value-longer-than-sixteen",
+            "plain-value-longer-than-sixteen",
+            "plain-value-longer-than-sixteen",
+        ),
+        (
+            "a-long-clean-prefix-then\"quote",
+            "a-long-clean-prefix-then\\\"quote",
+            "a-long-clean-prefix-then\\\"quote",
+        ),
+        ("\u{1}x", "\\u0001x", "\\u{1}x"),
+        ("tab\there\\", "tab\\there\\\\", "tab\\there\\\\"),
+    ] {
+        let mut out = Vec::new();
+        json_escaped(&mut out, value);
+        assert_eq!(String::from_utf8(out).unwrap(), json);
+        let mut out = Vec::new();
+        text_escaped(&mut out, value);
+        assert_eq!(String::from_utf8(out).unwrap(), text);
+    }
+}
