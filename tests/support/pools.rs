@@ -55,6 +55,8 @@ struct Shared {
     reads: Mutex<Vec<Read>>,
     /// Requests read, health checks included.
     count: AtomicUsize,
+    /// Set by `kill`, under the `reads` lock: a request that arrives after it is never read.
+    killed: std::sync::atomic::AtomicBool,
 }
 
 pub struct Replica {
@@ -108,6 +110,7 @@ impl Replica {
             paths: Mutex::new(Vec::new()),
             reads: Mutex::new(Vec::new()),
             count: AtomicUsize::new(0),
+            killed: std::sync::atomic::AtomicBool::new(false),
         });
         let (killed, watch) = tokio::sync::watch::channel(false);
         let state = shared.clone();
@@ -188,8 +191,14 @@ impl Replica {
         self.shared.reads.lock().unwrap().clone()
     }
 
-    /// Stops listening and closes every connection: from now on connecting is refused.
+    /// Stops listening and closes every connection: from now on connecting is refused, and
+    /// no request is read (or counted) after this returns, even one whose connection's task has
+    /// not yet seen the signal.
     pub fn kill(&self) {
+        {
+            let _reads = self.shared.reads.lock().unwrap();
+            self.shared.killed.store(true, Ordering::SeqCst);
+        }
         let _ = self.killed.send(true);
     }
 }
@@ -278,13 +287,19 @@ async fn serve(mut stream: TcpStream, state: Arc<Shared>) {
             }
         }
         let path = target.split('?').next().unwrap_or("").to_owned();
-        state.reads.lock().unwrap().push(Read {
-            method,
-            target,
-            headers,
-            body_len,
-        });
-        state.count.fetch_add(1, Ordering::SeqCst);
+        {
+            let mut reads = state.reads.lock().unwrap();
+            if state.killed.load(Ordering::SeqCst) {
+                return; // killed while this request was on its way: the peer sees a reset
+            }
+            reads.push(Read {
+                method,
+                target,
+                headers,
+                body_len,
+            });
+            state.count.fetch_add(1, Ordering::SeqCst);
+        }
         let chosen = state
             .paths
             .lock()
