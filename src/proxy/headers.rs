@@ -38,8 +38,13 @@ const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host")
 /// A `match` on the (lower-case) name: the compiler switches on the length first, so a name
 /// that is not hop-by-hop costs a compare or two, not ten.
 fn is_hop_by_hop(name: &HeaderName) -> bool {
+    is_hop_by_hop_name(name.as_str())
+}
+
+/// `is_hop_by_hop` on a lower-case name.
+fn is_hop_by_hop_name(name: &str) -> bool {
     matches!(
-        name.as_str(),
+        name,
         "connection"
             | "keep-alive"
             | "proxy-connection"
@@ -66,18 +71,34 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
         }
     }
     if connection {
+        // A listed hop-by-hop name (`keep-alive`, in most responses) is already doomed if it is
+        // there: only the others are parsed into names (each an allocation) and looked up.
         doomed.extend(
             headers
                 .get_all(header::CONNECTION)
                 .iter()
                 .filter_map(|value| value.to_str().ok())
                 .flat_map(|value| value.split(','))
-                .filter_map(|name| HeaderName::from_bytes(name.trim().as_bytes()).ok()),
+                .map(str::trim)
+                .filter(|option| !is_hop_by_hop_option(option))
+                .filter_map(|name| HeaderName::from_bytes(name.as_bytes()).ok()),
         );
     }
     for name in doomed {
         headers.remove(name);
     }
+}
+
+/// Whether a `Connection` option names a hop-by-hop header, in any case.
+fn is_hop_by_hop_option(option: &str) -> bool {
+    let mut lower = [0u8; 19]; // "proxy-authorization", the longest
+    let Some(room) = lower.get_mut(..option.len()) else {
+        return false;
+    };
+    for (to, from) in room.iter_mut().zip(option.bytes()) {
+        *to = from.to_ascii_lowercase();
+    }
+    std::str::from_utf8(room).is_ok_and(is_hop_by_hop_name)
 }
 
 /// Removes every inbound `X-Auth-*` header: only the gateway speaks for identity. `HeaderMap`
@@ -387,6 +408,47 @@ mod tests {
         strip_hop_by_hop(&mut headers);
         let left: Vec<&str> = headers.keys().map(HeaderName::as_str).collect();
         assert_eq!(left, ["accept"]);
+    }
+
+    #[test]
+    fn a_hop_by_hop_name_listed_in_connection_goes_in_any_case_and_once() {
+        for listed in [
+            "Keep-Alive",
+            "KEEP-ALIVE, Upgrade",
+            "te,proxy-authorization",
+            "close",
+        ] {
+            let mut headers = map(&[
+                ("connection", listed),
+                ("keep-alive", "timeout=5"),
+                ("upgrade", "websocket"),
+                ("te", "trailers"),
+                ("proxy-authorization", "Basic x"),
+                ("close", "a header named like the option goes too"),
+                ("accept", "*/*"),
+            ]);
+            strip_hop_by_hop(&mut headers);
+            let mut left: Vec<&str> = headers.keys().map(HeaderName::as_str).collect();
+            left.sort_unstable();
+            let expected: &[&str] = if listed == "close" {
+                &["accept"]
+            } else {
+                &["accept", "close"]
+            };
+            assert_eq!(left, expected, "Connection: {listed}");
+        }
+        for option in ["keep-alive", "Proxy-Authorization", "HTTP2-Settings", "TE"] {
+            assert!(is_hop_by_hop_option(option), "{option}");
+        }
+        for option in [
+            "",
+            "close",
+            "x-custom",
+            "proxy-authorization-and-more",
+            "kéép-alive",
+        ] {
+            assert!(!is_hop_by_hop_option(option), "{option}");
+        }
     }
 
     #[test]
