@@ -63,7 +63,7 @@ fn bench_dpop(c: &mut Criterion) {
                     async move {
                         let presented = Presented {
                             source: TokenSource::DpopScheme,
-                            token: TOKEN,
+                            token: TOKEN.as_bytes(),
                             headers: &headers,
                             method: &Method::GET,
                             uri,

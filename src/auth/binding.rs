@@ -48,7 +48,8 @@ pub struct DpopChallenge {
 /// The request facts the binding rules read.
 pub struct Presented<'r> {
     pub source: TokenSource,
-    pub token: &'r str,
+    /// The token's bytes: checked, or byte-equal to a checked token the cache holds.
+    pub token: &'r [u8],
     pub headers: &'r HeaderMap,
     pub method: &'r Method,
     pub uri: &'r Uri,
@@ -154,13 +155,16 @@ impl Binder {
         let proof = single_proof(request.headers)?;
         let proof = dpop::parse(proof, &self.algorithms)?;
         let htu = self.expected_htu(request);
+        // A checked b64token is always text; were it not, the proof is refused, never left unbound.
+        let token = std::str::from_utf8(request.token)
+            .map_err(|_| AuthError::UnusableCredentials(super::extract::NOT_ASCII))?;
         let now = unix_now();
         dpop::check(
             &proof,
             &Expected {
                 method: request.method.as_str(),
                 htu: htu.as_deref(),
-                access_token: Some(request.token),
+                access_token: Some(token),
                 now,
                 window_secs: self.window_secs,
                 leeway_secs: self.leeway_secs,

@@ -36,15 +36,17 @@ pub struct Verified {
 }
 
 pub struct TokenCache {
-    entries: Cache<Box<str>, Arc<Verified>, foldhash::quality::RandomState>,
+    /// Keyed by the token's bytes: the data plane looks a token up before checking it is
+    /// text at all (`Located::bytes`), and a hit is byte-equal to a checked token.
+    entries: Cache<Box<[u8]>, Arc<Verified>, foldhash::quality::RandomState>,
 }
 
 struct UntilExp;
 
-impl Expiry<Box<str>, Arc<Verified>> for UntilExp {
+impl Expiry<Box<[u8]>, Arc<Verified>> for UntilExp {
     fn expire_after_create(
         &self,
-        _key: &Box<str>,
+        _key: &Box<[u8]>,
         value: &Arc<Verified>,
         _created_at: Instant,
     ) -> Option<Duration> {
@@ -67,7 +69,7 @@ impl TokenCache {
         Self { entries }
     }
 
-    pub fn get(&self, token: &str) -> Option<Arc<Verified>> {
+    pub fn get(&self, token: &[u8]) -> Option<Arc<Verified>> {
         self.entries.get(token)
     }
 
@@ -80,7 +82,7 @@ impl TokenCache {
     ) {
         let weight = u32::try_from(1 + token.len() / 1024).unwrap_or(u32::MAX);
         self.entries.insert(
-            token.into(),
+            token.as_bytes().into(),
             Arc::new(Verified {
                 identity,
                 key_fingerprint,
@@ -90,7 +92,7 @@ impl TokenCache {
         );
     }
 
-    pub fn remove(&self, token: &str) {
+    pub fn remove(&self, token: &[u8]) {
         self.entries.invalidate(token);
     }
 }
@@ -109,7 +111,9 @@ mod tests {
     }
 
     fn subject(cache: &TokenCache, token: &str) -> Option<String> {
-        cache.get(token).map(|hit| hit.identity.subject.clone())
+        cache
+            .get(token.as_bytes())
+            .map(|hit| hit.identity.subject.clone())
     }
 
     #[test]
@@ -133,7 +137,7 @@ mod tests {
             subject(&cache, "header.payload.signature").as_deref(),
             Some("alice")
         );
-        cache.remove("other.payload.signature");
+        cache.remove(b"other.payload.signature");
         assert_eq!(subject(&cache, "other.payload.signature"), None);
         assert_eq!(
             subject(&cache, "header.payload.signature").as_deref(),

@@ -46,10 +46,11 @@ pub struct Located<'h> {
 }
 
 impl<'h> Located<'h> {
-    /// The token as text, unchecked: only to look it up in the verified-token cache, which
-    /// holds only tokens that passed `check` (so a hit needs no second check).
-    pub fn text(&self) -> Option<&'h str> {
-        std::str::from_utf8(self.raw).ok()
+    /// The token's bytes, unchecked (not even as UTF-8): only to look them up in the
+    /// verified-token cache, which holds only tokens that passed `check`, so a byte-equal hit
+    /// needs no second check (and no UTF-8 pass over the token either).
+    pub fn bytes(&self) -> &'h [u8] {
+        self.raw
     }
 
     /// The token once its syntax is checked (RFC 6750 §2.1 b64token). Which problem is reported,
@@ -148,7 +149,7 @@ fn authorization_token(value: &[u8]) -> Result<Located<'_>, AuthError> {
     })
 }
 
-const NOT_ASCII: &str = "Authorization header is not ASCII";
+pub(super) const NOT_ASCII: &str = "Authorization header is not ASCII";
 
 /// Header field bytes a `&str` view accepts: visible ASCII, space and tab (RFC 9110 §5.5 minus
 /// obs-text).

@@ -108,7 +108,7 @@ impl Authenticator {
     /// `verify`, also saying which issuer the token concerned (the log line and the metrics
     /// name it, refused or not).
     pub async fn verify_for(&self, token: &str) -> Verification {
-        match self.cached(token) {
+        match self.cached(token.as_bytes()) {
             Some(hit) => hit,
             None => self.verify_fresh(token).await,
         }
@@ -120,7 +120,7 @@ impl Authenticator {
     /// its b64token syntax included, is ever inserted, so a hit also vouches for the syntax
     /// of a token byte-equal to it (the data plane looks here before checking it:
     /// `Located::check`).
-    pub fn cached(&self, token: &str) -> Option<Verification> {
+    pub fn cached(&self, token: &[u8]) -> Option<Verification> {
         if token.len() > self.max_token_bytes {
             return None;
         }

@@ -216,16 +216,14 @@ async fn authenticate(
     let source = located.source;
     // A token the cache holds passed every check when it was verified, its syntax included:
     // a hit skips the syntax scan, which costs more than the lookup (docs/benchmarks.md).
-    let cached = located
-        .text()
-        .and_then(|token| Some((token, gateway.auth.cached(token)?)));
-    let (token, verification) = match cached {
-        Some(hit) => hit,
+    let (token, verification) = match gateway.auth.cached(located.bytes()) {
+        Some(hit) => (located.bytes(), hit),
         None => {
             let token = located.check().map_err(|error| refused(error, None))?;
             // Boxed, as every path few requests take: an async fn's future is as large as
             // its largest path, and the request's future is moved whole (docs/benchmarks.md).
-            (token, Box::pin(gateway.auth.verify_fresh(token)).await)
+            let verification = Box::pin(gateway.auth.verify_fresh(token)).await;
+            (token.as_bytes(), verification)
         }
     };
     exchange.record.issuer = verification.issuer;
