@@ -223,34 +223,11 @@ const HEX: &[u8; 16] = b"0123456789abcdef";
 /// RFC 8259 §7: `"`, `\` and U+0000-U+001F must be escaped; everything else may be literal
 /// (the input is UTF-8, so the output is too). DEL is escaped as well, for terminals.
 fn json_escaped(out: &mut Vec<u8>, value: &str) {
-    let bytes = value.as_bytes();
-    let clean = clean_prefix(bytes);
-    if clean == bytes.len() {
-        out.extend_from_slice(bytes);
-        return;
-    }
-    let mut start = 0;
-    for (i, &b) in bytes.iter().enumerate().skip(clean) {
-        let short: &[u8] = match b {
-            b'"' => b"\\\"",
-            b'\\' => b"\\\\",
-            b'\n' => b"\\n",
-            b'\r' => b"\\r",
-            b'\t' => b"\\t",
-            0x00..=0x1f | 0x7f => b"",
-            _ => continue,
-        };
-        out.extend_from_slice(&bytes[start..i]);
-        if short.is_empty() {
-            out.extend_from_slice(b"\\u00");
-            out.push(HEX[usize::from(b >> 4)]);
-            out.push(HEX[usize::from(b & 0xf)]);
-        } else {
-            out.extend_from_slice(short);
-        }
-        start = i + 1;
-    }
-    out.extend_from_slice(&bytes[start..]);
+    escaped_with(out, value, |out, b| {
+        out.extend_from_slice(b"\\u00");
+        out.push(HEX[usize::from(b >> 4)]);
+        out.push(HEX[usize::from(b & 0xf)]);
+    });
 }
 
 fn text_field(out: &mut Vec<u8>, name: Name, value: &str) {
@@ -262,6 +239,20 @@ fn text_field(out: &mut Vec<u8>, name: Name, value: &str) {
 /// The text layout's quoting (as Rust's `Debug` for strings, which tracing used): `"` and `\`
 /// escaped, control characters as `\n`, `\r`, `\t` or `\u{..}`.
 fn text_escaped(out: &mut Vec<u8>, value: &str) {
+    escaped_with(out, value, |out, b| {
+        out.extend_from_slice(b"\\u{");
+        if b >> 4 != 0 {
+            out.push(HEX[usize::from(b >> 4)]);
+        }
+        out.push(HEX[usize::from(b & 0xf)]);
+        out.push(b'}');
+    });
+}
+
+/// The quoting both layouts share: `"`, `\`, newline, return and tab as their two-byte escapes,
+/// every other control byte and DEL as `control` writes it, the rest (UTF-8 included) as it is.
+/// A value with nothing to escape, almost every one, is copied whole after `clean_prefix`.
+fn escaped_with(out: &mut Vec<u8>, value: &str, control: impl Fn(&mut Vec<u8>, u8)) {
     let bytes = value.as_bytes();
     let clean = clean_prefix(bytes);
     if clean == bytes.len() {
@@ -281,12 +272,7 @@ fn text_escaped(out: &mut Vec<u8>, value: &str) {
         };
         out.extend_from_slice(&bytes[start..i]);
         if short.is_empty() {
-            out.extend_from_slice(b"\\u{");
-            if b >> 4 != 0 {
-                out.push(HEX[usize::from(b >> 4)]);
-            }
-            out.push(HEX[usize::from(b & 0xf)]);
-            out.push(b'}');
+            control(out, b);
         } else {
             out.extend_from_slice(short);
         }
