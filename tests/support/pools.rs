@@ -290,7 +290,7 @@ async fn serve(mut stream: TcpStream, state: Arc<Shared>) {
         {
             let mut reads = state.reads.lock().unwrap();
             if state.killed.load(Ordering::SeqCst) {
-                return; // killed while this request was on its way: the peer sees a reset
+                return; // killed while this request was on its way: it is dropped unread, the connection closed
             }
             reads.push(Read {
                 method,
